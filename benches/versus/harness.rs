@@ -1,0 +1,169 @@
+//! The measuring machinery of `cargo bench --bench versus`.
+//!
+//! Each row measures one operation three ways in the same run: forklore, the
+//! equivalent CPython program, and the raw system-call floor. The three are
+//! interleaved round by round (forklore, floor, CPython, forklore, ...), so a
+//! slow patch of the machine hurts all three alike, and the reported figure
+//! is the median of the rounds.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// One measured row of the table.
+pub struct Row {
+    pub name: &'static str,
+    pub unit: &'static str,
+    pub forklore: f64,
+    pub cpython: Option<f64>,
+    pub floor: Option<f64>,
+}
+
+impl Row {
+    pub fn speedup_vs_cpython(&self) -> Option<f64> {
+        self.cpython.map(|c| c / self.forklore)
+    }
+    pub fn over_floor(&self) -> Option<f64> {
+        self.floor.map(|f| self.forklore / f)
+    }
+}
+
+/// How to measure one row.
+///
+/// `forklore` and `floor` run `ops` operations and return the time they
+/// took; `python` names a script under `benches/python/` that runs `ops`
+/// operations and prints the seconds they took (startup excluded).
+pub struct Spec<'a> {
+    pub name: &'static str,
+    /// What one operation is, for the table's unit column (`"µs per task"`).
+    pub unit: &'static str,
+    pub ops: usize,
+    pub rounds: usize,
+    pub forklore: Box<dyn FnMut(usize) -> Duration + 'a>,
+    pub floor: Option<Box<dyn FnMut(usize) -> Duration + 'a>>,
+    pub python: Option<(&'static str, Vec<String>)>,
+}
+
+/// Time `ops` calls of `f`.
+pub fn time_ops(ops: usize, mut f: impl FnMut()) -> Duration {
+    let t = Instant::now();
+    for _ in 0..ops {
+        f();
+    }
+    t.elapsed()
+}
+
+pub fn python_available() -> bool {
+    Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn run_python(script: &str, ops: usize, args: &[String]) -> Option<Duration> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("benches/python")
+        .join(script);
+    let out = Command::new("python3")
+        .arg(&path)
+        .arg(ops.to_string())
+        .args(args)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "versus: {script} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    let secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    Some(Duration::from_secs_f64(secs))
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some(v[v.len() / 2])
+}
+
+/// Run the spec's rounds, interleaving the three measurements, and return
+/// the medians in microseconds per operation.
+pub fn measure(mut spec: Spec<'_>, python: bool) -> Row {
+    let (mut fk, mut fl, mut py) = (Vec::new(), Vec::new(), Vec::new());
+    let per_op = |d: Duration| d.as_secs_f64() * 1e6 / spec.ops as f64;
+    for _ in 0..spec.rounds {
+        fk.push(per_op((spec.forklore)(spec.ops)));
+        if let Some(floor) = spec.floor.as_mut() {
+            fl.push(per_op(floor(spec.ops)));
+        }
+        if python {
+            if let Some((script, args)) = &spec.python {
+                if let Some(d) = run_python(script, spec.ops, args) {
+                    py.push(per_op(d));
+                }
+            }
+        }
+    }
+    Row {
+        name: spec.name,
+        unit: spec.unit,
+        forklore: median(fk).expect("at least one round"),
+        cpython: median(py),
+        floor: median(fl),
+    }
+}
+
+fn cell(v: Option<f64>, digits: usize) -> String {
+    v.map(|v| format!("{v:.digits$}"))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// Print the table to stdout.
+pub fn print_table(rows: &[Row]) {
+    println!(
+        "{:<28} {:<16} {:>12} {:>12} {:>12} {:>10} {:>10}",
+        "row", "unit", "forklore", "cpython", "floor", "vs cpython", "over floor"
+    );
+    for r in rows {
+        println!(
+            "{:<28} {:<16} {:>12.2} {:>12} {:>12} {:>10} {:>10}",
+            r.name,
+            r.unit,
+            r.forklore,
+            cell(r.cpython, 2),
+            cell(r.floor, 2),
+            cell(r.speedup_vs_cpython(), 2) + "×",
+            cell(r.over_floor(), 2) + "×",
+        );
+    }
+}
+
+/// Write `target/versus.json`.
+pub fn write_json(rows: &[Row]) -> std::io::Result<PathBuf> {
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name,
+                "unit": r.unit,
+                "forklore": r.forklore,
+                "cpython": r.cpython,
+                "floor": r.floor,
+                "speedup_vs_cpython": r.speedup_vs_cpython(),
+                "over_floor": r.over_floor(),
+            })
+        })
+        .collect();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    std::fs::create_dir_all(&target)?;
+    let path = target.join("versus.json");
+    let text = serde_json::to_string_pretty(&serde_json::json!({ "rows": rows }))?;
+    std::fs::write(&path, text + "\n")?;
+    Ok(path)
+}

@@ -1,0 +1,123 @@
+//! The workbook's runner: every chapter, in order, each under a one-line header.
+//!
+//! ```console
+//! $ cargo run --release --bin tour              # every chapter
+//! $ cargo run --release --bin tour -- 5         # one chapter, by number...
+//! $ cargo run --release --bin tour -- ch05_isolation   # ...or by name
+//! $ cargo run --release --bin tour -- --list    # what there is
+//! ```
+//!
+//! The chapters are compiled into this binary (each `src/bin/chNN_*.rs` is
+//! also a module here, hence their `pub fn main`), so `cargo run --bin tour`
+//! needs no other binary to have been built. Each chapter runs in its own
+//! forked child — a `forklore::Process` — so a chapter that exits or panics
+//! ends only itself, and its children are reaped before the next begins.
+
+use std::process::ExitCode;
+
+use forklore::{outln, Process};
+
+#[path = "ch01_fork.rs"]
+mod ch01_fork;
+#[path = "ch02_process.rs"]
+mod ch02_process;
+#[path = "ch05_isolation.rs"]
+mod ch05_isolation;
+
+struct Chapter {
+    slug: &'static str,
+    title: &'static str,
+    main: fn(),
+}
+
+const CHAPTERS: &[Chapter] = &[
+    Chapter {
+        slug: "ch01_fork",
+        title: "the raw fork() system call",
+        main: ch01_fork::main,
+    },
+    Chapter {
+        slug: "ch02_process",
+        title: "multiprocessing.Process: start and join",
+        main: ch02_process::main,
+    },
+    Chapter {
+        slug: "ch05_isolation",
+        title: "processes do not share memory",
+        main: ch05_isolation::main,
+    },
+];
+
+fn number(ch: &Chapter) -> u32 {
+    ch.slug[2..4]
+        .parse()
+        .expect("chapter slugs start with chNN")
+}
+
+fn find(arg: &str) -> Option<&'static Chapter> {
+    CHAPTERS
+        .iter()
+        .find(|ch| ch.slug == arg || arg.parse::<u32>().is_ok_and(|n| n == number(ch)))
+}
+
+fn run(ch: &Chapter) -> bool {
+    outln!("== {}: {} ==", ch.slug, ch.title);
+    let mut p = Process::new(ch.main).name(ch.slug);
+    match p.start().and_then(|()| p.join()) {
+        Ok(status) if status.success() => true,
+        Ok(status) => {
+            forklore::errln!("tour: {} ended with exit status {status}", ch.slug);
+            false
+        }
+        Err(e) => {
+            forklore::errln!("tour: could not run {}: {e}", ch.slug);
+            false
+        }
+    }
+}
+
+fn usage() -> String {
+    "usage: tour [--list | CHAPTER...]\n\
+     Runs every chapter in order, or the chapters named (by number, like 5, \
+     or by name, like ch05_isolation)."
+        .to_string()
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let chosen: Vec<&Chapter> = match args.first().map(String::as_str) {
+        None => CHAPTERS.iter().collect(),
+        Some("--list") => {
+            for ch in CHAPTERS {
+                outln!("{}  {}", ch.slug, ch.title);
+            }
+            return ExitCode::SUCCESS;
+        }
+        Some("-h" | "--help") => {
+            outln!("{}", usage());
+            return ExitCode::SUCCESS;
+        }
+        Some(_) => {
+            let mut v = Vec::new();
+            for a in &args {
+                match find(a) {
+                    Some(ch) => v.push(ch),
+                    None => {
+                        forklore::errln!("tour: no chapter {a:?}; `tour --list` shows them");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            v
+        }
+    };
+    let mut ok = true;
+    for ch in chosen {
+        ok &= run(ch);
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,46 @@
+//! # forklore
+//!
+//! Python's `multiprocessing` and `subprocess`, reimplemented in Rust and
+//! taught chapter by chapter. The crate follows the Python modules' shape, so a
+//! Python user finds things where they expect them:
+//!
+//! | Python | forklore |
+//! |---|---|
+//! | `os.fork()` | [`fork()`] returning [`Fork`] |
+//! | `multiprocessing.Process` | [`Process`] |
+//! | `multiprocessing.current_process()` | [`current_process()`] |
+//! | `Process.exitcode` | [`ExitStatus`] (displays as `-15` after `terminate`) |
+//!
+//! Output from several processes that share a terminal or pipe tears when a
+//! line is written in pieces, as Python's `print` does. [`outln!`] and
+//! [`errln!`] write each line with one `write(2)` (see [`io`]).
+//!
+//! Every fallible call returns [`Result`], whose error is the one [`Error`]
+//! enum of the crate.
+//!
+//! ```
+//! use forklore::Process;
+//!
+//! let mut children: Vec<Process> = (0..3)
+//!     .map(|i| Process::new(move || forklore::outln!("child {i}")))
+//!     .collect();
+//! for p in &mut children {
+//!     p.start().unwrap();
+//! }
+//! for p in &mut children {
+//!     assert!(p.join().unwrap().success());
+//! }
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod error;
+mod fork;
+pub mod io;
+pub mod process;
+
+pub use error::{Error, Result};
+pub use fork::{fork, thread_count, Fork};
+pub use nix::sys::signal::Signal;
+pub use nix::unistd::Pid;
+pub use process::{current_process, CurrentProcess, ExitStatus, Process};

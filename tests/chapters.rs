@@ -1,0 +1,99 @@
+//! Every chapter binary runs under assert_cmd; its canonical output is pinned
+//! in `snapshots/`, and predicates check the chapter's real claim.
+
+mod common;
+
+use common::{chapter, Canon};
+use predicates::prelude::*;
+use regex::Regex;
+
+#[test]
+fn ch01_fork() {
+    // The two lines may come in either order: the claim is the set of lines
+    // and the relation between the pids, so sort, then check the relation.
+    let canon = Canon::new()
+        .pid(r"\((\d+)\)")
+        .pid(r"parent is (\d+)")
+        .sort_all();
+    let parent_line =
+        Regex::new(r"^I \((\d+)\) just created a child process \((\d+)\)\.$").unwrap();
+    let child_line =
+        Regex::new(r"^I am child process \((\d+)\) and my parent is (\d+)\.$").unwrap();
+    for raw in chapter("ch01_fork", 5, &canon) {
+        let (mut parent, mut child) = (None, None);
+        for line in raw.lines() {
+            if let Some(c) = parent_line.captures(line) {
+                parent = Some((c[1].to_string(), c[2].to_string()));
+            } else if let Some(c) = child_line.captures(line) {
+                child = Some((c[1].to_string(), c[2].to_string()));
+            } else {
+                panic!("unexpected line {line:?}");
+            }
+        }
+        let (ppid, child_pid) = parent.expect("the parent printed its line");
+        let (own_pid, its_parent) = child.expect("the child printed its line");
+        assert_eq!(
+            child_pid, own_pid,
+            "the pid fork() gave the parent is the child's pid"
+        );
+        assert_eq!(
+            ppid, its_parent,
+            "the child's parent is the process that forked it"
+        );
+        assert_ne!(ppid, own_pid);
+    }
+}
+
+#[test]
+fn ch02_process() {
+    // Order is the claim here: `join` makes the parent's last line wait.
+    let canon = Canon::new()
+        .pid(r"Parent process (\d+)\.")
+        .pid(r"\((\d+)\)");
+    for raw in chapter("ch02_process", 3, &canon) {
+        let lines: Vec<&str> = raw.lines().collect();
+        assert_eq!(lines.len(), 4, "{raw}");
+        assert!(predicate::str::starts_with("Parent process ").eval(lines[0]));
+        assert_eq!(lines[1], "Child process will start.");
+        assert!(
+            predicate::str::is_match(r"^Run child process test \(\d+\)\.\.\.$")
+                .unwrap()
+                .eval(lines[2])
+        );
+        assert_eq!(lines[3], "Child process end.");
+        let parent: &str = lines[0]
+            .trim_start_matches("Parent process ")
+            .trim_end_matches('.');
+        assert!(
+            !lines[2].contains(&format!("({parent})")),
+            "the child has its own pid"
+        );
+    }
+}
+
+#[test]
+fn ch05_isolation() {
+    // The children run in any order: sort the `say hi` lines among themselves.
+    // `ending []` must stay last, which the canonical form pins.
+    let canon = Canon::new().sort_matching(r"^say hi ");
+    for raw in chapter("ch05_isolation", 5, &canon) {
+        let lines: Vec<&str> = raw.lines().collect();
+        assert_eq!(lines.len(), 11, "{raw}");
+        let mut seen: Vec<i32> = lines[..10]
+            .iter()
+            .map(|l| {
+                let list = l.strip_prefix("say hi ").expect("a child line");
+                // Each child's list holds exactly one number: its own.
+                let inner = list
+                    .strip_prefix('[')
+                    .and_then(|s| s.strip_suffix(']'))
+                    .unwrap();
+                assert!(!inner.contains(','), "a child saw another's append: {l}");
+                inner.parse().unwrap()
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        assert_eq!(lines[10], "ending []", "the parent's list is untouched");
+    }
+}

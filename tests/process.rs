@@ -1,0 +1,143 @@
+//! `forklore::Process` semantics, checked against what CPython does
+//! (`shared/reference/python-semantics.md`). Each case runs in the
+//! `fx_process` fixture, a fresh single-threaded process, because forking
+//! inside this multithreaded test harness would not be sound.
+
+mod common;
+
+use common::{proc_exists, run_ok, stderr, stdout};
+use predicates::prelude::*;
+
+fn value<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in\n{text}"))
+}
+
+#[test]
+fn panic_in_child_exits_1_with_python_style_header() {
+    let out = run_ok("fx_process", &["panic"]);
+    assert_eq!(value(&stdout(&out), "exitcode"), "1");
+    let err = stderr(&out);
+    assert!(
+        predicate::str::is_match(
+            r"(?m)^Process Process-1:\npanicked at .*fx_process\.rs:\d+:\d+:\nboom in the child$"
+        )
+        .unwrap()
+        .eval(&err),
+        "stderr was:\n{err}"
+    );
+}
+
+#[test]
+fn exit_3_gives_exitcode_3() {
+    let out = run_ok("fx_process", &["exit3"]);
+    assert_eq!(value(&stdout(&out), "exitcode"), "3");
+}
+
+#[test]
+fn terminate_gives_minus_15_and_kill_minus_9() {
+    let out = stdout(&run_ok("fx_process", &["terminate"]));
+    assert_eq!(value(&out, "exitcode"), "-15");
+    assert_eq!(value(&out, "signal"), "Some(SIGTERM)");
+    let out = stdout(&run_ok("fx_process", &["kill"]));
+    assert_eq!(value(&out, "exitcode"), "-9");
+    assert_eq!(value(&out, "signal"), "Some(SIGKILL)");
+}
+
+#[test]
+fn lifecycle_matches_python() {
+    let out = stdout(&run_ok("fx_process", &["lifecycle"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "before_start pid=None exitcode=None alive=false");
+    assert_eq!(
+        lines[1],
+        "join_before_start=can only join a started process (Process-1 has not been started; call start() first)"
+    );
+    assert_eq!(lines[2], "alive_after_start=true");
+    // join(timeout) returns after the timeout, the child still alive.
+    assert_eq!(
+        lines[3],
+        "join_timeout_result=None waited_ms_at_least_50=true"
+    );
+    assert_eq!(lines[4], "alive_after_timeout=true exitcode=None");
+    assert_eq!(
+        lines[5],
+        "start_twice=cannot start a process twice (Process-1 was already started)"
+    );
+    assert_eq!(lines[6], "set_daemon_after_start=true");
+    assert_eq!(lines[7], "joined exitcode=0 alive=false");
+    // Reaped: no zombie left in /proc.
+    let pid: u32 = value(&out, "child_pid").parse().unwrap();
+    assert!(
+        !proc_exists(pid),
+        "child {pid} is still in /proc after join"
+    );
+}
+
+#[test]
+fn names_and_current_process() {
+    let out = stdout(&run_ok("fx_process", &["names"]));
+    assert_eq!(value(&out, "names"), "Process-1 Process-2");
+    let main = out.lines().find(|l| l.starts_with("main ")).unwrap();
+    let child = out.lines().find(|l| l.starts_with("child ")).unwrap();
+    let field = |l: &str, k: &str| {
+        l.split(' ')
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(field(main, "name"), "MainProcess");
+    assert_eq!(field(child, "name"), "worker");
+    assert_eq!(
+        field(child, "ppid"),
+        field(main, "pid"),
+        "the child's parent is the main process"
+    );
+    assert_ne!(field(child, "pid"), field(main, "pid"));
+}
+
+#[test]
+fn child_never_repeats_parent_buffers_or_destructors() {
+    let out = stdout(&run_ok("fx_process", &["no_double"]));
+    assert_eq!(out.matches("buffered-before-fork").count(), 1, "{out}");
+    assert_eq!(out.matches("drop ran in").count(), 1, "{out}");
+    assert_eq!(out.matches("child ran").count(), 1, "{out}");
+    // The drop ran in the parent, after its last line, not in the child.
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[lines.len() - 2], "parent done", "{out}");
+    assert!(lines[lines.len() - 1].starts_with("drop ran in "), "{out}");
+}
+
+#[test]
+fn dropping_a_daemon_terminates_and_reaps_it() {
+    let out = stdout(&run_ok("fx_process", &["drop_daemon"]));
+    assert_eq!(value(&out, "drop_was_quick"), "true");
+    let pid: u32 = value(&out, "child_pid").parse().unwrap();
+    assert!(!proc_exists(pid), "daemon child {pid} survived its handle");
+}
+
+#[test]
+fn dropping_a_non_daemon_joins_it() {
+    let out = stdout(&run_ok("fx_process", &["drop_nondaemon"]));
+    // The child's line comes before "dropped": the drop waited for it.
+    assert_eq!(
+        out.lines().take(2).collect::<Vec<_>>(),
+        ["child finished", "dropped"]
+    );
+    let pid: u32 = value(&out, "child_pid").parse().unwrap();
+    assert!(!proc_exists(pid), "child {pid} left a zombie");
+}
+
+#[test]
+fn forking_a_threaded_process_warns_once() {
+    let out = run_ok("fx_process", &["threaded"]);
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("forklore: warning: this process").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("has 2 threads"), "{err}");
+    assert_eq!(stdout(&out), "done\n");
+}
