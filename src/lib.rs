@@ -10,6 +10,7 @@
 //! | `multiprocessing.Process` | [`Process`] |
 //! | `multiprocessing.current_process()` | [`current_process()`] |
 //! | `Process.exitcode` | [`ExitStatus`] (displays as `-15` after `terminate`) |
+//! | `multiprocessing.Pipe()`, `Connection` | [`connection::pipe()`], [`connection::Connection`] |
 //!
 //! Output from several processes that share a terminal or pipe tears when a
 //! line is written in pieces, as Python's `print` does. [`outln!`] and
@@ -34,6 +35,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod connection;
 pub mod error;
 mod fork;
 pub mod io;
