@@ -3,18 +3,13 @@
 
 mod common;
 
-use common::{chapter, Canon};
+use common::{chapter, chapter_canon};
 use predicates::prelude::*;
 use regex::Regex;
 
 #[test]
 fn ch01_fork() {
-    // The two lines may come in either order: the claim is the set of lines
-    // and the relation between the pids, so sort, then check the relation.
-    let canon = Canon::new()
-        .pid(r"\((\d+)\)")
-        .pid(r"parent is (\d+)")
-        .sort_all();
+    let canon = chapter_canon("ch01_fork");
     let parent_line =
         Regex::new(r"^I \((\d+)\) just created a child process \((\d+)\)\.$").unwrap();
     let child_line =
@@ -46,10 +41,7 @@ fn ch01_fork() {
 
 #[test]
 fn ch02_process() {
-    // Order is the claim here: `join` makes the parent's last line wait.
-    let canon = Canon::new()
-        .pid(r"Parent process (\d+)\.")
-        .pid(r"\((\d+)\)");
+    let canon = chapter_canon("ch02_process");
     for raw in chapter("ch02_process", 3, &canon) {
         let lines: Vec<&str> = raw.lines().collect();
         assert_eq!(lines.len(), 4, "{raw}");
@@ -73,9 +65,7 @@ fn ch02_process() {
 
 #[test]
 fn ch05_isolation() {
-    // The children run in any order: sort the `say hi` lines among themselves.
-    // `ending []` must stay last, which the canonical form pins.
-    let canon = Canon::new().sort_matching(r"^say hi ");
+    let canon = chapter_canon("ch05_isolation");
     for raw in chapter("ch05_isolation", 5, &canon) {
         let lines: Vec<&str> = raw.lines().collect();
         assert_eq!(lines.len(), 11, "{raw}");

@@ -124,10 +124,18 @@ fn workbook_pages_show_the_real_source_and_output() {
         for needed in [
             format!("<!-- include: src/bin/{ch}.rs -->"),
             format!("<!-- include: snapshots/{ch}.snap -->"),
+            format!("<!-- include: workbook/python/{ch}.py -->"),
         ] {
             assert!(text.contains(&needed), "{ch}.md lacks {needed}");
         }
-        for heading in ["## What to notice", "## Try it", "## See also"] {
+        for heading in [
+            "## The program",
+            "## The output",
+            "## From Python to Rust",
+            "## What to notice",
+            "## Try it",
+            "## See also",
+        ] {
             assert!(
                 text.contains(heading),
                 "{ch}.md lacks the section {heading:?}"
