@@ -10,9 +10,14 @@
 //!
 //! `cargo bench --bench versus -- ROW...` runs only the rows whose names
 //! start with one of the given prefixes (for example `process.`).
+//!
+//! `cargo bench --bench versus -- --report` measures nothing: it turns the
+//! last `target/versus.json` into the table of
+//! `workbook/appendix_performance.md` and the chart `workbook/versus.svg`.
 
 mod harness;
 mod process;
+mod report;
 
 use harness::{measure, print_table, python_available, write_json, Spec};
 
@@ -21,6 +26,21 @@ fn specs() -> Vec<Spec<'static>> {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--report") {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        match report::write(&harness::json_path(), &root.join("workbook")) {
+            Ok(paths) => {
+                for p in paths {
+                    eprintln!("versus: wrote {}", p.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("versus: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     // `cargo bench` passes `--bench`; everything else is a row filter.
     let filters: Vec<String> = std::env::args()
         .skip(1)
