@@ -80,7 +80,11 @@ pub fn svg(doc: &Value) -> String {
         .flat_map(|r| series.iter().filter_map(|(k, _, _)| num(&r[*k])))
         .filter(|v| *v > 0.0)
         .collect();
-    let lo = values.iter().cloned().fold(f64::INFINITY, f64::min).max(1e-3);
+    let lo = values
+        .iter()
+        .cloned()
+        .fold(f64::INFINITY, f64::min)
+        .max(1e-3);
     let hi = values.iter().cloned().fold(0.0, f64::max).max(lo * 10.0);
     let (lo_exp, hi_exp) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
     let (left, width, bar, gap, top) = (230.0, 520.0, 11.0, 14.0, 40.0);
@@ -155,8 +159,12 @@ pub fn svg(doc: &Value) -> String {
 
 /// Rewrite the appendix table and the chart from `json`.
 pub fn write(json: &Path, workbook: &Path) -> Result<Vec<PathBuf>, String> {
-    let text = std::fs::read_to_string(json)
-        .map_err(|e| format!("{}: {e} (run `cargo bench --bench versus` first)", json.display()))?;
+    let text = std::fs::read_to_string(json).map_err(|e| {
+        format!(
+            "{}: {e} (run `cargo bench --bench versus` first)",
+            json.display()
+        )
+    })?;
     let doc: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", json.display()))?;
     let page = workbook.join("appendix_performance.md");
     let old = std::fs::read_to_string(&page).map_err(|e| format!("{}: {e}", page.display()))?;
