@@ -134,6 +134,10 @@ impl From<File> for Stdio {
     }
 }
 
+/// `(stdout, stderr)` as [`Popen::communicate`] returns them: each is `Some`
+/// with what the child wrote if that stream is a pipe, `None` otherwise.
+pub type Captured = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// What to run: an argument vector, or a command line for the shell
 /// (Python: `Popen`'s `args`, with `shell=False` or `shell=True`).
 ///
@@ -805,7 +809,7 @@ impl Popen {
         &mut self,
         input: Option<&[u8]>,
         timeout: Option<Duration>,
-    ) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+    ) -> Result<Captured> {
         let limit = timeout.map(|t| (t, Instant::now() + t));
         let has_input = input.is_some_and(|i| !i.is_empty());
         let source: Cow<'_, [u8]> = match self.comm.as_mut() {
@@ -835,7 +839,10 @@ impl Popen {
                 Cow::Borrowed(input.unwrap_or(&[]))
             }
         };
-        for f in [&self.stdin, &self.stdout, &self.stderr].into_iter().flatten() {
+        for f in [&self.stdin, &self.stdout, &self.stderr]
+            .into_iter()
+            .flatten()
+        {
             set_nonblocking(f, true)?;
         }
         let mut sent = 0;
@@ -848,7 +855,10 @@ impl Popen {
                     comm.unsent = source[sent..].to_vec();
                 }
             }
-            for f in [&self.stdin, &self.stdout, &self.stderr].into_iter().flatten() {
+            for f in [&self.stdin, &self.stdout, &self.stderr]
+                .into_iter()
+                .flatten()
+            {
                 set_nonblocking(f, false)?;
             }
             return Err(self.timeout_expired(limit.map_or(Duration::ZERO, |(t, _)| t)));
@@ -944,7 +954,7 @@ impl Popen {
 
     /// After a kill: collect what is already in the pipes without waiting
     /// for end-of-file (a grandchild may still hold them open).
-    fn drain(&mut self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    fn drain(&mut self) -> Captured {
         match self.communicate(None, Some(Duration::ZERO)) {
             Ok(out) => out,
             Err(_) => {
@@ -1082,7 +1092,10 @@ fn set_nonblocking(f: &File, on: bool) -> Result<()> {
 /// `left` as a poll timeout in milliseconds, rounded up so that a wait of
 /// half a millisecond does not become a busy zero.
 fn poll_timeout(left: Duration) -> PollTimeout {
-    let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128 - 1) as i32;
+    let ms = left
+        .as_nanos()
+        .div_ceil(1_000_000)
+        .min(i32::MAX as u128 - 1) as i32;
     PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }
 
