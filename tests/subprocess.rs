@@ -432,7 +432,12 @@ fn check_turns_a_non_zero_exit_into_an_error_with_the_output() {
     }
     // Without check the same run succeeds, and check_returncode() says it.
     let done = Command::new(["sh", "-c", "exit 2"]).run().unwrap();
+    assert_eq!(
+        done.args,
+        Args::Argv(vec!["sh".into(), "-c".into(), "exit 2".into()])
+    );
     assert_eq!(done.returncode.code(), 2);
+    assert_eq!((done.stdout.as_ref(), done.stderr.as_ref()), (None, None));
     assert!(matches!(
         done.check_returncode(),
         Err(Error::CommandFailed { .. })
