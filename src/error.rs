@@ -120,12 +120,80 @@ pub enum Error {
         /// How it ended.
         status: ExitStatus,
     },
+
+    /// An external program could not be started: it does not exist, it is
+    /// not executable, or the working directory given for it is missing.
+    /// The child never ran; nothing exited 127 (Python: `FileNotFoundError`
+    /// or `PermissionError` raised by `Popen`). `source.kind()` says which
+    /// (`NotFound`, `PermissionDenied`, ...).
+    #[error("cannot launch {}: {}{source}", .program.display(), launch_cwd(.cwd))]
+    Launch {
+        /// The program, as given (for a shell command, `/bin/sh`).
+        program: std::path::PathBuf,
+        /// The working directory, when it is the cause; `None` when the
+        /// program itself is.
+        cwd: Option<std::path::PathBuf>,
+        /// Why the kernel refused.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A command run by `subprocess` did not finish within its timeout
+    /// (Python: `subprocess.TimeoutExpired`). After `communicate` or `wait`
+    /// the child is still running; after `run` it has been killed and reaped,
+    /// and `stdout`/`stderr` hold what it wrote before it died.
+    #[error("Command '{cmd}' timed out after {} seconds", .timeout.as_secs_f64())]
+    TimeoutExpired {
+        /// The command, shown as Python shows it (`['sleep', '30']`).
+        cmd: String,
+        /// The timeout that expired.
+        timeout: Duration,
+        /// What the child wrote to a piped stdout, where it is returned here.
+        stdout: Option<Vec<u8>>,
+        /// What the child wrote to a piped stderr, where it is returned here.
+        stderr: Option<Vec<u8>>,
+    },
+
+    /// A command run with `check` ended with a non-zero exit status or was
+    /// killed by a signal (Python: `subprocess.CalledProcessError`).
+    #[doc(alias = "CalledProcessError")]
+    #[error("Command '{cmd}' {}", failed_status(.returncode))]
+    CommandFailed {
+        /// The command, shown as Python shows it (`['ls', 'no-such-file']`).
+        cmd: String,
+        /// How it ended (displays as Python's `returncode`, `-9` for SIGKILL).
+        returncode: ExitStatus,
+        /// Its captured stdout, if stdout was a pipe.
+        stdout: Option<Vec<u8>>,
+        /// Its captured stderr, if stderr was a pipe.
+        stderr: Option<Vec<u8>>,
+    },
+
+    /// A call was given arguments that cannot work together, such as input
+    /// for a child whose stdin is not a pipe (Python raises `ValueError`).
+    /// The message says which, and what to change.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+fn launch_cwd(cwd: &Option<std::path::PathBuf>) -> String {
+    match cwd {
+        Some(dir) => format!("working directory {}: ", dir.display()),
+        None => String::new(),
+    }
+}
+
+fn failed_status(status: &ExitStatus) -> String {
+    match status {
+        ExitStatus::Exited(code) => format!("returned non-zero exit status {code}."),
+        ExitStatus::Signaled(sig) => format!("died with {sig:?} (signal {}).", *sig as i32),
+    }
 }
 
 impl Error {
     /// True for every kind of timeout.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout { .. })
+        matches!(self, Error::Timeout { .. } | Error::TimeoutExpired { .. })
     }
 
     /// True when the peer of a connection has gone away, cleanly or mid-frame.

@@ -11,6 +11,7 @@
 //! | `multiprocessing.current_process()` | [`current_process()`] |
 //! | `Process.exitcode` | [`ExitStatus`] (displays as `-15` after `terminate`) |
 //! | `multiprocessing.Pipe()`, `Connection` | [`connection::pipe()`], [`connection::Connection`] |
+//! | `subprocess.Popen`, `run`, `check_output` | [`subprocess::Popen`], [`subprocess::run`], [`subprocess::check_output`] |
 //!
 //! Output from several processes that share a terminal or pipe tears when a
 //! line is written in pieces, as Python's `print` does. [`outln!`] and
@@ -40,9 +41,11 @@ pub mod error;
 mod fork;
 pub mod io;
 pub mod process;
+pub mod subprocess;
 
 pub use error::{Error, Result};
 pub use fork::{fork, thread_count, Fork};
 pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;
 pub use process::{current_process, CurrentProcess, ExitStatus, Process};
+pub use subprocess::Popen;

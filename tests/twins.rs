@@ -11,7 +11,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{chapter_canon, root, run_ok, stdout};
+use common::{bin, chapter_canon, root, run_ok, stdout, TempDir};
 
 fn python3() -> Option<String> {
     let ok = Command::new("python3")
@@ -64,15 +64,27 @@ fn twins_print_what_the_chapters_print() {
             continue;
         }
         let canon = chapter_canon(&name);
+        // Both run in a private folder that holds only a.txt and b.txt, the
+        // article's folder, for the chapters that list it.
+        let dir = TempDir::new(&format!("twin-{name}"));
+        dir.file("a.txt", "");
+        dir.file("b.txt", "");
         for run in 0..3 {
             let py_out = Command::new(&py)
                 .arg(root().join(format!("workbook/python/{name}.py")))
                 .env_remove("PYTHONUNBUFFERED")
+                .current_dir(dir.path())
                 .output()
                 .unwrap();
             assert!(py_out.status.success(), "{name}.py failed: {py_out:?}");
             let py_text = String::from_utf8(py_out.stdout).unwrap();
-            let rust_text = stdout(&run_ok(&name, &[]));
+            let rust_out = bin(&name)
+                .current_dir(dir.path())
+                .assert()
+                .success()
+                .get_output()
+                .clone();
+            let rust_text = stdout(&rust_out);
             assert_eq!(
                 canon.apply(&py_text),
                 canon.apply(&rust_text),

@@ -18,11 +18,12 @@
 mod harness;
 mod process;
 mod report;
+mod subprocess;
 
 use harness::{measure, print_table, python_available, write_json, Spec};
 
 fn specs() -> Vec<Spec<'static>> {
-    vec![process::spawn_join()]
+    vec![process::spawn_join(), subprocess::spawn_wait()]
 }
 
 fn main() {

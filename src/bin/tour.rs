@@ -23,6 +23,12 @@ mod ch01_fork;
 mod ch02_process;
 #[path = "ch05_isolation.rs"]
 mod ch05_isolation;
+#[path = "ch13_popen.rs"]
+mod ch13_popen;
+#[path = "ch14_communicate.rs"]
+mod ch14_communicate;
+#[path = "ch15_pipeline.rs"]
+mod ch15_pipeline;
 
 struct Chapter {
     slug: &'static str,
@@ -45,6 +51,21 @@ const CHAPTERS: &[Chapter] = &[
         slug: "ch05_isolation",
         title: "processes do not share memory",
         main: ch05_isolation::main,
+    },
+    Chapter {
+        slug: "ch13_popen",
+        title: "subprocess.Popen: start a program and go on",
+        main: ch13_popen::main,
+    },
+    Chapter {
+        slug: "ch14_communicate",
+        title: "communicate: pipes both ways, and a timeout that does not kill",
+        main: ch14_communicate::main,
+    },
+    Chapter {
+        slug: "ch15_pipeline",
+        title: "a pipeline without a shell, and run(check=True)",
+        main: ch15_pipeline::main,
     },
 ];
 
