@@ -1,0 +1,125 @@
+//! The "Python to Rust" appendix is generated from the table below, and the
+//! table cannot name an item the crate does not export: every row's Rust
+//! side is a path that `compile_checks` uses, so a renamed or removed item
+//! breaks the build of this test.
+//!
+//! `FORKLORE_BLESS_WORKBOOK=1 cargo test --test python_map` rewrites the
+//! appendix from the table; otherwise the test fails when they differ.
+
+mod common;
+
+use common::root;
+
+/// Use each item so the compiler proves it exists.
+macro_rules! check {
+    (func ($($p:tt)*)) => { let _ = $($p)*; };
+    (ty ($($p:tt)*)) => { let _: Option<$($p)*> = None; };
+    (mac ($m:ident)) => { use forklore::$m as _; };
+    // A function with an `impl Trait` argument, which cannot be named
+    // without calling it: call it (never run) with a string.
+    (strfn ($($p:tt)*)) => { let _ = |s: &'static str| $($p)*(s); };
+    // A variant of the error enum.
+    (variant ($($p:tt)*)) => { let _ = |e: forklore::Error| matches!(e, $($p)* { .. }); };
+}
+
+/// How an item is shown in the table.
+macro_rules! shown {
+    (func ($($p:tt)*)) => { stringify!($($p)*) };
+    (ty ($($p:tt)*)) => { stringify!($($p)*) };
+    (mac ($m:ident)) => { concat!(stringify!($m), "!") };
+    (strfn ($($p:tt)*)) => { stringify!($($p)*) };
+    (variant ($($p:tt)*)) => { stringify!($($p)*) };
+}
+
+macro_rules! table {
+    ($( [$section:literal, $py:literal, $kind:ident $item:tt, $note:literal] )*) => {
+        #[allow(dead_code, unused_imports)]
+        fn compile_checks() {
+            $( check!($kind $item); )*
+        }
+        const ROWS: &[(&str, &str, &str, &str)] = &[
+            $( ($section, $py, shown!($kind $item), $note) ),*
+        ];
+    };
+}
+
+table! {
+    ["Processes", "os.fork()", func (forklore::fork), "`unsafe`: returns `Fork::Parent { child }` or `Fork::Child`; flushes stdio first and warns once if the process has threads"]
+    ["Processes", "os._exit(n)", func (forklore::process::exit_child), "flushes what the child printed, then `_exit`"]
+    ["Processes", "os.waitpid(pid, 0)", func (forklore::process::wait_pid), "returns an `ExitStatus`"]
+    ["Processes", "multiprocessing.Process(target=f)", func (forklore::Process::new::<fn()>), "a closure replaces `target=` and `args=`; `.name(..)`, `.daemon(..)` set the rest"]
+    ["Processes", "p.start()", func (forklore::Process::start), "a second call is `Error::AlreadyStarted`"]
+    ["Processes", "p.join()", func (forklore::Process::join), "before `start` it is `Error::NotStarted`"]
+    ["Processes", "p.join(timeout)", func (forklore::Process::join_timeout), "`Ok(None)` while the child still runs; sleeps on a pidfd"]
+    ["Processes", "p.is_alive()", func (forklore::Process::is_alive), ""]
+    ["Processes", "p.pid", func (forklore::Process::pid), ""]
+    ["Processes", "p.exitcode", func (forklore::Process::exitcode), "an `ExitStatus` enum that displays as Python's number (`-15` after `terminate`)"]
+    ["Processes", "p.terminate(), p.kill()", func (forklore::Process::terminate), "and `Process::kill`"]
+    ["Processes", "p.daemon = True", func (forklore::Process::set_daemon), "after `start` it is `Error::DaemonAfterStart`"]
+    ["Processes", "multiprocessing.current_process()", func (forklore::current_process), "name, pid and the parent's pid"]
+    ["Processes", "p.exitcode values", ty (forklore::ExitStatus), "`Exited(code)` or `Signaled(signal)`"]
+    ["Processes", "print(...) from several processes", mac (outln), "one `write(2)` per line, so lines never tear"]
+    ["Connections", "multiprocessing.Pipe()", func (forklore::connection::pipe), "a Unix socketpair; both ends send and receive"]
+    ["Connections", "conn.send(obj)", func (forklore::connection::Connection::send::<u8>), "serde + postcard instead of pickle"]
+    ["Connections", "conn.recv()", func (forklore::connection::Connection::recv::<u8>), "distinct errors: `Closed`, `Truncated`, `FrameTooLarge`, `Decode`"]
+    ["Connections", "conn.send_bytes(b), conn.recv_bytes()", func (forklore::connection::Connection::send_bytes), "and `recv_bytes`"]
+    ["Connections", "conn.poll(timeout)", func (forklore::connection::Connection::poll), ""]
+    ["subprocess", "subprocess.Popen([...])", func (forklore::subprocess::Popen::new::<[&str; 1], &str>), "launch failures are errors in the parent that name the path"]
+    ["subprocess", "Popen(..., shell=True)", strfn (forklore::subprocess::Popen::shell), "`/bin/sh -c`"]
+    ["subprocess", "Popen(..., stdin=PIPE, cwd=..., env=...)", func (forklore::subprocess::Command::new::<[&str; 1], &str>), "a builder: `.stdin(Stdio::Pipe)`, `.cwd(..)`, `.env(..)` extends, `.env_clear()` replaces"]
+    ["subprocess", "PIPE, DEVNULL, STDOUT", ty (forklore::subprocess::Stdio), "`Stdio::Pipe`, `Stdio::DevNull`, `Stdio::Stdout` (merge stderr)"]
+    ["subprocess", "p.communicate(input, timeout)", func (forklore::subprocess::Popen::communicate), "never deadlocks; a timeout does not kill, and a later call returns all the output"]
+    ["subprocess", "p.wait(timeout)", func (forklore::subprocess::Popen::wait), "sleeps on a pidfd"]
+    ["subprocess", "p.poll()", func (forklore::subprocess::Popen::poll), "`None` while running"]
+    ["subprocess", "p.returncode", func (forklore::subprocess::Popen::returncode), "an `ExitStatus`"]
+    ["subprocess", "p.terminate(), p.kill()", func (forklore::subprocess::Popen::terminate), "and `Popen::kill`"]
+    ["subprocess", "subprocess.run(args)", func (forklore::subprocess::run::<[&str; 1], &str>), "returns a `CompletedProcess`; `Command::run` takes `check`, `timeout`, `input`"]
+    ["subprocess", "subprocess.check_output(args)", func (forklore::subprocess::check_output::<[&str; 1], &str>), ""]
+    ["subprocess", "CalledProcessError", variant (forklore::Error::CommandFailed), "carries the code and the output; displays as Python's message"]
+    ["subprocess", "TimeoutExpired", variant (forklore::Error::TimeoutExpired), "`is_timeout()` is true for it and for `Error::Timeout`"]
+    ["subprocess", "FileNotFoundError, PermissionError at launch", variant (forklore::Error::Launch), "names the program or the cwd that failed"]
+}
+
+const BEGIN: &str = "<!-- python-map -->";
+const END: &str = "<!-- /python-map -->";
+
+fn render() -> String {
+    let turbofish = regex::Regex::new(r"::<[^>]*>+").unwrap();
+    let mut out = String::new();
+    let mut section = "";
+    for (sec, py, rust, note) in ROWS {
+        if *sec != section {
+            if !section.is_empty() {
+                out.push('\n');
+            }
+            section = sec;
+            out.push_str(&format!(
+                "## {sec}\n\n| Python | forklore | Notes |\n|---|---|---|\n"
+            ));
+        }
+        let rust = turbofish.replace_all(rust, "");
+        let rust = rust.replace(' ', "").replace("forklore::", "");
+        out.push_str(&format!("| `{py}` | `{rust}` | {note} |\n"));
+    }
+    out
+}
+
+#[test]
+fn appendix_matches_the_table() {
+    compile_checks();
+    let path = root().join("workbook/appendix_python_to_rust.md");
+    let page = std::fs::read_to_string(&path).unwrap();
+    let (head, rest) = page.split_once(BEGIN).expect("begin marker");
+    let (current, tail) = rest.split_once(END).expect("end marker");
+    let want = format!("\n{}", render());
+    if current != want {
+        if std::env::var_os("FORKLORE_BLESS_WORKBOOK").is_some() {
+            std::fs::write(&path, format!("{head}{BEGIN}{want}{END}{tail}")).unwrap();
+        } else {
+            panic!(
+                "workbook/appendix_python_to_rust.md is out of date with tests/python_map.rs; \
+                 rerun with FORKLORE_BLESS_WORKBOOK=1"
+            );
+        }
+    }
+}
