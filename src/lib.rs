@@ -11,6 +11,7 @@
 //! | `multiprocessing.current_process()` | [`current_process()`] |
 //! | `Process.exitcode` | [`ExitStatus`] (displays as `-15` after `terminate`) |
 //! | `multiprocessing.Pipe()`, `Connection` | [`connection::pipe()`], [`connection::Connection`] |
+//! | `multiprocessing.Manager()`, its proxies | [`Manager`], [`managers::ListProxy`], [`managers::DictProxy`], ... |
 //!
 //! Output from several processes that share a terminal or pipe tears when a
 //! line is written in pieces, as Python's `print` does. [`outln!`] and
@@ -39,10 +40,12 @@ pub mod connection;
 pub mod error;
 mod fork;
 pub mod io;
+pub mod managers;
 pub mod process;
 
 pub use error::{Error, Result};
 pub use fork::{fork, thread_count, Fork};
+pub use managers::Manager;
 pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;
 pub use process::{current_process, CurrentProcess, ExitStatus, Process};
