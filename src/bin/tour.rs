@@ -23,6 +23,8 @@ mod ch01_fork;
 mod ch02_process;
 #[path = "ch05_isolation.rs"]
 mod ch05_isolation;
+#[path = "ch06_manager_list.rs"]
+mod ch06_manager_list;
 
 struct Chapter {
     slug: &'static str,
@@ -45,6 +47,11 @@ const CHAPTERS: &[Chapter] = &[
         slug: "ch05_isolation",
         title: "processes do not share memory",
         main: ch05_isolation::main,
+    },
+    Chapter {
+        slug: "ch06_manager_list",
+        title: "sharing a list through a Manager",
+        main: ch06_manager_list::main,
     },
 ];
 

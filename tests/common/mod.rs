@@ -52,6 +52,7 @@ pub fn stderr(out: &Output) -> String {
 pub struct Canon {
     pids: Vec<Regex>,
     elapsed: Vec<Regex>,
+    rewrites: Vec<(Regex, fn(&regex::Captures) -> String)>,
     sort_all: bool,
     sort_matching: Vec<Regex>,
 }
@@ -70,6 +71,14 @@ impl Canon {
     /// Treat group 1 of every match of `re` as a duration.
     pub fn elapsed(mut self, re: &str) -> Self {
         self.elapsed.push(Regex::new(re).unwrap());
+        self
+    }
+
+    /// Replace every match of `re` by `f(captures)`, after PIDs and
+    /// durations and before sorting: for canonical forms a replacement
+    /// string cannot express, such as the sorted items of a printed list.
+    pub fn rewrite(mut self, re: &str, f: fn(&regex::Captures) -> String) -> Self {
+        self.rewrites.push((Regex::new(re).unwrap(), f));
         self
     }
 
@@ -100,6 +109,11 @@ impl Canon {
         }
         for re in &self.elapsed {
             text = replace_group(&text, re, |_| "[ELAPSED]".to_string());
+        }
+        for (re, f) in &self.rewrites {
+            text = re
+                .replace_all(&text, |c: &regex::Captures| f(c))
+                .into_owned();
         }
         // 2. Sort where the claim is the set.
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
