@@ -93,8 +93,14 @@ impl<T> Guarded<T> {
         mut ready: impl FnMut(&mut T) -> bool,
     ) -> Waited<'a, T> {
         let mut checked = Instant::now();
+        let mut waited = false;
         loop {
             if ready(&mut g) {
+                // Before taking anything (an item, a lock, a notification)
+                // for a client that had to wait, make sure it is still there.
+                if waited && ctx.client_gone() {
+                    return Waited::Gone(g);
+                }
                 return Waited::Ready(g);
             }
             let now = Instant::now();
@@ -114,6 +120,7 @@ impl<T> Guarded<T> {
                 .wait_timeout(g, slice)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            waited = true;
         }
     }
 }
@@ -229,7 +236,7 @@ impl Acquirer {
                 }
                 Some(o) if o != c => {
                     return Err(RemoteError::NotOwner(
-                        "releasing an RLock acquired by another caller".into(),
+                        "release of an RLock that another caller holds".into(),
                     ))
                 }
                 Some(_) => {
@@ -291,10 +298,20 @@ impl Acquirer {
                 *count = 0;
                 true
             }
-            Acquirer::Semaphore { value, held, .. } => match held.remove(&c) {
+            Acquirer::Semaphore {
+                value,
+                initial,
+                held,
+                ..
+            } => match held.remove(&c) {
+                // Give back what it acquired and did not release, but never
+                // above the initial value: a semaphore counts `initial`
+                // resources, and one made with 0 is a pure signal, whose
+                // consumed permits are not resources to return.
                 Some(n) => {
-                    *value += n;
-                    true
+                    let give = n.min(initial.saturating_sub(*value));
+                    *value += give;
+                    give > 0
                 }
                 None => false,
             },
@@ -595,7 +612,12 @@ impl Object {
             Object::Lock(g) => match &*g.lock() {
                 Acquirer::Lock { holder } => *holder == Some(c),
                 Acquirer::RLock { owner, .. } => *owner == Some(c),
-                Acquirer::Semaphore { held, .. } => held.contains_key(&c),
+                Acquirer::Semaphore {
+                    held,
+                    value,
+                    initial,
+                    ..
+                } => held.contains_key(&c) && value < initial,
             },
             Object::Condition(g) => g.lock().owner == Some(c),
             _ => false,
@@ -953,7 +975,7 @@ fn condition_op(cond: &Guarded<CondState>, op: ConditionOp, ctx: &Ctx<'_>) -> Ca
                 ok(())
             }
             Some(_) => err(RemoteError::NotOwner(
-                "releasing a Condition acquired by another caller".into(),
+                "release of a Condition that another caller holds".into(),
             )),
             None => err(RemoteError::ReleaseUnlocked(
                 "a Condition that is not acquired".into(),
@@ -1009,7 +1031,13 @@ fn condition_op(cond: &Guarded<CondState>, op: ConditionOp, ctx: &Ctx<'_>) -> Ca
             };
             g = match cond.wait(g, None, ctx, |s| s.owner.is_none()) {
                 Waited::Ready(g) | Waited::TimedOut(g) => g,
-                Waited::Gone(_) => return Err(ClientGone),
+                Waited::Gone(mut g) => {
+                    if notified {
+                        g.notify(1);
+                        cond.cv.notify_all();
+                    }
+                    return Err(ClientGone);
+                }
             };
             g.owner = Some(c);
             g.count = saved;
@@ -1260,5 +1288,21 @@ mod tests {
         assert!(s.conn_gone(1));
         assert!(s.can_acquire(2));
         assert!(matches!(s.release(2), Err(RemoteError::ReleaseUnlocked(_))));
+    }
+
+    #[test]
+    fn a_signal_semaphore_returns_nothing() {
+        // Semaphore(0) used as a signal: one side releases, the other
+        // acquires and exits. The consumed signal must not come back.
+        let mut s = Acquirer::Semaphore {
+            value: 0,
+            initial: 0,
+            bounded: false,
+            held: BTreeMap::new(),
+        };
+        s.release(1).unwrap();
+        s.take(2);
+        assert!(!s.conn_gone(2));
+        assert!(!s.can_acquire(3));
     }
 }
