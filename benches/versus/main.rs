@@ -12,12 +12,18 @@
 //! start with one of the given prefixes (for example `process.`).
 
 mod harness;
+mod managers;
 mod process;
 
 use harness::{measure, print_table, python_available, write_json, Spec};
 
 fn specs() -> Vec<Spec<'static>> {
-    vec![process::spawn_join()]
+    vec![
+        process::spawn_join(),
+        managers::list_append(),
+        managers::queue_put_get(),
+        managers::value_get_set(),
+    ]
 }
 
 fn main() {

@@ -96,7 +96,8 @@ fn round_trip(conn: &mut Connection, req: &Request) -> Result<Response> {
 struct Cached {
     address: Address,
     pid: u32,
-    conn: Connection,
+    /// `None` while a call is using it, or after it failed.
+    conn: Option<Connection>,
 }
 
 thread_local! {
@@ -111,12 +112,14 @@ pub(crate) fn call(ep: &Endpoint, req: &Request) -> Result<Reply> {
     // a destructor, say) opens its own instead of interleaving frames.
     let cached = CONNS.with(|c| {
         let mut c = c.borrow_mut();
-        // A connection inherited from the parent process is the parent's:
-        // drop our copy of the descriptor, never write to it.
-        c.retain(|x| x.pid == pid);
-        c.iter()
-            .position(|x| x.address == ep.address)
-            .map(|i| c.swap_remove(i).conn)
+        let slot = c.iter_mut().find(|x| x.address == ep.address)?;
+        if slot.pid != pid {
+            // A connection inherited from the parent process is the
+            // parent's: drop our copy of the descriptor, never write to it.
+            slot.pid = pid;
+            slot.conn = None;
+        }
+        slot.conn.take()
     });
     let mut conn = match cached {
         Some(c) => c,
@@ -126,11 +129,17 @@ pub(crate) fn call(ep: &Endpoint, req: &Request) -> Result<Reply> {
     let keep = !matches!(&response, Err(e) if e.closes_connection());
     if keep {
         CONNS.with(|c| {
-            c.borrow_mut().push(Cached {
-                address: ep.address.clone(),
-                pid,
-                conn,
-            })
+            let mut c = c.borrow_mut();
+            match c.iter_mut().find(|x| x.address == ep.address) {
+                Some(slot) if slot.conn.is_none() => slot.conn = Some(conn),
+                // A nested call put its own back meanwhile: keep that one.
+                Some(_) => {}
+                None => c.push(Cached {
+                    address: ep.address.clone(),
+                    pid,
+                    conn: Some(conn),
+                }),
+            }
         });
     }
     response.map_err(Error::from)

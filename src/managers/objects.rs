@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -63,6 +64,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Guarded<T> {
     state: Mutex<T>,
     cv: Condvar,
+    /// Threads waiting on `cv`; changed and read with `state` locked, so a
+    /// notification is skipped (no `futex` call) only when nobody waits.
+    sleepers: AtomicUsize,
 }
 
 /// How a blocking wait ended.
@@ -77,6 +81,14 @@ impl<T> Guarded<T> {
         Guarded {
             state: Mutex::new(state),
             cv: Condvar::new(),
+            sleepers: AtomicUsize::new(0),
+        }
+    }
+
+    /// Wake every waiter, if there is one. Call with the state locked.
+    fn notify_all(&self) {
+        if self.sleepers.load(Ordering::Relaxed) > 0 {
+            self.cv.notify_all();
         }
     }
 
@@ -115,11 +127,13 @@ impl<T> Guarded<T> {
                 Some(d) => (d - now).min(SLICE),
                 None => SLICE,
             };
+            self.sleepers.fetch_add(1, Ordering::Relaxed);
             g = self
                 .cv
                 .wait_timeout(g, slice)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            self.sleepers.fetch_sub(1, Ordering::Relaxed);
             waited = true;
         }
     }
@@ -593,13 +607,13 @@ impl Object {
     /// Connection `c` has closed: give back every lock and permit it held.
     pub(crate) fn conn_gone(&self, c: ConnId) {
         match self {
-            Object::Lock(g) if g.lock().conn_gone(c) => g.cv.notify_all(),
+            Object::Lock(g) if g.lock().conn_gone(c) => g.notify_all(),
             Object::Condition(g) => {
                 let mut s = g.lock();
                 if s.owner == Some(c) {
                     s.owner = None;
                     s.count = 0;
-                    g.cv.notify_all();
+                    g.notify_all();
                 }
             }
             _ => {}
@@ -850,7 +864,7 @@ fn queue_op(q: &Guarded<QueueState>, op: QueueOp, ctx: &Ctx<'_>) -> CallResult {
             };
             g.items.push_back(item);
             g.unfinished += 1;
-            q.cv.notify_all();
+            q.notify_all();
             ok(())
         }
         QueueOp::Get { block, timeout } => {
@@ -865,7 +879,7 @@ fn queue_op(q: &Guarded<QueueState>, op: QueueOp, ctx: &Ctx<'_>) -> CallResult {
             };
             match g.items.pop_front() {
                 Some(d) => {
-                    q.cv.notify_all();
+                    q.notify_all();
                     ok(d)
                 }
                 None => err(RemoteError::QueueEmpty),
@@ -878,7 +892,7 @@ fn queue_op(q: &Guarded<QueueState>, op: QueueOp, ctx: &Ctx<'_>) -> CallResult {
             }
             g.unfinished -= 1;
             if g.unfinished == 0 {
-                q.cv.notify_all();
+                q.notify_all();
             }
             ok(())
         }
@@ -894,7 +908,7 @@ fn event_op(e: &Guarded<bool>, op: EventOp, ctx: &Ctx<'_>) -> CallResult {
     match op {
         EventOp::Set => {
             *g = true;
-            e.cv.notify_all();
+            e.notify_all();
             ok(())
         }
         EventOp::Clear => {
@@ -934,7 +948,7 @@ fn lock_op(l: &Guarded<Acquirer>, op: LockOp, ctx: &Ctx<'_>) -> CallResult {
             let mut g = g;
             match g.release(c) {
                 Ok(()) => {
-                    l.cv.notify_all();
+                    l.notify_all();
                     ok(())
                 }
                 Err(e) => err(e),
@@ -970,7 +984,7 @@ fn condition_op(cond: &Guarded<CondState>, op: ConditionOp, ctx: &Ctx<'_>) -> Ca
                 g.count -= 1;
                 if g.count == 0 {
                     g.owner = None;
-                    cond.cv.notify_all();
+                    cond.notify_all();
                 }
                 ok(())
             }
@@ -986,7 +1000,7 @@ fn condition_op(cond: &Guarded<CondState>, op: ConditionOp, ctx: &Ctx<'_>) -> Ca
                 return err(RemoteError::NotOwner("notify on a Condition".into()));
             }
             g.notify(n);
-            cond.cv.notify_all();
+            cond.notify_all();
             ok(())
         }
         ConditionOp::NotifyAll => {
@@ -994,7 +1008,7 @@ fn condition_op(cond: &Guarded<CondState>, op: ConditionOp, ctx: &Ctx<'_>) -> Ca
                 return err(RemoteError::NotOwner("notify_all on a Condition".into()));
             }
             g.notify(u64::MAX);
-            cond.cv.notify_all();
+            cond.notify_all();
             ok(())
         }
         ConditionOp::Wait(timeout) => {
@@ -1011,7 +1025,7 @@ fn condition_op(cond: &Guarded<CondState>, op: ConditionOp, ctx: &Ctx<'_>) -> Ca
                 ticket,
                 notified: false,
             });
-            cond.cv.notify_all();
+            cond.notify_all();
             let notified =
                 |s: &mut CondState| s.waiters.iter().any(|w| w.ticket == ticket && w.notified);
             let (mut g, notified) = match cond.wait(g, deadline(timeout), ctx, notified) {
@@ -1024,7 +1038,7 @@ fn condition_op(cond: &Guarded<CondState>, op: ConditionOp, ctx: &Ctx<'_>) -> Ca
                     // next one, so a notify() is never lost.
                     if g.remove(ticket) {
                         g.notify(1);
-                        cond.cv.notify_all();
+                        cond.notify_all();
                     }
                     return Err(ClientGone);
                 }
@@ -1034,7 +1048,7 @@ fn condition_op(cond: &Guarded<CondState>, op: ConditionOp, ctx: &Ctx<'_>) -> Ca
                 Waited::Gone(mut g) => {
                     if notified {
                         g.notify(1);
-                        cond.cv.notify_all();
+                        cond.notify_all();
                     }
                     return Err(ClientGone);
                 }
@@ -1059,7 +1073,7 @@ fn barrier_op(b: &Guarded<BarrierState>, op: BarrierOp, ctx: &Ctx<'_>) -> CallRe
         BarrierOp::Broken => ok(g.phase == Broken),
         BarrierOp::Abort => {
             g.phase = Broken;
-            b.cv.notify_all();
+            b.notify_all();
             ok(())
         }
         BarrierOp::Reset => {
@@ -1070,7 +1084,7 @@ fn barrier_op(b: &Guarded<BarrierState>, op: BarrierOp, ctx: &Ctx<'_>) -> CallRe
             } else {
                 g.phase = Filling;
             }
-            b.cv.notify_all();
+            b.notify_all();
             ok(())
         }
         BarrierOp::Wait(timeout) => {
@@ -1087,7 +1101,7 @@ fn barrier_op(b: &Guarded<BarrierState>, op: BarrierOp, ctx: &Ctx<'_>) -> CallRe
             let (mut g, result) = if index + 1 == g.parties {
                 // _release: the last party lets everybody go.
                 g.phase = Draining;
-                b.cv.notify_all();
+                b.notify_all();
                 (g, Ok(Ok(Reply::Size(index))))
             } else {
                 match b.wait(g, deadline(timeout), ctx, |s| s.phase != Filling) {
@@ -1101,13 +1115,13 @@ fn barrier_op(b: &Guarded<BarrierState>, op: BarrierOp, ctx: &Ctx<'_>) -> CallRe
                     }
                     Waited::TimedOut(mut g) => {
                         g.phase = Broken;
-                        b.cv.notify_all();
+                        b.notify_all();
                         (g, err(RemoteError::BrokenBarrier))
                     }
                     Waited::Gone(mut g) => {
                         // As when a thread's wait raises: the barrier breaks.
                         g.phase = Broken;
-                        b.cv.notify_all();
+                        b.notify_all();
                         (g, Err(ClientGone))
                     }
                 }
@@ -1116,7 +1130,7 @@ fn barrier_op(b: &Guarded<BarrierState>, op: BarrierOp, ctx: &Ctx<'_>) -> CallRe
             g.count -= 1;
             if g.count == 0 && matches!(g.phase, Draining | Resetting) {
                 g.phase = Filling;
-                b.cv.notify_all();
+                b.notify_all();
             }
             result
         }
