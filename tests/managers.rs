@@ -64,6 +64,10 @@ fn logged(err: &str, reason: &str) {
 fn garbage_bytes_close_that_connection_only() {
     let (out, err) = case("garbage");
     others_fine(&out);
+    assert!(
+        value(&out, "reply").starts_with("Err(Refused(\"bad input: could not decode message"),
+        "the victim is told why before the server closes:\n{out}"
+    );
     logged(&err, "bad input: could not decode message");
 }
 
@@ -140,10 +144,6 @@ fn killing_the_server_fails_every_call_promptly() {
         &[
             ("blocked_get", "manager_gone prompt=true"),
             ("child_ok", "true"),
-            (
-                "append_error",
-                "manager gone: send failed because the manager's server process is not there any more",
-            ),
             ("append_gone", "true"),
             ("create_gone", "true"),
             ("q_gone", "true"),
@@ -151,6 +151,14 @@ fn killing_the_server_fails_every_call_promptly() {
             ("status", "-9"),
             ("dir_removed", "true"),
         ],
+    );
+    // The send or the receive fails, depending on how far the kernel got
+    // in closing the dead server's sockets.
+    let e = value(&out, "append_error");
+    assert!(
+        e.starts_with("manager gone: ")
+            && e.ends_with("failed because the manager's server process is not there any more"),
+        "{e}"
     );
     assert!(t.elapsed() < Duration::from_secs(20), "nothing hung");
 }
@@ -224,7 +232,7 @@ fn a_killed_client_has_its_locks_released() {
             ("rlock_released", "true"),
             ("sem_released", "true"),
             ("cond_released", "true"),
-            ("released_within_1s", "true"),
+            ("released_promptly", "true"),
         ],
     );
     let line = err
@@ -310,6 +318,19 @@ fn the_server_exits_when_its_owner_vanishes() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+#[test]
+fn too_deeply_nested_values_are_refused_not_fatal() {
+    let (out, err) = case("deep");
+    expect(&out, &[("deep_50_round_trip", "true"), ("len_after", "1")]);
+    let e = value(&out, "deep_1000");
+    assert!(
+        e.starts_with("manager refused the request: bad input: could not decode message")
+            && e.contains("nested more than 128 levels"),
+        "{e}"
+    );
+    logged(&err, "nested more than 128 levels");
 }
 
 #[test]

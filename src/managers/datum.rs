@@ -162,12 +162,22 @@ enum Repr {
 
 thread_local! {
     static DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// Set when a decode hit [`MAX_DEPTH`]: postcard drops custom error
+    /// messages, so the server asks here why a frame did not decode.
+    static TOO_DEEP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the last failed decode on this thread hit [`MAX_DEPTH`]
+/// (clears the flag).
+pub(crate) fn take_too_deep() -> bool {
+    TOO_DEEP.with(|c| c.replace(false))
 }
 
 impl<'de> Deserialize<'de> for Datum {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let depth = DEPTH.with(Cell::get);
         if depth >= MAX_DEPTH {
+            TOO_DEEP.with(|c| c.set(true));
             return Err(de::Error::custom(format!(
                 "value nested more than {MAX_DEPTH} levels deep"
             )));

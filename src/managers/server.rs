@@ -176,6 +176,20 @@ fn serve(server: Arc<Server>, mut conn: Connection, cid: ConnId, peer: String) {
         let req: Request = match conn.recv() {
             Ok(r) => r,
             Err(Error::Closed) => break None,
+            // A whole frame that is not a request: say so, then close.
+            Err(Error::Decode(m)) => {
+                let m = if super::datum::take_too_deep() {
+                    format!(
+                        "a value nested more than {} levels deep",
+                        super::datum::MAX_DEPTH
+                    )
+                } else {
+                    m
+                };
+                let why = format!("bad input: could not decode message: {m}");
+                let _ = conn.send(&Err::<Reply, _>(RemoteError::Refused(why.clone())));
+                break Some(why);
+            }
             Err(e) => break Some(format!("bad input: {e}")),
         };
         let next = handle(&server, &conn, cid, req, &mut refs, &mut holdings);
