@@ -294,6 +294,14 @@ fn dropping_the_manager_reaps_the_server_and_removes_the_socket() {
 }
 
 #[test]
+fn a_stopped_server_is_killed_on_shutdown() {
+    let (out, _) = case("stopped_server");
+    expect(&out, &[("status", "-9"), ("within_10s", "true")]);
+    let pid: u32 = value(&out, "server_pid").parse().unwrap();
+    assert!(!proc_exists(pid), "server {pid} was reaped");
+}
+
+#[test]
 fn the_server_exits_when_its_owner_vanishes() {
     let (out, _) = case("owner_dies");
     let pid: u32 = value(&out, "server_pid").parse().unwrap();

@@ -72,12 +72,23 @@ pub(crate) fn gone(op: &'static str) -> impl Fn(Error) -> Error {
 
 /// Open a new authenticated connection to the server.
 pub(crate) fn connect(ep: &Endpoint) -> Result<Connection> {
+    connect_timeout(ep, None)
+}
+
+/// As [`connect`]; with a timeout, every read on the connection fails after
+/// waiting that long (used to shut down a server that may be wedged).
+pub(crate) fn connect_timeout(
+    ep: &Endpoint,
+    timeout: Option<std::time::Duration>,
+) -> Result<Connection> {
     let mut conn = match &ep.address {
         Address::Unix(path) => {
-            let s = UnixStream::connect(path).map_err(|source| Error::Io {
-                op: "connect",
-                source,
-            });
+            let s = UnixStream::connect(path)
+                .and_then(|s| s.set_read_timeout(timeout).map(|()| s))
+                .map_err(|source| Error::Io {
+                    op: "connect",
+                    source,
+                });
             Connection::from(s.map_err(gone("connect"))?)
         }
     };

@@ -173,7 +173,8 @@ impl Owner {
             return Ok(st);
         }
         // Ask politely; the server replies, then exits.
-        if let Ok(mut conn) = client::connect(&self.endpoint) {
+        if let Ok(mut conn) = client::connect_timeout(&self.endpoint, Some(Duration::from_secs(1)))
+        {
             if conn.send(&Request::Shutdown).is_ok() {
                 let _ = conn.recv_timeout::<protocol::Response>(Duration::from_secs(1));
             }
