@@ -51,6 +51,35 @@
 //! [`MAX_DEPTH`] levels on the server, so hostile input cannot exhaust its
 //! stack.
 //!
+//! # Python-like dynamic values
+//! A Python dict may mix key types (`{1: '1', '2': 2, 0.25: None}`). In Rust,
+//! give the proxy an *untagged* enum: its variants are stored as plain
+//! values, read back by trying each variant in turn (the `Datum`
+//! deserializer is self-describing), and printed the Python way by the
+//! proxies' `repr()`.
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! #[serde(untagged)]
+//! enum Py {
+//!     None,
+//!     Int(i64),
+//!     Float(f64),
+//!     Str(String),
+//! }
+//!
+//! let manager = forklore::managers::Manager::start().unwrap();
+//! let d = manager.dict::<Py, Py>().unwrap();
+//! d.set(Py::Int(1), Py::Str("1".into())).unwrap();
+//! d.set(Py::Str("2".into()), Py::Int(2)).unwrap();
+//! d.set(Py::Float(0.25), Py::None).unwrap();
+//! assert_eq!(d.repr().unwrap(), "{1: '1', '2': 2, 0.25: None}");
+//! assert_eq!(d.get(&Py::Float(0.25)).unwrap(), Some(Py::None));
+//! ```
+//!
+//! # Converting by hand
 //! ```
 //! use forklore::managers::datum::{from_datum, to_datum, Datum};
 //!
@@ -862,6 +891,22 @@ mod tests {
         }
         bytes.push(0);
         postcard::from_bytes::<Datum>(&bytes).unwrap();
+    }
+
+    #[test]
+    fn untagged_enums_give_python_like_dynamic_values() {
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(untagged)]
+        enum Py {
+            None,
+            Int(i64),
+            Float(f64),
+            Str(String),
+        }
+        let vals = vec![Py::Int(1), Py::Str("2".into()), Py::Float(0.25), Py::None];
+        let d = to_datum(&vals).unwrap();
+        assert_eq!(d.to_string(), "[1, '2', 0.25, None]");
+        assert_eq!(from_datum::<Vec<Py>>(d).unwrap(), vals);
     }
 
     #[test]

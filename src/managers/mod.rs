@@ -545,8 +545,14 @@ impl Manager {
     /// A new barrier for `parties` parties (Python: `manager.Barrier(parties)`).
     ///
     /// # Errors
-    /// [`Error::ManagerGone`] if the server has gone.
+    /// [`Error::ManagerRequest`] for zero parties; [`Error::ManagerGone`] if
+    /// the server has gone.
     pub fn barrier(&self, parties: usize) -> Result<BarrierProxy> {
+        if parties == 0 {
+            return Err(Error::ManagerRequest(
+                "a Barrier needs at least one party".into(),
+            ));
+        }
         Ok(BarrierProxy::new(self.create(Kind::Barrier {
             parties: parties as u64,
         })?))
