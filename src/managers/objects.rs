@@ -85,7 +85,9 @@ impl<T> Guarded<T> {
         }
     }
 
-    /// Wake every waiter, if there is one. Call with the state locked.
+    /// Wake every waiter, if there is one. Call after changing the state,
+    /// with it still locked or just unlocked: a waiter counts itself in
+    /// `sleepers` before it releases the lock to sleep, so it is seen.
     fn notify_all(&self) {
         if self.sleepers.load(Ordering::Relaxed) > 0 {
             self.cv.notify_all();
