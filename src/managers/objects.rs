@@ -695,21 +695,14 @@ fn list_op(l: &mut Vec<Datum>, op: ListOp, resizable: bool) -> CallResult {
         }
         ListOp::SetSlice(s, items) => {
             if s.step.unwrap_or(1) == 1 {
-                if !resizable {
-                    // An array keeps its length: sizes must match.
-                    let (start, stop, _) = match adjust(s, l.len()) {
-                        Ok(v) => v,
-                        Err(e) => return err(e),
-                    };
-                    if (stop.max(start) - start) as usize != items.len() {
-                        return fixed("slice assignment that changes the length");
-                    }
-                }
-                let (start, stop, _) = match adjust(s, l.len()) {
-                    Ok(v) => v,
+                let (start, stop) = match adjust(s, l.len()) {
+                    Ok((start, stop, _)) => (start as usize, stop.max(start) as usize),
                     Err(e) => return err(e),
                 };
-                let (start, stop) = (start as usize, stop.max(start) as usize);
+                // An array keeps its length: the sizes must match.
+                if !resizable && stop - start != items.len() {
+                    return fixed("slice assignment that changes the length");
+                }
                 l.splice(start..stop, items);
                 return ok(());
             }
