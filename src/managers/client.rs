@@ -101,7 +101,38 @@ pub(crate) fn connect_timeout(
 /// Send one request and read its response on `conn`.
 fn round_trip(conn: &mut Connection, req: &Request) -> Result<Response> {
     conn.send(req).map_err(gone("send"))?;
+    spin_until_readable(conn);
     conn.recv::<Response>().map_err(gone("recv"))
+}
+
+/// How long a caller polls for an answer, yielding the CPU between
+/// polls, before it sleeps in `read`.
+pub(crate) const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// Poll `conn` for up to [`SPIN`], yielding between polls.
+///
+/// Most replies take a few microseconds of server work. A thread that
+/// sleeps in `read` at once lets its CPU go idle, and waking an idle CPU
+/// (an inter-processor interrupt, and in a virtual machine a halted vCPU)
+/// can cost more than the whole call. Polling for a moment keeps the CPU
+/// awake for the common quick reply; `yield_now` hands the CPU to the
+/// server if both share it. A long wait (a blocked `get`) costs at most
+/// this much CPU before the caller sleeps as usual.
+pub(crate) fn spin_until_readable(conn: &mut Connection) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    // Bytes already buffered (or an error) end the wait at once.
+    if !matches!(conn.poll(std::time::Duration::ZERO), Ok(false)) {
+        return;
+    }
+    let start = std::time::Instant::now();
+    loop {
+        std::thread::yield_now();
+        let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN)];
+        if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0)) || start.elapsed() >= SPIN {
+            return;
+        }
+    }
 }
 
 struct Cached {

@@ -173,6 +173,9 @@ fn serve(server: Arc<Server>, mut conn: Connection, cid: ConnId, peer: String) {
     let mut refs: HashMap<ObjId, u64> = HashMap::new();
     let mut holdings: Holdings = HashMap::new();
     let reason: Option<String> = loop {
+        // A client in a tight loop sends its next request within
+        // microseconds: poll for it briefly before sleeping in `read`.
+        super::client::spin_until_readable(&mut conn);
         let req: Request = match conn.recv() {
             Ok(r) => r,
             Err(Error::Closed) => break None,
