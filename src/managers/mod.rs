@@ -93,6 +93,16 @@
 //!   value atomically on the server, where CPython's `v.value += 1` from
 //!   several processes loses updates.
 //!
+//! # Performance
+//! A call costs one round trip on a Unix socket: about 4 µs on the 2-vCPU
+//! development VM, where CPython's manager took 15 to 60 µs. Both the
+//! client (waiting for a reply) and the server thread (waiting for the next
+//! request) poll their socket for up to 50 µs, yielding the CPU between
+//! polls, before they sleep in `read`: most replies come within a few
+//! microseconds, and a sleeping reader whose CPU went idle can take tens of
+//! microseconds to wake. A long wait (a blocked `get`) spends at most those
+//! 50 µs of CPU before it sleeps.
+//!
 //! # Security and clean-up
 //! The server listens on a Unix socket in a fresh directory that only the
 //! current user can enter (mode 0700). Every connection starts with a mutual
