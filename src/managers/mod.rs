@@ -84,7 +84,8 @@
 //! # Going further than CPython
 //! - A client that dies (even by `SIGKILL`) while it holds a [`LockProxy`],
 //!   [`RLockProxy`], [`SemaphoreProxy`] or [`ConditionProxy`] has what it
-//!   held released by the server, which notices the closed connection.
+//!   held released by the server, which notices the closed connection
+//!   (for a semaphore, up to its initial value: see [`SemaphoreProxy`]).
 //!   A client that dies while waiting on a condition or a barrier is removed
 //!   from it (a notification meant for it goes to the next waiter; the
 //!   barrier breaks, as `threading.Barrier` does when a wait is interrupted).

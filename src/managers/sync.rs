@@ -184,7 +184,10 @@ acquirer!(RLockProxy, "reentrant lock");
 /// `manager.Semaphore(n)`, `manager.BoundedSemaphore(n)`).
 ///
 /// Permits that a caller acquired and did not release are given back by the
-/// server if the caller dies.
+/// server if the caller dies, up to the initial value: a semaphore counts
+/// `value` resources. One made with 0 and used as a signal (one side
+/// releases, the other acquires) gets nothing back, since a consumed signal
+/// is not a resource.
 ///
 /// # Example
 /// ```
