@@ -122,6 +122,7 @@ pub enum Method {
 }
 
 /// List (and array) methods. Indices follow Python: negative counts from the end.
+/// Each variant is the method of [`ListProxy`](super::ListProxy) of the same name.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ListOp {
@@ -147,6 +148,8 @@ pub enum ListOp {
 }
 
 /// Dict methods. Keys and values come back in insertion order, as in Python.
+/// Each variant is the method of [`DictProxy`](super::DictProxy) of the same name
+/// (`Get` is `get_item`, `GetOpt` is `get`, `PopOpt` is `pop_or_none`).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum DictOp {
@@ -168,6 +171,7 @@ pub enum DictOp {
 }
 
 /// Queue methods. `timeout: None` with `block: true` waits for ever.
+/// Each variant is the method of [`QueueProxy`](super::QueueProxy) of the same name.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum QueueOp {
@@ -187,7 +191,7 @@ pub enum QueueOp {
     Join,
 }
 
-/// Event methods.
+/// Event methods, as on [`EventProxy`](super::EventProxy).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum EventOp {
@@ -197,7 +201,7 @@ pub enum EventOp {
     Wait(Option<Duration>),
 }
 
-/// Lock, RLock and semaphore methods.
+/// Lock, RLock and semaphore methods, as on [`LockProxy`](super::LockProxy).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum LockOp {
@@ -209,7 +213,7 @@ pub enum LockOp {
     Locked,
 }
 
-/// Condition methods.
+/// Condition methods, as on [`ConditionProxy`](super::ConditionProxy).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ConditionOp {
@@ -223,7 +227,7 @@ pub enum ConditionOp {
     NotifyAll,
 }
 
-/// Barrier methods.
+/// Barrier methods, as on [`BarrierProxy`](super::BarrierProxy).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum BarrierOp {
@@ -236,7 +240,8 @@ pub enum BarrierOp {
 }
 
 /// Value methods: Python's racy `get`/`set`, and atomic updates done by the
-/// server in one step.
+/// server in one step. Each variant is the method of
+/// [`ValueProxy`](super::ValueProxy) of the same name.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ValueOp {
@@ -247,7 +252,8 @@ pub enum ValueOp {
     FetchAdd(Datum),
 }
 
-/// Namespace methods (attributes by name).
+/// Namespace methods (attributes by name), as on
+/// [`NamespaceProxy`](super::NamespaceProxy); `Items` lists every attribute.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum NamespaceOp {
