@@ -35,6 +35,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 
 use super::protocol::{ObjId, Reply, Request, Response};
@@ -147,9 +148,27 @@ thread_local! {
     static CONNS: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
 }
 
+/// This process's pid, cached: `getpid` is a system call, and every call
+/// needs the pid to tell its own connections from inherited ones. The
+/// `child` fork handler clears the cache (an atomic store) in every new
+/// process.
+static PID: AtomicU32 = AtomicU32::new(0);
+
+fn current_pid() -> u32 {
+    install_fork_handlers();
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            let pid = std::process::id();
+            PID.store(pid, Ordering::Relaxed);
+            pid
+        }
+        pid => pid,
+    }
+}
+
 /// Call the server on this thread's connection.
 pub(crate) fn call(ep: &Endpoint, req: &Request) -> Result<Reply> {
-    let pid = std::process::id();
+    let pid = current_pid();
     // Take the connection out while it is in use, so that a nested call (from
     // a destructor, say) opens its own instead of interleaving frames.
     let cached = CONNS.with(|c| {
@@ -414,9 +433,10 @@ extern "C" fn parent() {
     });
 }
 
-/// After `fork`, in the child: only release the lock (an atomic store).
-/// The child adopts its sessions lazily, outside the fork.
+/// After `fork`, in the child: forget the cached pid and release the lock
+/// (atomic stores). The child adopts its sessions lazily, outside the fork.
 extern "C" fn child() {
+    PID.store(0, Ordering::Relaxed);
     let _ = std::panic::catch_unwind(|| {
         drop(HELD.with(|h| h.borrow_mut().take()));
     });
