@@ -294,9 +294,17 @@ fn dropping_the_manager_reaps_the_server_and_removes_the_socket() {
 }
 
 #[test]
-fn a_stopped_server_is_killed_on_shutdown() {
+fn a_stopped_server_delays_fork_boundedly_and_is_killed_on_shutdown() {
     let (out, _) = case("stopped_server");
-    expect(&out, &[("status", "-9"), ("within_10s", "true")]);
+    expect(
+        &out,
+        &[
+            ("fork_within_5s", "true"),
+            ("child_ok", "true"),
+            ("status", "-9"),
+            ("within_10s", "true"),
+        ],
+    );
     let pid: u32 = value(&out, "server_pid").parse().unwrap();
     assert!(!proc_exists(pid), "server {pid} was reaped");
 }

@@ -406,10 +406,19 @@ extern "C" fn prepare() {
         let mut made = Vec::new();
         for s in st.sessions.iter().filter(|s| !s.live.is_empty()) {
             let ids: Vec<ObjId> = s.live.keys().copied().collect();
-            let Ok(mut conn) = connect(&s.ep) else {
+            // A server that does not answer (stopped, say) must not hang
+            // the fork: give it 2 s, then fork without adopting.
+            let Ok(mut conn) = connect_timeout(&s.ep, Some(std::time::Duration::from_secs(2)))
+            else {
                 continue;
             };
             if let Ok(Ok(Reply::Unit)) = round_trip(&mut conn, &Request::Adopt(ids)) {
+                // The child's session waits as long as calls take.
+                let _ = nix::sys::socket::setsockopt(
+                    &conn,
+                    nix::sys::socket::sockopt::ReceiveTimeout,
+                    &nix::sys::time::TimeVal::new(0, 0),
+                );
                 made.push(Pending {
                     creator: me,
                     address: s.ep.address.clone(),
