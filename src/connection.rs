@@ -479,3 +479,202 @@ mod tests {
         assert_eq!(b.recv::<u8>().unwrap(), 2);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Authentication: multiprocessing.connection's challenge–response handshake.
+// ---------------------------------------------------------------------------
+
+/// The first bytes of a challenge (Python: `_CHALLENGE`).
+const CHALLENGE: &[u8] = b"#CHALLENGE#";
+/// The reply to a correct digest (Python: `_WELCOME`).
+const WELCOME: &[u8] = b"#WELCOME#";
+/// The reply to a wrong digest (Python: `_FAILURE`).
+const FAILURE: &[u8] = b"#FAILURE#";
+/// The digest's name, sent in braces before the nonce and the digest, as
+/// CPython 3.12+ does.
+const DIGEST_PREFIX: &[u8] = b"{sha256}";
+/// Random bytes in a challenge (Python: `MESSAGE_LENGTH`, 40 since 3.12).
+const NONCE_LEN: usize = 40;
+/// The largest handshake message either side accepts (Python passes 256 to
+/// `recv_bytes` during the handshake).
+const HANDSHAKE_MAX: usize = 256;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// Fill `buf` from the kernel's random source (`getrandom(2)`).
+pub(crate) fn random_bytes(buf: &mut [u8]) -> Result<()> {
+    getrandom::fill(buf).map_err(|e| Error::Io {
+        op: "getrandom",
+        source: e
+            .raw_os_error()
+            .map(io::Error::from_raw_os_error)
+            .unwrap_or_else(|| io::Error::other(e.to_string())),
+    })
+}
+
+fn auth_failed(reason: impl Into<String>) -> Error {
+    Error::AuthenticationFailed {
+        reason: reason.into(),
+    }
+}
+
+/// `HMAC-SHA256(authkey, message)`.
+fn digest(authkey: &[u8], message: &[u8]) -> HmacSha256 {
+    use hmac::Mac;
+    let mut mac = HmacSha256::new_from_slice(authkey).expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac
+}
+
+impl Connection {
+    /// Receive one handshake message: at most [`HANDSHAKE_MAX`] bytes, so a
+    /// peer that does not speak the handshake cannot make us allocate.
+    fn recv_handshake(&mut self) -> Result<Vec<u8>> {
+        let max = self.max;
+        self.max = HANDSHAKE_MAX;
+        let got = self.recv_bytes();
+        self.max = max;
+        got.map_err(|e| match e {
+            Error::FrameTooLarge { len, .. } => auth_failed(format!(
+                "the peer sent a {len}-byte handshake message; the limit is {HANDSHAKE_MAX}"
+            )),
+            other => other,
+        })
+    }
+}
+
+/// Make sure the peer knows `authkey` (Python:
+/// `multiprocessing.connection.deliver_challenge`).
+///
+/// Sends `#CHALLENGE#{sha256}` and 40 random bytes, expects back
+/// `{sha256}` and the HMAC-SHA256 of that message under `authkey`, compares
+/// it in constant time, and answers `#WELCOME#` or `#FAILURE#`. A server
+/// calls this first and then [`answer_challenge`]; a client does the
+/// opposite, so each side proves it knows the key without sending it.
+///
+/// # Errors
+/// [`Error::AuthenticationFailed`] if the digest is wrong (the peer then
+/// sees `#FAILURE#`) or the peer's message is not a digest at all; the
+/// connection errors of [`Connection::recv`] if the peer goes away.
+///
+/// # Example
+/// ```
+/// use forklore::connection::{answer_challenge, deliver_challenge, pipe};
+///
+/// let (mut server, mut client) = pipe().unwrap();
+/// let t = std::thread::spawn(move || answer_challenge(&mut client, b"secret"));
+/// deliver_challenge(&mut server, b"secret").unwrap();
+/// t.join().unwrap().unwrap();
+/// ```
+pub fn deliver_challenge(conn: &mut Connection, authkey: &[u8]) -> Result<()> {
+    let mut nonce = [0u8; NONCE_LEN];
+    random_bytes(&mut nonce)?;
+    let mut message = DIGEST_PREFIX.to_vec();
+    message.extend_from_slice(&nonce);
+    let mut challenge = CHALLENGE.to_vec();
+    challenge.extend_from_slice(&message);
+    conn.send_bytes(&challenge)?;
+    let response = conn.recv_handshake()?;
+    let ok = response
+        .strip_prefix(DIGEST_PREFIX)
+        .is_some_and(|mac| hmac::Mac::verify_slice(digest(authkey, &message), mac).is_ok());
+    if ok {
+        conn.send_bytes(WELCOME)?;
+        Ok(())
+    } else {
+        // Tell the peer, then fail; a peer that already left changes nothing.
+        let _ = conn.send_bytes(FAILURE);
+        Err(auth_failed("digest received was wrong"))
+    }
+}
+
+/// Prove to the peer that we know `authkey` (Python:
+/// `multiprocessing.connection.answer_challenge`): receive its challenge,
+/// send back the HMAC-SHA256 of it under `authkey`, and expect `#WELCOME#`.
+///
+/// # Errors
+/// [`Error::AuthenticationFailed`] if the peer rejects the digest (`digest
+/// sent was rejected`) or its first message is not a challenge; the
+/// connection errors of [`Connection::recv`] if the peer goes away.
+pub fn answer_challenge(conn: &mut Connection, authkey: &[u8]) -> Result<()> {
+    let challenge = conn.recv_handshake()?;
+    let Some(message) = challenge.strip_prefix(CHALLENGE) else {
+        return Err(auth_failed("the peer did not send a challenge"));
+    };
+    let Some(_) = message.strip_prefix(DIGEST_PREFIX) else {
+        return Err(auth_failed(
+            "the peer's challenge names a digest other than {sha256}",
+        ));
+    };
+    let mac = hmac::Mac::finalize(digest(authkey, message)).into_bytes();
+    let mut response = DIGEST_PREFIX.to_vec();
+    response.extend_from_slice(&mac);
+    conn.send_bytes(&response)?;
+    match conn.recv_handshake() {
+        Ok(reply) if reply == WELCOME => Ok(()),
+        Ok(_) => Err(auth_failed("digest sent was rejected")),
+        // A peer that closes instead of answering has rejected us too.
+        Err(e) if e.is_disconnect() => Err(auth_failed(
+            "digest sent was rejected (the peer closed the connection)",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod auth_tests {
+    use super::*;
+
+    fn handshake(server_key: &'static [u8], client_key: &'static [u8]) -> (Result<()>, Result<()>) {
+        let (mut s, mut c) = pipe().unwrap();
+        let client = std::thread::spawn(move || {
+            answer_challenge(&mut c, client_key)?;
+            deliver_challenge(&mut c, client_key)
+        });
+        let server = deliver_challenge(&mut s, server_key)
+            .and_then(|()| answer_challenge(&mut s, server_key));
+        drop(s);
+        (server, client.join().unwrap())
+    }
+
+    #[test]
+    fn same_key_passes_both_ways() {
+        let (s, c) = handshake(b"key", b"key");
+        s.unwrap();
+        c.unwrap();
+    }
+
+    #[test]
+    fn wrong_key_fails_on_both_sides() {
+        let (s, c) = handshake(b"key", b"other");
+        let s = s.unwrap_err();
+        let c = c.unwrap_err();
+        assert!(s.is_authentication_failed(), "{s}");
+        assert!(c.is_authentication_failed(), "{c}");
+        assert!(s.to_string().contains("digest received was wrong"), "{s}");
+        assert!(c.to_string().contains("digest sent was rejected"), "{c}");
+    }
+
+    #[test]
+    fn garbage_instead_of_a_digest_fails_cleanly() {
+        let (mut s, mut c) = pipe().unwrap();
+        let t = std::thread::spawn(move || {
+            let _challenge = c.recv_bytes().unwrap();
+            c.send_bytes(b"not a digest").unwrap();
+            c.recv_bytes().unwrap()
+        });
+        let e = deliver_challenge(&mut s, b"k").unwrap_err();
+        assert!(e.is_authentication_failed());
+        assert_eq!(t.join().unwrap(), FAILURE);
+    }
+
+    #[test]
+    fn oversize_handshake_message_is_refused() {
+        let (mut s, mut c) = pipe().unwrap();
+        c.send_bytes(&[b'x'; 1000]).unwrap();
+        let e = answer_challenge(&mut s, b"k").unwrap_err();
+        assert!(e.is_authentication_failed(), "{e}");
+        // The limit was only for the handshake.
+        assert_eq!(s.max_message_size(), DEFAULT_MAX_MESSAGE_SIZE);
+    }
+}

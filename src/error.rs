@@ -112,6 +112,115 @@ pub enum Error {
     #[error("could not encode message: {0}")]
     Encode(String),
 
+    /// The challenge–response handshake of a connection failed: the two
+    /// sides do not share the same authkey, or the peer does not speak the
+    /// handshake. `reason` says which side found out (Python:
+    /// `AuthenticationError: digest received was wrong` on the side that
+    /// checked, `digest sent was rejected` on the side that answered).
+    #[error("authentication failed: {reason} (both sides must use the same authkey)")]
+    AuthenticationFailed {
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// The manager's server process is gone (killed, crashed or shut down):
+    /// the socket was closed, reset or refused. No call on a proxy of that
+    /// manager can succeed any more.
+    #[error(
+        "manager gone: {op} failed because the manager's server process is not there any more"
+    )]
+    ManagerGone {
+        /// What the client was doing.
+        op: &'static str,
+    },
+
+    /// `get` on an empty manager queue: at once for `get_nowait`, after the
+    /// timeout for `get_timeout` (Python: `queue.Empty`).
+    #[error("queue is empty")]
+    QueueEmpty,
+
+    /// `put` on a full bounded manager queue: at once for `put_nowait`, after
+    /// the timeout for `put_timeout` (Python: `queue.Full`).
+    #[error("queue is full")]
+    QueueFull,
+
+    /// A list or array index outside `-len..len`, or `pop` on an empty list
+    /// (Python: `IndexError`).
+    #[error("index {index} out of range for a sequence of length {len}")]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: i64,
+        /// The length of the sequence at that moment.
+        len: usize,
+    },
+
+    /// A dict key that is not there (Python: `KeyError`). `key` is the key
+    /// as the server shows it.
+    #[error("key not found: {key}")]
+    KeyNotFound {
+        /// The missing key.
+        key: String,
+    },
+
+    /// `remove` or `index` of a value the list does not hold
+    /// (Python: `ValueError: x not in list`).
+    #[error("{value} is not in list")]
+    ValueNotInList {
+        /// The value looked for.
+        value: String,
+    },
+
+    /// A Namespace attribute that was never set (Python: `AttributeError`).
+    #[error("namespace has no attribute {name:?}")]
+    NoAttribute {
+        /// The attribute's name.
+        name: String,
+    },
+
+    /// Releasing a lock that is not held, or a bounded semaphore past its
+    /// initial value (Python: `RuntimeError: release unlocked lock`,
+    /// `ValueError: Semaphore released too many times`).
+    #[error("cannot release {what}")]
+    ReleaseUnlocked {
+        /// What was released and why it could not be.
+        what: String,
+    },
+
+    /// An operation that needs the caller to hold a lock, by a caller that
+    /// does not: releasing another connection's RLock, or `wait`/`notify`
+    /// on a Condition without acquiring it first (Python: `RuntimeError:
+    /// cannot release un-acquired lock`, `cannot wait on un-acquired lock`).
+    #[error("{op} needs the lock held by this caller (each process and thread is its own caller)")]
+    NotOwner {
+        /// The operation that was refused.
+        op: String,
+    },
+
+    /// A barrier was broken: by a timeout, by `abort`, by a `reset` while
+    /// parties waited, or by a party that died while waiting
+    /// (Python: `threading.BrokenBarrierError`).
+    #[error("barrier is broken")]
+    BrokenBarrier,
+
+    /// `task_done` was called more times than items were put
+    /// (Python: `ValueError: task_done() called too many times`).
+    #[error("task_done() called too many times")]
+    TaskDoneTooManyTimes,
+
+    /// The manager has no object with this id. The server closes the
+    /// connection that asked; a correct proxy never sees this.
+    #[error("the manager has no object with id {id} (the connection was closed)")]
+    UnknownObject {
+        /// The id asked for.
+        id: u64,
+    },
+
+    /// The manager refused a request it cannot carry out for another reason
+    /// (a method sent to an object of another type, a zero slice step, a
+    /// value it cannot store).
+    #[error("manager refused the request: {0}")]
+    ManagerRequest(String),
+
     /// A child process exited with a status other than the one expected.
     #[error("process {pid} ended unexpectedly with exit status {status}")]
     ProcessFailed {
@@ -199,6 +308,46 @@ impl Error {
     /// True when the peer of a connection has gone away, cleanly or mid-frame.
     pub fn is_disconnect(&self) -> bool {
         matches!(self, Error::Closed | Error::Truncated { .. })
+    }
+
+    /// True for [`Error::ManagerGone`]: the manager's server has gone away.
+    pub fn is_manager_gone(&self) -> bool {
+        matches!(self, Error::ManagerGone { .. })
+    }
+
+    /// True for [`Error::AuthenticationFailed`].
+    pub fn is_authentication_failed(&self) -> bool {
+        matches!(self, Error::AuthenticationFailed { .. })
+    }
+
+    /// True for [`Error::QueueEmpty`].
+    pub fn is_queue_empty(&self) -> bool {
+        matches!(self, Error::QueueEmpty)
+    }
+
+    /// True for [`Error::QueueFull`].
+    pub fn is_queue_full(&self) -> bool {
+        matches!(self, Error::QueueFull)
+    }
+
+    /// True for [`Error::IndexOutOfRange`].
+    pub fn is_index_out_of_range(&self) -> bool {
+        matches!(self, Error::IndexOutOfRange { .. })
+    }
+
+    /// True for [`Error::KeyNotFound`].
+    pub fn is_key_not_found(&self) -> bool {
+        matches!(self, Error::KeyNotFound { .. })
+    }
+
+    /// True for [`Error::ValueNotInList`].
+    pub fn is_value_not_in_list(&self) -> bool {
+        matches!(self, Error::ValueNotInList { .. })
+    }
+
+    /// True for [`Error::BrokenBarrier`].
+    pub fn is_broken_barrier(&self) -> bool {
+        matches!(self, Error::BrokenBarrier)
     }
 
     pub(crate) fn os(op: &'static str, source: nix::Error) -> Self {

@@ -11,6 +11,7 @@
 //! | `multiprocessing.current_process()` | [`current_process()`] |
 //! | `Process.exitcode` | [`ExitStatus`] (displays as `-15` after `terminate`) |
 //! | `multiprocessing.Pipe()`, `Connection` | [`connection::pipe()`], [`connection::Connection`] |
+//! | `multiprocessing.Manager()`, its proxies | [`Manager`], [`managers::ListProxy`], [`managers::DictProxy`], ... |
 //! | `subprocess.Popen`, `run`, `check_output` | [`subprocess::Popen`], [`subprocess::run`], [`subprocess::check_output`] |
 //!
 //! Output from several processes that share a terminal or pipe tears when a
@@ -40,11 +41,13 @@ pub mod connection;
 pub mod error;
 mod fork;
 pub mod io;
+pub mod managers;
 pub mod process;
 pub mod subprocess;
 
 pub use error::{Error, Result};
 pub use fork::{fork, thread_count, Fork};
+pub use managers::Manager;
 pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;
 pub use process::{current_process, CurrentProcess, ExitStatus, Process};

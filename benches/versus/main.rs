@@ -16,6 +16,7 @@
 //! `workbook/appendix_performance.md` and the chart `workbook/versus.svg`.
 
 mod harness;
+mod managers;
 mod process;
 mod report;
 mod subprocess;
@@ -23,7 +24,13 @@ mod subprocess;
 use harness::{measure, print_table, python_available, write_json, Spec};
 
 fn specs() -> Vec<Spec<'static>> {
-    vec![process::spawn_join(), subprocess::spawn_wait()]
+    vec![
+        process::spawn_join(),
+        managers::list_append(),
+        managers::queue_put_get(),
+        managers::value_get_set(),
+        subprocess::spawn_wait(),
+    ]
 }
 
 fn main() {

@@ -23,6 +23,8 @@ mod ch01_fork;
 mod ch02_process;
 #[path = "ch05_isolation.rs"]
 mod ch05_isolation;
+#[path = "ch06_manager_list.rs"]
+mod ch06_manager_list;
 #[path = "ch13_popen.rs"]
 mod ch13_popen;
 #[path = "ch14_communicate.rs"]
@@ -51,6 +53,11 @@ const CHAPTERS: &[Chapter] = &[
         slug: "ch05_isolation",
         title: "processes do not share memory",
         main: ch05_isolation::main,
+    },
+    Chapter {
+        slug: "ch06_manager_list",
+        title: "sharing a list through a Manager",
+        main: ch06_manager_list::main,
     },
     Chapter {
         slug: "ch13_popen",

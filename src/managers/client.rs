@@ -1,0 +1,452 @@
+//! The client side: connections to the server, one per process and thread,
+//! and the per-process sessions that hold references to shared objects.
+//!
+//! # Calls: one connection per process and thread
+//! A proxy call takes this thread's connection to the server from a
+//! thread-local cache, sends the request, reads the reply and puts the
+//! connection back. The cache remembers the pid that opened each
+//! connection; a forked child finds its parent's pid there and opens its own
+//! connection instead of writing into the parent's socket, so frames of two
+//! processes or two threads can never interleave. A connection that failed
+//! (or that the server closed) is dropped, and the next call opens a new one.
+//!
+//! # References: one session per process
+//! The server frees an object when no *session* holds a reference to it. A
+//! session is a connection of its own, one per process and manager, used
+//! only to create objects and to count references; the server drops every
+//! reference a session held when it closes, which the kernel does when the
+//! process dies, however it dies.
+//!
+//! Inside a process, proxies count their clones locally: the session holds
+//! one reference per object while at least one proxy of it lives in the
+//! process, and sends `Decref` when the last one is dropped.
+//!
+//! A forked child holds copies of its parent's proxies without having asked
+//! for them. CPython increfs them in an after-fork hook in the child, which
+//! races with the parent dropping its own proxies. Here a `pthread_atfork`
+//! *prepare* handler runs in the parent just before `fork`: for each
+//! session with live proxies, it opens a new session connection and adopts
+//! (increfs) all of them on it, and the child inherits that connection as
+//! its own session. The references exist before the child does, so there is
+//! no race, and they vanish with the child. The parent closes its copy right
+//! after the fork. The handler holds the client's lock across the fork, so a
+//! child of a threaded parent does not inherit it locked.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
+
+use super::protocol::{ObjId, Reply, Request, Response};
+use super::Address;
+use crate::connection::{answer_challenge, deliver_challenge, Connection};
+use crate::error::{Error, Result};
+
+/// Where a manager's server listens, and the key to talk to it.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    pub address: Address,
+    pub authkey: Vec<u8>,
+}
+
+/// Turn a transport failure into [`Error::ManagerGone`].
+pub(crate) fn gone(op: &'static str) -> impl Fn(Error) -> Error {
+    move |e| match e {
+        Error::Closed | Error::Truncated { .. } => Error::ManagerGone { op },
+        Error::Io { ref source, .. }
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::NotConnected
+                    | std::io::ErrorKind::NotFound
+            ) =>
+        {
+            Error::ManagerGone { op }
+        }
+        other => other,
+    }
+}
+
+/// Open a new authenticated connection to the server.
+pub(crate) fn connect(ep: &Endpoint) -> Result<Connection> {
+    connect_timeout(ep, None)
+}
+
+/// As [`connect`]; with a timeout, every read on the connection fails after
+/// waiting that long (used to shut down a server that may be wedged).
+pub(crate) fn connect_timeout(
+    ep: &Endpoint,
+    timeout: Option<std::time::Duration>,
+) -> Result<Connection> {
+    let mut conn = match &ep.address {
+        Address::Unix(path) => {
+            let s = UnixStream::connect(path)
+                .and_then(|s| s.set_read_timeout(timeout).map(|()| s))
+                .map_err(|source| Error::Io {
+                    op: "connect",
+                    source,
+                });
+            Connection::from(s.map_err(gone("connect"))?)
+        }
+    };
+    answer_challenge(&mut conn, &ep.authkey)
+        .and_then(|()| deliver_challenge(&mut conn, &ep.authkey))
+        .map_err(gone("handshake"))?;
+    Ok(conn)
+}
+
+/// Send one request and read its response on `conn`.
+fn round_trip(conn: &mut Connection, req: &Request) -> Result<Response> {
+    conn.send(req).map_err(gone("send"))?;
+    spin_until_readable(conn);
+    conn.recv::<Response>().map_err(gone("recv"))
+}
+
+/// How long a caller polls for an answer, yielding the CPU between
+/// polls, before it sleeps in `read`.
+pub(crate) const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// Poll `conn` for up to [`SPIN`], yielding between polls.
+///
+/// Most replies take a few microseconds of server work. A thread that
+/// sleeps in `read` at once lets its CPU go idle, and waking an idle CPU
+/// (an inter-processor interrupt, and in a virtual machine a halted vCPU)
+/// can cost more than the whole call. Polling for a moment keeps the CPU
+/// awake for the common quick reply; `yield_now` hands the CPU to the
+/// server if both share it. A long wait (a blocked `get`) costs at most
+/// this much CPU before the caller sleeps as usual.
+pub(crate) fn spin_until_readable(conn: &mut Connection) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    // Bytes already buffered (or an error) end the wait at once.
+    if !matches!(conn.poll(std::time::Duration::ZERO), Ok(false)) {
+        return;
+    }
+    let start = std::time::Instant::now();
+    loop {
+        std::thread::yield_now();
+        let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN)];
+        if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0)) || start.elapsed() >= SPIN {
+            return;
+        }
+    }
+}
+
+struct Cached {
+    address: Address,
+    pid: u32,
+    /// `None` while a call is using it, or after it failed.
+    conn: Option<Connection>,
+}
+
+thread_local! {
+    /// This thread's connections, one per manager.
+    static CONNS: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
+}
+
+/// This process's pid, cached: `getpid` is a system call, and every call
+/// needs the pid to tell its own connections from inherited ones. The
+/// `child` fork handler clears the cache (an atomic store) in every new
+/// process.
+static PID: AtomicU32 = AtomicU32::new(0);
+
+fn current_pid() -> u32 {
+    install_fork_handlers();
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            let pid = std::process::id();
+            PID.store(pid, Ordering::Relaxed);
+            pid
+        }
+        pid => pid,
+    }
+}
+
+/// Call the server on this thread's connection.
+pub(crate) fn call(ep: &Endpoint, req: &Request) -> Result<Reply> {
+    let pid = current_pid();
+    // Take the connection out while it is in use, so that a nested call (from
+    // a destructor, say) opens its own instead of interleaving frames.
+    let cached = CONNS.with(|c| {
+        let mut c = c.borrow_mut();
+        let slot = c.iter_mut().find(|x| x.address == ep.address)?;
+        if slot.pid != pid {
+            // A connection inherited from the parent process is the
+            // parent's: drop our copy of the descriptor, never write to it.
+            slot.pid = pid;
+            slot.conn = None;
+        }
+        slot.conn.take()
+    });
+    let mut conn = match cached {
+        Some(c) => c,
+        None => connect(ep)?,
+    };
+    let response = round_trip(&mut conn, req)?;
+    let keep = !matches!(&response, Err(e) if e.closes_connection());
+    if keep {
+        CONNS.with(|c| {
+            let mut c = c.borrow_mut();
+            match c.iter_mut().find(|x| x.address == ep.address) {
+                Some(slot) if slot.conn.is_none() => slot.conn = Some(conn),
+                // A nested call put its own back meanwhile: keep that one.
+                Some(_) => {}
+                None => c.push(Cached {
+                    address: ep.address.clone(),
+                    pid,
+                    conn: Some(conn),
+                }),
+            }
+        });
+    }
+    response.map_err(Error::from)
+}
+
+/// Forget this thread's connection to `address` (after a shutdown).
+pub(crate) fn forget_connection(address: &Address) {
+    let _ = CONNS.try_with(|c| c.borrow_mut().retain(|x| &x.address != address));
+}
+
+/// One process's session with one manager.
+struct Session {
+    ep: Arc<Endpoint>,
+    /// The process this session belongs to.
+    pid: u32,
+    /// `None` after a failure; reopened on the next need.
+    conn: Option<Connection>,
+    /// Live proxies in this process, per object.
+    live: HashMap<ObjId, usize>,
+}
+
+/// A session connection opened by a parent for the child it is forking.
+struct Pending {
+    creator: u32,
+    address: Address,
+    conn: Connection,
+}
+
+#[derive(Default)]
+struct ClientState {
+    sessions: Vec<Session>,
+    pending: Vec<Pending>,
+}
+
+static STATE: Mutex<ClientState> = Mutex::new(ClientState {
+    sessions: Vec::new(),
+    pending: Vec::new(),
+});
+
+fn state() -> MutexGuard<'static, ClientState> {
+    STATE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ClientState {
+    /// In a forked child, take over the sessions the parent opened for it.
+    fn adopt_inherited(&mut self) {
+        let me = std::process::id();
+        if self.sessions.iter().all(|s| s.pid == me) && self.pending.is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        for s in self.sessions.iter_mut().filter(|s| s.pid != me) {
+            s.pid = me;
+            // Our copy of the parent's session descriptor: close it, the
+            // parent's socket stays open in the parent.
+            s.conn = None;
+            if let Some(i) = pending
+                .iter()
+                .position(|p| p.creator != me && p.address == s.ep.address)
+            {
+                s.conn = Some(pending.swap_remove(i).conn);
+            }
+        }
+        // Whatever is left was not meant for this process.
+        drop(pending);
+    }
+
+    fn session(&mut self, ep: &Arc<Endpoint>) -> &mut Session {
+        self.adopt_inherited();
+        let i = match self
+            .sessions
+            .iter()
+            .position(|s| s.ep.address == ep.address)
+        {
+            Some(i) => i,
+            None => {
+                self.sessions.push(Session {
+                    ep: Arc::clone(ep),
+                    pid: std::process::id(),
+                    conn: None,
+                    live: HashMap::new(),
+                });
+                self.sessions.len() - 1
+            }
+        };
+        &mut self.sessions[i]
+    }
+}
+
+impl Session {
+    fn call(&mut self, req: &Request) -> Result<Reply> {
+        if self.conn.is_none() {
+            install_fork_handlers();
+            self.conn = Some(connect(&self.ep)?);
+        }
+        let conn = self.conn.as_mut().expect("just set");
+        match round_trip(conn, req) {
+            Ok(r) => r.map_err(Error::from),
+            Err(e) => {
+                self.conn = None;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Create an object on the server; this process's session holds it.
+pub(crate) fn create(ep: &Arc<Endpoint>, kind: super::protocol::Kind) -> Result<ObjId> {
+    let mut st = state();
+    let s = st.session(ep);
+    match s.call(&Request::Create(kind))? {
+        Reply::Id(id) => {
+            *s.live.entry(id).or_default() += 1;
+            Ok(id)
+        }
+        other => Err(Error::Decode(format!(
+            "expected an object id, got {other:?}"
+        ))),
+    }
+}
+
+/// A proxy of `id` was cloned in this process.
+pub(crate) fn incref_local(ep: &Arc<Endpoint>, id: ObjId) {
+    let mut st = state();
+    *st.session(ep).live.entry(id).or_default() += 1;
+}
+
+/// A proxy of `id` was dropped in this process; tell the server when it was
+/// the last one.
+pub(crate) fn decref_local(ep: &Arc<Endpoint>, id: ObjId) {
+    let mut st = state();
+    let s = st.session(ep);
+    let Some(n) = s.live.get_mut(&id) else {
+        return;
+    };
+    *n -= 1;
+    if *n == 0 {
+        s.live.remove(&id);
+        // Errors are ignored: a manager that has gone frees nothing.
+        if s.conn.is_some() {
+            let _ = s.call(&Request::Decref(id));
+        }
+    }
+}
+
+/// How many proxies of `id` live in this process (for tests and docs).
+pub(crate) fn local_refs(ep: &Arc<Endpoint>, id: ObjId) -> usize {
+    let mut st = state();
+    st.session(ep).live.get(&id).copied().unwrap_or(0)
+}
+
+/// Ask the server how many objects it holds, on the session connection (so
+/// that it sees this process's last `Decref`).
+pub(crate) fn object_count(ep: &Arc<Endpoint>) -> Result<usize> {
+    let mut st = state();
+    match st.session(ep).call(&Request::ObjectCount)? {
+        Reply::Size(n) => Ok(n as usize),
+        other => Err(Error::Decode(format!("expected a count, got {other:?}"))),
+    }
+}
+
+/// In the manager's server process, just forked: drop every client
+/// connection inherited from the owner, so the server holds no references
+/// to other managers' objects.
+pub(crate) fn forget_inherited() {
+    let _ = CONNS.try_with(|c| c.borrow_mut().clear());
+    let mut st = state();
+    st.sessions.clear();
+    st.pending.clear();
+}
+
+// ---------------------------------------------------------------------------
+// fork handlers
+// ---------------------------------------------------------------------------
+
+static FORK_HANDLERS: Once = Once::new();
+
+thread_local! {
+    /// The client lock, held by `prepare` across a fork and released by
+    /// `parent` and `child` in the same thread.
+    static HELD: RefCell<Option<MutexGuard<'static, ClientState>>> = const { RefCell::new(None) };
+}
+
+fn install_fork_handlers() {
+    FORK_HANDLERS.call_once(|| {
+        // SAFETY: the three handlers are `extern "C"` functions that never
+        // unwind (their bodies run under catch_unwind), and they live for
+        // the whole process.
+        unsafe {
+            libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
+        }
+    });
+}
+
+/// Before `fork`, in the parent: open a session for the child on which all
+/// live proxies are adopted; keep the client lock until the fork is done.
+extern "C" fn prepare() {
+    let _ = std::panic::catch_unwind(|| {
+        let mut st = state();
+        st.adopt_inherited();
+        let me = std::process::id();
+        st.pending.clear();
+        let mut made = Vec::new();
+        for s in st.sessions.iter().filter(|s| !s.live.is_empty()) {
+            let ids: Vec<ObjId> = s.live.keys().copied().collect();
+            // A server that does not answer (stopped, say) must not hang
+            // the fork: give it 2 s, then fork without adopting.
+            let Ok(mut conn) = connect_timeout(&s.ep, Some(std::time::Duration::from_secs(2)))
+            else {
+                continue;
+            };
+            if let Ok(Ok(Reply::Unit)) = round_trip(&mut conn, &Request::Adopt(ids)) {
+                // The child's session waits as long as calls take.
+                let _ = nix::sys::socket::setsockopt(
+                    &conn,
+                    nix::sys::socket::sockopt::ReceiveTimeout,
+                    &nix::sys::time::TimeVal::new(0, 0),
+                );
+                made.push(Pending {
+                    creator: me,
+                    address: s.ep.address.clone(),
+                    conn,
+                });
+            }
+        }
+        st.pending = made;
+        HELD.with(|h| *h.borrow_mut() = Some(st));
+    });
+}
+
+/// After `fork`, in the parent: close the parent's copies of the child's
+/// sessions, and release the lock.
+extern "C" fn parent() {
+    let _ = std::panic::catch_unwind(|| {
+        if let Some(mut st) = HELD.with(|h| h.borrow_mut().take()) {
+            let me = std::process::id();
+            st.pending.retain(|p| p.creator != me);
+        }
+    });
+}
+
+/// After `fork`, in the child: forget the cached pid and release the lock
+/// (atomic stores). The child adopts its sessions lazily, outside the fork.
+extern "C" fn child() {
+    PID.store(0, Ordering::Relaxed);
+    let _ = std::panic::catch_unwind(|| {
+        drop(HELD.with(|h| h.borrow_mut().take()));
+    });
+}

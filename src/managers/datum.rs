@@ -1,0 +1,919 @@
+//! [`Datum`]: how the manager's server stores values, so that it can compare
+//! and order them.
+//!
+//! CPython's manager stores real Python objects, so `list.remove(x)`,
+//! `list.sort()` and dict lookups just use the objects' `==` and `<`. The
+//! bytes of a compact codec cannot stand in for that: postcard writes
+//! integers as varints, whose bytes do not sort like the numbers
+//! (`128` is `[0x80, 0x01]`, which sorts after `[0x7f]` = 127 but also after
+//! `[0x02]`...), and two equal maps may be written in different orders. So
+//! forklore converts every value a proxy sends into a small *self-describing*
+//! tree, [`Datum`], with a total order, and the server keeps those.
+//!
+//! # The mapping, and why ordering matches Rust's
+//! A value goes through serde: [`to_datum`] is a serde `Serializer` whose
+//! output is a `Datum`, and [`from_datum`] a `Deserializer` reading one.
+//!
+//! | Rust (serde data model) | `Datum` |
+//! |---|---|
+//! | `()`, unit struct | `Unit` |
+//! | `bool` | `Bool` |
+//! | every integer, `i8` to `i128` and `u8` to `u64` | `Int(i128)` |
+//! | `f32`, `f64` | `Float` (total order, see below) |
+//! | `char` | `Char` |
+//! | `String`, `&str` | `Str` |
+//! | bytes (`serde_bytes`) | `Bytes` |
+//! | `Option` | `None` / `Some` |
+//! | sequences, tuples, tuple structs, **structs** (fields in declaration order) | `Seq` |
+//! | maps (`HashMap`, `BTreeMap`) | `Map`, **sorted by key** |
+//! | enum variants | `Variant(index, payload)` |
+//! | newtype structs | their content (transparent) |
+//!
+//! `Datum`'s order is the order `#[derive(PartialOrd, Ord)]` gives the Rust
+//! type: integers compare as numbers (whatever their width), strings
+//! bytewise, sequences and structs field by field, `None < Some`, enum
+//! variants by declaration order, maps as sorted `(key, value)` lists like
+//! `BTreeMap`. So `ListProxy::sort` sorts exactly as `Vec::sort` would.
+//!
+//! Two deliberate differences from Python:
+//! - **Floats** compare with [`f64::total_cmp`]: `-0.0 < 0.0`, and a NaN
+//!   equals itself, so every stored value can be found, counted and sorted
+//!   (Python's `nan != nan` makes `li.remove(nan)` fail for a NaN that is not
+//!   the very same object).
+//! - Values of *different* kinds are ordered too (by the variant order of
+//!   `Datum`), where Python raises `TypeError` for `1 < "a"`; an integer never
+//!   equals a float (`1 != 1.0` here).
+//!
+//! Because structs are stored as sequences, as postcard and bincode store
+//! them, serde attributes that need field names on the way back
+//! (`#[serde(flatten)]`, internally tagged enums) and fields skipped with
+//! `skip_serializing_if` do not round-trip. Nesting is limited to
+//! [`MAX_DEPTH`] levels on the server, so hostile input cannot exhaust its
+//! stack.
+//!
+//! # Python-like dynamic values
+//! A Python dict may mix key types (`{1: '1', '2': 2, 0.25: None}`). In Rust,
+//! give the proxy an *untagged* enum: its variants are stored as plain
+//! values, read back by trying each variant in turn (the `Datum`
+//! deserializer is self-describing), and printed the Python way by the
+//! proxies' `repr()`.
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! #[serde(untagged)]
+//! enum Py {
+//!     None,
+//!     Int(i64),
+//!     Float(f64),
+//!     Str(String),
+//! }
+//!
+//! let manager = forklore::managers::Manager::start().unwrap();
+//! let d = manager.dict::<Py, Py>().unwrap();
+//! d.set(Py::Int(1), Py::Str("1".into())).unwrap();
+//! d.set(Py::Str("2".into()), Py::Int(2)).unwrap();
+//! d.set(Py::Float(0.25), Py::None).unwrap();
+//! assert_eq!(d.repr().unwrap(), "{1: '1', '2': 2, 0.25: None}");
+//! assert_eq!(d.get(&Py::Float(0.25)).unwrap(), Some(Py::None));
+//! ```
+//!
+//! # Converting by hand
+//! ```
+//! use forklore::managers::datum::{from_datum, to_datum, Datum};
+//!
+//! let d = to_datum(&(7u8, "seven")).unwrap();
+//! assert_eq!(d, Datum::Seq(vec![Datum::Int(7), Datum::Str("seven".into())]));
+//! // Integers of any width are the same number.
+//! assert_eq!(to_datum(&7u64).unwrap(), to_datum(&7i16).unwrap());
+//! let back: (u8, String) = from_datum(d).unwrap();
+//! assert_eq!(back, (7, "seven".to_string()));
+//! ```
+
+use std::cell::Cell;
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
+use serde::ser;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How deeply a `Datum` may nest when the server decodes one.
+pub const MAX_DEPTH: usize = 128;
+
+/// An `f64` with a total order ([`f64::total_cmp`]): equal means bitwise
+/// equal, so it can be a map key.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct F64(pub f64);
+
+impl PartialEq for F64 {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.total_cmp(&other.0) == Ordering::Equal
+    }
+}
+impl Eq for F64 {}
+impl PartialOrd for F64 {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for F64 {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+impl std::hash::Hash for F64 {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state);
+    }
+}
+impl fmt::Debug for F64 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// A value as the manager's server stores it: a self-describing tree with a
+/// total order. See the [module docs](self) for the mapping from Rust types.
+///
+/// Its `Display` is Python's `repr` (`[1, 'a', None]`), for error messages such
+/// as "`5 is not in list`".
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Datum {
+    /// `()` or a unit struct.
+    Unit,
+    /// A `bool`.
+    Bool(bool),
+    /// Any integer up to 128 bits (`u128` values above `i128::MAX` are refused).
+    Int(i128),
+    /// A float, ordered by [`f64::total_cmp`].
+    Float(F64),
+    /// A `char`.
+    Char(char),
+    /// A string.
+    Str(String),
+    /// A byte string (only types that serialize as bytes, such as `serde_bytes`).
+    Bytes(Vec<u8>),
+    /// `Option::None`.
+    None,
+    /// `Option::Some`.
+    Some(Box<Datum>),
+    /// A sequence, tuple, tuple struct or struct.
+    Seq(Vec<Datum>),
+    /// A map, sorted by key, without duplicate keys.
+    Map(Vec<(Datum, Datum)>),
+    /// An enum variant: its index in declaration order and its payload
+    /// (`Unit` for a unit variant, `Seq` for tuple and struct variants).
+    Variant(u32, Box<Datum>),
+}
+
+/// The wire image of [`Datum`], decoded with a depth limit. Its variants
+/// must stay in the same order as `Datum`'s (postcard encodes the index).
+#[derive(Deserialize)]
+enum Repr {
+    Unit,
+    Bool(bool),
+    Int(i128),
+    Float(F64),
+    Char(char),
+    Str(String),
+    Bytes(Vec<u8>),
+    None,
+    Some(Box<Datum>),
+    Seq(Vec<Datum>),
+    Map(Vec<(Datum, Datum)>),
+    Variant(u32, Box<Datum>),
+}
+
+thread_local! {
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// Set when a decode hit [`MAX_DEPTH`]: postcard drops custom error
+    /// messages, so the server asks here why a frame did not decode.
+    static TOO_DEEP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the last failed decode on this thread hit [`MAX_DEPTH`]
+/// (clears the flag).
+pub(crate) fn take_too_deep() -> bool {
+    TOO_DEEP.with(|c| c.replace(false))
+}
+
+impl<'de> Deserialize<'de> for Datum {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let depth = DEPTH.with(Cell::get);
+        if depth >= MAX_DEPTH {
+            TOO_DEEP.with(|c| c.set(true));
+            return Err(de::Error::custom(format!(
+                "value nested more than {MAX_DEPTH} levels deep"
+            )));
+        }
+        DEPTH.with(|c| c.set(depth + 1));
+        let r = Repr::deserialize(d);
+        DEPTH.with(|c| c.set(depth));
+        Ok(match r? {
+            Repr::Unit => Datum::Unit,
+            Repr::Bool(b) => Datum::Bool(b),
+            Repr::Int(i) => Datum::Int(i),
+            Repr::Float(f) => Datum::Float(f),
+            Repr::Char(c) => Datum::Char(c),
+            Repr::Str(s) => Datum::Str(s),
+            Repr::Bytes(b) => Datum::Bytes(b),
+            Repr::None => Datum::None,
+            Repr::Some(b) => Datum::Some(b),
+            Repr::Seq(v) => Datum::Seq(v),
+            Repr::Map(m) => Datum::Map(m),
+            Repr::Variant(i, p) => Datum::Variant(i, p),
+        })
+    }
+}
+
+impl fmt::Display for Datum {
+    /// Python's `repr`: `None`, `True`, `3`, `2.5`, `'text'`, `[1, 2]`, `{1: 'a'}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn list(f: &mut fmt::Formatter<'_>, items: &[Datum]) -> fmt::Result {
+            for (i, d) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{d}")?;
+            }
+            Ok(())
+        }
+        match self {
+            Datum::Unit | Datum::None => f.write_str("None"),
+            Datum::Bool(true) => f.write_str("True"),
+            Datum::Bool(false) => f.write_str("False"),
+            Datum::Int(i) => write!(f, "{i}"),
+            Datum::Float(x) => write!(f, "{:?}", x.0),
+            Datum::Char(c) => write!(f, "'{c}'"),
+            Datum::Str(s) => write_str_repr(f, s),
+            Datum::Bytes(b) => write!(f, "b{:?}", String::from_utf8_lossy(b)),
+            Datum::Some(d) => write!(f, "{d}"),
+            Datum::Seq(items) => {
+                f.write_str("[")?;
+                list(f, items)?;
+                f.write_str("]")
+            }
+            Datum::Map(pairs) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}: {v}")?;
+                }
+                f.write_str("}")
+            }
+            Datum::Variant(i, p) => match &**p {
+                Datum::Unit => write!(f, "<variant {i}>"),
+                p => write!(f, "<variant {i}>({p})"),
+            },
+        }
+    }
+}
+
+/// Python's `repr` of a string: single quotes, unless the text holds a
+/// single quote and no double quote.
+fn write_str_repr(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    let q = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    write!(f, "{q}")?;
+    for c in s.chars() {
+        match c {
+            '\\' => f.write_str("\\\\")?,
+            '\n' => f.write_str("\\n")?,
+            '\r' => f.write_str("\\r")?,
+            '\t' => f.write_str("\\t")?,
+            c if c == q => write!(f, "\\{c}")?,
+            c if c.is_control() => write!(f, "\\x{:02x}", c as u32)?,
+            c => write!(f, "{c}")?,
+        }
+    }
+    write!(f, "{q}")
+}
+
+/// Convert a value to a [`Datum`].
+///
+/// # Errors
+/// [`Error::Encode`] if the value's `Serialize` impl fails, or for a `u128`
+/// above `i128::MAX`.
+pub fn to_datum<T: Serialize + ?Sized>(value: &T) -> Result<Datum> {
+    value
+        .serialize(DatumSerializer)
+        .map_err(|e| Error::Encode(e.0))
+}
+
+/// Convert a [`Datum`] back to a value.
+///
+/// # Errors
+/// [`Error::Decode`] if the datum does not have the shape of `T`.
+pub fn from_datum<T: DeserializeOwned>(datum: Datum) -> Result<T> {
+    T::deserialize(datum).map_err(|e| Error::Decode(e.0))
+}
+
+/// The error of the serde conversions (turned into [`Error::Encode`] or
+/// [`Error::Decode`] at the edge).
+#[derive(Debug)]
+pub struct DatumError(String);
+
+impl fmt::Display for DatumError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for DatumError {}
+impl ser::Error for DatumError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        DatumError(msg.to_string())
+    }
+}
+impl de::Error for DatumError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        DatumError(msg.to_string())
+    }
+}
+
+type SerResult = std::result::Result<Datum, DatumError>;
+
+/// The serde `Serializer` behind [`to_datum`].
+struct DatumSerializer;
+
+/// Collects the elements of a sequence, tuple or struct.
+struct SeqBuilder {
+    items: Vec<Datum>,
+    /// For tuple and struct variants: the variant index.
+    variant: Option<u32>,
+}
+
+impl SeqBuilder {
+    fn finish(self) -> SerResult {
+        let seq = Datum::Seq(self.items);
+        Ok(match self.variant {
+            Some(i) => Datum::Variant(i, Box::new(seq)),
+            None => seq,
+        })
+    }
+}
+
+/// Collects a map's entries; sorts them by key at the end.
+struct MapBuilder {
+    pairs: Vec<(Datum, Datum)>,
+    key: Option<Datum>,
+}
+
+/// Sort a map's entries by key; a later duplicate key replaces an earlier one.
+fn canonical_map(mut pairs: Vec<(Datum, Datum)>) -> Datum {
+    // Stable sort keeps insertion order among equal keys; keep the last.
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(Datum, Datum)> = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        match out.last_mut() {
+            Some(last) if last.0 == k => last.1 = v,
+            _ => out.push((k, v)),
+        }
+    }
+    Datum::Map(out)
+}
+
+impl ser::Serializer for DatumSerializer {
+    type Ok = Datum;
+    type Error = DatumError;
+    type SerializeSeq = SeqBuilder;
+    type SerializeTuple = SeqBuilder;
+    type SerializeTupleStruct = SeqBuilder;
+    type SerializeTupleVariant = SeqBuilder;
+    type SerializeMap = MapBuilder;
+    type SerializeStruct = SeqBuilder;
+    type SerializeStructVariant = SeqBuilder;
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+    fn serialize_bool(self, v: bool) -> SerResult {
+        Ok(Datum::Bool(v))
+    }
+    fn serialize_i8(self, v: i8) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_i16(self, v: i16) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_i32(self, v: i32) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_i64(self, v: i64) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_i128(self, v: i128) -> SerResult {
+        Ok(Datum::Int(v))
+    }
+    fn serialize_u8(self, v: u8) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_u16(self, v: u16) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_u32(self, v: u32) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_u64(self, v: u64) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_u128(self, v: u128) -> SerResult {
+        i128::try_from(v).map(Datum::Int).map_err(|_| {
+            DatumError(format!(
+                "{v} is too large to store (the limit is i128::MAX)"
+            ))
+        })
+    }
+    fn serialize_f32(self, v: f32) -> SerResult {
+        Ok(Datum::Float(F64(v.into())))
+    }
+    fn serialize_f64(self, v: f64) -> SerResult {
+        Ok(Datum::Float(F64(v)))
+    }
+    fn serialize_char(self, v: char) -> SerResult {
+        Ok(Datum::Char(v))
+    }
+    fn serialize_str(self, v: &str) -> SerResult {
+        Ok(Datum::Str(v.to_string()))
+    }
+    fn serialize_bytes(self, v: &[u8]) -> SerResult {
+        Ok(Datum::Bytes(v.to_vec()))
+    }
+    fn serialize_none(self) -> SerResult {
+        Ok(Datum::None)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> SerResult {
+        Ok(Datum::Some(Box::new(value.serialize(self)?)))
+    }
+    fn serialize_unit(self) -> SerResult {
+        Ok(Datum::Unit)
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> SerResult {
+        Ok(Datum::Unit)
+    }
+    fn serialize_unit_variant(self, _: &'static str, index: u32, _: &'static str) -> SerResult {
+        Ok(Datum::Variant(index, Box::new(Datum::Unit)))
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> SerResult {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        value: &T,
+    ) -> SerResult {
+        Ok(Datum::Variant(index, Box::new(value.serialize(self)?)))
+    }
+    fn serialize_seq(self, len: Option<usize>) -> std::result::Result<SeqBuilder, DatumError> {
+        Ok(SeqBuilder {
+            items: Vec::with_capacity(len.unwrap_or(0).min(4096)),
+            variant: None,
+        })
+    }
+    fn serialize_tuple(self, len: usize) -> std::result::Result<SeqBuilder, DatumError> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        len: usize,
+    ) -> std::result::Result<SeqBuilder, DatumError> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        len: usize,
+    ) -> std::result::Result<SeqBuilder, DatumError> {
+        let mut b = self.serialize_seq(Some(len))?;
+        b.variant = Some(index);
+        Ok(b)
+    }
+    fn serialize_map(self, len: Option<usize>) -> std::result::Result<MapBuilder, DatumError> {
+        Ok(MapBuilder {
+            pairs: Vec::with_capacity(len.unwrap_or(0).min(4096)),
+            key: None,
+        })
+    }
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        len: usize,
+    ) -> std::result::Result<SeqBuilder, DatumError> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        len: usize,
+    ) -> std::result::Result<SeqBuilder, DatumError> {
+        self.serialize_tuple_variant("", index, "", len)
+    }
+}
+
+impl ser::SerializeSeq for SeqBuilder {
+    type Ok = Datum;
+    type Error = DatumError;
+    fn serialize_element<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> std::result::Result<(), DatumError> {
+        self.items.push(value.serialize(DatumSerializer)?);
+        Ok(())
+    }
+    fn end(self) -> SerResult {
+        self.finish()
+    }
+}
+
+macro_rules! seq_like {
+    ($trait:ident, $method:ident) => {
+        impl ser::$trait for SeqBuilder {
+            type Ok = Datum;
+            type Error = DatumError;
+            fn $method<T: Serialize + ?Sized>(
+                &mut self,
+                value: &T,
+            ) -> std::result::Result<(), DatumError> {
+                self.items.push(value.serialize(DatumSerializer)?);
+                Ok(())
+            }
+            fn end(self) -> SerResult {
+                self.finish()
+            }
+        }
+    };
+}
+seq_like!(SerializeTuple, serialize_element);
+seq_like!(SerializeTupleStruct, serialize_field);
+seq_like!(SerializeTupleVariant, serialize_field);
+
+macro_rules! struct_like {
+    ($trait:ident) => {
+        impl ser::$trait for SeqBuilder {
+            type Ok = Datum;
+            type Error = DatumError;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                _key: &'static str,
+                value: &T,
+            ) -> std::result::Result<(), DatumError> {
+                self.items.push(value.serialize(DatumSerializer)?);
+                Ok(())
+            }
+            fn end(self) -> SerResult {
+                self.finish()
+            }
+        }
+    };
+}
+struct_like!(SerializeStruct);
+struct_like!(SerializeStructVariant);
+
+impl ser::SerializeMap for MapBuilder {
+    type Ok = Datum;
+    type Error = DatumError;
+    fn serialize_key<T: Serialize + ?Sized>(
+        &mut self,
+        key: &T,
+    ) -> std::result::Result<(), DatumError> {
+        self.key = Some(key.serialize(DatumSerializer)?);
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> std::result::Result<(), DatumError> {
+        let key = self
+            .key
+            .take()
+            .ok_or_else(|| DatumError("map value without a key".into()))?;
+        self.pairs.push((key, value.serialize(DatumSerializer)?));
+        Ok(())
+    }
+    fn end(self) -> SerResult {
+        Ok(canonical_map(self.pairs))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Datum -> T
+// ---------------------------------------------------------------------------
+
+type DeResult<T> = std::result::Result<T, DatumError>;
+
+fn unexpected(d: &Datum) -> de::Unexpected<'_> {
+    match d {
+        Datum::Unit => de::Unexpected::Unit,
+        Datum::Bool(b) => de::Unexpected::Bool(*b),
+        Datum::Int(_) => de::Unexpected::Other("integer"),
+        Datum::Float(f) => de::Unexpected::Float(f.0),
+        Datum::Char(c) => de::Unexpected::Char(*c),
+        Datum::Str(s) => de::Unexpected::Str(s),
+        Datum::Bytes(b) => de::Unexpected::Bytes(b),
+        Datum::None | Datum::Some(_) => de::Unexpected::Option,
+        Datum::Seq(_) => de::Unexpected::Seq,
+        Datum::Map(_) => de::Unexpected::Map,
+        Datum::Variant(..) => de::Unexpected::Enum,
+    }
+}
+
+impl<'de> Deserializer<'de> for Datum {
+    type Error = DatumError;
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
+        match self {
+            Datum::Unit => visitor.visit_unit(),
+            Datum::Bool(b) => visitor.visit_bool(b),
+            Datum::Int(i) => {
+                if let Ok(v) = i64::try_from(i) {
+                    visitor.visit_i64(v)
+                } else if let Ok(v) = u64::try_from(i) {
+                    visitor.visit_u64(v)
+                } else {
+                    visitor.visit_i128(i)
+                }
+            }
+            Datum::Float(f) => visitor.visit_f64(f.0),
+            Datum::Char(c) => visitor.visit_char(c),
+            Datum::Str(s) => visitor.visit_string(s),
+            Datum::Bytes(b) => visitor.visit_byte_buf(b),
+            Datum::None => visitor.visit_none(),
+            Datum::Some(d) => visitor.visit_some(*d),
+            Datum::Seq(items) => {
+                let mut seq = de::value::SeqDeserializer::new(items.into_iter());
+                let v = visitor.visit_seq(&mut seq)?;
+                seq.end()?;
+                Ok(v)
+            }
+            Datum::Map(pairs) => {
+                let mut map = de::value::MapDeserializer::new(pairs.into_iter());
+                let v = visitor.visit_map(&mut map)?;
+                map.end()?;
+                Ok(v)
+            }
+            Datum::Variant(index, payload) => visitor.visit_enum(VariantAccess { index, payload }),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
+        match self {
+            Datum::None => visitor.visit_none(),
+            Datum::Some(d) => visitor.visit_some(*d),
+            other => Err(de::Error::invalid_type(unexpected(&other), &visitor)),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> DeResult<V::Value> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> DeResult<V::Value> {
+        match self {
+            Datum::Variant(index, payload) => visitor.visit_enum(VariantAccess { index, payload }),
+            other => Err(de::Error::invalid_type(unexpected(&other), &visitor)),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
+        identifier ignored_any
+    }
+}
+
+impl IntoDeserializer<'_, DatumError> for Datum {
+    type Deserializer = Datum;
+    fn into_deserializer(self) -> Datum {
+        self
+    }
+}
+
+/// serde's view of a [`Datum::Variant`].
+struct VariantAccess {
+    index: u32,
+    payload: Box<Datum>,
+}
+
+impl<'de> de::EnumAccess<'de> for VariantAccess {
+    type Error = DatumError;
+    type Variant = Datum;
+    fn variant_seed<S: de::DeserializeSeed<'de>>(self, seed: S) -> DeResult<(S::Value, Datum)> {
+        let index: de::value::U32Deserializer<DatumError> = self.index.into_deserializer();
+        Ok((seed.deserialize(index)?, *self.payload))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for Datum {
+    type Error = DatumError;
+    fn unit_variant(self) -> DeResult<()> {
+        match self {
+            Datum::Unit => Ok(()),
+            other => Err(de::Error::invalid_type(
+                unexpected(&other),
+                &"a unit variant",
+            )),
+        }
+    }
+    fn newtype_variant_seed<S: de::DeserializeSeed<'de>>(self, seed: S) -> DeResult<S::Value> {
+        seed.deserialize(self)
+    }
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> DeResult<V::Value> {
+        self.deserialize_any(visitor)
+    }
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> DeResult<V::Value> {
+        self.deserialize_any(visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+    struct Point {
+        y: i32,
+        x: String,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+    enum Shape {
+        Dot,
+        Circle(u32),
+        Rect { w: u8, h: u8 },
+        Pair(i8, i8),
+    }
+
+    fn round<T: Serialize + DeserializeOwned + PartialEq + fmt::Debug>(v: T) {
+        let d = to_datum(&v).unwrap();
+        // Through the wire too, as the server sees it.
+        let bytes = postcard::to_stdvec(&d).unwrap();
+        let d2: Datum = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(d, d2);
+        assert_eq!(from_datum::<T>(d2).unwrap(), v);
+    }
+
+    #[test]
+    fn values_round_trip() {
+        round(());
+        round(true);
+        round(-5i8);
+        round(u64::MAX);
+        round(i128::MIN);
+        round(1.5f32);
+        round(f64::NAN.to_bits());
+        round('é');
+        round("text".to_string());
+        round(Some(Some(3u8)));
+        round(None::<String>);
+        round(vec![1u16, 2, 3]);
+        round((1u8, "a".to_string(), 2.5f64));
+        round(Point {
+            y: 1,
+            x: "p".into(),
+        });
+        round(vec![
+            Shape::Dot,
+            Shape::Circle(4),
+            Shape::Rect { w: 1, h: 2 },
+            Shape::Pair(-1, 1),
+        ]);
+        round(BTreeMap::from([
+            (1u8, "a".to_string()),
+            (0, "b".to_string()),
+        ]));
+        round(HashMap::from([("k".to_string(), vec![Some(1i64)])]));
+    }
+
+    #[test]
+    fn order_matches_derived_ord() {
+        let mut shapes = vec![
+            Shape::Pair(0, 0),
+            Shape::Rect { w: 2, h: 0 },
+            Shape::Rect { w: 1, h: 9 },
+            Shape::Circle(10),
+            Shape::Circle(9),
+            Shape::Dot,
+        ];
+        let mut ds: Vec<Datum> = shapes.iter().map(|s| to_datum(s).unwrap()).collect();
+        shapes.sort();
+        ds.sort();
+        let back: Vec<Shape> = ds.into_iter().map(|d| from_datum(d).unwrap()).collect();
+        assert_eq!(back, shapes);
+
+        let mut ints = vec![300i64, -2, 127, 128, 0, -300];
+        let mut ds: Vec<Datum> = ints.iter().map(|s| to_datum(s).unwrap()).collect();
+        ints.sort();
+        ds.sort();
+        assert_eq!(
+            ds.into_iter()
+                .map(|d| from_datum::<i64>(d).unwrap())
+                .collect::<Vec<_>>(),
+            ints
+        );
+        assert!(to_datum(&"ab").unwrap() < to_datum(&"b").unwrap());
+        assert!(to_datum(&None::<u8>).unwrap() < to_datum(&Some(0u8)).unwrap());
+        assert!(to_datum(&-0.0f64).unwrap() < to_datum(&0.0f64).unwrap());
+        assert_eq!(to_datum(&f64::NAN).unwrap(), to_datum(&f64::NAN).unwrap());
+    }
+
+    #[test]
+    fn equal_maps_are_equal_data() {
+        let a: HashMap<u32, u32> = (0..50).map(|i| (i, i * 2)).collect();
+        let b: BTreeMap<u32, u32> = (0..50).rev().map(|i| (i, i * 2)).collect();
+        assert_eq!(to_datum(&a).unwrap(), to_datum(&b).unwrap());
+    }
+
+    #[test]
+    fn wrong_shape_is_a_decode_error() {
+        let d = to_datum(&"text").unwrap();
+        assert!(matches!(from_datum::<u32>(d), Err(Error::Decode(_))));
+        let d = to_datum(&300u32).unwrap();
+        assert!(matches!(from_datum::<u8>(d), Err(Error::Decode(_))));
+        assert!(matches!(to_datum(&u128::MAX), Err(Error::Encode(_))));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_when_decoding() {
+        // Seq(vec![Seq(vec![...])]) 200 deep, encoded by hand: variant 9
+        // (Seq), length 1, repeated; then Unit (variant 0).
+        let mut bytes = Vec::new();
+        for _ in 0..200 {
+            bytes.extend_from_slice(&[9, 1]);
+        }
+        bytes.push(0);
+        let e = postcard::from_bytes::<Datum>(&bytes).unwrap_err();
+        assert!(e.to_string().len() < 200);
+        // 100 deep is fine.
+        let mut bytes = Vec::new();
+        for _ in 0..100 {
+            bytes.extend_from_slice(&[9, 1]);
+        }
+        bytes.push(0);
+        postcard::from_bytes::<Datum>(&bytes).unwrap();
+    }
+
+    #[test]
+    fn untagged_enums_give_python_like_dynamic_values() {
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(untagged)]
+        enum Py {
+            None,
+            Int(i64),
+            Float(f64),
+            Str(String),
+        }
+        let vals = vec![Py::Int(1), Py::Str("2".into()), Py::Float(0.25), Py::None];
+        let d = to_datum(&vals).unwrap();
+        assert_eq!(d.to_string(), "[1, '2', 0.25, None]");
+        assert_eq!(from_datum::<Vec<Py>>(d).unwrap(), vals);
+    }
+
+    #[test]
+    fn display_is_python_like() {
+        let d = to_datum(&(vec![1, 2], "a", None::<u8>, true, 2.5)).unwrap();
+        assert_eq!(d.to_string(), "[[1, 2], 'a', None, True, 2.5]");
+        assert_eq!(to_datum("it's").unwrap().to_string(), r#""it's""#);
+        assert_eq!(to_datum("a'\"b").unwrap().to_string(), r#"'a\'"b'"#);
+    }
+}

@@ -1,0 +1,570 @@
+//! `forklore::managers`: the server, its faults, and each shared type's
+//! semantics, checked against CPython's (`shared/reference/python-semantics.md`).
+//! Each case runs in the `fx_managers` fixture, a fresh single-threaded
+//! process, because forking inside this multithreaded test harness would
+//! not be sound.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{proc_exists, run_ok, stderr, stdout};
+
+/// The value of `key=` in the fixture's output.
+fn value<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in\n{text}"))
+}
+
+/// Run a case; return (stdout, stderr).
+fn case(name: &str) -> (String, String) {
+    let out = run_ok("fx_managers", &[name]);
+    (stdout(&out), stderr(&out))
+}
+
+/// Assert `key=want` for each pair.
+fn expect(out: &str, pairs: &[(&str, &str)]) {
+    for (k, want) in pairs {
+        assert_eq!(value(out, k), *want, "{k} in\n{out}");
+    }
+}
+
+/// After a bad client: its connection was closed, everyone else's objects
+/// are intact, a new client is served, and this client's lock is still held.
+fn others_fine(out: &str) {
+    expect(
+        out,
+        &[
+            ("victim_closed", "true"),
+            ("list_intact", "[1, 2, 3]"),
+            ("child_served", "true"),
+            ("list_after", "[1, 2, 3, 4]"),
+            ("objects", "2"),
+            ("lock_still_held", "true"),
+        ],
+    );
+}
+
+/// The server logged exactly one closed connection, for `reason`.
+fn logged(err: &str, reason: &str) {
+    let closed: Vec<&str> = err.lines().filter(|l| l.contains(") closed: ")).collect();
+    assert_eq!(
+        closed.len(),
+        1,
+        "one connection closed, with a reason:\n{err}"
+    );
+    assert!(
+        closed[0].starts_with("forklore manager (pid ") && closed[0].contains(reason),
+        "expected {reason:?} in\n{err}"
+    );
+}
+
+#[test]
+fn garbage_bytes_close_that_connection_only() {
+    let (out, err) = case("garbage");
+    others_fine(&out);
+    assert!(
+        value(&out, "reply").starts_with("Err(Refused(\"bad input: could not decode message"),
+        "the victim is told why before the server closes:\n{out}"
+    );
+    logged(&err, "bad input: could not decode message");
+}
+
+#[test]
+fn truncated_frame_closes_that_connection_only() {
+    let (out, err) = case("truncated");
+    others_fine(&out);
+    logged(
+        &err,
+        "bad input: frame truncated: expected 104 bytes, the peer closed the connection after 14",
+    );
+}
+
+#[test]
+fn oversize_length_prefix_closes_that_connection_only() {
+    let (out, err) = case("oversize");
+    others_fine(&out);
+    logged(&err, "bad input: frame of 2147483647 bytes refused");
+}
+
+#[test]
+fn unknown_object_id_closes_that_connection_only() {
+    let (out, err) = case("unknown_object");
+    others_fine(&out);
+    expect(
+        &out,
+        &[
+            ("reply", "Err(UnknownObject(999999))"),
+            (
+                "error",
+                "the manager has no object with id 999999 (the connection was closed)",
+            ),
+        ],
+    );
+    logged(&err, "unknown object id 999999");
+}
+
+#[test]
+fn bad_handshake_fails_on_both_sides() {
+    let (out, err) = case("bad_handshake");
+    // `others_fine` would count two closed connections here: check by hand.
+    expect(
+        &out,
+        &[
+            (
+                "client_error",
+                "authentication failed: digest sent was rejected (both sides must use the same authkey)",
+            ),
+            ("is_auth", "true"),
+            ("junk_reply", "#FAILURE#"),
+            ("junk_closed", "true"),
+            ("list_intact", "[1, 2, 3]"),
+            ("child_served", "true"),
+            ("list_after", "[1, 2, 3, 4]"),
+            ("objects", "2"),
+            ("lock_still_held", "true"),
+        ],
+    );
+    let failed = err
+        .lines()
+        .filter(|l| {
+            l.contains("closed: handshake failed: authentication failed: digest received was wrong")
+        })
+        .count();
+    assert_eq!(failed, 2, "the wrong key and the junk digest:\n{err}");
+}
+
+#[test]
+fn killing_the_server_fails_every_call_promptly() {
+    let t = Instant::now();
+    let (out, _) = case("kill_server");
+    expect(
+        &out,
+        &[
+            ("blocked_get", "manager_gone prompt=true"),
+            ("child_ok", "true"),
+            ("append_gone", "true"),
+            ("create_gone", "true"),
+            ("q_gone", "true"),
+            ("prompt", "true"),
+            ("status", "-9"),
+            ("dir_removed", "true"),
+        ],
+    );
+    // The send or the receive fails, depending on how far the kernel got
+    // in closing the dead server's sockets.
+    let e = value(&out, "append_error");
+    assert!(
+        e.starts_with("manager gone: ")
+            && e.ends_with("failed because the manager's server process is not there any more"),
+        "{e}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(20), "nothing hung");
+}
+
+#[test]
+fn eight_processes_append_80000_items() {
+    let (out, _) = case("load_append");
+    expect(
+        &out,
+        &[
+            ("children_ok", "true"),
+            ("len", "80000"),
+            ("each_once", "true"),
+        ],
+    );
+}
+
+#[test]
+fn locked_increments_and_fetch_add_lose_nothing() {
+    let (out, _) = case("load_locked");
+    expect(
+        &out,
+        &[
+            ("children_ok", "true"),
+            ("locked_total", "8000"),
+            ("fetch_add_total", "8000"),
+        ],
+    );
+}
+
+#[test]
+fn blocking_calls_do_not_stall_other_clients() {
+    let (out, _) = case("no_stall");
+    expect(
+        &out,
+        &[
+            ("served_quickly", "true"),
+            ("len", "200"),
+            ("children_ok", "true"),
+            ("got", "7"),
+            ("acquired", "true"),
+            ("event", "true"),
+            ("notified", "true"),
+        ],
+    );
+}
+
+#[test]
+fn each_thread_has_its_own_connection() {
+    let (out, _) = case("threads");
+    expect(
+        &out,
+        &[
+            ("threads_each_once", "true"),
+            ("other_thread_release", "true"),
+        ],
+    );
+}
+
+#[test]
+fn a_killed_client_has_its_locks_released() {
+    let (out, err) = case("dead_client");
+    expect(
+        &out,
+        &[
+            ("held_lock", "true"),
+            ("held_rlock", "true"),
+            ("held_sem", "true"),
+            ("held_cond", "true"),
+            ("lock_released", "true"),
+            ("rlock_released", "true"),
+            ("sem_released", "true"),
+            ("cond_released", "true"),
+            ("released_promptly", "true"),
+        ],
+    );
+    let line = err
+        .lines()
+        .find(|l| l.contains("ended holding"))
+        .unwrap_or_else(|| panic!("the server logs what it released:\n{err}"));
+    for what in ["Lock 1", "RLock 2", "Semaphore 3", "Condition 4"] {
+        assert!(line.contains(what), "{what} in {line}");
+    }
+}
+
+#[test]
+fn a_killed_waiter_passes_its_notification_on_and_breaks_a_barrier() {
+    let (out, _) = case("dead_waiter");
+    expect(
+        &out,
+        &[
+            ("second_woke", "true"),
+            ("second_ok", "true"),
+            ("barrier_broken", "true"),
+        ],
+    );
+}
+
+#[test]
+fn objects_are_freed_when_the_last_proxy_anywhere_is_gone() {
+    let (out, _) = case("refcount");
+    expect(
+        &out,
+        &[
+            ("after_clone", "1"),
+            ("local_refs", "2"),
+            ("after_drop_one", "1"),
+            // The parent dropped its last proxy, the child still holds one.
+            ("parent_dropped", "2"),
+            ("child_sees", "[42]"),
+            ("child_ok", "true"),
+            ("all_dropped", "0"),
+        ],
+    );
+}
+
+#[test]
+fn dropping_the_manager_reaps_the_server_and_removes_the_socket() {
+    let (out, _) = case("cleanup");
+    expect(
+        &out,
+        &[
+            ("dir_mode", "700"),
+            ("authkey_len", "32"),
+            ("alive_after_child_drop", "1"),
+            ("dir_removed", "true"),
+            ("proxy_after_drop", "true"),
+        ],
+    );
+    let pid: u32 = value(&out, "server_pid").parse().unwrap();
+    assert!(!proc_exists(pid), "server {pid} was reaped");
+    assert!(value(&out, "dir").starts_with(&std::env::temp_dir().display().to_string()));
+}
+
+#[test]
+fn a_stopped_server_delays_fork_boundedly_and_is_killed_on_shutdown() {
+    let (out, _) = case("stopped_server");
+    expect(
+        &out,
+        &[
+            ("fork_within_5s", "true"),
+            ("child_ok", "true"),
+            ("status", "-9"),
+            ("within_10s", "true"),
+        ],
+    );
+    let pid: u32 = value(&out, "server_pid").parse().unwrap();
+    assert!(!proc_exists(pid), "server {pid} was reaped");
+}
+
+#[test]
+fn the_server_exits_when_its_owner_vanishes() {
+    let (out, _) = case("owner_dies");
+    let pid: u32 = value(&out, "server_pid").parse().unwrap();
+    let dir = std::path::PathBuf::from(value(&out, "dir"));
+    let t = Instant::now();
+    // The server is an orphan now, reaped by init (or left a zombie where
+    // nothing reaps): wait until it is no longer running.
+    let running = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .is_some_and(|zombie| !zombie)
+    };
+    while running(pid) || dir.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "server {pid} or {} outlived its owner",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn too_deeply_nested_values_are_refused_not_fatal() {
+    let (out, err) = case("deep");
+    expect(&out, &[("deep_50_round_trip", "true"), ("len_after", "1")]);
+    let e = value(&out, "deep_1000");
+    assert!(
+        e.starts_with("manager refused the request: bad input: could not decode message")
+            && e.contains("nested more than 128 levels"),
+        "{e}"
+    );
+    logged(&err, "nested more than 128 levels");
+}
+
+#[test]
+fn list_semantics() {
+    let (out, _) = case("list");
+    expect(
+        &out,
+        &[
+            ("list", "['z', 'b', 'a', 'c', 'a']"),
+            ("len", "5"),
+            ("count_a", "2"),
+            ("index_a", "2"),
+            ("contains_c", "true"),
+            ("contains_q", "false"),
+            ("after_remove", "['z', 'b', 'c', 'a']"),
+            ("remove_missing", "'q' is not in list"),
+            ("index_missing", "'q' is not in list"),
+            ("sorted", "['a', 'b', 'c', 'z']"),
+            ("reversed", "['z', 'c', 'b', 'a']"),
+            ("pop", "a"),
+            ("pop0", "z"),
+            ("get_neg", "b"),
+            ("get_oob", "index 5 out of range for a sequence of length 2"),
+            ("after_set_del", "['y']"),
+            ("slice", r#"["0", "1"]"#),
+            ("slice_neg", r#"["4", "5"]"#),
+            ("slice_step", r#"["5", "3", "1", "y"]"#),
+            ("after_slices", "['A', '1', '2', '3']"),
+            (
+                "pop_empty",
+                "index -1 out of range for a sequence of length 0",
+            ),
+            ("empty", "true"),
+            ("nums_desc", "[300, 10, 7, 2, -1]"),
+        ],
+    );
+}
+
+#[test]
+fn dict_semantics() {
+    let (out, _) = case("dict");
+    expect(
+        &out,
+        &[
+            // Insertion order, and a re-set key keeps its place.
+            ("dict", "{1: 'uno', 3: 'three', 2: 'two'}"),
+            ("keys", "[1, 3, 2]"),
+            ("values", r#"["uno", "three", "two"]"#),
+            ("get_2", r#"Some("two")"#),
+            ("get_9", "None"),
+            ("get_item_9", "key not found: 9"),
+            ("contains_3", "true"),
+            ("len", "3"),
+            ("pop_3", "three"),
+            ("pop_3_again", "key not found: 3"),
+            ("pop_or_none", "None"),
+            ("setdefault_new", "five"),
+            ("setdefault_old", "five"),
+            ("popitem", r#"(5, "five")"#),
+            ("items", r#"[(1, "one"), (2, "two"), (7, "seven")]"#),
+            ("del_missing", "key not found: 7"),
+            (
+                "popitem_empty",
+                "key not found: popitem(): dictionary is empty",
+            ),
+            ("str_key", "Some([1, 2])"),
+        ],
+    );
+}
+
+#[test]
+fn queue_semantics() {
+    let (out, _) = case("queue");
+    expect(
+        &out,
+        &[
+            ("empty", "true"),
+            ("get_timeout", "queue is empty"),
+            ("get_timeout_waited", "true"),
+            ("get_nowait", "queue is empty"),
+            ("get_nowait_at_once", "true"),
+            ("full", "true"),
+            ("qsize", "2"),
+            ("put_nowait", "queue is full"),
+            ("put_timeout", "queue is full"),
+            ("put_timeout_waited", "true"),
+            ("fifo", "1 2"),
+            ("join_waited", "true"),
+            ("child_ok", "true"),
+            ("task_done_too_many", "task_done() called too many times"),
+            ("blocked_put_released", "true"),
+        ],
+    );
+}
+
+#[test]
+fn event_semantics() {
+    let (out, _) = case("event");
+    expect(
+        &out,
+        &[
+            ("wait_timeout", "false"),
+            ("waited", "true"),
+            ("woken", "true"),
+            ("is_set", "true"),
+            ("cleared", "false"),
+            ("child_ok", "true"),
+        ],
+    );
+}
+
+#[test]
+fn lock_rlock_semaphore_semantics() {
+    let (out, _) = case("lock");
+    expect(
+        &out,
+        &[
+            ("release_unlocked", "cannot release an unlocked lock"),
+            (
+                "rlock_release_unheld",
+                "cannot release an RLock that is not acquired",
+            ),
+            ("child_acquire_timeout", "false waited=true"),
+            ("child_try_rlock", "false"),
+            (
+                "child_release_rlock",
+                "release of an RLock that another caller holds needs the lock held by this caller (each process and thread is its own caller)",
+            ),
+            ("child_released_lock", "true"),
+            ("child_ok", "true"),
+            ("lock_free", "true"),
+            ("rlock_still_held", "true"),
+            ("rlock_free", "true"),
+            ("sem_two", "true"),
+            ("sem_zero", "false"),
+            (
+                "bounded_over",
+                "cannot release a BoundedSemaphore above its initial value (released too many times)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn condition_semantics() {
+    let (out, _) = case("condition");
+    expect(
+        &out,
+        &[
+            (
+                "wait_unowned",
+                "wait on a Condition needs the lock held by this caller (each process and thread is its own caller)",
+            ),
+            (
+                "notify_unowned",
+                "notify on a Condition needs the lock held by this caller (each process and thread is its own caller)",
+            ),
+            ("release_unowned", "cannot release a Condition that is not acquired"),
+            ("wait_timeout", "false"),
+            ("waited", "true"),
+            ("held_after_wait", "true"),
+            ("after_notify_one", "1"),
+            ("children_ok", "true"),
+            ("after_notify_all", "3"),
+            ("wait_for", "true"),
+            ("child_ok", "true"),
+        ],
+    );
+}
+
+#[test]
+fn barrier_semantics() {
+    let (out, _) = case("barrier");
+    expect(
+        &out,
+        &[
+            ("children_ok", "true"),
+            ("indices", "[0, 1, 2]"),
+            ("parties", "3"),
+            ("n_waiting", "1"),
+            ("timeout", "barrier is broken"),
+            ("other_party", "barrier is broken"),
+            ("child_ok", "true"),
+            ("broken", "true"),
+            ("wait_broken", "true"),
+            ("after_reset", "false"),
+            ("after_abort", "true"),
+        ],
+    );
+}
+
+#[test]
+fn value_array_namespace_semantics() {
+    let (out, _) = case("value_array_namespace");
+    expect(
+        &out,
+        &[
+            ("value", "1.5"),
+            ("fetch_add", "2"),
+            ("value_after", "2.5"),
+            ("swap", "2.5"),
+            (
+                "fetch_add_str",
+                "manager refused the request: fetch_add needs two integers or two floats, not 'text' and 'x'",
+            ),
+            ("array", "[1, 2, 30]"),
+            ("array_oob", "index 3 out of range for a sequence of length 3"),
+            ("array_slice", "[10, 20, 30]"),
+            (
+                "array_resize",
+                "manager refused the request: an Array has a fixed length; it refuses a slice assignment that changes the length",
+            ),
+            ("array_len", "3"),
+            ("ns", "Namespace(x=10, y=['a', 'b'])"),
+            ("ns_x", "10"),
+            ("ns_missing", "namespace has no attribute \"x\""),
+            ("ns_names", r#"["y"]"#),
+            ("ns_wrong_type", "true"),
+        ],
+    );
+}
