@@ -48,11 +48,14 @@ pub fn stderr(out: &Output) -> String {
 ///   so relations ("the child's parent is the parent") survive.
 /// - Numbers matched by an elapsed pattern (first group) become `[ELAPSED]`.
 /// - Lines are sorted only where asked, and only among themselves.
+/// A function that renders a regex match anew (see [`Canon::rewrite`]).
+pub type Rewrite = fn(&regex::Captures) -> String;
+
 #[derive(Default)]
 pub struct Canon {
     pids: Vec<Regex>,
     elapsed: Vec<Regex>,
-    rewrites: Vec<(Regex, fn(&regex::Captures) -> String)>,
+    rewrites: Vec<(Regex, Rewrite)>,
     sort_all: bool,
     sort_matching: Vec<Regex>,
 }
@@ -77,7 +80,7 @@ impl Canon {
     /// Replace every match of `re` by `f(captures)`, after PIDs and
     /// durations and before sorting: for canonical forms a replacement
     /// string cannot express, such as the sorted items of a printed list.
-    pub fn rewrite(mut self, re: &str, f: fn(&regex::Captures) -> String) -> Self {
+    pub fn rewrite(mut self, re: &str, f: Rewrite) -> Self {
         self.rewrites.push((Regex::new(re).unwrap(), f));
         self
     }
