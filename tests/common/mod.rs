@@ -41,6 +41,9 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).expect("stderr is UTF-8")
 }
 
+/// A function that renders a regex match anew (see [`Canon::rewrite`]).
+pub type Rewrite = fn(&regex::Captures) -> String;
+
 /// Canonicalizes the output of concurrent processes so it can be pinned.
 ///
 /// - Numbers matched by a PID pattern (its first capture group) become
@@ -48,9 +51,7 @@ pub fn stderr(out: &Output) -> String {
 ///   so relations ("the child's parent is the parent") survive.
 /// - Numbers matched by an elapsed pattern (first group) become `[ELAPSED]`.
 /// - Lines are sorted only where asked, and only among themselves.
-/// A function that renders a regex match anew (see [`Canon::rewrite`]).
-pub type Rewrite = fn(&regex::Captures) -> String;
-
+/// - Matches of a rewrite pattern are rendered anew by its function.
 #[derive(Default)]
 pub struct Canon {
     pids: Vec<Regex>,
