@@ -25,6 +25,18 @@ mod ch02_process;
 mod ch05_isolation;
 #[path = "ch06_manager_list.rs"]
 mod ch06_manager_list;
+#[path = "ch07_manager_dict.rs"]
+mod ch07_manager_dict;
+#[path = "ch08_manager_queue.rs"]
+mod ch08_manager_queue;
+#[path = "ch09_manager_event.rs"]
+mod ch09_manager_event;
+#[path = "ch10_manager_condition.rs"]
+mod ch10_manager_condition;
+#[path = "ch11_manager_value.rs"]
+mod ch11_manager_value;
+#[path = "ch12_manager_array.rs"]
+mod ch12_manager_array;
 #[path = "ch13_popen.rs"]
 mod ch13_popen;
 #[path = "ch14_communicate.rs"]
@@ -58,6 +70,36 @@ const CHAPTERS: &[Chapter] = &[
         slug: "ch06_manager_list",
         title: "sharing a list through a Manager",
         main: ch06_manager_list::main,
+    },
+    Chapter {
+        slug: "ch07_manager_dict",
+        title: "workers fill a shared dict",
+        main: ch07_manager_dict::main,
+    },
+    Chapter {
+        slug: "ch08_manager_queue",
+        title: "a queue: producer, consumers and a sentinel",
+        main: ch08_manager_queue::main,
+    },
+    Chapter {
+        slug: "ch09_manager_event",
+        title: "an event: workers wait for a start signal",
+        main: ch09_manager_event::main,
+    },
+    Chapter {
+        slug: "ch10_manager_condition",
+        title: "a condition: wait and notify",
+        main: ch10_manager_condition::main,
+    },
+    Chapter {
+        slug: "ch11_manager_value",
+        title: "a shared Value: the lost update, and the lock that fixes it",
+        main: ch11_manager_value::main,
+    },
+    Chapter {
+        slug: "ch12_manager_array",
+        title: "workers fill their own slots of a shared Array",
+        main: ch12_manager_array::main,
     },
     Chapter {
         slug: "ch13_popen",
