@@ -18,6 +18,9 @@ macro_rules! check {
     // A function with an `impl Trait` argument, which cannot be named
     // without calling it: call it (never run) with a string.
     (strfn ($($p:tt)*)) => { let _ = |s: &'static str| $($p)*(s); };
+    // A function whose arguments must be spelled out: a call that is
+    // type-checked but never run.
+    (args (($($p:tt)*) ($($a:expr),*))) => { let _ = || $($p)*($($a),*); };
     // A variant of the error enum.
     (variant ($($p:tt)*)) => { let _ = |e: forklore::Error| matches!(e, $($p)* { .. }); };
 }
@@ -29,11 +32,12 @@ macro_rules! shown {
     (mac ($m:ident)) => { concat!(stringify!($m), "!") };
     (strfn ($($p:tt)*)) => { stringify!($($p)*) };
     (variant ($($p:tt)*)) => { stringify!($($p)*) };
+    (args (($($p:tt)*) ($($a:expr),*))) => { stringify!($($p)*) };
 }
 
 macro_rules! table {
     ($( [$section:literal, $py:literal, $kind:ident $item:tt, $note:literal] )*) => {
-        #[allow(dead_code, unused_imports)]
+        #[allow(dead_code, unused_imports, unreachable_code)]
         fn compile_checks() {
             $( check!($kind $item); )*
         }
@@ -64,6 +68,39 @@ table! {
     ["Connections", "conn.recv()", func (forklore::connection::Connection::recv::<u8>), "distinct errors: `Closed`, `Truncated`, `FrameTooLarge`, `Decode`"]
     ["Connections", "conn.send_bytes(b), conn.recv_bytes()", func (forklore::connection::Connection::send_bytes), "and `recv_bytes`"]
     ["Connections", "conn.poll(timeout)", func (forklore::connection::Connection::poll), ""]
+    ["Managers", "multiprocessing.Manager()", func (forklore::managers::Manager::start), "forks the server; dropping the last handle shuts it down, reaps it and removes its socket"]
+    ["Managers", "BaseManager(address, authkey).connect()", func (forklore::managers::Manager::connect), "a handle that does not own the server"]
+    ["Managers", "manager.list()", func (forklore::managers::Manager::list::<i32>), "typed: `ListProxy<T>` over any serde `T`"]
+    ["Managers", "li.append(x), li.extend(xs), li.insert(i, x)", func (forklore::managers::ListProxy::<i32>::append), "and `extend`, `insert`"]
+    ["Managers", "li.pop(), li.remove(x), li.index(x), li.count(x)", func (forklore::managers::ListProxy::<i32>::remove::<i32>), "`Error::ValueNotInList` as Python's `ValueError`"]
+    ["Managers", "li[i], li[i] = x, del li[i]", func (forklore::managers::ListProxy::<i32>::get), "and `set`, `del`; `Error::IndexOutOfRange` as `IndexError`"]
+    ["Managers", "li.sort(), li.reverse(), len(li), x in li", func (forklore::managers::ListProxy::<i32>::sort), "and `reverse`, `len`, `contains`; the server orders values itself"]
+    ["Managers", "list(li), print(li)", func (forklore::managers::ListProxy::<i32>::to_vec), "a plain `Vec<T>`"]
+    ["Managers", "manager.dict()", func (forklore::managers::Manager::dict::<String, i32>), "`DictProxy<K, V>`"]
+    ["Managers", "d[k], d[k] = v, del d[k], d.get(k)", func (forklore::managers::DictProxy::<String, i32>::get_item::<str>), "and `set`, `del`, `get`; `Error::KeyNotFound` as `KeyError`"]
+    ["Managers", "d.items(), d.keys(), d.values(), d.update(..)", func (forklore::managers::DictProxy::<String, i32>::items), "plain `Vec`s, as Python returns plain lists"]
+    ["Managers", "manager.Queue(), manager.Queue(n)", func (forklore::managers::Manager::queue::<i32>), "and `queue_with_maxsize`; also a JoinableQueue"]
+    ["Managers", "q.put(x), q.get()", func (forklore::managers::QueueProxy::<i32>::get), "and `put`"]
+    ["Managers", "q.get(timeout=t) raising queue.Empty", func (forklore::managers::QueueProxy::<i32>::get_timeout), "`Error::QueueEmpty`, apart from `Error::Timeout` and `Error::ManagerGone`"]
+    ["Managers", "q.put_nowait(x) raising queue.Full", func (forklore::managers::QueueProxy::<i32>::put_nowait), "`Error::QueueFull`"]
+    ["Managers", "q.task_done(), q.join()", func (forklore::managers::QueueProxy::<i32>::task_done), "and `join`"]
+    ["Managers", "manager.Event()", func (forklore::managers::Manager::event), ""]
+    ["Managers", "ev.wait(timeout) -> bool", func (forklore::managers::EventProxy::wait_timeout), "`false` on timeout; also `set`, `clear`, `is_set`"]
+    ["Managers", "manager.Lock(), manager.RLock()", func (forklore::managers::Manager::lock), "and `rlock`; a client that dies holding one has it released"]
+    ["Managers", "lock.acquire(timeout=t) -> bool", func (forklore::managers::LockProxy::acquire_timeout), "`release` of an unheld lock is `Error::ReleaseUnlocked`"]
+    ["Managers", "with lock:", func (forklore::managers::LockProxy::guard), "a `Guard` that releases on drop"]
+    ["Managers", "manager.Semaphore(n), manager.BoundedSemaphore(n)", func (forklore::managers::Manager::semaphore), "and `bounded_semaphore`"]
+    ["Managers", "manager.Condition()", func (forklore::managers::Manager::condition), ""]
+    ["Managers", "cond.wait(timeout) -> bool", func (forklore::managers::ConditionProxy::wait_timeout), "`false` on timeout; also `notify`, `notify_n`, `notify_all`, `wait_for`"]
+    ["Managers", "manager.Barrier(n)", func (forklore::managers::Manager::barrier), "`wait` returns each party's index; a broken barrier is `Error::BrokenBarrier`"]
+    ["Managers", "manager.Value(typecode, v)", func (forklore::managers::Manager::value::<i64>), "`ValueProxy<T>`"]
+    ["Managers", "v.value, v.value = x", func (forklore::managers::ValueProxy::<i64>::get), "and `set`: racy, as in Python"]
+    ["Managers", "(no Python equivalent)", func (forklore::managers::ValueProxy::<i64>::fetch_add), "an atomic update on the server; also `compare_and_swap`"]
+    ["Managers", "manager.Array(typecode, items)", args ((forklore::managers::Manager::array) (unreachable!(), vec![0i64])), "`ArrayProxy<T>`: `len`, `get`, `set`, slices"]
+    ["Managers", "manager.Namespace()", func (forklore::managers::Manager::namespace), "attributes by name: `get`, `set`, `del`"]
+    ["Managers", "connection.deliver_challenge / answer_challenge", func (forklore::connection::deliver_challenge), "HMAC-SHA256 over a random nonce, both ways"]
+    ["Managers", "AuthenticationError", variant (forklore::Error::AuthenticationFailed), "on both sides, with no access to any object"]
+    ["Managers", "EOFError / BrokenPipeError from a dead manager", variant (forklore::Error::ManagerGone), "every call, even one blocked in `get`"]
     ["subprocess", "subprocess.Popen([...])", func (forklore::subprocess::Popen::new::<[&str; 1], &str>), "launch failures are errors in the parent that name the path"]
     ["subprocess", "Popen(..., shell=True)", strfn (forklore::subprocess::Popen::shell), "`/bin/sh -c`"]
     ["subprocess", "Popen(..., stdin=PIPE, cwd=..., env=...)", func (forklore::subprocess::Command::new::<[&str; 1], &str>), "a builder: `.stdin(Stdio::Pipe)`, `.cwd(..)`, `.env(..)` extends, `.env_clear()` replaces"]
