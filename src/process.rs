@@ -285,7 +285,10 @@ pub struct Process {
     daemon: bool,
     target: Option<Target>,
     state: State,
-    /// The process that created this handle; only it may wait for the child.
+    /// The process that started the child (its parent); only it may signal
+    /// or wait for the child. Set by `start`, since a handle can be created
+    /// in one process and moved into another (a child's target) before it
+    /// is started there.
     owner: Pid,
 }
 
@@ -364,6 +367,8 @@ impl Process {
             }
         };
         install_panic_hook();
+        // Whoever forks is the parent, whichever process made the handle.
+        self.owner = getpid();
         // SAFETY: the child runs the target and then leaves through
         // `run_child`, which ends with `_exit` and never returns into the
         // caller's frames. A multithreaded caller gets the one-time warning

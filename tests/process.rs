@@ -132,6 +132,20 @@ fn dropping_a_non_daemon_joins_it() {
 }
 
 #[test]
+fn the_process_that_starts_a_handle_is_the_one_that_joins_it_on_drop() {
+    // The handle was made in the main process and moved into a child's
+    // target; the child started it, so the child's drop must join it.
+    let out = stdout(&run_ok("fx_process", &["started_elsewhere"]));
+    assert_eq!(
+        out.lines().take(2).collect::<Vec<_>>(),
+        ["grandchild finished", "dropped in child"],
+        "{out}"
+    );
+    assert_eq!(value(&out, "in_proc_after_drop"), "false", "{out}");
+    assert_eq!(value(&out, "child exitcode"), "0", "{out}");
+}
+
+#[test]
 fn forking_a_threaded_process_warns_once() {
     let out = run_ok("fx_process", &["threaded"]);
     let err = stderr(&out);
