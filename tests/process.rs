@@ -72,6 +72,12 @@ fn lifecycle_matches_python() {
 }
 
 #[test]
+fn join_timeout_accepts_a_timeout_too_large_for_a_deadline() {
+    let out = stdout(&run_ok("fx_process", &["join_timeout_max"]));
+    assert_eq!(value(&out, "join_timeout_max"), "0", "{out}");
+}
+
+#[test]
 fn names_and_current_process() {
     let out = stdout(&run_ok("fx_process", &["names"]));
     assert_eq!(value(&out, "names"), "Process-1 Process-2");

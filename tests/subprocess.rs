@@ -391,6 +391,21 @@ fn wait_timeout_sleeps_in_the_kernel_and_leaves_the_child_running() {
 }
 
 #[test]
+fn a_timeout_too_large_for_a_deadline_means_no_timeout() {
+    // Python accepts any timeout; `Instant + Duration::MAX` would overflow.
+    let mut p = Popen::new(["true"]).unwrap();
+    assert!(p.wait(Some(Duration::MAX)).unwrap().success());
+    let mut p = Command::new(["echo", "hi"])
+        .stdout(Stdio::Pipe)
+        .spawn()
+        .unwrap();
+    let (out, _) = p.communicate(None, Some(Duration::MAX)).unwrap();
+    assert_eq!(out.as_deref(), Some(&b"hi\n"[..]));
+    let done = Command::new(["true"]).timeout(Duration::MAX).run().unwrap();
+    assert!(done.returncode.success());
+}
+
+#[test]
 fn a_death_by_signal_is_its_own_variant_shown_negative() {
     let mut p = Popen::new(["sleep", "30"]).unwrap();
     p.kill().unwrap();
