@@ -457,14 +457,15 @@ fn check_turns_a_non_zero_exit_into_an_error_with_the_output() {
         done.check_returncode(),
         Err(Error::CommandFailed { .. })
     ));
-    // A shell command shows as its string; a death by signal says so.
+    // A shell command shows as its string; a death by signal says so, in
+    // CPython 3.11's words.
     let e = Command::shell("kill -KILL $$")
         .check(true)
         .run()
         .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "Command 'kill -KILL $$' died with SIGKILL (signal 9)."
+        "Command 'kill -KILL $$' died with <Signals.SIGKILL: 9>."
     );
 }
 
