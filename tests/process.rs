@@ -5,14 +5,8 @@
 
 mod common;
 
-use common::{run_ok, stderr, stdout};
+use common::{run_ok, stderr, stdout, value};
 use predicates::prelude::*;
-
-fn value<'a>(text: &'a str, key: &str) -> &'a str {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key}= in\n{text}"))
-}
 
 #[test]
 fn panic_in_child_exits_1_with_python_style_header() {

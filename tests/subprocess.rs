@@ -9,30 +9,20 @@
 //! as a child program with a known I/O pattern.
 
 mod common;
+#[path = "fixtures/pattern.rs"]
+mod pattern;
 
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use common::{proc_exists, run_ok, stderr, stdout, TempDir};
+use common::{proc_exists, run_ok, stderr, stdout, value, TempDir};
 use forklore::subprocess::{self, Args, Command, Popen, Stdio};
 use forklore::{Error, ExitStatus, Signal};
+use pattern::pattern;
 
 const FX: &str = env!("CARGO_BIN_EXE_fx_subprocess");
 const MB: usize = 1 << 20;
-
-/// The fixture's byte pattern (same xorshift as `fx_subprocess.rs`).
-fn pattern(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 /// Compare big buffers without printing megabytes on failure.
 fn same(what: &str, got: &[u8], want: &[u8]) {
@@ -58,12 +48,6 @@ fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'st
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
         Err(_) => panic!("did not finish within {limit:?}: deadlock?"),
     }
-}
-
-fn value<'a>(text: &'a str, key: &str) -> &'a str {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key}= in\n{text}"))
 }
 
 /// CPU time this thread has used (user + system).

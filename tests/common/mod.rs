@@ -41,6 +41,13 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).expect("stderr is UTF-8")
 }
 
+/// The value of the first `key=value` line of a fixture's output.
+pub fn value<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in\n{text}"))
+}
+
 /// Canonicalizes the output of concurrent processes so it can be pinned.
 ///
 /// - Numbers matched by a PID pattern (its first capture group) become
