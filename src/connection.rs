@@ -478,6 +478,14 @@ mod tests {
         assert!(b.poll(Duration::ZERO).unwrap());
         assert_eq!(b.recv::<u8>().unwrap(), 2);
     }
+
+    #[test]
+    fn a_timeout_too_large_for_a_deadline_waits_without_one() {
+        let (mut a, mut b) = pipe().unwrap();
+        a.send(&3u8).unwrap();
+        assert!(b.poll(Duration::MAX).unwrap());
+        assert_eq!(b.recv_timeout::<u8>(Duration::MAX).unwrap(), 3);
+    }
 }
 
 // ---------------------------------------------------------------------------

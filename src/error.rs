@@ -295,7 +295,8 @@ fn launch_cwd(cwd: &Option<std::path::PathBuf>) -> String {
 fn failed_status(status: &ExitStatus) -> String {
     match status {
         ExitStatus::Exited(code) => format!("returned non-zero exit status {code}."),
-        ExitStatus::Signaled(sig) => format!("died with {sig:?} (signal {}).", *sig as i32),
+        // Python: `died with %r.` % signal.Signals(-returncode)
+        ExitStatus::Signaled(sig) => format!("died with <Signals.{sig:?}: {}>.", *sig as i32),
     }
 }
 

@@ -49,8 +49,9 @@ static WARNED_THREADS: AtomicBool = AtomicBool::new(false);
 /// must ensure the child either runs in a process that was single-threaded at
 /// the time of the fork, or restricts itself to such functions. The child must
 /// also not return into code that would run the parent's destructors or
-/// `atexit` handlers a second time: end it with [`std::process::exit`] after
-/// flushing, or better with `libc::_exit`.
+/// `atexit` handlers a second time: end it with
+/// [`exit_child`](crate::process::exit_child) (a flush, then `_exit`), not
+/// with [`std::process::exit`], which runs the `atexit` handlers.
 ///
 /// # Errors
 /// [`Error::Os`] with `op = "fork"` when the kernel refuses (`EAGAIN` at the

@@ -58,8 +58,9 @@ pub fn write_stderr(text: &str) {
 
 /// Write all of `bytes` to `fd`: one `write(2)` for anything up to the size
 /// of the pipe buffer; a longer text is continued after a partial write.
-/// Errors (a closed stdout) are ignored, as `print` ignores `EPIPE` once the
-/// reader has gone.
+/// Errors are ignored: a line that cannot be written (the reader of a pipe
+/// has gone, `EPIPE`) is dropped. Python's `print` would raise
+/// `BrokenPipeError` instead; a child's progress line is not worth a crash.
 fn write_fd(fd: i32, mut bytes: &[u8]) {
     // SAFETY: fds 1 and 2 are open for the life of the process (the standard
     // streams); we only borrow them for the duration of this call.

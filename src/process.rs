@@ -32,6 +32,7 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::poll::PollTimeout;
 use nix::sys::signal::{self, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpid, getppid, Pid};
@@ -141,7 +142,10 @@ pub fn wait_pid_timeout(pid: Pid, timeout: Duration) -> Result<Option<ExitStatus
     if let Some(st) = try_wait_pid(pid)? {
         return Ok(Some(st));
     }
-    let deadline = Instant::now() + timeout;
+    let Some(deadline) = Instant::now().checked_add(timeout) else {
+        // Too far away to represent (`Duration::MAX`): it never expires.
+        return wait_pid(pid).map(Some);
+    };
     match pidfd_open(pid) {
         Some(pidfd) => loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -182,26 +186,21 @@ fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// Poll one fd for readability for up to `timeout`. `Ok(true)` when readable.
+/// Poll one fd for readability for up to `timeout` (a timeout too large to
+/// represent, such as `Duration::MAX`, never expires). `Ok(true)` when
+/// readable.
 pub(crate) fn poll_readable(fd: &impl AsFd, timeout: Duration) -> Result<bool> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let deadline = Instant::now() + timeout;
+    use nix::poll::{poll, PollFd, PollFlags};
+    let deadline = Instant::now().checked_add(timeout);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = left.as_millis().min(i32::MAX as u128 - 1) as i32;
-        // Round up so a 0.5 ms timeout does not become a busy 0 ms poll.
-        let ms = if left > Duration::from_millis(ms as u64) {
-            ms + 1
-        } else {
-            ms
+        let wait = match deadline {
+            Some(d) => poll_timeout(d.saturating_duration_since(Instant::now())),
+            None => PollTimeout::NONE,
         };
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        match poll(
-            &mut fds,
-            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-        ) {
+        match poll(&mut fds, wait) {
             Ok(0) => {
-                if Instant::now() >= deadline {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Ok(false);
                 }
             }
@@ -210,6 +209,17 @@ pub(crate) fn poll_readable(fd: &impl AsFd, timeout: Duration) -> Result<bool> {
             Err(e) => return Err(Error::os("poll", e)),
         }
     }
+}
+
+/// `left` as a poll timeout in milliseconds, rounded up so that a wait of
+/// half a millisecond does not become a busy zero, and capped at what
+/// `poll` takes (callers loop until their deadline).
+pub(crate) fn poll_timeout(left: Duration) -> PollTimeout {
+    let ms = left
+        .as_nanos()
+        .div_ceil(1_000_000)
+        .min(i32::MAX as u128 - 1) as i32;
+    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }
 
 static PROCESS_COUNTER: AtomicUsize = AtomicUsize::new(1);
@@ -285,7 +295,10 @@ pub struct Process {
     daemon: bool,
     target: Option<Target>,
     state: State,
-    /// The process that created this handle; only it may wait for the child.
+    /// The process that started the child (its parent); only it may signal
+    /// or wait for the child. Set by `start`, since a handle can be created
+    /// in one process and moved into another (a child's target) before it
+    /// is started there.
     owner: Pid,
 }
 
@@ -364,6 +377,8 @@ impl Process {
             }
         };
         install_panic_hook();
+        // Whoever forks is the parent, whichever process made the handle.
+        self.owner = getpid();
         // SAFETY: the child runs the target and then leaves through
         // `run_child`, which ends with `_exit` and never returns into the
         // caller's frames. A multithreaded caller gets the one-time warning
@@ -534,4 +549,17 @@ pub fn exit_child(code: i32) -> ! {
     // SAFETY: _exit is async-signal-safe and ends the process at once; the
     // child owns nothing that must be released first.
     unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_timeout_rounds_up_and_caps() {
+        assert_eq!(i32::from(poll_timeout(Duration::ZERO)), 0);
+        assert_eq!(i32::from(poll_timeout(Duration::from_micros(500))), 1);
+        assert_eq!(i32::from(poll_timeout(Duration::from_millis(20))), 20);
+        assert_eq!(i32::from(poll_timeout(Duration::MAX)), i32::MAX - 1);
+    }
 }

@@ -94,7 +94,7 @@ use nix::sys::signal::{self, Signal};
 use nix::unistd::{getpid, Pid};
 
 use crate::error::{Error, Result};
-use crate::process::{try_wait_pid, wait_pid, wait_pid_timeout, ExitStatus};
+use crate::process::{poll_timeout, try_wait_pid, wait_pid, wait_pid_timeout, ExitStatus};
 
 /// The shell that runs a [`Command::shell`] command line (Python's default).
 pub const SHELL: &str = "/bin/sh";
@@ -727,7 +727,7 @@ impl Popen {
     /// [`Error::TimeoutExpired`]; [`Error::Os`] (`ECHILD`) if something else
     /// reaped the child.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<ExitStatus> {
-        self.wait_until(timeout.map(|t| (t, Instant::now() + t)))
+        self.wait_until(limit(timeout))
     }
 
     /// Wait until the deadline of `(timeout, deadline)`, naming `timeout` in
@@ -810,7 +810,7 @@ impl Popen {
         input: Option<&[u8]>,
         timeout: Option<Duration>,
     ) -> Result<Captured> {
-        let limit = timeout.map(|t| (t, Instant::now() + t));
+        let limit = limit(timeout);
         let has_input = input.is_some_and(|i| !i.is_empty());
         let source: Cow<'_, [u8]> = match self.comm.as_mut() {
             Some(comm) => {
@@ -1054,6 +1054,14 @@ impl Drop for Popen {
     }
 }
 
+/// A timeout and the deadline it sets from now, or `None` for no limit:
+/// without a timeout, and for one too large to represent as a deadline
+/// (`Duration::MAX`), which would never expire anyway.
+fn limit(timeout: Option<Duration>) -> Option<(Duration, Instant)> {
+    let t = timeout?;
+    Some((t, Instant::now().checked_add(t)?))
+}
+
 /// Read what `file` has ready into `buf`; close `file` at end-of-file.
 fn read_available(file: &mut Option<File>, buf: &mut Option<Vec<u8>>) -> Result<()> {
     let Some(f) = file.as_mut() else {
@@ -1087,16 +1095,6 @@ fn set_nonblocking(f: &File, on: bool) -> Result<()> {
         fcntl(f, FcntlArg::F_SETFL(want)).map_err(|e| Error::os("fcntl", e))?;
     }
     Ok(())
-}
-
-/// `left` as a poll timeout in milliseconds, rounded up so that a wait of
-/// half a millisecond does not become a busy zero.
-fn poll_timeout(left: Duration) -> PollTimeout {
-    let ms = left
-        .as_nanos()
-        .div_ceil(1_000_000)
-        .min(i32::MAX as u128 - 1) as i32;
-    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }
 
 /// Pids of dropped children that no reaper thread could be started for;
@@ -1213,12 +1211,5 @@ mod tests {
         let a = Args::Argv(vec![r#"'"#.into(), r#"'""#.into()]);
         assert_eq!(a.to_string(), r#"["'", '\'"']"#);
         assert_eq!(Args::Shell("exit 2".into()).to_string(), "exit 2");
-    }
-
-    #[test]
-    fn poll_timeout_rounds_up() {
-        assert_eq!(i32::from(poll_timeout(Duration::ZERO)), 0);
-        assert_eq!(i32::from(poll_timeout(Duration::from_micros(500))), 1);
-        assert_eq!(i32::from(poll_timeout(Duration::from_millis(20))), 20);
     }
 }

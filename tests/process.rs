@@ -5,14 +5,8 @@
 
 mod common;
 
-use common::{proc_exists, run_ok, stderr, stdout};
+use common::{run_ok, stderr, stdout, value};
 use predicates::prelude::*;
-
-fn value<'a>(text: &'a str, key: &str) -> &'a str {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key}= in\n{text}"))
-}
 
 #[test]
 fn panic_in_child_exits_1_with_python_style_header() {
@@ -67,12 +61,14 @@ fn lifecycle_matches_python() {
     );
     assert_eq!(lines[6], "set_daemon_after_start=true");
     assert_eq!(lines[7], "joined exitcode=0 alive=false");
-    // Reaped: no zombie left in /proc.
-    let pid: u32 = value(&out, "child_pid").parse().unwrap();
-    assert!(
-        !proc_exists(pid),
-        "child {pid} is still in /proc after join"
-    );
+    // Reaped: no zombie left in /proc (checked by the parent, before exit).
+    assert_eq!(value(&out, "in_proc_after_join"), "false", "{out}");
+}
+
+#[test]
+fn join_timeout_accepts_a_timeout_too_large_for_a_deadline() {
+    let out = stdout(&run_ok("fx_process", &["join_timeout_max"]));
+    assert_eq!(value(&out, "join_timeout_max"), "0", "{out}");
 }
 
 #[test]
@@ -113,8 +109,11 @@ fn child_never_repeats_parent_buffers_or_destructors() {
 fn dropping_a_daemon_terminates_and_reaps_it() {
     let out = stdout(&run_ok("fx_process", &["drop_daemon"]));
     assert_eq!(value(&out, "drop_was_quick"), "true");
-    let pid: u32 = value(&out, "child_pid").parse().unwrap();
-    assert!(!proc_exists(pid), "daemon child {pid} survived its handle");
+    assert_eq!(
+        value(&out, "in_proc_after_drop"),
+        "false",
+        "the daemon child survived its handle, or was left a zombie:\n{out}"
+    );
 }
 
 #[test]
@@ -125,8 +124,25 @@ fn dropping_a_non_daemon_joins_it() {
         out.lines().take(2).collect::<Vec<_>>(),
         ["child finished", "dropped"]
     );
-    let pid: u32 = value(&out, "child_pid").parse().unwrap();
-    assert!(!proc_exists(pid), "child {pid} left a zombie");
+    assert_eq!(
+        value(&out, "in_proc_after_drop"),
+        "false",
+        "zombie left:\n{out}"
+    );
+}
+
+#[test]
+fn the_process_that_starts_a_handle_is_the_one_that_joins_it_on_drop() {
+    // The handle was made in the main process and moved into a child's
+    // target; the child started it, so the child's drop must join it.
+    let out = stdout(&run_ok("fx_process", &["started_elsewhere"]));
+    assert_eq!(
+        out.lines().take(2).collect::<Vec<_>>(),
+        ["grandchild finished", "dropped in child"],
+        "{out}"
+    );
+    assert_eq!(value(&out, "in_proc_after_drop"), "false", "{out}");
+    assert_eq!(value(&out, "child exitcode"), "0", "{out}");
 }
 
 #[test]

@@ -9,30 +9,20 @@
 //! as a child program with a known I/O pattern.
 
 mod common;
+#[path = "fixtures/pattern.rs"]
+mod pattern;
 
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use common::{proc_exists, run_ok, stderr, stdout, TempDir};
+use common::{proc_exists, run_ok, stderr, stdout, value, TempDir};
 use forklore::subprocess::{self, Args, Command, Popen, Stdio};
 use forklore::{Error, ExitStatus, Signal};
+use pattern::pattern;
 
 const FX: &str = env!("CARGO_BIN_EXE_fx_subprocess");
 const MB: usize = 1 << 20;
-
-/// The fixture's byte pattern (same xorshift as `fx_subprocess.rs`).
-fn pattern(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 /// Compare big buffers without printing megabytes on failure.
 fn same(what: &str, got: &[u8], want: &[u8]) {
@@ -58,12 +48,6 @@ fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'st
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
         Err(_) => panic!("did not finish within {limit:?}: deadlock?"),
     }
-}
-
-fn value<'a>(text: &'a str, key: &str) -> &'a str {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key}= in\n{text}"))
 }
 
 /// CPU time this thread has used (user + system).
@@ -391,6 +375,21 @@ fn wait_timeout_sleeps_in_the_kernel_and_leaves_the_child_running() {
 }
 
 #[test]
+fn a_timeout_too_large_for_a_deadline_means_no_timeout() {
+    // Python accepts any timeout; `Instant + Duration::MAX` would overflow.
+    let mut p = Popen::new(["true"]).unwrap();
+    assert!(p.wait(Some(Duration::MAX)).unwrap().success());
+    let mut p = Command::new(["echo", "hi"])
+        .stdout(Stdio::Pipe)
+        .spawn()
+        .unwrap();
+    let (out, _) = p.communicate(None, Some(Duration::MAX)).unwrap();
+    assert_eq!(out.as_deref(), Some(&b"hi\n"[..]));
+    let done = Command::new(["true"]).timeout(Duration::MAX).run().unwrap();
+    assert!(done.returncode.success());
+}
+
+#[test]
 fn a_death_by_signal_is_its_own_variant_shown_negative() {
     let mut p = Popen::new(["sleep", "30"]).unwrap();
     p.kill().unwrap();
@@ -442,14 +441,15 @@ fn check_turns_a_non_zero_exit_into_an_error_with_the_output() {
         done.check_returncode(),
         Err(Error::CommandFailed { .. })
     ));
-    // A shell command shows as its string; a death by signal says so.
+    // A shell command shows as its string; a death by signal says so, in
+    // CPython 3.11's words.
     let e = Command::shell("kill -KILL $$")
         .check(true)
         .run()
         .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "Command 'kill -KILL $$' died with SIGKILL (signal 9)."
+        "Command 'kill -KILL $$' died with <Signals.SIGKILL: 9>."
     );
 }
 

@@ -44,6 +44,13 @@ pub fn stderr(out: &Output) -> String {
 /// A function that renders a regex match anew (see [`Canon::rewrite`]).
 pub type Rewrite = fn(&regex::Captures) -> String;
 
+/// The value of the first `key=value` line of a fixture's output.
+pub fn value<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in\n{text}"))
+}
+
 /// Canonicalizes the output of concurrent processes so it can be pinned.
 ///
 /// - Numbers matched by a PID pattern (its first capture group) become
