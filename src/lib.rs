@@ -11,6 +11,8 @@
 //! | `multiprocessing.current_process()` | [`current_process()`] |
 //! | `Process.exitcode` | [`ExitStatus`] (displays as `-15` after `terminate`) |
 //! | `multiprocessing.Pipe()`, `Connection` | [`connection::pipe()`], [`connection::Connection`] |
+//! | `multiprocessing.Pool`, `AsyncResult` | [`Pool`], [`pool::AsyncResult`] |
+//! | `concurrent.futures.ProcessPoolExecutor`, `Future` | [`ProcessPoolExecutor`], [`executor::Future`] |
 //!
 //! Output from several processes that share a terminal or pipe tears when a
 //! line is written in pieces, as Python's `print` does. [`outln!`] and
@@ -37,12 +39,17 @@
 
 pub mod connection;
 pub mod error;
+pub mod executor;
 mod fork;
 pub mod io;
+pub mod pool;
 pub mod process;
+mod worker;
 
 pub use error::{Error, Result};
+pub use executor::ProcessPoolExecutor;
 pub use fork::{fork, thread_count, Fork};
 pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;
+pub use pool::Pool;
 pub use process::{current_process, CurrentProcess, ExitStatus, Process};
