@@ -12,12 +12,18 @@
 //! start with one of the given prefixes (for example `process.`).
 
 mod harness;
+mod pool;
 mod process;
 
 use harness::{measure, print_table, python_available, write_json, Spec};
 
 fn specs() -> Vec<Spec<'static>> {
-    vec![process::spawn_join()]
+    vec![
+        process::spawn_join(),
+        pool::apply_async(),
+        pool::map(),
+        pool::submit(),
+    ]
 }
 
 fn main() {
