@@ -47,9 +47,11 @@ pub fn stderr(out: &Output) -> String {
 ///   `<pid:A>`, `<pid:B>`, ... in order of first appearance in the final text,
 ///   so relations ("the child's parent is the parent") survive.
 /// - Numbers matched by an elapsed pattern (first group) become `[ELAPSED]`.
+/// - Replacements given with [`Canon::replace`] are made first.
 /// - Lines are sorted only where asked, and only among themselves.
 #[derive(Default)]
 pub struct Canon {
+    replace: Vec<(Regex, String)>,
     pids: Vec<Regex>,
     elapsed: Vec<Regex>,
     sort_all: bool,
@@ -59,6 +61,15 @@ pub struct Canon {
 impl Canon {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Replace every match of `re` with `with` (`$1` names a group) before
+    /// anything else: for what varies between runs and is no PID, time or
+    /// order, such as which of several workers a task ran on.
+    pub fn replace(mut self, re: &str, with: &str) -> Self {
+        self.replace
+            .push((Regex::new(re).unwrap(), with.to_string()));
+        self
     }
 
     /// Treat group 1 of every match of `re` as a PID.
@@ -91,6 +102,9 @@ impl Canon {
         //    not depend on how big the numbers happened to be.
         let mut ids: HashMap<String, usize> = HashMap::new();
         let mut text = text.to_string();
+        for (re, with) in &self.replace {
+            text = re.replace_all(&text, with.as_str()).into_owned();
+        }
         for re in &self.pids {
             text = replace_group(&text, re, |v| {
                 let n = ids.len();
