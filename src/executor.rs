@@ -45,6 +45,7 @@
 //! task has finished, then reaps the workers. Call
 //! `shutdown(false, true)` first to cancel what has not started.
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,7 +54,8 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::pool::Wire;
 use crate::worker::{
-    at_least_one, call_map, pump, sweep, Chunks, Config, Core, Handle, OnDeath, Shared,
+    at_least_one, call_map, listen_all, pump, sweep, Chunks, Config, Core, Handle, Listener,
+    OnDeath, Shared,
 };
 
 /// A pool of worker processes behind futures (Python:
@@ -381,44 +383,59 @@ pub fn as_completed<R: DeserializeOwned>(
     futures: &[Future<R>],
     timeout: Option<Duration>,
 ) -> AsCompleted<'_, R> {
+    let ready = Listener::default();
+    let mut cores: Vec<Shared> = Vec::new();
+    for f in futures {
+        if !cores.iter().any(|c| Rc::ptr_eq(c, &f.handle.core)) {
+            cores.push(f.handle.core.clone());
+        }
+    }
+    for core in &cores {
+        let mine = futures
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| Rc::ptr_eq(&f.handle.core, core))
+            .map(|(i, f)| (i as u64, f.handle.id));
+        listen_all(core, &ready, mine);
+    }
     AsCompleted {
         futures,
-        pending: (0..futures.len()).collect(),
+        ready,
+        cores,
+        left: futures.len(),
         deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
         timeout,
-        finished: false,
     }
 }
 
 /// The iterator of [`as_completed`].
 pub struct AsCompleted<'a, R> {
     futures: &'a [Future<R>],
-    /// Indexes of the futures not yet yielded.
-    pending: Vec<usize>,
+    /// Indexes of finished futures not yet yielded, in completion order.
+    ready: Listener,
+    /// The executors the futures belong to.
+    cores: Vec<Shared>,
+    /// Futures not yet yielded (0 after a timeout or an error).
+    left: usize,
     deadline: Option<Instant>,
     timeout: Option<Duration>,
-    finished: bool,
 }
 
-impl<'a, R: DeserializeOwned> AsCompleted<'a, R> {
-    /// The pending future that finished first, if any has.
-    fn first_done(&self) -> Option<usize> {
-        self.pending
-            .iter()
-            .enumerate()
-            .filter_map(|(pos, &i)| {
-                let h = &self.futures[i].handle;
-                let seq = h.core.borrow().done_seq(h.id)?;
-                Some((seq, pos))
-            })
-            .min()
-            .map(|(_, pos)| pos)
+impl<R> std::fmt::Debug for AsCompleted<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsCompleted")
+            .field("left", &self.left)
+            .finish_non_exhaustive()
     }
+}
 
+impl<R> AsCompleted<'_, R> {
+    /// Wait for the next future to finish: its index, or `None` on timeout.
     fn wait_any(&self) -> Result<Option<usize>> {
+        let ready = &self.ready;
         loop {
-            if let Some(pos) = self.first_done() {
-                return Ok(Some(pos));
+            if let Some(i) = ready.borrow_mut().pop_front() {
+                return Ok(Some(i as usize));
             }
             let left = self
                 .deadline
@@ -426,36 +443,20 @@ impl<'a, R: DeserializeOwned> AsCompleted<'a, R> {
             if left == Some(Duration::ZERO) {
                 return Ok(None);
             }
-            let first = &self.futures[self.pending[0]].handle.core;
-            let cores: Vec<&Shared> = self
-                .pending
-                .iter()
-                .map(|&i| &self.futures[i].handle.core)
-                .collect();
-            let single = cores.iter().all(|c| std::rc::Rc::ptr_eq(c, first));
-            if !single && !cores.iter().any(|c| c.borrow().busy()) {
-                // Nothing is running that could finish these futures.
-                return Err(Error::Cancelled);
-            }
-            for core in cores {
-                let slice = if single {
-                    left
-                } else {
-                    Some(left.unwrap_or(Duration::MAX).min(Duration::from_millis(1)))
-                };
-                let ids: Vec<u64> = self
-                    .pending
-                    .iter()
-                    .map(|&i| &self.futures[i].handle)
-                    .filter(|h| std::rc::Rc::ptr_eq(&h.core, core))
-                    .map(|h| h.id)
-                    .collect();
-                let progressed = pump(core, slice, |c| ids.iter().any(|&id| c.is_done(id)))?;
-                if single && !progressed && slice.is_none() {
+            if let [core] = &self.cores[..] {
+                if !pump(core, left, |_| !ready.borrow().is_empty())? && left.is_none() {
                     // Nothing is running that could finish these futures.
                     return Err(Error::Cancelled);
                 }
-                if single {
+                continue;
+            }
+            if !self.cores.iter().any(|c| c.borrow().busy()) {
+                return Err(Error::Cancelled);
+            }
+            // Several executors: watch each in turn for a millisecond.
+            let slice = left.map_or(TURN, |l| l.min(TURN));
+            for core in &self.cores {
+                if pump(core, Some(slice), |_| !ready.borrow().is_empty())? {
                     break;
                 }
             }
@@ -463,24 +464,31 @@ impl<'a, R: DeserializeOwned> AsCompleted<'a, R> {
     }
 }
 
-impl<'a, R: DeserializeOwned> Iterator for AsCompleted<'a, R> {
+/// How long `as_completed` watches one executor before the next, when the
+/// futures come from several.
+const TURN: Duration = Duration::from_millis(1);
+
+impl<'a, R> Iterator for AsCompleted<'a, R> {
     type Item = Result<&'a Future<R>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.finished || self.pending.is_empty() {
+        if self.left == 0 {
             return None;
         }
         match self.wait_any() {
-            Ok(Some(pos)) => Some(Ok(&self.futures[self.pending.remove(pos)])),
+            Ok(Some(i)) => {
+                self.left -= 1;
+                Some(Ok(&self.futures[i]))
+            }
             Ok(None) => {
-                self.finished = true;
+                self.left = 0;
                 Some(Err(Error::Timeout {
                     op: "as_completed",
                     after: self.timeout.unwrap_or_default(),
                 }))
             }
             Err(e) => {
-                self.finished = true;
+                self.left = 0;
                 Some(Err(e))
             }
         }

@@ -180,6 +180,12 @@ pub(crate) fn decode_one<R: DeserializeOwned>(outcome: &Outcome) -> Result<R> {
 /// the thunk that runs the user's callback once the borrow is released.
 pub(crate) type Stage = Box<dyn FnOnce(&Outcome) -> Box<dyn FnOnce()>>;
 
+/// Where an iterator over many tasks (`imap_unordered`, `map`,
+/// `as_completed`) learns of their completions: each registered task pushes
+/// its key when it completes, so the queue is in completion order and
+/// waiting costs O(1) per check instead of a scan of every pending task.
+pub(crate) type Listener = Rc<RefCell<VecDeque<u64>>>;
+
 /// The trampoline for `fn(A) -> R`.
 pub(crate) fn call_map<A: DeserializeOwned, R: Serialize>(
     func: usize,
@@ -293,9 +299,12 @@ enum State {
 struct Task {
     state: State,
     stage: Option<Stage>,
+    /// Queues to push a key to on completion.
+    listeners: Vec<(Listener, u64)>,
     /// No handle refers to this task any more: drop it once it completes.
     abandoned: bool,
-    /// Completion order, for `imap_unordered` and `as_completed`.
+    /// Completion order, to queue tasks that finished before a listener
+    /// registered (see [`Core::listen`]).
     done_seq: u64,
 }
 
@@ -391,6 +400,7 @@ impl Core {
             Task {
                 state: State::Queued(record),
                 stage,
+                listeners: Vec::new(),
                 abandoned: false,
                 done_seq: 0,
             },
@@ -414,14 +424,6 @@ impl Core {
     /// True once the task has been handed to a worker and not yet finished.
     pub(crate) fn is_running(&self, id: TaskId) -> bool {
         matches!(self.tasks.get(&id).map(|t| &t.state), Some(State::Running))
-    }
-
-    /// The completion order of a finished task.
-    pub(crate) fn done_seq(&self, id: TaskId) -> Option<u64> {
-        self.tasks
-            .get(&id)
-            .filter(|t| matches!(t.state, State::Done(_)))
-            .map(|t| t.done_seq)
     }
 
     /// The handle to `id` is gone: forget it now, or when it completes.
@@ -501,6 +503,9 @@ impl Core {
         for id in unfinished {
             self.complete(id, Err(failure.clone()));
         }
+        // CPython never calls the callbacks of a terminated pool's tasks.
+        // (Listeners have been told: iterators must not wait for these.)
+        self.thunks.clear();
     }
 
     /// Fork a worker into an empty slot.
@@ -771,11 +776,14 @@ impl Core {
         self.terminate(TaskError::Broken { pid, status });
     }
 
-    /// Record a task's outcome; stage its callback.
+    /// Record a task's outcome, tell its listeners, stage its callback.
     fn complete(&mut self, id: TaskId, outcome: Outcome) {
         let Some(task) = self.tasks.get_mut(&id) else {
             return;
         };
+        for (listener, key) in task.listeners.drain(..) {
+            listener.borrow_mut().push_back(key);
+        }
         if let Some(stage) = task.stage.take() {
             self.thunks.push(stage(&outcome));
         }
@@ -786,6 +794,21 @@ impl Core {
         task.done_seq = self.next_seq;
         self.next_seq += 1;
         task.state = State::Done(outcome);
+    }
+
+    /// Have `listener` receive `key` when task `id` completes. If it has
+    /// completed already, nothing is registered and its completion number is
+    /// returned instead (`u64::MAX` for a task this core no longer knows), so
+    /// the caller can queue such tasks in completion order.
+    pub(crate) fn listen(&mut self, id: TaskId, listener: &Listener, key: u64) -> Option<u64> {
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return Some(u64::MAX);
+        };
+        if matches!(task.state, State::Done(_)) {
+            return Some(task.done_seq);
+        }
+        task.listeners.push((listener.clone(), key));
+        None
     }
 
     /// Forget a finished task whose results have been taken.
@@ -908,12 +931,36 @@ impl<R> Drop for Handle<R> {
     }
 }
 
+/// Register `listener` for every `(key, id)`; the tasks that are already
+/// done are queued at once, in the order they completed.
+pub(crate) fn listen_all(
+    core: &Shared,
+    listener: &Listener,
+    tasks: impl Iterator<Item = (u64, TaskId)>,
+) {
+    let mut c = core.borrow_mut();
+    let mut done: Vec<(u64, u64)> = tasks
+        .filter_map(|(key, id)| c.listen(id, listener, key).map(|seq| (seq, key)))
+        .collect();
+    done.sort_unstable();
+    listener
+        .borrow_mut()
+        .extend(done.into_iter().map(|(_, key)| key));
+}
+
 /// The results of a set of chunks, in order or as they complete: the
 /// machinery of `map`, `imap`, `imap_unordered` and the executor's `map`.
 pub(crate) struct Chunks<R> {
     core: Shared,
-    /// Chunks not yet yielded, in submission order.
-    pending: VecDeque<TaskId>,
+    /// Every chunk, in submission order.
+    ids: Vec<TaskId>,
+    /// The chunks' ids in completion order (the ones not yet yielded, when
+    /// unordered).
+    ready: Listener,
+    /// Ordered: the index in `ids` of the next chunk to yield.
+    next: usize,
+    /// Chunks not yet yielded.
+    left: usize,
     ordered: bool,
     /// After an error or a timeout, cancel the rest and end (the executor's
     /// `map`); otherwise yield the error in place of the chunk and go on.
@@ -921,20 +968,23 @@ pub(crate) struct Chunks<R> {
     deadline: Option<Instant>,
     timeout: Option<Duration>,
     current: std::vec::IntoIter<R>,
-    finished: bool,
 }
 
 impl<R: DeserializeOwned> Chunks<R> {
     pub(crate) fn new(core: Shared, ids: Vec<TaskId>, ordered: bool) -> Self {
+        let ready = Listener::default();
+        listen_all(&core, &ready, ids.iter().map(|&id| (id, id)));
         Chunks {
             core,
-            pending: ids.into(),
+            left: ids.len(),
+            ids,
+            ready,
+            next: 0,
             ordered,
             stop_on_error: false,
             deadline: None,
             timeout: None,
             current: Vec::new().into_iter(),
-            finished: false,
         }
     }
 
@@ -949,39 +999,32 @@ impl<R: DeserializeOwned> Chunks<R> {
     /// Wait for every chunk, then return all results in order, or the
     /// first error to have happened (Python's `map`: errors are reported
     /// only once every chunk has finished).
-    pub(crate) fn collect_all(mut self) -> Result<Vec<R>> {
-        let ids: Vec<TaskId> = self.pending.iter().copied().collect();
-        pump(&self.core, None, |c| ids.iter().all(|&id| c.is_done(id)))?;
+    pub(crate) fn collect_all(self) -> Result<Vec<R>> {
+        let total = self.ids.len();
+        let ready = &self.ready;
+        pump(&self.core, None, |_| ready.borrow().len() == total)?;
         let c = self.core.borrow();
-        let first_error = ids
-            .iter()
-            .filter(|&&id| matches!(c.outcome(id), Some(Err(_)) | None))
-            .min_by_key(|&&id| c.done_seq(id).unwrap_or(u64::MAX));
-        if let Some(&id) = first_error {
-            return Err(match c.outcome(id) {
-                Some(Err(e)) => e.to_error(),
-                _ => Error::Cancelled,
-            });
+        if ready.borrow().len() < total {
+            return Err(Error::Cancelled);
+        }
+        for &id in ready.borrow().iter() {
+            if let Some(Err(e)) = c.outcome(id) {
+                return Err(e.to_error());
+            }
         }
         let mut out = Vec::new();
-        for &id in &ids {
-            out.extend(decode::<R>(c.outcome(id).unwrap())?);
-        }
-        drop(c);
-        self.pending.clear();
-        let mut c = self.core.borrow_mut();
-        for id in ids {
-            c.forget(id);
+        for &id in &self.ids {
+            out.extend(decode::<R>(c.outcome(id).ok_or(Error::Cancelled)?)?);
         }
         Ok(out)
     }
 
+    /// Cancel the chunks not yet started and end.
     fn finish(&mut self) {
-        self.finished = true;
+        self.left = 0;
         let mut c = self.core.borrow_mut();
-        for id in self.pending.drain(..) {
+        for &id in &self.ids {
             c.cancel(id);
-            c.abandon(id);
         }
     }
 
@@ -990,32 +1033,26 @@ impl<R: DeserializeOwned> Chunks<R> {
         let timeout = self
             .deadline
             .map(|d| d.saturating_duration_since(Instant::now()));
-        let pending = &self.pending;
-        let ordered = self.ordered;
-        let ok = pump(&self.core, timeout, |c| {
-            if ordered {
-                c.is_done(pending[0])
-            } else {
-                pending.iter().any(|&id| c.is_done(id))
-            }
-        })?;
-        if !ok {
-            if timeout.is_some() {
-                return Ok(None);
-            }
-            return Err(Error::Cancelled);
-        }
-        let c = self.core.borrow();
-        let pos = if self.ordered {
-            0
+        let ok = if self.ordered {
+            let id = self.ids[self.next];
+            pump(&self.core, timeout, |c| c.is_done(id))?
         } else {
-            (0..self.pending.len())
-                .filter(|&i| c.is_done(self.pending[i]))
-                .min_by_key(|&i| c.done_seq(self.pending[i]))
-                .expect("one is done")
+            let ready = &self.ready;
+            pump(&self.core, timeout, |_| !ready.borrow().is_empty())?
         };
-        drop(c);
-        Ok(self.pending.remove(pos))
+        if !ok {
+            return match timeout {
+                Some(_) => Ok(None),
+                None => Err(Error::Cancelled),
+            };
+        }
+        self.left -= 1;
+        Ok(Some(if self.ordered {
+            self.next += 1;
+            self.ids[self.next - 1]
+        } else {
+            self.ready.borrow_mut().pop_front().expect("not empty")
+        }))
     }
 }
 
@@ -1027,13 +1064,16 @@ impl<R: DeserializeOwned> Iterator for Chunks<R> {
             if let Some(item) = self.current.next() {
                 return Some(Ok(item));
             }
-            if self.finished || self.pending.is_empty() {
+            if self.left == 0 {
                 return None;
             }
             let chunk = match self.next_chunk() {
                 Ok(Some(id)) => {
-                    let r = decode::<R>(self.core.borrow().outcome(id).expect("finished"));
-                    self.core.borrow_mut().forget(id);
+                    let mut c = self.core.borrow_mut();
+                    let r = c
+                        .outcome(id)
+                        .map_or(Err(Error::Cancelled), |o| decode::<R>(o));
+                    c.forget(id);
                     r
                 }
                 Ok(None) => Err(Error::Timeout {
@@ -1058,7 +1098,8 @@ impl<R: DeserializeOwned> Iterator for Chunks<R> {
 impl<R> Drop for Chunks<R> {
     fn drop(&mut self) {
         if let Ok(mut c) = self.core.try_borrow_mut() {
-            for id in self.pending.drain(..) {
+            // Chunks already yielded are forgotten; abandon() skips them.
+            for &id in &self.ids {
                 c.abandon(id);
             }
         }
