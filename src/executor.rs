@@ -78,9 +78,7 @@ impl std::fmt::Debug for ProcessPoolExecutor {
 /// Options for [`ProcessPoolExecutor::builder`].
 #[must_use = "call build() to create the executor"]
 pub struct ExecutorBuilder {
-    max_workers: usize,
-    initializer: Option<Arc<dyn Fn() + Send + Sync>>,
-    max_tasks_per_child: Option<usize>,
+    config: Config,
 }
 
 impl ExecutorBuilder {
@@ -88,13 +86,13 @@ impl ExecutorBuilder {
     /// A panicking initializer kills its worker, which breaks the executor,
     /// as in CPython.
     pub fn initializer(mut self, init: impl Fn() + Send + Sync + 'static) -> Self {
-        self.initializer = Some(Arc::new(init));
+        self.config.initializer = Some(Arc::new(init));
         self
     }
 
     /// Replace each worker after `n` tasks (Python: `max_tasks_per_child`).
     pub fn max_tasks_per_child(mut self, n: usize) -> Self {
-        self.max_tasks_per_child = Some(n);
+        self.config.max_tasks = Some(n);
         self
     }
 
@@ -104,20 +102,9 @@ impl ExecutorBuilder {
     /// [`Error::InvalidCount`] for 0 workers or `max_tasks_per_child(0)`;
     /// [`Error::Os`] or [`Error::Io`] if a worker cannot be started.
     pub fn build(self) -> Result<ProcessPoolExecutor> {
-        let workers = at_least_one("max_workers", self.max_workers)?;
-        if let Some(n) = self.max_tasks_per_child {
-            at_least_one("max_tasks_per_child", n)?;
-        }
-        let core = Core::start(Config {
-            workers,
-            max_tasks: self.max_tasks_per_child,
-            initializer: self.initializer,
-            on_death: OnDeath::Break,
-            worker_name: None,
-            // No prefetching: a task stays cancellable until a worker is free.
-            depth: 1,
-        })?;
-        Ok(ProcessPoolExecutor { core })
+        Ok(ProcessPoolExecutor {
+            core: Core::start(self.config)?,
+        })
     }
 }
 
@@ -136,9 +123,16 @@ impl ProcessPoolExecutor {
     /// An executor with options: an initializer, `max_tasks_per_child`.
     pub fn builder(max_workers: usize) -> ExecutorBuilder {
         ExecutorBuilder {
-            max_workers,
-            initializer: None,
-            max_tasks_per_child: None,
+            config: Config {
+                workers: max_workers,
+                max_tasks: None,
+                initializer: None,
+                on_death: OnDeath::Break,
+                worker_name: None,
+                // No prefetching: a task stays cancellable until a worker is free.
+                depth: 1,
+                names: ["max_workers", "max_tasks_per_child"],
+            },
         }
     }
 

@@ -107,9 +107,7 @@ impl std::fmt::Debug for Pool {
 /// `maxtasksperchild` arguments.
 #[must_use = "call build() to create the pool"]
 pub struct PoolBuilder {
-    processes: usize,
-    initializer: Option<Arc<dyn Fn() + Send + Sync>>,
-    maxtasksperchild: Option<usize>,
+    config: Config,
 }
 
 impl PoolBuilder {
@@ -117,14 +115,14 @@ impl PoolBuilder {
     /// `initargs`). Workers are forks, so `init` may capture values: each
     /// worker gets its own copy. A panicking initializer ends its worker.
     pub fn initializer(mut self, init: impl Fn() + Send + Sync + 'static) -> Self {
-        self.initializer = Some(Arc::new(init));
+        self.config.initializer = Some(Arc::new(init));
         self
     }
 
     /// Replace each worker with a fresh one after it has run `n` tasks (a
     /// chunk of `map` counts as one), Python's `maxtasksperchild`.
     pub fn maxtasksperchild(mut self, n: usize) -> Self {
-        self.maxtasksperchild = Some(n);
+        self.config.max_tasks = Some(n);
         self
     }
 
@@ -135,19 +133,9 @@ impl PoolBuilder {
     /// [`Error::Os`] or [`Error::Io`] if a worker cannot be forked or its
     /// socket created.
     pub fn build(self) -> Result<Pool> {
-        let workers = at_least_one("the number of processes", self.processes)?;
-        if let Some(n) = self.maxtasksperchild {
-            at_least_one("maxtasksperchild", n)?;
-        }
-        let core = Core::start(Config {
-            workers,
-            max_tasks: self.maxtasksperchild,
-            initializer: self.initializer,
-            on_death: OnDeath::FailTask,
-            worker_name: Some("ForkPoolWorker"),
-            depth: PREFETCH_DEPTH,
-        })?;
-        Ok(Pool { core })
+        Ok(Pool {
+            core: Core::start(self.config)?,
+        })
     }
 }
 
@@ -181,9 +169,15 @@ impl Pool {
     /// ```
     pub fn builder(processes: usize) -> PoolBuilder {
         PoolBuilder {
-            processes,
-            initializer: None,
-            maxtasksperchild: None,
+            config: Config {
+                workers: processes,
+                max_tasks: None,
+                initializer: None,
+                on_death: OnDeath::FailTask,
+                worker_name: Some("ForkPoolWorker"),
+                depth: PREFETCH_DEPTH,
+                names: ["the number of processes", "maxtasksperchild"],
+            },
         }
     }
 

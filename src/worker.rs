@@ -277,6 +277,9 @@ pub(crate) struct Config {
     pub worker_name: Option<&'static str>,
     /// How many tasks a worker may hold at once (1: no prefetching).
     pub depth: usize,
+    /// What the API calls `workers` and `max_tasks`, for error messages
+    /// (`"processes"`, `"maxtasksperchild"`).
+    pub names: [&'static str; 2],
 }
 
 /// Check a count that must be at least 1.
@@ -352,8 +355,16 @@ pub(crate) type Shared = Rc<RefCell<Core>>;
 
 impl Core {
     /// Fork `config.workers` workers.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCount`] for 0 workers or a `max_tasks` of 0; the
+    /// errors of forking otherwise.
     pub(crate) fn start(config: Config) -> Result<Shared> {
-        let n = config.workers;
+        let [workers, max_tasks] = config.names;
+        let n = at_least_one(workers, config.workers)?;
+        if let Some(m) = config.max_tasks {
+            at_least_one(max_tasks, m)?;
+        }
         let mut core = Core {
             owner: getpid(),
             config,

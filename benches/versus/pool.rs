@@ -20,33 +20,43 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
+/// Fork a child that runs `serve` on one end of a socketpair, time `run`
+/// on the other end, then let the child see EOF and reap it.
+fn with_child(
+    serve: impl FnOnce(UnixStream) + Send + 'static,
+    run: impl FnOnce(&mut UnixStream),
+) -> Duration {
+    let (mut parent, child) = UnixStream::pair().unwrap();
+    let mut p = Process::new(move || serve(child));
+    p.start().unwrap();
+    let t = Instant::now();
+    run(&mut parent);
+    let took = t.elapsed();
+    // shutdown, not drop: the child holds a copy of this end too (fork), so
+    // only shutting the socket down gives it EOF.
+    parent.shutdown(std::net::Shutdown::Write).unwrap();
+    p.join().unwrap();
+    took
+}
+
 /// The floor of the per-task rows: `ops` round trips of a 16-byte message
 /// to a forked child over a Unix socketpair (write, the child reads and
 /// writes back, read). Handing a task to another process and getting its
 /// answer cannot cost less; the child is forked before the clock starts.
 fn socketpair_round_trips(ops: usize) -> Duration {
-    let (mut parent, mut child) = UnixStream::pair().unwrap();
-    let mut echo = Process::new(move || {
-        let mut buf = [0u8; 16];
-        while child.read_exact(&mut buf).is_ok() {
-            if child.write_all(&buf).is_err() {
-                break;
+    with_child(
+        |mut child| {
+            let mut buf = [0u8; 16];
+            while child.read_exact(&mut buf).is_ok() && child.write_all(&buf).is_ok() {}
+        },
+        |parent| {
+            let mut buf = [7u8; 16];
+            for _ in 0..ops {
+                parent.write_all(&buf).unwrap();
+                parent.read_exact(&mut buf).unwrap();
             }
-        }
-    });
-    echo.start().unwrap();
-    let mut buf = [7u8; 16];
-    let t = Instant::now();
-    for _ in 0..ops {
-        parent.write_all(&buf).unwrap();
-        parent.read_exact(&mut buf).unwrap();
-    }
-    let took = t.elapsed();
-    // shutdown, not drop: the child holds a copy of this end too (fork), so
-    // only shutting the socket down gives it EOF.
-    parent.shutdown(std::net::Shutdown::Write).unwrap();
-    echo.join().unwrap();
-    took
+        },
+    )
 }
 
 /// `pool.apply_async`: 5,000 `apply_async` of a tiny function on 2 workers,
@@ -116,23 +126,22 @@ fn map_floor(ops: usize) -> Duration {
         s.read_exact(&mut buf).ok()?;
         Some(buf)
     }
-    let (mut parent, mut child) = UnixStream::pair().unwrap();
-    let mut worker = Process::new(move || {
-        while let Some(bytes) = recv(&mut child) {
-            let items: Vec<u64> = postcard::from_bytes(&bytes).unwrap();
-            let out: Vec<u64> = items.into_iter().map(square).collect();
-            send(&mut child, &postcard::to_stdvec(&out).unwrap());
-        }
-    });
-    worker.start().unwrap();
     let items: Vec<u64> = (0..ops as u64).collect();
-    let t = Instant::now();
-    send(&mut parent, &postcard::to_stdvec(&items).unwrap());
-    let out: Vec<u64> = postcard::from_bytes(&recv(&mut parent).unwrap()).unwrap();
-    let took = t.elapsed();
+    let mut out: Vec<u64> = Vec::new();
+    let took = with_child(
+        |mut child| {
+            while let Some(bytes) = recv(&mut child) {
+                let items: Vec<u64> = postcard::from_bytes(&bytes).unwrap();
+                let out: Vec<u64> = items.into_iter().map(square).collect();
+                send(&mut child, &postcard::to_stdvec(&out).unwrap());
+            }
+        },
+        |parent| {
+            send(parent, &postcard::to_stdvec(&items).unwrap());
+            out = postcard::from_bytes(&recv(parent).unwrap()).unwrap();
+        },
+    );
     assert_eq!(out[ops - 1], (ops as u64 - 1).pow(2));
-    parent.shutdown(std::net::Shutdown::Write).unwrap();
-    worker.join().unwrap();
     took
 }
 
