@@ -158,11 +158,12 @@ pub enum Error {
         location: Option<String>,
     },
 
-    /// The pool worker running this task died (killed by a signal, or it
-    /// exited) before sending a result. The pool replaced the worker and
+    /// The pool worker holding this task died (killed by a signal, or it
+    /// exited) before sending its result. The pool replaced the worker and
     /// goes on; CPython's `Pool` waits forever for such a task instead.
-    /// Resubmit the task if it is safe to run it again.
-    #[error("worker process {pid} died ({}) while running this task; the pool replaced it", describe_status(*.status))]
+    /// The task may have run in part, in full or not at all: resubmit it if
+    /// it is safe to run it again.
+    #[error("worker process {pid} died ({}) before finishing this task; the pool replaced it", describe_status(*.status))]
     WorkerDied {
         /// The dead worker's pid.
         pid: i32,

@@ -38,6 +38,9 @@
 //!   forks a replacement, so later tasks succeed. CPython's `Pool` replaces
 //!   the worker too, but the lost task's result never arrives and `get()`
 //!   waits forever: no call here waits for a task that can no longer finish.
+//!   In a busy pool a worker also holds a few small tasks handed to it ahead
+//!   of time; they fail with it, since whether they ran is unknown, and a
+//!   task never runs twice.
 //! - [`Pool::map`] reports the first error only after every chunk has
 //!   finished, as CPython does.
 //!

@@ -261,7 +261,7 @@ fn split_length(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 /// What to do when a worker dies unexpectedly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OnDeath {
-    /// Fail the task it was running with `WorkerDied`, replace it (Pool).
+    /// Fail the tasks it held with `WorkerDied`, replace it (Pool).
     FailTask,
     /// Break the whole pool (ProcessPoolExecutor).
     Break,
@@ -469,6 +469,20 @@ impl Core {
         }
     }
 
+    /// Cancel those of `ids` that no worker has taken yet, with one pass
+    /// over the backlog.
+    pub(crate) fn cancel_all(&mut self, ids: &[TaskId]) {
+        let queued: std::collections::HashSet<TaskId> = ids
+            .iter()
+            .copied()
+            .filter(|id| matches!(self.tasks.get(id).map(|t| &t.state), Some(State::Queued(_))))
+            .collect();
+        self.backlog.retain(|id| !queued.contains(id));
+        for id in queued {
+            self.complete(id, Err(TaskError::Cancelled));
+        }
+    }
+
     /// Tasks are queued or running.
     pub(crate) fn busy(&self) -> bool {
         !self.backlog.is_empty() || self.slots.iter().flatten().any(|w| !w.inflight.is_empty())
@@ -631,7 +645,11 @@ impl Core {
                 _ => unreachable!("tasks taken from the backlog are queued"),
             }
         }
-        let w = self.slots[slot].as_mut().expect("a live worker");
+        let Some(w) = self.slots[slot].as_mut() else {
+            // An executor broke while handing out work (another worker was
+            // found dead): `terminate` has failed these tasks already.
+            return;
+        };
         let sent = if let [id] = ids[..] {
             w.conn.send_bytes(record(&self.tasks[&id]))
         } else {
@@ -1033,10 +1051,7 @@ impl<R: DeserializeOwned> Chunks<R> {
     /// Cancel the chunks not yet started and end.
     fn finish(&mut self) {
         self.left = 0;
-        let mut c = self.core.borrow_mut();
-        for &id in &self.ids {
-            c.cancel(id);
-        }
+        self.core.borrow_mut().cancel_all(&self.ids);
     }
 
     /// Wait for the next chunk to yield; `None` on timeout.

@@ -131,6 +131,20 @@ fn a_killed_worker_breaks_the_executor_without_hanging() {
 }
 
 #[test]
+fn a_worker_killed_while_idle_breaks_the_executor() {
+    // CPython watches every worker, idle or not: any abrupt death breaks
+    // the pool. The map's first item reports it and the iterator ends.
+    let out = case("idle_killed");
+    let broken = predicate::str::is_match(
+        r"^a child process terminated abruptly \(worker \d+, killed by SIGKILL\); the process pool is not usable anymore$",
+    )
+    .unwrap();
+    assert!(broken.eval(value(&out, "map_after_idle_kill")), "{out}");
+    assert!(broken.eval(value(&out, "submit_after")), "{out}");
+    assert_eq!(value(&out, "children_after"), "0");
+}
+
+#[test]
 fn max_tasks_per_child_with_a_backlog_does_not_hang() {
     // CPython 3.11-3.13 can hang here (gh-115634).
     let out = case("max_tasks");

@@ -136,7 +136,7 @@ fn a_worker_that_kills_itself_fails_its_task_and_is_replaced() {
     let out = case("sigkill_self");
     assert!(
         predicate::str::is_match(
-            r"^worker process \d+ died \(killed by SIGKILL\) while running this task; the pool replaced it$"
+            r"^worker process \d+ died \(killed by SIGKILL\) before finishing this task; the pool replaced it$"
         )
         .unwrap()
         .eval(value(&out, "error")),
@@ -160,6 +160,16 @@ fn a_worker_killed_from_outside_does_not_hang_get() {
     assert_eq!(value(&out, "fast"), "true", "{out}");
     assert_eq!(value(&out, "new_worker"), "true");
     assert_eq!(value(&out, "killed_worker_reaped"), "true");
+}
+
+#[test]
+fn a_worker_killed_while_idle_loses_nothing() {
+    let out = case("idle_killed");
+    assert_eq!(
+        value(&out, "map_after_idle_kill"),
+        "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"
+    );
+    assert_eq!(value(&out, "victim_reaped"), "true");
 }
 
 #[test]
