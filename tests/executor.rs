@@ -131,6 +131,21 @@ fn a_killed_worker_breaks_the_executor_without_hanging() {
 }
 
 #[test]
+fn initializer_runs_once_per_worker_and_a_failing_one_breaks_the_pool() {
+    let out = case("initializer");
+    assert_eq!(value(&out, "init_runs_seen"), "[1, 1, 1, 1, 1, 1]");
+    assert!(
+        predicate::str::is_match(
+            r"^a child process terminated abruptly \(worker \d+, exit code 1\); the process pool is not usable anymore$"
+        )
+        .unwrap()
+        .eval(value(&out, "bad_initializer")),
+        "{out}"
+    );
+    assert_eq!(value(&out, "submit_after"), "true");
+}
+
+#[test]
 fn a_worker_killed_while_idle_breaks_the_executor() {
     // CPython watches every worker, idle or not: any abrupt death breaks
     // the pool. The map's first item reports it and the iterator ends.

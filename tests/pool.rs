@@ -184,6 +184,32 @@ fn maxtasksperchild_recycles_workers_and_initializer_runs_once_each() {
 }
 
 #[test]
+fn a_panicking_initializer_fails_tasks_instead_of_looping() {
+    let out = run_ok("fx_pool", &["pool", "bad_initializer"]);
+    let text = stdout(&out);
+    assert!(
+        predicate::str::is_match(
+            r"^worker process \d+ died \(exit code 1\) before finishing this task; the pool replaced it$"
+        )
+        .unwrap()
+        .eval(value(&text, "apply")),
+        "{text}"
+    );
+    assert_eq!(value(&text, "map_is_worker_death"), "true");
+    assert_eq!(value(&text, "fast"), "true");
+    // Outside a task, a worker's panic is reported as Process reports one.
+    let err = stderr(&out);
+    assert!(
+        predicate::str::is_match(
+            r"(?m)^Process ForkPoolWorker-\d+:\npanicked at .*\ninitializer fails$"
+        )
+        .unwrap()
+        .eval(&err),
+        "{err}"
+    );
+}
+
+#[test]
 fn workers_are_named_like_pythons() {
     assert_eq!(value(&case("names"), "worker_name"), "ForkPoolWorker-1");
 }
