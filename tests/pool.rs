@@ -6,14 +6,8 @@
 
 mod common;
 
-use common::{proc_exists, run_ok, stderr, stdout};
+use common::{proc_exists, run_ok, stderr, stdout, value};
 use predicates::prelude::*;
-
-fn value<'a>(text: &'a str, key: &str) -> &'a str {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key}= in\n{text}"))
-}
 
 fn case(name: &str) -> String {
     stdout(&run_ok("fx_pool", &["pool", name]))

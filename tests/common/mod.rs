@@ -229,6 +229,13 @@ pub fn snapshot_body(path: &Path) -> String {
     body
 }
 
+/// The value of the first `key=value` line in `text`, as fixtures print them.
+pub fn value<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {key}= in\n{text}"))
+}
+
 /// Pids that are still present in /proc (alive or zombie).
 pub fn proc_exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
