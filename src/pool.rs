@@ -32,7 +32,8 @@
 //! # Errors from tasks
 //! - A task that panics comes back as [`Error::TaskPanicked`] with the panic
 //!   message and location; the worker catches the panic, prints nothing, and
-//!   takes the next task.
+//!   takes the next task. (In a build with `panic = "abort"` nothing can be
+//!   caught: the worker dies with SIGABRT and the task fails as below.)
 //! - A worker that dies while running a task (killed by a signal, or a task
 //!   that calls `exit`) fails that task with [`Error::WorkerDied`], and the pool
 //!   forks a replacement, so later tasks succeed. CPython's `Pool` replaces
@@ -54,8 +55,9 @@
 //! **Dropping a `Pool` terminates it**, as leaving `with Pool() as p:` calls
 //! `p.terminate()` in CPython: work that was not collected is discarded, the
 //! workers are killed (SIGTERM, then SIGKILL if one is still alive after two
-//! seconds) and reaped, and a drop never blocks on a running task. Call
-//! `close()` and `join()` first to let queued work finish.
+//! seconds) and reaped: a drop never waits for a running task, and at most
+//! those two seconds for a worker that ignores SIGTERM. Call `close()` and
+//! `join()` first to let queued work finish.
 //!
 //! # No background thread
 //! CPython runs three threads in the parent to feed tasks, collect results
@@ -142,7 +144,8 @@ impl PoolBuilder {
     }
 }
 
-/// The bounds on a task's argument and result types.
+/// The bounds on a task's argument and result types: serde can encode and
+/// decode them. Implemented for every such type; never implement it yourself.
 pub trait Wire: Serialize + DeserializeOwned {}
 impl<T: Serialize + DeserializeOwned> Wire for T {}
 
