@@ -283,6 +283,74 @@ pub enum Error {
     /// The message says which, and what to change.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// A count that must be at least 1 was 0: a pool or executor with no
+    /// workers, a chunk size of 0, a `maxtasksperchild` of 0 (Python:
+    /// `ValueError: Number of processes must be at least 1`).
+    #[error("{what} must be at least 1 (got {got})")]
+    InvalidCount {
+        /// What was counted (`"the number of worker processes"`, `"chunksize"`).
+        what: &'static str,
+        /// The value given.
+        got: usize,
+    },
+
+    /// A task was submitted to a pool after `close()` or `terminate()`
+    /// (Python: `ValueError: Pool not running`).
+    #[error("pool not running: it was closed or terminated, so it takes no new tasks")]
+    PoolNotRunning,
+
+    /// `join()` was called on a pool that is still running
+    /// (Python: `ValueError: Pool is still running`).
+    #[error("pool is still running: call close() or terminate() before join()")]
+    PoolStillRunning,
+
+    /// A task was submitted to an executor after `shutdown()`
+    /// (Python: `RuntimeError: cannot schedule new futures after shutdown`).
+    #[error("cannot schedule new futures after shutdown")]
+    ExecutorShutdown,
+
+    /// A task panicked in a worker process. The worker caught the panic and
+    /// carries on; `message` is the panic's payload and `location` where it
+    /// was raised (Python re-raises the worker's exception in the parent).
+    #[error("task panicked in a worker process: {message}{}", location_suffix(.location))]
+    TaskPanicked {
+        /// The panic message.
+        message: String,
+        /// `file:line:column` of the panic, when known.
+        location: Option<String>,
+    },
+
+    /// The pool worker holding this task died (killed by a signal, or it
+    /// exited) before sending its result. The pool replaced the worker and
+    /// goes on; CPython's `Pool` waits forever for such a task instead.
+    /// The task may have run in part, in full or not at all: resubmit it if
+    /// it is safe to run it again.
+    #[error("worker process {pid} died ({}) before finishing this task; the pool replaced it", describe_status(*.status))]
+    WorkerDied {
+        /// The dead worker's pid.
+        pid: i32,
+        /// How it ended.
+        status: ExitStatus,
+    },
+
+    /// A worker of a `ProcessPoolExecutor` died abruptly, so the executor
+    /// is broken: every pending future and every later `submit` fails with
+    /// this error (Python: `concurrent.futures.process.BrokenProcessPool`).
+    /// Create a new executor.
+    #[error("a child process terminated abruptly (worker {pid}, {}); the process pool is not usable anymore", describe_status(*.status))]
+    BrokenProcessPool {
+        /// The pid of the worker that died.
+        pid: i32,
+        /// How it ended.
+        status: ExitStatus,
+    },
+
+    /// The task was cancelled before it ran: `Future::cancel`,
+    /// `shutdown(cancel_futures)`, or a pool terminated with the task
+    /// unfinished (Python: `CancelledError`).
+    #[error("the task was cancelled before it finished")]
+    Cancelled,
 }
 
 fn launch_cwd(cwd: &Option<std::path::PathBuf>) -> String {
@@ -304,6 +372,25 @@ impl Error {
     /// True for every kind of timeout.
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. } | Error::TimeoutExpired { .. })
+    }
+
+    /// True when a task panicked in a worker ([`Error::TaskPanicked`]).
+    pub fn is_panic(&self) -> bool {
+        matches!(self, Error::TaskPanicked { .. })
+    }
+
+    /// True when a task was cancelled ([`Error::Cancelled`]).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled)
+    }
+
+    /// True when a task was lost with its worker: [`Error::WorkerDied`] in a
+    /// `Pool`, [`Error::BrokenProcessPool`] in an executor.
+    pub fn is_worker_death(&self) -> bool {
+        matches!(
+            self,
+            Error::WorkerDied { .. } | Error::BrokenProcessPool { .. }
+        )
     }
 
     /// True when the peer of a connection has gone away, cleanly or mid-frame.
@@ -353,5 +440,21 @@ impl Error {
 
     pub(crate) fn os(op: &'static str, source: nix::Error) -> Self {
         Error::Os { op, source }
+    }
+}
+
+/// `" (at file:line:col)"`, or nothing.
+fn location_suffix(location: &Option<String>) -> String {
+    location
+        .as_ref()
+        .map(|l| format!(" (at {l})"))
+        .unwrap_or_default()
+}
+
+/// How a worker ended, in words: `killed by SIGKILL`, `exit code 3`.
+fn describe_status(status: ExitStatus) -> String {
+    match status {
+        ExitStatus::Signaled(sig) => format!("killed by {sig}"),
+        ExitStatus::Exited(code) => format!("exit code {code}"),
     }
 }

@@ -11,6 +11,8 @@
 //! | `multiprocessing.current_process()` | [`current_process()`] |
 //! | `Process.exitcode` | [`ExitStatus`] (displays as `-15` after `terminate`) |
 //! | `multiprocessing.Pipe()`, `Connection` | [`connection::pipe()`], [`connection::Connection`] |
+//! | `multiprocessing.Pool`, `AsyncResult` | [`Pool`], [`pool::AsyncResult`] |
+//! | `concurrent.futures.ProcessPoolExecutor`, `Future` | [`ProcessPoolExecutor`], [`executor::Future`] |
 //! | `multiprocessing.Manager()`, its proxies | [`Manager`], [`managers::ListProxy`], [`managers::DictProxy`], ... |
 //! | `subprocess.Popen`, `run`, `check_output` | [`subprocess::Popen`], [`subprocess::run`], [`subprocess::check_output`] |
 //!
@@ -39,16 +41,21 @@
 
 pub mod connection;
 pub mod error;
+pub mod executor;
 mod fork;
 pub mod io;
 pub mod managers;
+pub mod pool;
 pub mod process;
 pub mod subprocess;
+mod worker;
 
 pub use error::{Error, Result};
+pub use executor::ProcessPoolExecutor;
 pub use fork::{fork, thread_count, Fork};
 pub use managers::Manager;
 pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;
+pub use pool::Pool;
 pub use process::{current_process, CurrentProcess, ExitStatus, Process};
 pub use subprocess::Popen;

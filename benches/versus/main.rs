@@ -17,6 +17,7 @@
 
 mod harness;
 mod managers;
+mod pool;
 mod process;
 mod report;
 mod subprocess;
@@ -30,6 +31,9 @@ fn specs() -> Vec<Spec<'static>> {
         managers::queue_put_get(),
         managers::value_get_set(),
         subprocess::spawn_wait(),
+        pool::apply_async(),
+        pool::map(),
+        pool::submit(),
     ]
 }
 

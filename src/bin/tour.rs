@@ -21,6 +21,10 @@ use forklore::{outln, Process};
 mod ch01_fork;
 #[path = "ch02_process.rs"]
 mod ch02_process;
+#[path = "ch03_pool.rs"]
+mod ch03_pool;
+#[path = "ch04_executor.rs"]
+mod ch04_executor;
 #[path = "ch05_isolation.rs"]
 mod ch05_isolation;
 #[path = "ch06_manager_list.rs"]
@@ -60,6 +64,16 @@ const CHAPTERS: &[Chapter] = &[
         slug: "ch02_process",
         title: "multiprocessing.Process: start and join",
         main: ch02_process::main,
+    },
+    Chapter {
+        slug: "ch03_pool",
+        title: "multiprocessing.Pool: four workers, five tasks",
+        main: ch03_pool::main,
+    },
+    Chapter {
+        slug: "ch04_executor",
+        title: "ProcessPoolExecutor: primes in parallel",
+        main: ch04_executor::main,
     },
     Chapter {
         slug: "ch05_isolation",

@@ -1,0 +1,168 @@
+//! Rows for `forklore::Pool` and `forklore::ProcessPoolExecutor`.
+//!
+//! Pools are created (and warmed up with one task) before the clock starts,
+//! in forklore and in the CPython twins alike: the rows time the tasks, not
+//! the forks of the workers.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use forklore::{Pool, Process, ProcessPoolExecutor};
+
+use crate::harness::Spec;
+
+fn tiny(x: u64) -> u64 {
+    x + 1
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// Fork a child that runs `serve` on one end of a socketpair, time `run`
+/// on the other end, then let the child see EOF and reap it.
+fn with_child(
+    serve: impl FnOnce(UnixStream) + Send + 'static,
+    run: impl FnOnce(&mut UnixStream),
+) -> Duration {
+    let (mut parent, child) = UnixStream::pair().unwrap();
+    let mut p = Process::new(move || serve(child));
+    p.start().unwrap();
+    let t = Instant::now();
+    run(&mut parent);
+    let took = t.elapsed();
+    // shutdown, not drop: the child holds a copy of this end too (fork), so
+    // only shutting the socket down gives it EOF.
+    parent.shutdown(std::net::Shutdown::Write).unwrap();
+    p.join().unwrap();
+    took
+}
+
+/// The floor of the per-task rows: `ops` round trips of a 16-byte message
+/// to a forked child over a Unix socketpair (write, the child reads and
+/// writes back, read). Handing a task to another process and getting its
+/// answer cannot cost less; the child is forked before the clock starts.
+fn socketpair_round_trips(ops: usize) -> Duration {
+    with_child(
+        |mut child| {
+            let mut buf = [0u8; 16];
+            while child.read_exact(&mut buf).is_ok() && child.write_all(&buf).is_ok() {}
+        },
+        |parent| {
+            let mut buf = [7u8; 16];
+            for _ in 0..ops {
+                parent.write_all(&buf).unwrap();
+                parent.read_exact(&mut buf).unwrap();
+            }
+        },
+    )
+}
+
+/// `pool.apply_async`: 5,000 `apply_async` of a tiny function on 2 workers,
+/// then `get` every result.
+pub fn apply_async() -> Spec<'static> {
+    Spec {
+        name: "pool.apply_async",
+        unit: "µs per task",
+        ops: 5_000,
+        rounds: 5,
+        forklore: Box::new(|ops| {
+            let pool = Pool::new(2).unwrap();
+            pool.apply(tiny, 0).unwrap();
+            let t = Instant::now();
+            let results: Vec<_> = (0..ops as u64)
+                .map(|i| pool.apply_async(tiny, i).unwrap())
+                .collect();
+            for (i, r) in results.iter().enumerate() {
+                assert_eq!(r.get().unwrap(), i as u64 + 1);
+            }
+            t.elapsed()
+        }),
+        floor: Some(Box::new(socketpair_round_trips)),
+        python: Some(("pool_apply_async.py", vec![])),
+    }
+}
+
+/// `pool.map`: `map` of x*x over 200,000 ints on 2 workers, with the
+/// default chunksize.
+pub fn map() -> Spec<'static> {
+    Spec {
+        name: "pool.map",
+        unit: "µs per item",
+        ops: 200_000,
+        rounds: 5,
+        forklore: Box::new(|ops| {
+            let pool = Pool::new(2).unwrap();
+            pool.apply(square, 0).unwrap();
+            let t = Instant::now();
+            let out = pool.map(square, 0..ops as u64).unwrap();
+            let took = t.elapsed();
+            assert_eq!(out[ops - 1], (ops as u64 - 1).pow(2));
+            took
+        }),
+        floor: Some(Box::new(map_floor)),
+        python: Some(("pool_map.py", vec![])),
+    }
+}
+
+/// The floor of `pool.map`: the same work done by hand with one forked
+/// child and a single round trip. The parent encodes the items with
+/// postcard and writes them in one frame; the child decodes, squares,
+/// encodes and writes the results back; the parent decodes them. Any map
+/// that runs the function in another process must at least serialize, move
+/// and deserialize the same bytes both ways; this does only that, with no
+/// chunking, scheduling or second worker. (The function itself is nothing
+/// next to it: squaring 200,000 ints in-process takes well under 1 ms.)
+fn map_floor(ops: usize) -> Duration {
+    fn send(s: &mut UnixStream, bytes: &[u8]) {
+        s.write_all(&(bytes.len() as u64).to_le_bytes()).unwrap();
+        s.write_all(bytes).unwrap();
+    }
+    fn recv(s: &mut UnixStream) -> Option<Vec<u8>> {
+        let mut len = [0u8; 8];
+        s.read_exact(&mut len).ok()?;
+        let mut buf = vec![0u8; u64::from_le_bytes(len) as usize];
+        s.read_exact(&mut buf).ok()?;
+        Some(buf)
+    }
+    let items: Vec<u64> = (0..ops as u64).collect();
+    let mut out: Vec<u64> = Vec::new();
+    let took = with_child(
+        |mut child| {
+            while let Some(bytes) = recv(&mut child) {
+                let items: Vec<u64> = postcard::from_bytes(&bytes).unwrap();
+                let out: Vec<u64> = items.into_iter().map(square).collect();
+                send(&mut child, &postcard::to_stdvec(&out).unwrap());
+            }
+        },
+        |parent| {
+            send(parent, &postcard::to_stdvec(&items).unwrap());
+            out = postcard::from_bytes(&recv(parent).unwrap()).unwrap();
+        },
+    );
+    assert_eq!(out[ops - 1], (ops as u64 - 1).pow(2));
+    took
+}
+
+/// `executor.submit`: 5,000 times `submit` a tiny function and wait for its
+/// `result`, on 2 workers.
+pub fn submit() -> Spec<'static> {
+    Spec {
+        name: "executor.submit",
+        unit: "µs per task",
+        ops: 5_000,
+        rounds: 5,
+        forklore: Box::new(|ops| {
+            let ex = ProcessPoolExecutor::new(2).unwrap();
+            ex.submit(tiny, 0).unwrap().result().unwrap();
+            let t = Instant::now();
+            for i in 0..ops as u64 {
+                assert_eq!(ex.submit(tiny, i).unwrap().result().unwrap(), i + 1);
+            }
+            t.elapsed()
+        }),
+        floor: Some(Box::new(socketpair_round_trips)),
+        python: Some(("executor_submit.py", vec![])),
+    }
+}

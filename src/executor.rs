@@ -1,0 +1,490 @@
+//! `concurrent.futures.ProcessPoolExecutor`: submit tasks, get futures.
+//!
+//! ```
+//! use forklore::ProcessPoolExecutor;
+//!
+//! fn cube(x: i64) -> i64 {
+//!     x * x * x
+//! }
+//!
+//! let ex = ProcessPoolExecutor::new(2).unwrap();
+//! let fut = ex.submit(cube, 3).unwrap();
+//! assert_eq!(fut.result().unwrap(), 27);
+//! let all: Vec<i64> = ex
+//!     .map(cube, [1, 2, 3], None, 1)
+//!     .unwrap()
+//!     .collect::<Result<_, _>>()
+//!     .unwrap();
+//! assert_eq!(all, [1, 8, 27]);
+//! ex.shutdown(true, false).unwrap();
+//! ```
+//!
+//! It shares its workers' machinery with [`Pool`](crate::Pool): tasks are
+//! `fn(A) -> R` with serde arguments and results, workers are forked when the
+//! executor is created (CPython forks them at the first `submit`), and the
+//! parent is driven from the calling thread, with no background thread (see
+//! the [`pool` module docs](crate::pool) for why). A [`Future`] makes progress
+//! whenever you ask it something.
+//!
+//! # A broken pool
+//! When a worker dies abruptly (killed by a signal, or a task that calls
+//! `exit`), the executor is broken, as in CPython: futures that had finished
+//! keep their results; every other future, running or queued, fails with
+//! [`Error::BrokenProcessPool`], the other workers are terminated, and every
+//! later [`submit`](ProcessPoolExecutor::submit) fails the same way.
+//!
+//! # `max_tasks_per_child`
+//! With [`ExecutorBuilder::max_tasks_per_child`] each worker is replaced after
+//! that many tasks. CPython 3.11–3.13 can hang when such a pool has a backlog
+//! (gh-115634); here the parent forks the replacement itself before it hands
+//! out the next task, so a backlog always drains.
+//!
+//! # Dropping
+//! Dropping the executor calls `shutdown(wait = true)`, as leaving
+//! `with ProcessPoolExecutor() as ex:` does: it blocks until every submitted
+//! task has finished, then reaps the workers. Call
+//! `shutdown(false, true)` first to cancel what has not started.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::pool::Wire;
+use crate::worker::{
+    at_least_one, call_map, listen_all, pump, sweep, Chunks, Config, Core, Handle, Listener,
+    OnDeath, Shared,
+};
+
+/// A pool of worker processes behind futures (Python:
+/// `concurrent.futures.ProcessPoolExecutor`).
+pub struct ProcessPoolExecutor {
+    core: Shared,
+}
+
+impl std::fmt::Debug for ProcessPoolExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = self.core.borrow();
+        f.debug_struct("ProcessPoolExecutor")
+            .field("max_workers", &c.size())
+            .field("accepting", &c.accepting)
+            .field("broken", &c.broken.is_some())
+            .finish()
+    }
+}
+
+/// Options for [`ProcessPoolExecutor::builder`].
+#[must_use = "call build() to create the executor"]
+pub struct ExecutorBuilder {
+    config: Config,
+}
+
+impl ExecutorBuilder {
+    /// Run `init` once in each worker when it starts (Python: `initializer`).
+    /// A panicking initializer kills its worker, which breaks the executor,
+    /// as in CPython.
+    pub fn initializer(mut self, init: impl Fn() + Send + Sync + 'static) -> Self {
+        self.config.initializer = Some(Arc::new(init));
+        self
+    }
+
+    /// Replace each worker after `n` tasks (Python: `max_tasks_per_child`).
+    pub fn max_tasks_per_child(mut self, n: usize) -> Self {
+        self.config.max_tasks = Some(n);
+        self
+    }
+
+    /// Fork the workers.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCount`] for 0 workers or `max_tasks_per_child(0)`;
+    /// [`Error::Os`] or [`Error::Io`] if a worker cannot be started.
+    pub fn build(self) -> Result<ProcessPoolExecutor> {
+        Ok(ProcessPoolExecutor {
+            core: Core::start(self.config)?,
+        })
+    }
+}
+
+impl ProcessPoolExecutor {
+    /// An executor with `max_workers` workers (Python:
+    /// `ProcessPoolExecutor(max_workers)`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidCount`] for 0 (Python: `ValueError: max_workers must
+    /// be greater than 0`); [`Error::Os`] or [`Error::Io`] if a worker cannot
+    /// be started.
+    pub fn new(max_workers: usize) -> Result<Self> {
+        Self::builder(max_workers).build()
+    }
+
+    /// An executor with options: an initializer, `max_tasks_per_child`.
+    pub fn builder(max_workers: usize) -> ExecutorBuilder {
+        ExecutorBuilder {
+            config: Config {
+                workers: max_workers,
+                max_tasks: None,
+                initializer: None,
+                on_death: OnDeath::Break,
+                worker_name: None,
+                // No prefetching: a task stays cancellable until a worker is free.
+                depth: 1,
+                names: ["max_workers", "max_tasks_per_child"],
+            },
+        }
+    }
+
+    /// The number of workers.
+    pub fn max_workers(&self) -> usize {
+        self.core.borrow().size()
+    }
+
+    fn check_open(&self) -> Result<std::cell::RefMut<'_, Core>> {
+        let c = self.core.borrow_mut();
+        if let Some((pid, status)) = c.broken {
+            return Err(Error::BrokenProcessPool { pid, status });
+        }
+        if !c.accepting {
+            return Err(Error::ExecutorShutdown);
+        }
+        Ok(c)
+    }
+
+    /// Schedule `f(arg)` and return its future (Python: `submit`).
+    ///
+    /// # Errors
+    /// [`Error::BrokenProcessPool`] once a worker has died;
+    /// [`Error::ExecutorShutdown`] after [`shutdown`](Self::shutdown);
+    /// [`Error::Encode`] if `arg` cannot be encoded.
+    pub fn submit<A: Wire, R: Wire>(&self, f: fn(A) -> R, arg: A) -> Result<Future<R>> {
+        let id = self
+            .check_open()?
+            .submit(call_map::<A, R>, f as usize, &[arg], None)?;
+        let _ = sweep(&self.core);
+        Ok(Future {
+            handle: Handle::new(self.core.clone(), id),
+        })
+    }
+
+    /// Apply `f` to every item; the iterator yields the results in input
+    /// order (Python: `map(fn, items, timeout=..., chunksize=...)`).
+    ///
+    /// All items are submitted at once, in chunks of `chunksize`. `timeout`
+    /// counts from this call: a result not ready by then yields
+    /// [`Error::Timeout`]. After an error (a timeout, or the first failed
+    /// task) the iterator ends and cancels the chunks that have not started,
+    /// as CPython's generator does when it raises.
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit), and [`Error::InvalidCount`] for a
+    /// chunk size of 0.
+    pub fn map<A: Wire, R: Wire>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+        timeout: Option<Duration>,
+        chunksize: usize,
+    ) -> Result<MapIterator<R>> {
+        let chunksize = at_least_one("chunksize", chunksize)?;
+        let items: Vec<A> = items.into_iter().collect();
+        let ids = {
+            let mut c = self.check_open()?;
+            items
+                .chunks(chunksize)
+                .map(|chunk| c.submit(call_map::<A, R>, f as usize, chunk, None))
+                .collect::<Result<Vec<_>>>()?
+        };
+        let _ = sweep(&self.core);
+        Ok(MapIterator {
+            chunks: Chunks::new(self.core.clone(), ids, true).stop_on_error(timeout),
+        })
+    }
+
+    /// Stop taking tasks and, with `wait`, block until every submitted task
+    /// has finished and the workers are reaped (Python: `shutdown`).
+    ///
+    /// With `cancel_futures`, futures that no worker has started are
+    /// cancelled first. Without `wait` it returns at once; the remaining work
+    /// still completes, driven by the futures' calls or by the drop of the
+    /// executor.
+    ///
+    /// # Errors
+    /// [`Error::Os`] if waiting for the workers fails.
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) -> Result<()> {
+        {
+            let mut c = self.core.borrow_mut();
+            c.accepting = false;
+            if cancel_futures {
+                c.cancel_queued();
+            }
+        }
+        if wait {
+            pump(&self.core, None, |c| !c.busy())?;
+            self.core.borrow_mut().stop();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ProcessPoolExecutor {
+    /// `shutdown(wait = true)`, as CPython's `with` block does on exit.
+    fn drop(&mut self) {
+        if self.core.try_borrow().is_ok_and(|c| c.is_owner()) {
+            let _ = self.shutdown(true, false);
+        }
+    }
+}
+
+/// The eventual result of [`ProcessPoolExecutor::submit`] (Python:
+/// `concurrent.futures.Future`).
+///
+/// Each call first collects what the workers have finished, so a loop over
+/// [`done`](Self::done) makes progress.
+pub struct Future<R> {
+    handle: Handle<R>,
+}
+
+impl<R> std::fmt::Debug for Future<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Future")
+            .field("task", &self.handle.id)
+            .finish()
+    }
+}
+
+impl<R: DeserializeOwned> Future<R> {
+    /// Wait for the result (Python: `result()`); it may be asked again.
+    ///
+    /// # Errors
+    /// The task's failure: [`Error::TaskPanicked`], [`Error::Cancelled`],
+    /// [`Error::BrokenProcessPool`], [`Error::Decode`] or [`Error::Encode`].
+    pub fn result(&self) -> Result<R> {
+        self.handle.get(None, "Future.result")
+    }
+
+    /// Wait up to `timeout` for the result (Python: `result(timeout)`).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], or as [`result`](Self::result).
+    pub fn result_timeout(&self, timeout: Duration) -> Result<R> {
+        self.handle.get(Some(timeout), "Future.result")
+    }
+
+    /// Wait for the task, then return its error, or `None` if it succeeded
+    /// (Python: `exception()`).
+    ///
+    /// # Errors
+    /// [`Error::Cancelled`] if the future was cancelled (Python raises
+    /// `CancelledError` here too).
+    pub fn exception(&self) -> Result<Option<Error>> {
+        self.exception_inner(None)
+    }
+
+    /// [`exception`](Self::exception), waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], or as [`exception`](Self::exception).
+    pub fn exception_timeout(&self, timeout: Duration) -> Result<Option<Error>> {
+        self.exception_inner(Some(timeout))
+    }
+
+    fn exception_inner(&self, timeout: Option<Duration>) -> Result<Option<Error>> {
+        if !self.handle.wait(timeout)? {
+            return Err(match timeout {
+                Some(after) => Error::Timeout {
+                    op: "Future.exception",
+                    after,
+                },
+                None => Error::Cancelled,
+            });
+        }
+        match self.handle.error() {
+            Some(Error::Cancelled) => Err(Error::Cancelled),
+            other => Ok(other),
+        }
+    }
+
+    /// Whether the task has finished, failed or been cancelled (Python: `done()`).
+    pub fn done(&self) -> bool {
+        self.handle.done()
+    }
+
+    /// Whether a worker has taken the task and it has not finished
+    /// (Python: `running()`).
+    pub fn running(&self) -> bool {
+        let _ = sweep(&self.handle.core);
+        self.handle.core.borrow().is_running(self.handle.id)
+    }
+
+    /// Cancel the task if no worker has taken it yet; true if it is
+    /// cancelled (Python: `cancel()`). A running or finished task is left alone.
+    pub fn cancel(&self) -> bool {
+        self.handle.core.borrow_mut().cancel(self.handle.id)
+    }
+
+    /// Whether the future was cancelled (Python: `cancelled()`).
+    pub fn cancelled(&self) -> bool {
+        self.done() && matches!(self.handle.error(), Some(Error::Cancelled))
+    }
+}
+
+/// The results of [`ProcessPoolExecutor::map`], in input order.
+pub struct MapIterator<R> {
+    chunks: Chunks<R>,
+}
+
+impl<R> std::fmt::Debug for MapIterator<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MapIterator").finish_non_exhaustive()
+    }
+}
+
+impl<R: DeserializeOwned> Iterator for MapIterator<R> {
+    type Item = Result<R>;
+
+    fn next(&mut self) -> Option<Result<R>> {
+        self.chunks.next()
+    }
+}
+
+/// Yield the futures as they finish (Python:
+/// `concurrent.futures.as_completed(fs, timeout)`).
+///
+/// Futures that have finished already come first. If `timeout` (counted from
+/// this call) runs out first, the iterator yields [`Error::Timeout`] and ends.
+///
+/// ```
+/// use forklore::executor::{as_completed, ProcessPoolExecutor};
+///
+/// fn nap(ms: u64) -> u64 {
+///     std::thread::sleep(std::time::Duration::from_millis(ms));
+///     ms
+/// }
+///
+/// let ex = ProcessPoolExecutor::new(2).unwrap();
+/// let futures = vec![ex.submit(nap, 300).unwrap(), ex.submit(nap, 10).unwrap()];
+/// let order: Vec<u64> = as_completed(&futures, None)
+///     .map(|f| f.unwrap().result().unwrap())
+///     .collect();
+/// assert_eq!(order, [10, 300]);
+/// ```
+///
+/// Futures may come from several executors; they are then watched in turns
+/// of a millisecond each, since each executor is driven separately.
+pub fn as_completed<R: DeserializeOwned>(
+    futures: &[Future<R>],
+    timeout: Option<Duration>,
+) -> AsCompleted<'_, R> {
+    let ready = Listener::default();
+    let mut cores: Vec<Shared> = Vec::new();
+    for f in futures {
+        if !cores.iter().any(|c| Rc::ptr_eq(c, &f.handle.core)) {
+            cores.push(f.handle.core.clone());
+        }
+    }
+    for core in &cores {
+        let mine = futures
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| Rc::ptr_eq(&f.handle.core, core))
+            .map(|(i, f)| (i as u64, f.handle.id));
+        listen_all(core, &ready, mine);
+    }
+    AsCompleted {
+        futures,
+        ready,
+        cores,
+        left: futures.len(),
+        deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+        timeout,
+    }
+}
+
+/// The iterator of [`as_completed`].
+pub struct AsCompleted<'a, R> {
+    futures: &'a [Future<R>],
+    /// Indexes of finished futures not yet yielded, in completion order.
+    ready: Listener,
+    /// The executors the futures belong to.
+    cores: Vec<Shared>,
+    /// Futures not yet yielded (0 after a timeout or an error).
+    left: usize,
+    deadline: Option<Instant>,
+    timeout: Option<Duration>,
+}
+
+impl<R> std::fmt::Debug for AsCompleted<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsCompleted")
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> AsCompleted<'_, R> {
+    /// Wait for the next future to finish: its index, or `None` on timeout.
+    fn wait_any(&self) -> Result<Option<usize>> {
+        let ready = &self.ready;
+        loop {
+            if let Some(i) = ready.borrow_mut().pop_front() {
+                return Ok(Some(i as usize));
+            }
+            let left = self
+                .deadline
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            if left == Some(Duration::ZERO) {
+                return Ok(None);
+            }
+            if let [core] = &self.cores[..] {
+                if !pump(core, left, |_| !ready.borrow().is_empty())? && left.is_none() {
+                    // Nothing is running that could finish these futures.
+                    return Err(Error::Cancelled);
+                }
+                continue;
+            }
+            if !self.cores.iter().any(|c| c.borrow().busy()) {
+                return Err(Error::Cancelled);
+            }
+            // Several executors: watch each in turn for a millisecond.
+            let slice = left.map_or(TURN, |l| l.min(TURN));
+            for core in &self.cores {
+                if pump(core, Some(slice), |_| !ready.borrow().is_empty())? {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// How long `as_completed` watches one executor before the next, when the
+/// futures come from several.
+const TURN: Duration = Duration::from_millis(1);
+
+impl<'a, R> Iterator for AsCompleted<'a, R> {
+    type Item = Result<&'a Future<R>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        match self.wait_any() {
+            Ok(Some(i)) => {
+                self.left -= 1;
+                Some(Ok(&self.futures[i]))
+            }
+            Ok(None) => {
+                self.left = 0;
+                Some(Err(Error::Timeout {
+                    op: "as_completed",
+                    after: self.timeout.unwrap_or_default(),
+                }))
+            }
+            Err(e) => {
+                self.left = 0;
+                Some(Err(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! `forklore::Pool` semantics, checked against what CPython's
+//! `multiprocessing.Pool` does (`shared/reference/python-semantics.md`), and
+//! where CPython hangs, against the promise that nothing here does. Each
+//! case runs in the `fx_pool` fixture, a fresh single-threaded process,
+//! because forking inside this multithreaded test harness would not be sound.
+
+mod common;
+
+use common::{proc_exists, run_ok, stderr, stdout, value};
+use predicates::prelude::*;
+
+fn case(name: &str) -> String {
+    stdout(&run_ok("fx_pool", &["pool", name]))
+}
+
+#[test]
+fn map_keeps_input_order() {
+    let out = case("map_order");
+    assert_eq!(value(&out, "map_ok"), "true", "{out}");
+    assert_eq!(value(&out, "map_chunked_ok"), "true", "{out}");
+    assert_eq!(value(&out, "map_empty"), "[]");
+    assert_eq!(value(&out, "starmap"), "[3, 30, 0]");
+    assert_eq!(value(&out, "apply"), "144");
+    assert_eq!(
+        value(&out, "chunksize_zero"),
+        "chunksize must be at least 1 (got 0)"
+    );
+}
+
+#[test]
+fn map_default_chunksize_is_pythons() {
+    // 100 items on 2 workers: ceil(100 / (4 * 2)) = 13 items per chunk. With
+    // maxtasksperchild=1 each chunk runs in its own worker, so the runs of
+    // equal pids in the results are the chunks.
+    let out = case("default_chunksize");
+    assert_eq!(
+        value(&out, "chunk_sizes"),
+        "[13, 13, 13, 13, 13, 13, 13, 9]"
+    );
+}
+
+#[test]
+fn imap_keeps_order_and_imap_unordered_yields_in_completion_order() {
+    let out = case("imap_order");
+    // The tasks sleep that many ms: 400 finishes last, yet imap yields it first.
+    assert_eq!(value(&out, "imap"), "[400, 10, 200, 20]");
+    // Two workers: 10 and then 200 finish while 400 still sleeps.
+    assert_eq!(value(&out, "imap_unordered"), "[10, 200, 400]");
+    assert_eq!(
+        value(&out, "imap_chunked"),
+        "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"
+    );
+    // A failing task yields its error in its place; the iterator goes on.
+    assert_eq!(value(&out, "imap_with_error"), "0,err(true),2");
+}
+
+#[test]
+fn a_panicking_task_is_an_error_and_the_pool_goes_on() {
+    let out = case("panic");
+    assert_eq!(value(&out, "is_panic"), "true");
+    assert_eq!(value(&out, "message"), "boom 1");
+    assert_eq!(value(&out, "location_in_fixture"), "true");
+    assert!(
+        value(&out, "display").starts_with("task panicked in a worker process: boom 1 (at "),
+        "{out}"
+    );
+    assert_eq!(value(&out, "successful"), "Some(false)");
+    assert_eq!(value(&out, "still_works"), "81");
+    // map reports the first error, but only after every chunk has finished.
+    assert!(
+        value(&out, "map_error").contains("first item fails"),
+        "{out}"
+    );
+    assert_eq!(value(&out, "map_waited_for_all"), "true");
+    // The worker caught the panic: nothing was printed for it.
+    let err = stderr(&run_ok("fx_pool", &["pool", "panic"]));
+    assert!(!err.contains("panicked"), "a worker printed:\n{err}");
+}
+
+#[test]
+fn get_with_a_timeout() {
+    let out = case("get_timeout");
+    assert_eq!(value(&out, "ready_at_once"), "false");
+    assert_eq!(value(&out, "successful_at_once"), "None");
+    assert_eq!(
+        value(&out, "timeout"),
+        "AsyncResult.get timed out after 100ms"
+    );
+    assert_eq!(value(&out, "is_timeout"), "true");
+    assert_eq!(value(&out, "waited_100_to_500"), "true");
+    assert_eq!(value(&out, "wait_timeout"), "false");
+    // The task went on after the timeout, and get can be called again.
+    assert_eq!(value(&out, "get"), "600");
+    assert_eq!(value(&out, "get_again"), "600");
+    assert_eq!(value(&out, "ready"), "true successful=Some(true)");
+}
+
+#[test]
+fn lifecycle_errors_match_python() {
+    let out = case("lifecycle");
+    assert_eq!(
+        value(&out, "zero"),
+        "the number of processes must be at least 1 (got 0)"
+    );
+    assert_eq!(
+        value(&out, "zero_maxtasks"),
+        "maxtasksperchild must be at least 1 (got 0)"
+    );
+    assert_eq!(
+        value(&out, "join_before_close"),
+        "pool is still running: call close() or terminate() before join()"
+    );
+    let not_running = "pool not running: it was closed or terminated, so it takes no new tasks";
+    assert_eq!(value(&out, "apply_after_close"), not_running);
+    assert_eq!(value(&out, "map_after_close"), not_running);
+    assert_eq!(value(&out, "imap_after_close"), not_running);
+    // close + join lets queued work finish, then reaps every worker.
+    assert_eq!(value(&out, "pending_after_join"), "200");
+    assert_eq!(value(&out, "children_after_join"), "0");
+}
+
+#[test]
+fn callbacks_run_with_the_value_or_the_error() {
+    let out = case("callbacks");
+    assert_eq!(value(&out, "callbacks"), "error true; ok 25");
+}
+
+#[test]
+fn a_worker_that_kills_itself_fails_its_task_and_is_replaced() {
+    let out = case("sigkill_self");
+    assert!(
+        predicate::str::is_match(
+            r"^worker process \d+ died \(killed by SIGKILL\) before finishing this task; the pool replaced it$"
+        )
+        .unwrap()
+        .eval(value(&out, "error")),
+        "{out}"
+    );
+    assert_eq!(value(&out, "is_worker_death"), "true");
+    assert_eq!(value(&out, "exitcode"), "-9");
+    assert_eq!(value(&out, "fast"), "true", "{out}");
+    assert_eq!(value(&out, "later_map_ok"), "true");
+    assert_eq!(value(&out, "workers_before"), "2 workers_after=2");
+    assert_eq!(value(&out, "replaced"), "true");
+    assert_eq!(value(&out, "map_error_is_worker_death"), "true");
+    assert_eq!(value(&out, "children_after_join"), "0");
+}
+
+#[test]
+fn a_worker_killed_from_outside_does_not_hang_get() {
+    // CPython's Pool hangs forever here.
+    let out = case("sigkill_external");
+    assert_eq!(value(&out, "error_pid_matches"), "true", "{out}");
+    assert_eq!(value(&out, "fast"), "true", "{out}");
+    assert_eq!(value(&out, "new_worker"), "true");
+    assert_eq!(value(&out, "killed_worker_reaped"), "true");
+}
+
+#[test]
+fn a_worker_killed_while_idle_loses_nothing() {
+    let out = case("idle_killed");
+    assert_eq!(
+        value(&out, "map_after_idle_kill"),
+        "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"
+    );
+    assert_eq!(value(&out, "victim_reaped"), "true");
+}
+
+#[test]
+fn maxtasksperchild_recycles_workers_and_initializer_runs_once_each() {
+    let out = case("maxtasks");
+    // 20 one-item tasks, at most 2 per worker: at least 10 distinct pids.
+    let pids: usize = value(&out, "distinct_pids").parse().unwrap();
+    assert!(pids >= 10, "{out}");
+    assert_eq!(value(&out, "most_tasks_per_pid"), "2", "{out}");
+    assert_eq!(value(&out, "init_ran_once_per_worker"), "true");
+    assert_eq!(value(&out, "children_after_join"), "0");
+}
+
+#[test]
+fn a_panicking_initializer_fails_tasks_instead_of_looping() {
+    let out = run_ok("fx_pool", &["pool", "bad_initializer"]);
+    let text = stdout(&out);
+    assert!(
+        predicate::str::is_match(
+            r"^worker process \d+ died \(exit code 1\) before finishing this task; the pool replaced it$"
+        )
+        .unwrap()
+        .eval(value(&text, "apply")),
+        "{text}"
+    );
+    assert_eq!(value(&text, "map_is_worker_death"), "true");
+    assert_eq!(value(&text, "fast"), "true");
+    // Outside a task, a worker's panic is reported as Process reports one.
+    let err = stderr(&out);
+    assert!(
+        predicate::str::is_match(
+            r"(?m)^Process ForkPoolWorker-\d+:\npanicked at .*\ninitializer fails$"
+        )
+        .unwrap()
+        .eval(&err),
+        "{err}"
+    );
+}
+
+#[test]
+fn workers_are_named_like_pythons() {
+    assert_eq!(value(&case("names"), "worker_name"), "ForkPoolWorker-1");
+}
+
+fn workers(out: &str) -> Vec<u32> {
+    value(out, "workers")
+        .split(',')
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn terminate_leaves_no_zombie_and_cancels_pending_results() {
+    let out = case("terminate");
+    let pids = workers(&out);
+    assert_eq!(pids.len(), 3, "{out}");
+    assert_eq!(value(&out, "terminate_fast"), "true");
+    assert_eq!(
+        value(&out, "pending"),
+        "the task was cancelled before it finished"
+    );
+    assert!(value(&out, "apply_after_terminate").starts_with("pool not running"));
+    assert_eq!(value(&out, "children_after"), "0");
+    for pid in pids {
+        assert!(!proc_exists(pid), "worker {pid} outlived terminate");
+    }
+}
+
+#[test]
+fn drop_terminates_and_leaves_no_zombie() {
+    let out = case("drop");
+    let pids = workers(&out);
+    assert_eq!(pids.len(), 3, "{out}");
+    assert_eq!(value(&out, "drop_fast"), "true");
+    assert_eq!(value(&out, "children_after"), "0");
+    assert_eq!(
+        value(&out, "pending_after_drop"),
+        "the task was cancelled before it finished"
+    );
+    for pid in pids {
+        assert!(!proc_exists(pid), "worker {pid} outlived the pool");
+    }
+}
