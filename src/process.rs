@@ -174,7 +174,7 @@ pub fn wait_pid_timeout(pid: Pid, timeout: Duration) -> Result<Option<ExitStatus
 }
 
 /// Open a pidfd for `pid`, or `None` where the kernel has no `pidfd_open`.
-fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
+pub(crate) fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1;
     // it touches no memory of ours.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };

@@ -66,7 +66,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -562,7 +562,7 @@ impl Core {
         // `start` forks; in the parent it drops the closure, and with it the
         // worker's end of the socket.
         process.start()?;
-        let pidfd = process.pid().and_then(pidfd_open);
+        let pidfd = process.pid().and_then(crate::process::pidfd_open);
         self.slots[slot] = Some(Worker {
             process,
             conn: parent_end,
@@ -1159,15 +1159,6 @@ fn poll_timeout(timeout: Option<Duration>) -> PollTimeout {
     }
 }
 
-/// A pidfd for `pid` (`pidfd_open(2)`, Linux 5.3+), or `None` where the
-/// kernel has none; deaths are then seen through the socket alone.
-fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
-    // SAFETY: the syscall takes a pid and flags and returns a new fd or -1;
-    // it reads and writes no memory of ours.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    // SAFETY: a non-negative return is a new fd that nothing else owns.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
 
 // ---------------------------------------------------------------------------
 // The worker's side.
