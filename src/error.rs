@@ -365,6 +365,14 @@ fn failed_status(status: &ExitStatus) -> String {
         ExitStatus::Exited(code) => format!("returned non-zero exit status {code}."),
         // Python: `died with %r.` % signal.Signals(-returncode)
         ExitStatus::Signaled(sig) => format!("died with <Signals.{sig:?}: {}>.", *sig as i32),
+        // Python's Signals enum names only the ends of the real-time range.
+        ExitStatus::SignaledOther(n) if *n == libc::SIGRTMIN() => {
+            format!("died with <Signals.SIGRTMIN: {n}>.")
+        }
+        ExitStatus::SignaledOther(n) if *n == libc::SIGRTMAX() => {
+            format!("died with <Signals.SIGRTMAX: {n}>.")
+        }
+        ExitStatus::SignaledOther(n) => format!("died with unknown signal {n}."),
     }
 }
 
@@ -455,6 +463,7 @@ fn location_suffix(location: &Option<String>) -> String {
 fn describe_status(status: ExitStatus) -> String {
     match status {
         ExitStatus::Signaled(sig) => format!("killed by {sig}"),
+        ExitStatus::SignaledOther(n) => format!("killed by signal {n}"),
         ExitStatus::Exited(code) => format!("exit code {code}"),
     }
 }

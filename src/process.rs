@@ -34,7 +34,6 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::PollTimeout;
 use nix::sys::signal::{self, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpid, getppid, Pid};
 
 use crate::error::{Error, Result};
@@ -51,6 +50,10 @@ pub enum ExitStatus {
     Exited(i32),
     /// The child was killed by a signal (C: `WIFSIGNALED`, `WTERMSIG`).
     Signaled(Signal),
+    /// The child was killed by a signal that [`Signal`] has no name for: a
+    /// real-time signal, `SIGRTMIN` (34) to `SIGRTMAX` (64). The number is
+    /// kept, so `code()` is still Python's `-34`.
+    SignaledOther(i32),
 }
 
 impl ExitStatus {
@@ -59,6 +62,7 @@ impl ExitStatus {
         match self {
             ExitStatus::Exited(c) => c,
             ExitStatus::Signaled(s) => -(s as i32),
+            ExitStatus::SignaledOther(n) => -n,
         }
     }
 
@@ -71,16 +75,53 @@ impl ExitStatus {
     pub fn signal(self) -> Option<Signal> {
         match self {
             ExitStatus::Signaled(s) => Some(s),
+            ExitStatus::Exited(_) | ExitStatus::SignaledOther(_) => None,
+        }
+    }
+
+    /// The number of the signal that killed the child, named or not.
+    pub fn signal_number(self) -> Option<i32> {
+        match self {
+            ExitStatus::Signaled(s) => Some(s as i32),
+            ExitStatus::SignaledOther(n) => Some(n),
             ExitStatus::Exited(_) => None,
         }
     }
 
-    /// Convert a terminal `waitpid` status; `None` for stops and continues.
-    pub(crate) fn from_wait(ws: WaitStatus) -> Option<Self> {
-        match ws {
-            WaitStatus::Exited(_, code) => Some(ExitStatus::Exited(code)),
-            WaitStatus::Signaled(_, sig, _) => Some(ExitStatus::Signaled(sig)),
-            _ => None,
+    /// Decode a raw `waitpid` status; `None` for stops and continues.
+    fn from_raw(status: i32) -> Option<Self> {
+        if libc::WIFEXITED(status) {
+            Some(ExitStatus::Exited(libc::WEXITSTATUS(status)))
+        } else if libc::WIFSIGNALED(status) {
+            let n = libc::WTERMSIG(status);
+            Some(match Signal::try_from(n) {
+                Ok(sig) => ExitStatus::Signaled(sig),
+                Err(_) => ExitStatus::SignaledOther(n),
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// `waitpid(2)` for one child, decoded by hand rather than through nix's
+/// `WaitStatus`, which cannot represent a death by a real-time signal (it
+/// fails with `EINVAL` after the child has already been reaped, losing the
+/// status). `Ok(None)`: still running (with `WNOHANG`), or stopped/continued.
+fn waitpid_raw(pid: Pid, nohang: bool) -> Result<Option<ExitStatus>> {
+    let flags = if nohang { libc::WNOHANG } else { 0 };
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is a valid, writable int for the duration of the
+        // call; waitpid writes only to it.
+        let r = unsafe { libc::waitpid(pid.as_raw(), &mut status, flags) };
+        match r {
+            -1 => match Errno::last() {
+                Errno::EINTR => continue,
+                e => return Err(Error::os("waitpid", e)),
+            },
+            0 => return Ok(None),
+            _ => return Ok(ExitStatus::from_raw(status)),
         }
     }
 }
@@ -97,14 +138,8 @@ impl std::fmt::Display for ExitStatus {
 /// [`Error::Os`] (`ECHILD`) if `pid` is not an unreaped child of this process.
 pub fn wait_pid(pid: Pid) -> Result<ExitStatus> {
     loop {
-        match waitpid(pid, None) {
-            Ok(ws) => {
-                if let Some(st) = ExitStatus::from_wait(ws) {
-                    return Ok(st);
-                }
-            }
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(Error::os("waitpid", e)),
+        if let Some(st) = waitpid_raw(pid, false)? {
+            return Ok(st);
         }
     }
 }
@@ -114,19 +149,7 @@ pub fn wait_pid(pid: Pid) -> Result<ExitStatus> {
 /// # Errors
 /// [`Error::Os`] (`ECHILD`) if `pid` is not an unreaped child of this process.
 pub fn try_wait_pid(pid: Pid) -> Result<Option<ExitStatus>> {
-    loop {
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => return Ok(None),
-            Ok(ws) => {
-                if let Some(st) = ExitStatus::from_wait(ws) {
-                    return Ok(Some(st));
-                }
-                return Ok(None);
-            }
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(Error::os("waitpid", e)),
-        }
-    }
+    waitpid_raw(pid, true)
 }
 
 /// Wait up to `timeout` for child `pid` to end, reaping it if it does.

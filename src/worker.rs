@@ -1159,7 +1159,6 @@ fn poll_timeout(timeout: Option<Duration>) -> PollTimeout {
     }
 }
 
-
 // ---------------------------------------------------------------------------
 // The worker's side.
 

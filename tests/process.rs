@@ -40,6 +40,14 @@ fn terminate_gives_minus_15_and_kill_minus_9() {
 }
 
 #[test]
+fn a_real_time_signal_is_reported_not_lost() {
+    let out = stdout(&run_ok("fx_process", &["rt_signal"]));
+    assert_eq!(value(&out, "exitcode"), "-35");
+    assert_eq!(value(&out, "status"), "SignaledOther(35)");
+    assert_eq!(value(&out, "reaped"), "true");
+}
+
+#[test]
 fn lifecycle_matches_python() {
     let out = stdout(&run_ok("fx_process", &["lifecycle"]));
     let lines: Vec<&str> = out.lines().collect();

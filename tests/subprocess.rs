@@ -406,6 +406,28 @@ fn a_death_by_signal_is_its_own_variant_shown_negative() {
     assert_eq!(st.to_string(), "3");
 }
 
+#[test]
+fn a_death_by_a_real_time_signal_keeps_its_number() {
+    // nix's Signal has no real-time signals; the status must not be lost
+    // (it used to be: waitpid succeeded, then decoding failed with EINVAL).
+    let st = subprocess::run(["sh", "-c", "kill -35 $$"])
+        .unwrap()
+        .returncode;
+    assert_eq!(st, ExitStatus::SignaledOther(35));
+    assert_eq!((st.code(), st.to_string()), (-35, "-35".to_string()));
+    assert_eq!((st.signal(), st.signal_number()), (None, Some(35)));
+    // Python's CalledProcessError wording, for both kinds (checked on
+    // CPython 3.11: SIGRTMIN is named, 35 is not).
+    for (n, want) in [
+        (34, "died with <Signals.SIGRTMIN: 34>."),
+        (35, "died with unknown signal 35."),
+    ] {
+        let cmd = format!("kill -{n} $$");
+        let e = Command::shell(&cmd).check(true).run().unwrap_err();
+        assert_eq!(e.to_string(), format!("Command '{cmd}' {want}"));
+    }
+}
+
 // ---- run, check, check_output, timeouts ---------------------------------------
 
 #[test]
