@@ -8,6 +8,7 @@
 //! owner's end of the "owner alive" pipe have gone.
 
 use std::collections::HashMap;
+use std::net::TcpListener;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
@@ -19,15 +20,25 @@ use super::protocol::{ObjId, RemoteError, Reply, Request, Response};
 use crate::connection::{answer_challenge, deliver_challenge, Connection};
 use crate::error::Error;
 
-/// Where the server accepts connections. A TCP listener for remote clients
-/// is one more variant; the rest of the server does not care which.
+/// Where the server accepts connections: a Unix socket for local clients,
+/// TCP for remote ones; the rest of the server does not care which.
 pub(crate) enum Listener {
     Unix(UnixListener),
+    Tcp(TcpListener),
 }
 
 impl Listener {
     fn accept(&self) -> std::io::Result<(Connection, String)> {
         match self {
+            Listener::Tcp(l) => {
+                let (s, peer) = l.accept()?;
+                // A remote client that vanishes is noticed within the bound
+                // of `tcp`, even while its server thread is blocked.
+                if let Err(e) = super::tcp::configure(&s) {
+                    log(&format!("{peer}: {e}"));
+                }
+                Ok((Connection::from(s), peer.to_string()))
+            }
             Listener::Unix(l) => {
                 let (s, _) = l.accept()?;
                 let peer = match nix::sys::socket::getsockopt(
@@ -45,7 +56,12 @@ impl Listener {
     fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         match self {
             Listener::Unix(l) => l.as_fd(),
+            Listener::Tcp(l) => l.as_fd(),
         }
+    }
+
+    fn is_tcp(&self) -> bool {
+        matches!(self, Listener::Tcp(_))
     }
 }
 
@@ -60,8 +76,13 @@ struct Server {
     objects: Mutex<HashMap<ObjId, Entry>>,
     next_id: AtomicU64,
     next_conn: AtomicU64,
+    /// Named objects (`Request::Register`); the registry holds one
+    /// reference to each.
+    names: Mutex<HashMap<String, ObjId>>,
     /// The socket's private directory, removed on a clean shutdown.
     dir: Option<PathBuf>,
+    /// Whether connections come over TCP: then the handshake has a timeout.
+    tcp: bool,
 }
 
 fn log(msg: &str) {
@@ -107,7 +128,9 @@ pub(crate) fn run(
         objects: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(1),
         next_conn: AtomicU64::new(1),
+        names: Mutex::new(HashMap::new()),
         dir,
+        tcp: listener.is_tcp(),
     });
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     loop {
@@ -160,8 +183,13 @@ enum Next {
 
 /// Serve one connection until it closes.
 fn serve(server: Arc<Server>, mut conn: Connection, cid: ConnId, peer: String) {
-    let hello = deliver_challenge(&mut conn, &server.authkey)
-        .and_then(|()| answer_challenge(&mut conn, &server.authkey));
+    // A remote peer that connects and then says nothing must not hold a
+    // thread for ever: over TCP, each handshake message has a deadline.
+    let deadline = server.tcp.then_some(super::tcp::HANDSHAKE_TIMEOUT);
+    let hello = super::tcp::set_read_timeout(&conn, deadline)
+        .and_then(|()| deliver_challenge(&mut conn, &server.authkey))
+        .and_then(|()| answer_challenge(&mut conn, &server.authkey))
+        .and_then(|()| super::tcp::set_read_timeout(&conn, None));
     if let Err(e) = hello {
         log(&format!(
             "connection {cid} ({peer}) closed: handshake failed: {e}"
@@ -193,6 +221,9 @@ fn serve(server: Arc<Server>, mut conn: Connection, cid: ConnId, peer: String) {
                 let _ = conn.send(&Err::<Reply, _>(RemoteError::Refused(why.clone())));
                 break Some(why);
             }
+            // The socket failed (a reset, or a TCP peer whose host went
+            // silent past the keepalive bound): the client is gone.
+            Err(e @ Error::Io { .. }) => break Some(format!("connection lost: {e}")),
             Err(e) => break Some(format!("bad input: {e}")),
         };
         let next = handle(&server, &conn, cid, req, &mut refs, &mut holdings);
@@ -321,6 +352,50 @@ fn handle(
             )))),
         },
         Request::ObjectCount => Next::Reply(Ok(Reply::Size(server.objects().len() as u64))),
+        Request::Register(name, id) => {
+            let mut objects = server.objects();
+            let Some(e) = objects.get_mut(&id) else {
+                return Next::ReplyAndClose(
+                    Err(RemoteError::UnknownObject(id)),
+                    format!("registering unknown object id {id}"),
+                );
+            };
+            e.refs += 1;
+            let old = server
+                .names
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(name, id);
+            drop(objects);
+            // The name now points elsewhere: give back the registry's
+            // reference to the object it named before.
+            if let Some(old) = old {
+                release_refs(server, HashMap::from([(old, 1)]));
+            }
+            Next::Reply(Ok(Reply::Unit))
+        }
+        Request::Lookup { name, accept } => {
+            let id = server
+                .names
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&name)
+                .copied();
+            let mut objects = server.objects();
+            let Some((id, e)) = id.and_then(|id| Some((id, objects.get_mut(&id)?))) else {
+                return Next::Reply(Err(RemoteError::NotRegistered(name)));
+            };
+            let ty = e.obj.type_name();
+            if !accept.iter().any(|a| a == ty) {
+                return Next::Reply(Err(RemoteError::Invalid(format!(
+                    "{name:?} is a {ty}, not a {}",
+                    accept.join(" or ")
+                ))));
+            }
+            e.refs += 1;
+            *refs.entry(id).or_default() += 1;
+            Next::Reply(Ok(Reply::Id(id)))
+        }
         Request::Shutdown => Next::Shutdown,
     }
 }
