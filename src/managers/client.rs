@@ -369,7 +369,14 @@ pub(crate) fn lookup(ep: &Arc<Endpoint>, name: &str, accept: &[&str]) -> Result<
     };
     match s.call(&req)? {
         Reply::Id(id) => {
-            *s.live.entry(id).or_default() += 1;
+            let n = s.live.entry(id).or_default();
+            *n += 1;
+            // The session holds one reference per object, however many
+            // proxies of it live here: give back the one the lookup took
+            // if this process already had the object.
+            if *n > 1 {
+                s.call(&Request::Decref(id))?;
+            }
             Ok(id)
         }
         other => Err(Error::Decode(format!(

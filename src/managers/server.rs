@@ -189,7 +189,16 @@ fn serve(server: Arc<Server>, mut conn: Connection, cid: ConnId, peer: String) {
     let hello = super::tcp::set_read_timeout(&conn, deadline)
         .and_then(|()| deliver_challenge(&mut conn, &server.authkey))
         .and_then(|()| answer_challenge(&mut conn, &server.authkey))
-        .and_then(|()| super::tcp::set_read_timeout(&conn, None));
+        .and_then(|()| super::tcp::set_read_timeout(&conn, None))
+        .map_err(|e| match e {
+            Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::WouldBlock => {
+                Error::Timeout {
+                    op: "the client's handshake",
+                    after: super::tcp::HANDSHAKE_TIMEOUT,
+                }
+            }
+            other => other,
+        });
     if let Err(e) = hello {
         log(&format!(
             "connection {cid} ({peer}) closed: handshake failed: {e}"
