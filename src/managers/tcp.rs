@@ -27,8 +27,8 @@
 //!
 //! The kernel's timers add a fraction of a second (the tests measured 4.6
 //! to 5.6 s from cut to failure, and allow the bound plus 3 s). The error
-//! is [`Error::ManagerUnreachable`](crate::Error::ManagerUnreachable)
-//! (`Connection timed out`), or [`Error::ManagerGone`](crate::Error::ManagerGone)
+//! is [`Error::ManagerUnreachable`]
+//! (`Connection timed out`), or [`Error::ManagerGone`]
 //! when the server's host is up and answers with a reset; `is_manager_gone()`
 //! is true for both.
 //!
