@@ -134,6 +134,33 @@ pub enum Error {
         op: &'static str,
     },
 
+    /// The manager's server stopped answering: a TCP connection to it was
+    /// cut or its host went away, and the keepalive probes or an
+    /// unacknowledged request timed out (see
+    /// [`managers::tcp`](crate::managers::tcp) for the bound), or a connect
+    /// found no route to it. No call on a proxy of that manager can succeed
+    /// over this connection; [`Error::is_manager_gone`] is true for it too.
+    #[error(
+        "manager unreachable: {op} failed: {source} (the link to the manager's host is down \
+         or the host is gone; check the address and the network)"
+    )]
+    ManagerUnreachable {
+        /// What the client was doing.
+        op: &'static str,
+        /// The socket error (`ETIMEDOUT`, `EHOSTUNREACH`, ...).
+        #[source]
+        source: io::Error,
+    },
+
+    /// No object is registered under this name on the manager (Python:
+    /// `AttributeError` for a `get_...` method that was never registered).
+    /// Register it on the server with `Manager::register` first.
+    #[error("the manager has no object registered as {name:?}")]
+    NotRegistered {
+        /// The name asked for.
+        name: String,
+    },
+
     /// `get` on an empty manager queue: at once for `get_nowait`, after the
     /// timeout for `get_timeout` (Python: `queue.Empty`).
     #[error("queue is empty")]
@@ -406,9 +433,18 @@ impl Error {
         matches!(self, Error::Closed | Error::Truncated { .. })
     }
 
-    /// True for [`Error::ManagerGone`]: the manager's server has gone away.
+    /// True for [`Error::ManagerGone`] and [`Error::ManagerUnreachable`]:
+    /// the manager's server has gone away, or cannot be reached any more.
     pub fn is_manager_gone(&self) -> bool {
-        matches!(self, Error::ManagerGone { .. })
+        matches!(
+            self,
+            Error::ManagerGone { .. } | Error::ManagerUnreachable { .. }
+        )
+    }
+
+    /// True for [`Error::NotRegistered`].
+    pub fn is_not_registered(&self) -> bool {
+        matches!(self, Error::NotRegistered { .. })
     }
 
     /// True for [`Error::AuthenticationFailed`].

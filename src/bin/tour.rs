@@ -47,6 +47,8 @@ mod ch13_popen;
 mod ch14_communicate;
 #[path = "ch15_pipeline.rs"]
 mod ch15_pipeline;
+#[path = "ch16_remote_manager.rs"]
+mod ch16_remote_manager;
 
 struct Chapter {
     slug: &'static str,
@@ -129,6 +131,11 @@ const CHAPTERS: &[Chapter] = &[
         slug: "ch15_pipeline",
         title: "a pipeline without a shell, and run(check=True)",
         main: ch15_pipeline::main,
+    },
+    Chapter {
+        slug: "ch16_remote_manager",
+        title: "a remote Manager: a master and its workers over TCP",
+        main: ch16_remote_manager::main,
     },
 ];
 

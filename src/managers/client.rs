@@ -34,6 +34,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
@@ -50,10 +51,14 @@ pub(crate) struct Endpoint {
     pub authkey: Vec<u8>,
 }
 
-/// Turn a transport failure into [`Error::ManagerGone`].
+/// Turn a transport failure into [`Error::ManagerGone`], or into
+/// [`Error::ManagerUnreachable`] for a TCP peer whose host went silent.
 pub(crate) fn gone(op: &'static str) -> impl Fn(Error) -> Error {
     move |e| match e {
         Error::Closed | Error::Truncated { .. } => Error::ManagerGone { op },
+        Error::Io { source, .. } if super::tcp::unreachable(&source) => {
+            Error::ManagerUnreachable { op, source }
+        }
         Error::Io { ref source, .. }
             if matches!(
                 source.kind(),
@@ -92,11 +97,43 @@ pub(crate) fn connect_timeout(
                 });
             Connection::from(s.map_err(gone("connect"))?)
         }
+        Address::Tcp(addr) => {
+            let s = TcpStream::connect_timeout(addr, super::tcp::CONNECT_TIMEOUT)
+                .map_err(|source| Error::Io {
+                    op: "connect",
+                    source,
+                })
+                .map_err(gone("connect"))?;
+            super::tcp::configure(&s)?;
+            // Each handshake message must come within HANDSHAKE_TIMEOUT: a
+            // host that accepts but does not speak must not hang us.
+            let hs = timeout.map_or(super::tcp::HANDSHAKE_TIMEOUT, |t| {
+                t.min(super::tcp::HANDSHAKE_TIMEOUT)
+            });
+            super::tcp::set_read_timeout(&s, Some(hs))?;
+            let mut conn = Connection::from(s);
+            handshake(&mut conn, ep).map_err(|e| match e {
+                Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::WouldBlock => {
+                    Error::Timeout {
+                        op: "the manager's handshake",
+                        after: hs,
+                    }
+                }
+                other => other,
+            })?;
+            super::tcp::set_read_timeout(&conn, timeout)?;
+            return Ok(conn);
+        }
     };
-    answer_challenge(&mut conn, &ep.authkey)
-        .and_then(|()| deliver_challenge(&mut conn, &ep.authkey))
-        .map_err(gone("handshake"))?;
+    handshake(&mut conn, ep)?;
     Ok(conn)
+}
+
+/// The client's half of the mutual challenge–response.
+fn handshake(conn: &mut Connection, ep: &Endpoint) -> Result<()> {
+    answer_challenge(conn, &ep.authkey)
+        .and_then(|()| deliver_challenge(conn, &ep.authkey))
+        .map_err(gone("handshake"))
 }
 
 /// Send one request and read its response on `conn`.
@@ -314,6 +351,32 @@ pub(crate) fn create(ep: &Arc<Endpoint>, kind: super::protocol::Kind) -> Result<
     match s.call(&Request::Create(kind))? {
         Reply::Id(id) => {
             *s.live.entry(id).or_default() += 1;
+            Ok(id)
+        }
+        other => Err(Error::Decode(format!(
+            "expected an object id, got {other:?}"
+        ))),
+    }
+}
+
+/// Find the object registered as `name`; this process's session holds it.
+pub(crate) fn lookup(ep: &Arc<Endpoint>, name: &str, accept: &[&str]) -> Result<ObjId> {
+    let mut st = state();
+    let s = st.session(ep);
+    let req = Request::Lookup {
+        name: name.to_string(),
+        accept: accept.iter().map(|a| a.to_string()).collect(),
+    };
+    match s.call(&req)? {
+        Reply::Id(id) => {
+            let n = s.live.entry(id).or_default();
+            *n += 1;
+            // The session holds one reference per object, however many
+            // proxies of it live here: give back the one the lookup took
+            // if this process already had the object.
+            if *n > 1 {
+                s.call(&Request::Decref(id))?;
+            }
             Ok(id)
         }
         other => Err(Error::Decode(format!(

@@ -113,17 +113,49 @@
 //! with a line on the server's stderr; other clients are not disturbed.
 //! Dropping the [`Manager`] stops the server, reaps it, and removes the
 //! socket and its directory.
+//!
+//! # Beyond one machine: TCP and named objects
+//! [`Manager::start_tcp`] listens on a TCP address instead (Python:
+//! `BaseManager(address=(host, port), authkey=key).start()`), so that
+//! processes on other hosts can [`Manager::connect`] with the same address
+//! and key. An authkey is then mandatory: a TCP manager refuses to start
+//! without one. Objects get names with [`Manager::register`], and a client
+//! that connects finds them with [`Manager::lookup`] (Python:
+//! `QueueManager.register('get_task_queue', ...)` and
+//! `manager.get_task_queue()`):
+//!
+//! ```
+//! use forklore::managers::{Manager, QueueProxy};
+//!
+//! let master = Manager::start_tcp("127.0.0.1:0", b"secret").unwrap();
+//! let tasks = master.queue::<u32>().unwrap();
+//! master.register("task_queue", &tasks).unwrap();
+//! tasks.put(7).unwrap();
+//!
+//! // Elsewhere, with the address and the key:
+//! let worker = Manager::connect(master.address().clone(), b"secret").unwrap();
+//! let q: QueueProxy<u32> = worker.lookup("task_queue").unwrap();
+//! assert_eq!(q.get().unwrap(), 7);
+//! ```
+//!
+//! The wire, the handshake and the proxies are the same as over a Unix
+//! socket. What TCP adds is a peer that can vanish without closing the
+//! connection; keepalive and timeouts bound how long anyone waits for it
+//! (about 5 s: see [`tcp`]).
 
 pub mod datum;
 pub mod protocol;
+pub mod tcp;
 
 mod client;
+mod named;
 mod objects;
 mod proxies;
 mod server;
 mod sync;
 
 use std::fmt;
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixListener;
@@ -139,8 +171,9 @@ use crate::fork::{fork, Fork};
 use crate::process::ExitStatus;
 use client::Endpoint;
 use datum::{from_datum, to_datum, Datum};
-use protocol::{Kind, Method, ObjId, Reply, Request};
+use protocol::{Kind, Reply, Request};
 
+pub use named::Shared;
 pub use proxies::{ArrayProxy, DictProxy, ListProxy, NamespaceProxy, QueueProxy, ValueProxy};
 pub use sync::{
     BarrierProxy, ConditionProxy, EventProxy, Guard, LockProxy, RLockProxy, SemaphoreProxy,
@@ -148,20 +181,53 @@ pub use sync::{
 
 /// Where a manager's server listens.
 ///
-/// Only Unix-domain sockets for now; TCP for remote clients is a later
-/// addition that will be one more variant.
+/// It parses from text: a socket address (`127.0.0.1:50000`, `[::1]:50000`)
+/// is TCP, a path (anything with a `/`) is a Unix socket.
+///
+/// ```
+/// use forklore::managers::Address;
+///
+/// let a: Address = "127.0.0.1:50000".parse().unwrap();
+/// assert_eq!(a, Address::Tcp("127.0.0.1:50000".parse().unwrap()));
+/// assert_eq!(a.to_string(), "127.0.0.1:50000");
+/// assert!(matches!("/tmp/m.sock".parse().unwrap(), Address::Unix(_)));
+/// assert!("localhost".parse::<Address>().is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Address {
     /// A Unix-domain socket at this path.
     Unix(PathBuf),
+    /// A TCP socket address, for clients on other hosts.
+    Tcp(SocketAddr),
 }
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Address::Unix(p) => write!(f, "{}", p.display()),
+            Address::Tcp(a) => write!(f, "{a}"),
         }
+    }
+}
+
+impl std::str::FromStr for Address {
+    type Err = Error;
+
+    /// # Errors
+    /// [`Error::InvalidArgument`] for text that is neither a path nor an
+    /// `IP:PORT` socket address (host names are not resolved here; resolve
+    /// them with `std::net::ToSocketAddrs` first).
+    fn from_str(s: &str) -> Result<Address> {
+        if s.contains('/') {
+            return Ok(Address::Unix(PathBuf::from(s)));
+        }
+        s.parse::<SocketAddr>().map(Address::Tcp).map_err(|_| {
+            Error::InvalidArgument(format!(
+                "{s:?} is not a manager address: give IP:PORT (like 127.0.0.1:50000) \
+                 or the path of a Unix socket"
+            ))
+        })
     }
 }
 
@@ -170,7 +236,8 @@ struct Owner {
     /// The process that started the server; only it shuts it down.
     creator: u32,
     server: nix::unistd::Pid,
-    dir: PathBuf,
+    /// The Unix socket's private directory (none for TCP).
+    dir: Option<PathBuf>,
     /// The write end of the "owner alive" pipe (see `server::run`).
     _alive: OwnedFd,
     status: Mutex<Option<ExitStatus>>,
@@ -198,7 +265,9 @@ impl Owner {
                 crate::process::wait_pid(self.server)?
             }
         };
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         *status = Some(st);
         Ok(st)
     }
@@ -300,6 +369,70 @@ impl Manager {
         })?;
         let mut authkey = vec![0u8; 32];
         crate::connection::random_bytes(&mut authkey)?;
+        Self::spawn(
+            server::Listener::Unix(listener),
+            Address::Unix(path),
+            authkey,
+            Some(dir),
+        )
+    }
+
+    /// Fork the server process, listening on TCP at `bind`, and return the
+    /// handle that owns it (Python: `BaseManager(address=(host, port),
+    /// authkey=key).start()`).
+    ///
+    /// Processes on other hosts reach it with [`Manager::connect`], the
+    /// address and the same `authkey`; they find objects by the names given
+    /// with [`register`](Self::register). Give port 0 to let the kernel
+    /// choose a free port; [`address`](Self::address) tells which.
+    ///
+    /// The bind address is exactly what you give: `127.0.0.1` serves this
+    /// host only, a LAN address serves that network, `0.0.0.0` every
+    /// interface. Anyone who can reach the port and knows the key can use
+    /// every object and shut the server down, and the traffic is not
+    /// encrypted: on an untrusted network, tunnel it (SSH, WireGuard).
+    /// Connections use keepalive and timeouts (see [`tcp`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `authkey` is empty (a TCP manager
+    /// refuses to start without one) or `bind` resolves to no address;
+    /// [`Error::Io`] if the address cannot be bound (in use, not local);
+    /// [`Error::Os`] if `fork` fails.
+    pub fn start_tcp(bind: impl std::net::ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
+        if authkey.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a TCP manager needs an authkey: anyone who can reach the port could \
+                 otherwise use it (give a secret of 16 random bytes or more)"
+                    .into(),
+            ));
+        }
+        let io = |op| move |source| Error::Io { op, source };
+        let addr = bind
+            .to_socket_addrs()
+            .map_err(io("resolve the manager's bind address"))?
+            .next()
+            .ok_or_else(|| {
+                Error::InvalidArgument("the bind address resolves to no address".into())
+            })?;
+        let listener = TcpListener::bind(addr).map_err(io("bind the manager's TCP socket"))?;
+        let local = listener
+            .local_addr()
+            .map_err(io("read the manager's TCP address"))?;
+        Self::spawn(
+            server::Listener::Tcp(listener),
+            Address::Tcp(local),
+            authkey.to_vec(),
+            None,
+        )
+    }
+
+    /// Fork the server on a bound listener.
+    fn spawn(
+        listener: server::Listener,
+        address: Address,
+        authkey: Vec<u8>,
+        dir: Option<PathBuf>,
+    ) -> Result<Manager> {
         let (alive_r, alive_w) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe", e))?;
         // SAFETY: the child runs the server and ends with `exit_child`
@@ -309,20 +442,12 @@ impl Manager {
             Fork::Child => {
                 drop(alive_w);
                 client::forget_inherited();
-                server::run(
-                    server::Listener::Unix(listener),
-                    authkey,
-                    alive_r,
-                    Some(dir),
-                )
+                server::run(listener, authkey, alive_r, dir)
             }
             Fork::Parent { child } => {
                 drop(listener);
                 drop(alive_r);
-                let endpoint = Arc::new(Endpoint {
-                    address: Address::Unix(path),
-                    authkey,
-                });
+                let endpoint = Arc::new(Endpoint { address, authkey });
                 Ok(Manager {
                     owner: Some(Arc::new(Owner {
                         creator: std::process::id(),
@@ -344,7 +469,10 @@ impl Manager {
     ///
     /// # Errors
     /// [`Error::AuthenticationFailed`] if `authkey` is wrong;
-    /// [`Error::ManagerGone`] if nothing listens at `address`.
+    /// [`Error::ManagerGone`] if nothing listens at `address`;
+    /// for TCP, [`Error::ManagerUnreachable`] if its host does not answer
+    /// within [`tcp::CONNECT_TIMEOUT`], and [`Error::Timeout`] if it accepts
+    /// but does not complete the handshake within [`tcp::HANDSHAKE_TIMEOUT`].
     pub fn connect(address: Address, authkey: &[u8]) -> Result<Manager> {
         let endpoint = Arc::new(Endpoint {
             address,
@@ -410,6 +538,52 @@ impl Manager {
     /// ```
     pub fn object_count(&self) -> Result<usize> {
         client::object_count(&self.endpoint)
+    }
+
+    /// Give `proxy`'s object a name on the server, so that clients which
+    /// [`connect`](Self::connect) later can [`lookup`](Self::lookup) it
+    /// (Python: `QueueManager.register('get_task_queue', callable=lambda: q)`).
+    ///
+    /// The server keeps the object alive while the name points to it, even
+    /// when no proxy is left. Registering a name again points it to the new
+    /// object.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `proxy` belongs to another manager;
+    /// [`Error::ManagerGone`] if the server has gone.
+    pub fn register<P: Shared>(&self, name: &str, proxy: &P) -> Result<()> {
+        let handle = named::sealed::Sealed::handle(proxy);
+        if handle.endpoint.address != self.endpoint.address {
+            return Err(Error::InvalidArgument(format!(
+                "cannot register {name:?}: the proxy belongs to the manager at {}, not {}",
+                handle.endpoint.address, self.endpoint.address
+            )));
+        }
+        let reply = client::call(
+            &self.endpoint,
+            &Request::Register(name.to_string(), handle.id),
+        )?;
+        want_unit(reply)
+    }
+
+    /// A proxy of the object registered as `name` (Python:
+    /// `manager.get_task_queue()` for a registered `get_task_queue`). Say
+    /// which proxy you expect with the type, as in
+    /// `manager.lookup::<QueueProxy<u64>>("task_queue")`.
+    ///
+    /// # Errors
+    /// [`Error::NotRegistered`] if no object has that name;
+    /// [`Error::ManagerRequest`] if it is an object of another type (a dict
+    /// asked for as a queue); [`Error::ManagerGone`] if the server has gone.
+    /// The type parameters of the proxy (the `u64` of `QueueProxy<u64>`) are
+    /// not checked here: a value of another type fails to decode, with
+    /// [`Error::Decode`], when it is read.
+    pub fn lookup<P: Shared>(&self, name: &str) -> Result<P> {
+        let id = client::lookup(&self.endpoint, name, P::TYPE_NAMES)?;
+        Ok(named::sealed::Sealed::from_handle(Handle {
+            endpoint: Arc::clone(&self.endpoint),
+            id,
+        }))
     }
 
     fn create(&self, kind: Kind) -> Result<Handle> {
@@ -604,47 +778,61 @@ impl Manager {
     }
 }
 
-/// A reference to one object on one server: what every proxy holds.
-///
-/// Cloning and dropping it keep the process's count of live proxies, which
-/// the session reports to the server (see the [module docs](self)).
-pub(crate) struct Handle {
-    endpoint: Arc<Endpoint>,
-    id: ObjId,
-}
+/// The handle type lives in a private module: it is `pub` there (so the
+/// sealed trait of [`named`] may mention it) yet cannot be named from
+/// outside the crate.
+mod handle {
+    use std::fmt;
+    use std::sync::Arc;
 
-impl Handle {
-    fn call(&self, m: Method) -> Result<Reply> {
-        client::call(&self.endpoint, &Request::Call(self.id, m))
+    use super::client::{self, Endpoint};
+    use super::protocol::{Method, ObjId, Reply, Request};
+    use crate::error::Result;
+
+    /// A reference to one object on one server: what every proxy holds.
+    ///
+    /// Cloning and dropping it keep the process's count of live proxies, which
+    /// the session reports to the server (see the [module docs](super)).
+    pub struct Handle {
+        pub(crate) endpoint: Arc<Endpoint>,
+        pub(crate) id: ObjId,
     }
 
-    /// How many proxies of this object live in this process.
-    fn local_refs(&self) -> usize {
-        client::local_refs(&self.endpoint, self.id)
-    }
-}
+    impl Handle {
+        pub(crate) fn call(&self, m: Method) -> Result<Reply> {
+            client::call(&self.endpoint, &Request::Call(self.id, m))
+        }
 
-impl Clone for Handle {
-    fn clone(&self) -> Self {
-        client::incref_local(&self.endpoint, self.id);
-        Handle {
-            endpoint: Arc::clone(&self.endpoint),
-            id: self.id,
+        /// How many proxies of this object live in this process.
+        pub(crate) fn local_refs(&self) -> usize {
+            client::local_refs(&self.endpoint, self.id)
+        }
+    }
+
+    impl Clone for Handle {
+        fn clone(&self) -> Self {
+            client::incref_local(&self.endpoint, self.id);
+            Handle {
+                endpoint: Arc::clone(&self.endpoint),
+                id: self.id,
+            }
+        }
+    }
+
+    impl Drop for Handle {
+        fn drop(&mut self) {
+            client::decref_local(&self.endpoint, self.id);
+        }
+    }
+
+    impl fmt::Debug for Handle {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "id {} at {}", self.id, self.endpoint.address)
         }
     }
 }
 
-impl Drop for Handle {
-    fn drop(&mut self) {
-        client::decref_local(&self.endpoint, self.id);
-    }
-}
-
-impl fmt::Debug for Handle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "id {} at {}", self.id, self.endpoint.address)
-    }
-}
+use handle::Handle;
 
 fn unexpected(r: &Reply) -> Error {
     Error::Decode(format!("unexpected reply from the manager: {r:?}"))

@@ -44,6 +44,22 @@ pub enum Request {
     ObjectCount,
     /// Stop the server process. Replies [`Reply::Unit`] first.
     Shutdown,
+    /// Give an object a name, for clients that connect later (Python:
+    /// `BaseManager.register(typeid, callable)`). The server holds its own
+    /// reference to a named object, so it lives as long as the server or
+    /// until the name is given to another object. Replies [`Reply::Unit`].
+    Register(String, ObjId),
+    /// Find the object registered as `name` (Python: `manager.get_task_queue()`).
+    /// `accept` lists the type names the caller's proxy can speak to
+    /// (`"Queue"`, `"dict"`...); an object of another type is refused with
+    /// [`RemoteError::Invalid`]. The connection that asks holds one
+    /// reference to it, as after [`Request::Create`]. Replies [`Reply::Id`].
+    Lookup {
+        /// The registered name.
+        name: String,
+        /// The object types the caller accepts.
+        accept: Vec<String>,
+    },
 }
 
 /// The type of a new object, with its initial content.
@@ -319,6 +335,8 @@ pub enum RemoteError {
     /// extended slice assigned a sequence of another size, `fetch_add` on a
     /// value that is not a number). The connection stays open.
     Invalid(String),
+    /// No object is registered under this name.
+    NotRegistered(String),
 }
 
 impl RemoteError {
@@ -349,6 +367,7 @@ impl From<RemoteError> for Error {
             RemoteError::TaskDoneTooManyTimes => Error::TaskDoneTooManyTimes,
             RemoteError::UnknownObject(id) => Error::UnknownObject { id },
             RemoteError::Refused(m) | RemoteError::Invalid(m) => Error::ManagerRequest(m),
+            RemoteError::NotRegistered(name) => Error::NotRegistered { name },
         }
     }
 }

@@ -96,7 +96,7 @@ macro_rules! proxy_common {
 /// assert!(li.get(10).unwrap_err().is_index_out_of_range());
 /// ```
 pub struct ListProxy<T> {
-    handle: Handle,
+    pub(super) handle: Handle,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -351,7 +351,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
 /// assert_eq!(d.repr().unwrap(), "{'a': 1}");
 /// ```
 pub struct DictProxy<K, V> {
-    handle: Handle,
+    pub(super) handle: Handle,
     _t: PhantomData<fn() -> (K, V)>,
 }
 
@@ -559,7 +559,7 @@ where
 /// assert!(e.is_queue_empty());
 /// ```
 pub struct QueueProxy<T> {
-    handle: Handle,
+    pub(super) handle: Handle,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -702,7 +702,7 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
 /// assert_eq!(v.compare_and_swap(&15, 1).unwrap(), Err(0));
 /// ```
 pub struct ValueProxy<T> {
-    handle: Handle,
+    pub(super) handle: Handle,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -788,7 +788,7 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
 /// assert!(a.get(4).unwrap_err().is_index_out_of_range());
 /// ```
 pub struct ArrayProxy<T> {
-    handle: Handle,
+    pub(super) handle: Handle,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -883,7 +883,7 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
 /// ```
 #[derive(Clone)]
 pub struct NamespaceProxy {
-    handle: Handle,
+    pub(super) handle: Handle,
 }
 
 impl fmt::Debug for NamespaceProxy {

@@ -153,7 +153,7 @@ macro_rules! acquirer {
 /// ```
 #[derive(Clone, Debug)]
 pub struct LockProxy {
-    handle: Handle,
+    pub(super) handle: Handle,
 }
 acquirer!(LockProxy, "lock");
 
@@ -176,7 +176,7 @@ acquirer!(LockProxy, "lock");
 /// ```
 #[derive(Clone, Debug)]
 pub struct RLockProxy {
-    handle: Handle,
+    pub(super) handle: Handle,
 }
 acquirer!(RLockProxy, "reentrant lock");
 
@@ -202,7 +202,7 @@ acquirer!(RLockProxy, "reentrant lock");
 /// ```
 #[derive(Clone, Debug)]
 pub struct SemaphoreProxy {
-    handle: Handle,
+    pub(super) handle: Handle,
 }
 acquirer!(SemaphoreProxy, "semaphore");
 
@@ -221,7 +221,7 @@ acquirer!(SemaphoreProxy, "semaphore");
 /// ```
 #[derive(Clone, Debug)]
 pub struct EventProxy {
-    handle: Handle,
+    pub(super) handle: Handle,
 }
 
 impl EventProxy {
@@ -297,7 +297,7 @@ impl EventProxy {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ConditionProxy {
-    handle: Handle,
+    pub(super) handle: Handle,
 }
 
 impl ConditionProxy {
@@ -452,7 +452,7 @@ impl ConditionProxy {
 /// ```
 #[derive(Clone, Debug)]
 pub struct BarrierProxy {
-    handle: Handle,
+    pub(super) handle: Handle,
 }
 
 impl BarrierProxy {
