@@ -389,6 +389,18 @@ impl Core {
         getpid() == self.owner
     }
 
+    /// Refuse to drive a copy of the pool inherited through `fork`: its
+    /// sockets and pids are the parent's workers.
+    fn check_owner(&self) -> Result<()> {
+        if self.is_owner() {
+            Ok(())
+        } else {
+            Err(Error::ForeignPool {
+                owner: self.owner.as_raw(),
+            })
+        }
+    }
+
     /// Number of worker slots.
     pub(crate) fn size(&self) -> usize {
         self.slots.len()
@@ -403,6 +415,7 @@ impl Core {
         items: &[T],
         stage: Option<Stage>,
     ) -> Result<TaskId> {
+        self.check_owner()?;
         let id = self.next_id;
         let record = task_record(id, call, func, items)?;
         self.next_id += 1;
@@ -511,6 +524,12 @@ impl Core {
         self.stopped = true;
         self.accepting = false;
         let mut workers: Vec<Worker> = self.slots.iter_mut().filter_map(Option::take).collect();
+        if !self.is_owner() {
+            // A forked copy: the workers are the parent's. Drop only this
+            // process's copies of their sockets (`Process` does not signal
+            // or wait for a child that is not its own).
+            workers.clear();
+        }
         for w in &mut workers {
             let _ = w.process.terminate();
         }
@@ -864,6 +883,7 @@ pub(crate) fn pump(
     timeout: Option<Duration>,
     mut done: impl FnMut(&Core) -> bool,
 ) -> Result<bool> {
+    core.borrow().check_owner()?;
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
         let verdict;
@@ -1158,7 +1178,6 @@ fn poll_timeout(timeout: Option<Duration>) -> PollTimeout {
         }
     }
 }
-
 
 // ---------------------------------------------------------------------------
 // The worker's side.

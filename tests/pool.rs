@@ -247,3 +247,14 @@ fn drop_terminates_and_leaves_no_zombie() {
         assert!(!proc_exists(pid), "worker {pid} outlived the pool");
     }
 }
+
+#[test]
+fn a_forked_copy_of_a_pool_refuses_work_and_leaves_the_parents_pool_alone() {
+    let out = case("forked_copy");
+    let refused = "this pool belongs to process";
+    assert!(value(&out, "child_apply").starts_with(refused), "{out}");
+    assert!(value(&out, "child_get").starts_with(refused), "{out}");
+    // The child neither took the parent's result nor killed its worker.
+    assert_eq!(value(&out, "parent_long"), "300", "{out}");
+    assert_eq!(value(&out, "same_worker"), "true", "{out}");
+}
