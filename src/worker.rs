@@ -680,11 +680,13 @@ impl Core {
         };
         if sent.is_err() {
             // The worker is gone (EPIPE): the tasks never reached it. Back to
-            // the front of the backlog they go, for the next worker.
+            // the front of the backlog they go, for the next worker. It may
+            // have answered tasks it held before it died: read those
+            // answers first, then handle its death.
             for &id in ids.iter().rev() {
                 self.backlog.push_front(id);
             }
-            self.worker_gone(slot);
+            self.service(slot, true);
             return;
         }
         w.assigned += ids.len();

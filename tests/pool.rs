@@ -258,3 +258,10 @@ fn a_forked_copy_of_a_pool_refuses_work_and_leaves_the_parents_pool_alone() {
     assert_eq!(value(&out, "parent_long"), "300", "{out}");
     assert_eq!(value(&out, "same_worker"), "true", "{out}");
 }
+
+#[test]
+fn an_answer_sent_before_the_worker_died_is_kept() {
+    let out = case("reply_then_death");
+    assert_eq!(value(&out, "first"), "5", "{out}");
+    assert_eq!(value(&out, "later"), "[4, 9, 16]", "{out}");
+}
