@@ -332,6 +332,17 @@ pub enum Error {
     #[error("pool is still running: call close() or terminate() before join()")]
     PoolStillRunning,
 
+    /// A pool or executor was used in a process forked from the one that
+    /// created it (with [`fork`](crate::fork())): the copy shares the
+    /// parent's sockets to the workers, so using it would steal the parent's
+    /// results and send tasks the parent does not know of. Create a new pool
+    /// in the child instead. (CPython's pool hangs here.)
+    #[error("this pool belongs to process {owner}; a process forked from it cannot use it (create a new pool in this process)")]
+    ForeignPool {
+        /// The process that created the pool.
+        owner: i32,
+    },
+
     /// A task was submitted to an executor after `shutdown()`
     /// (Python: `RuntimeError: cannot schedule new futures after shutdown`).
     #[error("cannot schedule new futures after shutdown")]

@@ -59,6 +59,12 @@
 //! those two seconds for a worker that ignores SIGTERM. Call `close()` and
 //! `join()` first to let queued work finish.
 //!
+//! A process forked from the pool's owner (with [`fork`](crate::fork())) holds
+//! a copy of the pool whose sockets lead to the parent's workers. Every call
+//! on that copy that would submit or wait fails with [`Error::ForeignPool`],
+//! and its `terminate` or drop leaves the parent's workers alone. (CPython's
+//! pool hangs in such a child.)
+//!
 //! # No background thread
 //! CPython runs three threads in the parent to feed tasks, collect results
 //! and replace workers. Here the parent drives the pool itself, from the

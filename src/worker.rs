@@ -389,6 +389,18 @@ impl Core {
         getpid() == self.owner
     }
 
+    /// Refuse to drive a copy of the pool inherited through `fork`: its
+    /// sockets and pids are the parent's workers.
+    fn check_owner(&self) -> Result<()> {
+        if self.is_owner() {
+            Ok(())
+        } else {
+            Err(Error::ForeignPool {
+                owner: self.owner.as_raw(),
+            })
+        }
+    }
+
     /// Number of worker slots.
     pub(crate) fn size(&self) -> usize {
         self.slots.len()
@@ -403,6 +415,7 @@ impl Core {
         items: &[T],
         stage: Option<Stage>,
     ) -> Result<TaskId> {
+        self.check_owner()?;
         let id = self.next_id;
         let record = task_record(id, call, func, items)?;
         self.next_id += 1;
@@ -511,6 +524,12 @@ impl Core {
         self.stopped = true;
         self.accepting = false;
         let mut workers: Vec<Worker> = self.slots.iter_mut().filter_map(Option::take).collect();
+        if !self.is_owner() {
+            // A forked copy: the workers are the parent's. Drop only this
+            // process's copies of their sockets (`Process` does not signal
+            // or wait for a child that is not its own).
+            workers.clear();
+        }
         for w in &mut workers {
             let _ = w.process.terminate();
         }
@@ -661,11 +680,13 @@ impl Core {
         };
         if sent.is_err() {
             // The worker is gone (EPIPE): the tasks never reached it. Back to
-            // the front of the backlog they go, for the next worker.
+            // the front of the backlog they go, for the next worker. It may
+            // have answered tasks it held before it died: read those
+            // answers first, then handle its death.
             for &id in ids.iter().rev() {
                 self.backlog.push_front(id);
             }
-            self.worker_gone(slot);
+            self.service(slot, true);
             return;
         }
         w.assigned += ids.len();
@@ -864,6 +885,7 @@ pub(crate) fn pump(
     timeout: Option<Duration>,
     mut done: impl FnMut(&Core) -> bool,
 ) -> Result<bool> {
+    core.borrow().check_owner()?;
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
         let verdict;

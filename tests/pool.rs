@@ -247,3 +247,21 @@ fn drop_terminates_and_leaves_no_zombie() {
         assert!(!proc_exists(pid), "worker {pid} outlived the pool");
     }
 }
+
+#[test]
+fn a_forked_copy_of_a_pool_refuses_work_and_leaves_the_parents_pool_alone() {
+    let out = case("forked_copy");
+    let refused = "this pool belongs to process";
+    assert!(value(&out, "child_apply").starts_with(refused), "{out}");
+    assert!(value(&out, "child_get").starts_with(refused), "{out}");
+    // The child neither took the parent's result nor killed its worker.
+    assert_eq!(value(&out, "parent_long"), "300", "{out}");
+    assert_eq!(value(&out, "same_worker"), "true", "{out}");
+}
+
+#[test]
+fn an_answer_sent_before_the_worker_died_is_kept() {
+    let out = case("reply_then_death");
+    assert_eq!(value(&out, "first"), "5", "{out}");
+    assert_eq!(value(&out, "later"), "[4, 9, 16]", "{out}");
+}

@@ -39,10 +39,11 @@ fn with_child(
     took
 }
 
-/// The floor of the per-task rows: `ops` round trips of a 16-byte message
+/// The floor of `executor.submit`: `ops` round trips of a 16-byte message
 /// to a forked child over a Unix socketpair (write, the child reads and
-/// writes back, read). Handing a task to another process and getting its
-/// answer cannot cost less; the child is forked before the clock starts.
+/// writes back, read). Handing a task to another process and waiting for
+/// its answer before the next cannot cost less; the child is forked before
+/// the clock starts.
 fn socketpair_round_trips(ops: usize) -> Duration {
     with_child(
         |mut child| {
@@ -58,6 +59,39 @@ fn socketpair_round_trips(ops: usize) -> Duration {
         },
     )
 }
+
+/// The floor of `pool.apply_async`: the same `ops` 16-byte messages sent
+/// to a forked child that echoes them back, without waiting for one answer
+/// before sending the next. `apply_async` does not wait either (the pool
+/// hands a busy worker several tasks in one frame, and a worker sends
+/// several answers in one), so a round trip per task is no floor for it:
+/// the least any process pool can do is stream the bytes both ways. They
+/// go in batches of [`STREAM_BATCH`] bytes, each written and then read
+/// back, so neither side can block on a full socket buffer.
+fn socketpair_stream(ops: usize) -> Duration {
+    with_child(
+        |mut child| {
+            let mut buf = vec![0u8; STREAM_BATCH];
+            while let Ok(n @ 1..) = child.read(&mut buf) {
+                if child.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        },
+        |parent| {
+            let out = vec![7u8; 16 * ops];
+            let mut back = vec![0u8; STREAM_BATCH];
+            for batch in out.chunks(STREAM_BATCH) {
+                parent.write_all(batch).unwrap();
+                parent.read_exact(&mut back[..batch.len()]).unwrap();
+            }
+        },
+    )
+}
+
+/// How many bytes [`socketpair_stream`] has in flight at once: 2,048
+/// messages, well within a Unix socket's buffer.
+const STREAM_BATCH: usize = 32 * 1024;
 
 /// `pool.apply_async`: 5,000 `apply_async` of a tiny function on 2 workers,
 /// then `get` every result.
@@ -79,7 +113,7 @@ pub fn apply_async() -> Spec<'static> {
             }
             t.elapsed()
         }),
-        floor: Some(Box::new(socketpair_round_trips)),
+        floor: Some(Box::new(socketpair_stream)),
         python: Some(("pool_apply_async.py", vec![])),
     }
 }
