@@ -551,6 +551,9 @@ impl Connection {
     }
 }
 
+/// The shortest nonce [`answer_challenge`] accepts (CPython's minimum).
+const MIN_NONCE_LEN: usize = 20;
+
 /// Make sure the peer knows `authkey` (Python:
 /// `multiprocessing.connection.deliver_challenge`).
 ///
@@ -609,11 +612,19 @@ pub fn answer_challenge(conn: &mut Connection, authkey: &[u8]) -> Result<()> {
     let Some(message) = challenge.strip_prefix(CHALLENGE) else {
         return Err(auth_failed("the peer did not send a challenge"));
     };
-    let Some(_) = message.strip_prefix(DIGEST_PREFIX) else {
+    let Some(nonce) = message.strip_prefix(DIGEST_PREFIX) else {
         return Err(auth_failed(
             "the peer's challenge names a digest other than {sha256}",
         ));
     };
+    // A short nonce would let a fake server have us sign (nearly) fixed
+    // messages; CPython 3.12 refuses challenges under 20 bytes as well.
+    if nonce.len() < MIN_NONCE_LEN {
+        return Err(auth_failed(format!(
+            "challenge too short: {} random bytes, at least {MIN_NONCE_LEN} are required",
+            nonce.len()
+        )));
+    }
     let mac = hmac::Mac::finalize(digest(authkey, message)).into_bytes();
     let mut response = DIGEST_PREFIX.to_vec();
     response.extend_from_slice(&mac);
@@ -632,6 +643,22 @@ pub fn answer_challenge(conn: &mut Connection, authkey: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod auth_tests {
     use super::*;
+
+    #[test]
+    fn a_short_challenge_is_refused_before_anything_is_signed() {
+        for nonce_len in [0usize, 19] {
+            let (mut fake_server, mut c) = pipe().unwrap();
+            let mut challenge = CHALLENGE.to_vec();
+            challenge.extend_from_slice(DIGEST_PREFIX);
+            challenge.extend(std::iter::repeat_n(7u8, nonce_len));
+            fake_server.send_bytes(&challenge).unwrap();
+            let e = answer_challenge(&mut c, b"secret").unwrap_err();
+            assert!(e.to_string().contains("challenge too short"), "{e}");
+            // Nothing was sent back: no digest for the fake server.
+            drop(c);
+            assert!(matches!(fake_server.recv_bytes(), Err(Error::Closed)));
+        }
+    }
 
     fn handshake(server_key: &'static [u8], client_key: &'static [u8]) -> (Result<()>, Result<()>) {
         let (mut s, mut c) = pipe().unwrap();
