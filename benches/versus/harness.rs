@@ -209,3 +209,63 @@ fn machine() -> serde_json::Value {
         "date": date,
     })
 }
+
+/// The floor of every row that waits for an answer from another process:
+/// `n` round trips of a 16-byte message over a Unix socketpair to a forked
+/// echo child, the child started before the clock starts.
+///
+/// Both ends wait for a message the way forklore's manager client and
+/// server do: they poll for up to 50 µs, yielding the CPU between polls,
+/// before they sleep in `read`. On a 2-vCPU virtual machine a reader that
+/// sleeps at once, on a vCPU that then goes idle, takes 20–30 µs to wake,
+/// and whether that happens depends on where the scheduler put the two
+/// ends: a floor that sleeps at once measured anywhere from 4 µs to 60 µs
+/// per round trip from one run to the next. This floor is the cheaper and
+/// steadier of the two, so `over_floor` is never flattered by a slow floor.
+pub fn round_trips(n: usize) -> Duration {
+    use forklore::Process;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let (mut parent, child) = UnixStream::pair().unwrap();
+    let mut echo = Process::new(move || {
+        let mut child = child;
+        let mut buf = [0u8; 16];
+        loop {
+            spin_readable(&child);
+            if child.read_exact(&mut buf).is_err() || child.write_all(&buf).is_err() {
+                break;
+            }
+        }
+    });
+    echo.start().unwrap();
+    let mut buf = [7u8; 16];
+    let t = Instant::now();
+    for _ in 0..n {
+        parent.write_all(&buf).unwrap();
+        spin_readable(&parent);
+        parent.read_exact(&mut buf).unwrap();
+    }
+    let took = t.elapsed();
+    // shutdown, not drop: the child holds a copy of this end too (fork), so
+    // only shutting the socket down gives it EOF.
+    parent.shutdown(std::net::Shutdown::Both).unwrap();
+    echo.join().unwrap();
+    took
+}
+
+/// Wait until `s` is readable: poll for up to 50 µs, yielding between
+/// polls (as `forklore::managers` does), then let the blocking read sleep.
+fn spin_readable(s: &std::os::unix::net::UnixStream) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let t = Instant::now();
+    loop {
+        let mut fds = [PollFd::new(s.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::ZERO).unwrap_or(1) > 0
+            || t.elapsed() >= Duration::from_micros(50)
+        {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}

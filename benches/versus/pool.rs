@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use forklore::{Pool, Process, ProcessPoolExecutor};
 
-use crate::harness::Spec;
+use crate::harness::{round_trips, Spec};
 
 fn tiny(x: u64) -> u64 {
     x + 1
@@ -37,27 +37,6 @@ fn with_child(
     parent.shutdown(std::net::Shutdown::Write).unwrap();
     p.join().unwrap();
     took
-}
-
-/// The floor of `executor.submit`: `ops` round trips of a 16-byte message
-/// to a forked child over a Unix socketpair (write, the child reads and
-/// writes back, read). Handing a task to another process and waiting for
-/// its answer before the next cannot cost less; the child is forked before
-/// the clock starts.
-fn socketpair_round_trips(ops: usize) -> Duration {
-    with_child(
-        |mut child| {
-            let mut buf = [0u8; 16];
-            while child.read_exact(&mut buf).is_ok() && child.write_all(&buf).is_ok() {}
-        },
-        |parent| {
-            let mut buf = [7u8; 16];
-            for _ in 0..ops {
-                parent.write_all(&buf).unwrap();
-                parent.read_exact(&mut buf).unwrap();
-            }
-        },
-    )
 }
 
 /// The floor of `pool.apply_async`: the same `ops` 16-byte messages sent
@@ -196,7 +175,8 @@ pub fn submit() -> Spec<'static> {
             }
             t.elapsed()
         }),
-        floor: Some(Box::new(socketpair_round_trips)),
+        // Each submit waits for its result: one round trip per task.
+        floor: Some(Box::new(round_trips)),
         python: Some(("executor_submit.py", vec![])),
     }
 }
