@@ -87,3 +87,41 @@ fn ch05_isolation() {
         assert_eq!(lines[10], "ending []", "the parent's list is untouched");
     }
 }
+
+#[test]
+fn tour_lists_every_chapter_and_runs_one_by_number_or_name() {
+    use common::{bin, root, run_ok, stdout};
+    let mut chapters: Vec<String> = std::fs::read_dir(root().join("src/bin"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("ch") && n.ends_with(".rs"))
+        .map(|n| n.trim_end_matches(".rs").to_string())
+        .collect();
+    chapters.sort();
+    let list = stdout(&run_ok("tour", &["--list"]));
+    let listed: Vec<&str> = list
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(listed, chapters, "tour --list, in order");
+
+    // `tour 5` and `tour ch05_isolation` run the same chapter under its header.
+    let canon = chapter_canon("ch05_isolation");
+    for arg in ["5", "ch05_isolation"] {
+        let out = stdout(&run_ok("tour", &[arg]));
+        let (header, rest) = out.split_once('\n').unwrap();
+        assert_eq!(
+            header,
+            "== ch05_isolation: processes do not share memory =="
+        );
+        let alone = stdout(&run_ok("ch05_isolation", &[]));
+        assert_eq!(canon.apply(rest), canon.apply(&alone));
+    }
+
+    // An unknown chapter is a clear error, not a silent no-op.
+    bin("tour")
+        .arg("99")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no chapter \"99\""));
+}
