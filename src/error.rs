@@ -138,7 +138,7 @@ pub enum Error {
     /// cut or its host went away, and the keepalive probes or an
     /// unacknowledged request timed out (see
     /// [`managers::tcp`](crate::managers::tcp) for the bound), or a connect
-    /// found no route to it. No call on a proxy of that manager can succeed
+    /// found no route to it, or its host fell silent during the handshake. No call on a proxy of that manager can succeed
     /// over this connection; [`Error::is_manager_gone`] is true for it too.
     #[error(
         "manager unreachable: {op} failed: {source} (the link to the manager's host is down \

@@ -112,12 +112,19 @@ pub(crate) fn connect_timeout(
             });
             super::tcp::set_read_timeout(&s, Some(hs))?;
             let mut conn = Connection::from(s);
+            // A handshake cut short by the read timeout is a mute peer on a
+            // live host, or a host that went silent (the link was cut):
+            // the latter is ManagerUnreachable, as for any call.
             handshake(&mut conn, ep).map_err(|e| match e {
                 Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::WouldBlock => {
-                    Error::Timeout {
-                        op: "the manager's handshake",
-                        after: hs,
-                    }
+                    super::tcp::read_timed_out(
+                        &conn,
+                        "handshake",
+                        Error::Timeout {
+                            op: "the manager's handshake",
+                            after: hs,
+                        },
+                    )
                 }
                 other => other,
             })?;
@@ -512,4 +519,88 @@ extern "C" fn child() {
     let _ = std::panic::catch_unwind(|| {
         drop(HELD.with(|h| h.borrow_mut().take()));
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    fn io(source: io::Error) -> Error {
+        Error::Io { op: "recv", source }
+    }
+
+    /// Every way a TCP (or Unix) transport can fail once the manager or
+    /// the link to its host is gone ends as ManagerGone or
+    /// ManagerUnreachable, whichever call the client was making.
+    #[test]
+    fn every_transport_failure_is_manager_gone() {
+        let gone_errnos = [
+            libc::EPIPE,
+            libc::ECONNRESET,
+            libc::ECONNABORTED,
+            libc::ECONNREFUSED,
+            libc::ENOTCONN,
+            libc::ENOENT,
+        ];
+        let unreachable_errnos = [
+            libc::ETIMEDOUT,
+            libc::EHOSTUNREACH,
+            libc::ENETUNREACH,
+            libc::ENETDOWN,
+            libc::EHOSTDOWN,
+            libc::ENONET,
+        ];
+        for op in ["connect", "handshake", "send", "recv"] {
+            for errno in gone_errnos {
+                let e = gone(op)(io(io::Error::from_raw_os_error(errno)));
+                assert!(
+                    matches!(e, Error::ManagerGone { op: o } if o == op),
+                    "{errno}: {e:?}"
+                );
+            }
+            for errno in unreachable_errnos {
+                let e = gone(op)(io(io::Error::from_raw_os_error(errno)));
+                assert!(
+                    matches!(e, Error::ManagerUnreachable { op: o, .. } if o == op),
+                    "{errno}: {e:?}"
+                );
+                assert!(e.to_string().starts_with("manager unreachable: "), "{e}");
+            }
+            // std's connect_timeout reports its own timeout without an errno.
+            let e = gone(op)(io(io::Error::new(io::ErrorKind::TimedOut, "timed out")));
+            assert!(e.is_manager_gone(), "{e:?}");
+            for e in [
+                Error::Closed,
+                Error::Truncated {
+                    expected: 10,
+                    got: 3,
+                },
+            ] {
+                let e = gone(op)(e);
+                assert!(matches!(e, Error::ManagerGone { .. }), "{e:?}");
+                assert!(e.to_string().starts_with("manager gone: "), "{e}");
+            }
+        }
+        // What is not a transport failure is left as it is.
+        let e = gone("recv")(Error::Decode("bad".into()));
+        assert!(matches!(e, Error::Decode(_)), "{e:?}");
+    }
+
+    /// A handshake whose read timed out is a Timeout while the peer's host
+    /// answers (a mute process), ManagerUnreachable once it went silent.
+    #[test]
+    fn a_handshake_timeout_on_a_live_host_stays_a_timeout() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        super::super::tcp::configure(&s).unwrap();
+        let silent = super::super::tcp::silent_for(&s).expect("TCP_INFO");
+        assert!(silent < super::super::tcp::SILENT_HOST, "{silent:?}");
+        let live = Error::Timeout {
+            op: "the manager's handshake",
+            after: super::super::tcp::HANDSHAKE_TIMEOUT,
+        };
+        let e = super::super::tcp::read_timed_out(&s, "handshake", live);
+        assert!(e.is_timeout() && !e.is_manager_gone(), "{e:?}");
+    }
 }

@@ -471,8 +471,9 @@ impl Manager {
     /// [`Error::AuthenticationFailed`] if `authkey` is wrong;
     /// [`Error::ManagerGone`] if nothing listens at `address`;
     /// for TCP, [`Error::ManagerUnreachable`] if its host does not answer
-    /// within [`tcp::CONNECT_TIMEOUT`], and [`Error::Timeout`] if it accepts
-    /// but does not complete the handshake within [`tcp::HANDSHAKE_TIMEOUT`].
+    /// within [`tcp::CONNECT_TIMEOUT`] (or stops answering during the
+    /// handshake), and [`Error::Timeout`] if it accepts but does not
+    /// complete the handshake within [`tcp::HANDSHAKE_TIMEOUT`].
     pub fn connect(address: Address, authkey: &[u8]) -> Result<Manager> {
         let endpoint = Arc::new(Endpoint {
             address,

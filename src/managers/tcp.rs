@@ -15,6 +15,12 @@
 //! | connect timeout | [`CONNECT_TIMEOUT`] (5 s) | a host that does not answer the `SYN` |
 //! | handshake timeout | [`HANDSHAKE_TIMEOUT`] (5 s) | a peer that connects but does not speak |
 //!
+//! A handshake that times out is [`Error::Timeout`] when the peer's host
+//! still answers the keepalive probes (its process is mute), and
+//! [`Error::ManagerUnreachable`] when it has gone silent (the link was cut
+//! meanwhile): the read timeout and the keepalive give up at the same
+//! moment, and the client asks the kernel (`TCP_INFO`) which case it is.
+//!
 //! # The documented bound
 //! **A call on a remote manager whose host has gone silent fails about
 //! [`DEAD_PEER_BOUND`] (5 s) after the link was cut**:
@@ -109,7 +115,8 @@ pub(crate) fn set_read_timeout(fd: &impl AsFd, timeout: Option<Duration>) -> Res
 }
 
 /// Whether an I/O error says that the peer's host cannot be reached: a
-/// keepalive or user timeout, or no route any more.
+/// keepalive or user timeout, or no route any more (the kernel reports an
+/// ICMP "host isolated" as `ENONET`).
 pub(crate) fn unreachable(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::TimedOut
         || matches!(
@@ -120,8 +127,65 @@ pub(crate) fn unreachable(e: &std::io::Error) -> bool {
                     | libc::ENETUNREACH
                     | libc::ENETDOWN
                     | libc::EHOSTDOWN
+                    | libc::ENONET
             )
         )
+}
+
+/// How long the peer's host has sent nothing on this TCP socket, not even
+/// an acknowledgement (`tcpi_last_ack_recv` of `TCP_INFO`); `None` if the
+/// kernel does not say.
+pub(crate) fn silent_for(fd: &impl AsFd) -> Option<Duration> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `tcp_info` is plain integers, for which all zeroes is valid.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` is a live, writable `tcp_info` of `len` bytes; the
+    // kernel writes at most `len` bytes there and stores the count in `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_fd().as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &mut len,
+        )
+    };
+    let need = std::mem::offset_of!(libc::tcp_info, tcpi_last_ack_recv) + 4;
+    (r == 0 && len as usize >= need).then(|| Duration::from_millis(info.tcpi_last_ack_recv.into()))
+}
+
+/// Silence longer than a live host ever keeps on a connection with the
+/// options of [`configure`]: it answers a keepalive probe at the latest
+/// `KEEPALIVE_IDLE` after its last packet; allow one interval more.
+pub(crate) const SILENT_HOST: Duration =
+    Duration::from_secs(KEEPALIVE_IDLE.as_secs() + KEEPALIVE_INTERVAL.as_secs());
+
+/// The error for a read on a configured TCP socket that timed out
+/// (`EAGAIN` from `SO_RCVTIMEO`): [`Error::ManagerUnreachable`] if the
+/// peer's host has gone silent, since then the keepalive probes went
+/// unanswered too and the kernel is about to end the connection (the two
+/// timers can fire in either order); otherwise `live`, for a host that is
+/// up but whose peer process does not speak.
+pub(crate) fn read_timed_out(fd: &impl AsFd, op: &'static str, live: Error) -> Error {
+    after_silence(silent_for(fd), op, live)
+}
+
+/// [`read_timed_out`], given how long the host has been silent.
+fn after_silence(silent: Option<Duration>, op: &'static str, live: Error) -> Error {
+    match silent {
+        Some(silent) if silent >= SILENT_HOST => Error::ManagerUnreachable {
+            op,
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the host sent nothing for {:.1} s, not even answers to keepalive probes",
+                    silent.as_secs_f64()
+                ),
+            ),
+        },
+        _ => live,
+    }
 }
 
 #[cfg(test)]
@@ -135,6 +199,49 @@ mod tests {
             KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_PROBES
         );
         assert_eq!(DEAD_PEER_BOUND, USER_TIMEOUT);
+    }
+
+    #[test]
+    fn a_read_timeout_is_unreachable_only_when_the_host_went_silent() {
+        let live = || Error::Timeout {
+            op: "the manager's handshake",
+            after: HANDSHAKE_TIMEOUT,
+        };
+        // A live host answers keepalive probes: its peer is merely mute.
+        for silent in [None, Some(Duration::ZERO), Some(KEEPALIVE_IDLE)] {
+            let e = after_silence(silent, "handshake", live());
+            assert!(e.is_timeout() && !e.is_manager_gone(), "{silent:?}: {e:?}");
+        }
+        // Probes unanswered: the link or the host is gone.
+        for silent in [SILENT_HOST, HANDSHAKE_TIMEOUT] {
+            let e = after_silence(Some(silent), "handshake", live());
+            assert!(
+                matches!(&e, Error::ManagerUnreachable { op: "handshake", source }
+                    if source.kind() == std::io::ErrorKind::TimedOut),
+                "{e:?}"
+            );
+            assert!(e.is_manager_gone());
+            assert!(
+                e.to_string().starts_with(
+                    "manager unreachable: handshake failed: the host sent nothing for "
+                ),
+                "{e}"
+            );
+        }
+        assert!(SILENT_HOST > KEEPALIVE_IDLE && SILENT_HOST <= DEAD_PEER_BOUND);
+    }
+
+    #[test]
+    fn silent_for_reads_the_time_since_the_last_ack() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let _peer = l.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let silent = silent_for(&s).expect("TCP_INFO");
+        assert!(
+            silent >= Duration::from_millis(250) && silent < SILENT_HOST,
+            "{silent:?}"
+        );
     }
 
     #[test]
