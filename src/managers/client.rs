@@ -81,15 +81,66 @@ pub(crate) fn connect(ep: &Endpoint) -> Result<Connection> {
     connect_timeout(ep, None)
 }
 
-/// As [`connect`]; with a timeout, every read on the connection fails after
-/// waiting that long (used to shut down a server that may be wedged).
+/// Connect to a Unix socket; with a timeout, give up after it.
+///
+/// A Unix-domain `connect` blocks when the server's listen queue is full,
+/// which happens when the server has stopped accepting (a server stopped
+/// with SIGSTOP, say). With a timeout the connect is non-blocking (it then
+/// fails with `EAGAIN` at once while the queue is full) and is retried
+/// every millisecond until the time is up. The fork handler relies on this:
+/// it must never hang a fork.
+fn connect_unix(
+    path: &std::path::Path,
+    timeout: Option<std::time::Duration>,
+) -> std::io::Result<UnixStream> {
+    use nix::errno::Errno;
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let Some(timeout) = timeout else {
+        return UnixStream::connect(path);
+    };
+    let deadline = std::time::Instant::now() + timeout;
+    let addr = UnixAddr::new(path)?;
+    loop {
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
+        match connect(fd.as_raw_fd(), &addr) {
+            Ok(()) => {
+                let s = UnixStream::from(fd);
+                s.set_nonblocking(false)?;
+                return Ok(s);
+            }
+            Err(Errno::EAGAIN) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(Errno::EAGAIN) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    format!(
+                        "the manager's listen queue stayed full for {timeout:?} \
+                         (is the server stopped?)"
+                    ),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// As [`connect`]; with a timeout, connecting and every read on the
+/// connection fail after waiting that long (used by the fork handler, and
+/// to shut down a server that may be wedged).
 pub(crate) fn connect_timeout(
     ep: &Endpoint,
     timeout: Option<std::time::Duration>,
 ) -> Result<Connection> {
     let mut conn = match &ep.address {
         Address::Unix(path) => {
-            let s = UnixStream::connect(path)
+            let s = connect_unix(path, timeout)
                 .and_then(|s| s.set_read_timeout(timeout).map(|()| s))
                 .map_err(|source| Error::Io {
                     op: "connect",
@@ -533,6 +584,49 @@ mod tests {
     /// Every way a TCP (or Unix) transport can fail once the manager or
     /// the link to its host is gone ends as ManagerGone or
     /// ManagerUnreachable, whichever call the client was making.
+    #[test]
+    fn a_unix_connect_with_a_timeout_gives_up_on_a_full_listen_queue() {
+        use nix::sys::socket::{
+            bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
+        };
+        let dir = std::env::temp_dir().join(format!("forklore-connect-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s");
+        // A listener that never accepts, with the smallest queue.
+        let l = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        bind(
+            std::os::fd::AsRawFd::as_raw_fd(&l),
+            &UnixAddr::new(&path).unwrap(),
+        )
+        .unwrap();
+        listen(&l, Backlog::new(0).unwrap()).unwrap();
+        let timeout = std::time::Duration::from_millis(200);
+        // Fill the queue (a blocking connect would now hang for ever).
+        let mut held = Vec::new();
+        let t = std::time::Instant::now();
+        let err = loop {
+            match connect_unix(&path, Some(timeout)) {
+                Ok(s) => held.push(s),
+                Err(e) => break e,
+            }
+            assert!(held.len() < 64, "the listen queue never filled");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+        assert!(
+            err.to_string().contains("listen queue stayed full"),
+            "{err}"
+        );
+        assert!(t.elapsed() >= timeout && t.elapsed() < 10 * timeout);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn every_transport_failure_is_manager_gone() {
         let gone_errnos = [
