@@ -248,15 +248,6 @@ pub enum Error {
     #[error("manager refused the request: {0}")]
     ManagerRequest(String),
 
-    /// A child process exited with a status other than the one expected.
-    #[error("process {pid} ended unexpectedly with exit status {status}")]
-    ProcessFailed {
-        /// The child's pid.
-        pid: i32,
-        /// How it ended.
-        status: ExitStatus,
-    },
-
     /// An external program could not be started: it does not exist, it is
     /// not executable, or the working directory given for it is missing.
     /// The child never ran; nothing exited 127 (Python: `FileNotFoundError`
