@@ -39,6 +39,11 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "forklore runs on Linux only: it is built on fork(2), pidfds, Unix sockets and /proc"
+);
+
 pub mod connection;
 pub mod error;
 pub mod executor;

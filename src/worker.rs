@@ -608,11 +608,8 @@ impl Core {
                 self.spawn(slot)?;
             }
         }
-        let quota = |w: &Worker, extra: usize| {
-            self.config
-                .max_tasks
-                .map_or(true, |m| w.assigned + extra < m)
-        };
+        let quota =
+            |w: &Worker, extra: usize| self.config.max_tasks.is_none_or(|m| w.assigned + extra < m);
         let mut given: Vec<Vec<TaskId>> = vec![Vec::new(); n];
         for (slot, w) in self.slots.iter().enumerate() {
             let w = w.as_ref().expect("spawned above");

@@ -3,7 +3,7 @@
 //! (`shared/reference/python-semantics.md`). Each case runs in the `fx_pool`
 //! fixture, a fresh single-threaded process.
 
-mod common;
+use crate::common;
 
 use common::{run_ok, stdout, value};
 use predicates::prelude::*;

@@ -4,7 +4,7 @@
 //! process, because forking inside this multithreaded test harness would
 //! not be sound.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

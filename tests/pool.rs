@@ -4,7 +4,7 @@
 //! case runs in the `fx_pool` fixture, a fresh single-threaded process,
 //! because forking inside this multithreaded test harness would not be sound.
 
-mod common;
+use crate::common;
 
 use common::{proc_exists, run_ok, stderr, stdout, value};
 use predicates::prelude::*;

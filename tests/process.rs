@@ -3,7 +3,7 @@
 //! `fx_process` fixture, a fresh single-threaded process, because forking
 //! inside this multithreaded test harness would not be sound.
 
-mod common;
+use crate::common;
 
 use common::{run_ok, stderr, stdout, value};
 use predicates::prelude::*;

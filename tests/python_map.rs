@@ -3,10 +3,10 @@
 //! side is a path that `compile_checks` uses, so a renamed or removed item
 //! breaks the build of this test.
 //!
-//! `FORKLORE_BLESS_WORKBOOK=1 cargo test --test python_map` rewrites the
+//! `FORKLORE_BLESS_WORKBOOK=1 cargo test --test integration python_map` rewrites the
 //! appendix from the table; otherwise the test fails when they differ.
 
-mod common;
+use crate::common;
 
 use common::root;
 

@@ -7,7 +7,7 @@
 //! loopback or inside namespaces these tests create (and delete, even when
 //! they fail).
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -371,7 +371,7 @@ fn spawned_keeps_the_last_line_of_a_program_that_exited() {
 }
 
 fn path_of(bin: &str) -> std::path::PathBuf {
-    assert_cmd::cargo::cargo_bin(bin)
+    common::exe(bin)
 }
 
 /// The address in `master: serving task_queue and result_queue on ADDR`.

@@ -8,20 +8,21 @@
 //! inherited streams) run in the `fx_subprocess` fixture, which also serves
 //! as a child program with a known I/O pattern.
 
-mod common;
-#[path = "fixtures/pattern.rs"]
-mod pattern;
+use crate::common;
 
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
+use crate::pattern::pattern;
 use common::{proc_exists, run_ok, stderr, stdout, value, TempDir};
 use forklore::subprocess::{self, Args, Command, Popen, Stdio};
 use forklore::{Error, ExitStatus, Signal};
-use pattern::pattern;
 
-const FX: &str = env!("CARGO_BIN_EXE_fx_subprocess");
+/// The `fx_subprocess` fixture's path, as text for `Command::new`.
+fn fx() -> String {
+    common::exe("fx_subprocess").to_str().unwrap().to_string()
+}
 const MB: usize = 1 << 20;
 
 /// Compare big buffers without printing megabytes on failure.
@@ -238,7 +239,7 @@ fn communicate_moves_10_mb_each_way_while_the_child_echoes_to_both_pipes() {
         // it. A parent that wrote all input before reading would fill both
         // pipes and deadlock; the timeout turns such a bug into a failure.
         let input = pattern(10 * MB, 3);
-        let mut p = Command::new([FX, "echo_both"])
+        let mut p = Command::new([fx().as_str(), "echo_both"])
             .stdin(Stdio::Pipe)
             .capture_output()
             .spawn()
@@ -256,7 +257,7 @@ fn communicate_moves_10_mb_each_way_while_the_child_echoes_to_both_pipes() {
 fn communicate_survives_a_child_that_floods_both_pipes_before_reading() {
     within(Duration::from_secs(90), || {
         let input = pattern(10 * MB, 5);
-        let mut p = Command::new([FX, "flood", &(10 * MB).to_string()])
+        let mut p = Command::new([fx().as_str(), "flood", &(10 * MB).to_string()])
             .stdin(Stdio::Pipe)
             .capture_output()
             .spawn()
@@ -277,7 +278,7 @@ fn communicate_timeout_leaves_the_child_running_and_loses_no_output() {
     within(Duration::from_secs(90), || {
         // The child writes 1 MB (more than a pipe holds, so the parent must read
         // during the first call), then blocks until its stdin is closed.
-        let mut p = Command::new([FX, "gated", &MB.to_string()])
+        let mut p = Command::new([fx().as_str(), "gated", &MB.to_string()])
             .stdin(Stdio::Pipe)
             .stdout(Stdio::Pipe)
             .spawn()
@@ -294,7 +295,10 @@ fn communicate_timeout_leaves_the_child_running_and_loses_no_output() {
         );
         assert_eq!(
             e.to_string(),
-            format!("Command '['{FX}', 'gated', '{MB}']' timed out after 0.3 seconds")
+            format!(
+                "Command '['{}', 'gated', '{MB}']' timed out after 0.3 seconds",
+                fx()
+            )
         );
         assert!(waited >= Duration::from_millis(300), "{waited:?}");
         assert!(waited < Duration::from_secs(10), "{waited:?}");
@@ -319,7 +323,7 @@ fn communicate_after_a_timeout_sends_the_rest_of_the_input() {
         // A zero timeout cannot push 10 MB through a 64 KiB pipe: the first
         // calls time out with input unsent, and the last one sends the rest.
         let input = pattern(10 * MB, 13);
-        let mut p = Command::new([FX, "echo_both"])
+        let mut p = Command::new([fx().as_str(), "echo_both"])
             .stdin(Stdio::Pipe)
             .capture_output()
             .spawn()

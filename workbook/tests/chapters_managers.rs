@@ -1,7 +1,7 @@
-//! The Manager chapters: canonical output pinned in `snapshots/`, and each
+//! The Manager chapters: canonical output pinned in `workbook/snapshots/`, and each
 //! chapter's claim checked run by run.
 
-mod common;
+use crate::common;
 
 use common::{chapter, chapter_canon, parse_list};
 

@@ -7,7 +7,7 @@
 //! $ cargo run --release --bin tour -- --list    # what there is
 //! ```
 //!
-//! The chapters are compiled into this binary (each `src/bin/chNN_*.rs` is
+//! The chapters are compiled into this binary (each `workbook/src/bin/chNN_*.rs` is
 //! also a module here, hence their `pub fn main`), so `cargo run --bin tour`
 //! needs no other binary to have been built. Each chapter runs in its own
 //! forked child — a `forklore::Process` — so a chapter that exits or panics

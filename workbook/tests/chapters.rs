@@ -1,7 +1,7 @@
 //! Every chapter binary runs under assert_cmd; its canonical output is pinned
-//! in `snapshots/`, and predicates check the chapter's real claim.
+//! in `workbook/snapshots/`, and predicates check the chapter's real claim.
 
-mod common;
+use crate::common;
 
 use common::{chapter, chapter_canon};
 use predicates::prelude::*;
@@ -91,7 +91,7 @@ fn ch05_isolation() {
 #[test]
 fn tour_lists_every_chapter_and_runs_one_by_number_or_name() {
     use common::{bin, root, run_ok, stdout};
-    let mut chapters: Vec<String> = std::fs::read_dir(root().join("src/bin"))
+    let mut chapters: Vec<String> = std::fs::read_dir(root().join("workbook/src/bin"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.starts_with("ch") && n.ends_with(".rs"))

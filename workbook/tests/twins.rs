@@ -7,7 +7,7 @@
 //! compared away but asserted on its own in
 //! `python_print_is_several_writes_and_outln_is_one`.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
@@ -42,7 +42,7 @@ const DIFFERENT: &[(&str, &str)] = &[];
 
 #[test]
 fn every_chapter_has_a_python_twin() {
-    let bins: Vec<String> = std::fs::read_dir(root().join("src/bin"))
+    let bins: Vec<String> = std::fs::read_dir(root().join("workbook/src/bin"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.starts_with("ch") && n.ends_with(".rs"))

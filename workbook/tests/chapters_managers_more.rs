@@ -1,7 +1,7 @@
-//! The Manager chapters 7 to 12: canonical output pinned in `snapshots/`,
+//! The Manager chapters 7 to 12: canonical output pinned in `workbook/snapshots/`,
 //! and each chapter's claim checked run by run on the raw output.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

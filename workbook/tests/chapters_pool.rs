@@ -1,8 +1,8 @@
 //! Chapters 3 and 4, `Pool` and `ProcessPoolExecutor`: each binary runs
-//! under assert_cmd, its canonical output is pinned in `snapshots/`, and
+//! under assert_cmd, its canonical output is pinned in `workbook/snapshots/`, and
 //! explicit checks assert the chapter's claim on every run's raw output.
 
-mod common;
+use crate::common;
 
 use common::{chapter, chapter_canon, chapter_with};
 use regex::Regex;

@@ -1,9 +1,9 @@
 //! The subprocess chapters (13 to 15) under assert_cmd: each one's canonical
-//! output is pinned in `snapshots/`, and its real claim is checked
+//! output is pinned in `workbook/snapshots/`, and its real claim is checked
 //! explicitly. Chapters that list a folder run in a private temp dir that
 //! holds only `a.txt` and `b.txt`, as in the article.
 
-mod common;
+use crate::common;
 
 use common::{chapter, chapter_canon, chapter_with, run_ok, stdout, TempDir};
 use predicates::prelude::*;

@@ -1,8 +1,8 @@
-//! The remote Manager chapter: canonical output pinned in `snapshots/`,
+//! The remote Manager chapter: canonical output pinned in `workbook/snapshots/`,
 //! and its claim checked run by run. The roles (`master`, `worker`) and the
 //! runs across network namespaces are tested in `tests/remote.rs`.
 
-mod common;
+use crate::common;
 
 use common::{chapter, chapter_canon};
 

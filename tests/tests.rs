@@ -1,0 +1,16 @@
+//! forklore's integration tests, one crate (as ripgrep's `tests/tests.rs`):
+//! each module checks one part of the library against CPython's behaviour,
+//! through fixture programs (`tests/fixtures/`, binaries of this package) so that
+//! nothing forks inside this multithreaded test harness.
+
+mod common;
+#[path = "fixtures/pattern.rs"]
+mod pattern;
+
+mod executor;
+mod managers;
+mod pool;
+mod process;
+mod python_map;
+mod remote;
+mod subprocess;

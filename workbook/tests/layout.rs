@@ -1,0 +1,275 @@
+//! The repository's shape: one name ties each chapter's binary, workbook page
+//! and snapshot together, and every page shows its binary's exact source and
+//! its snapshot's exact output.
+//!
+//! Set `FORKLORE_BLESS_WORKBOOK=1` to rewrite the pages' source and output
+//! blocks from the files instead of failing (then read the diff).
+
+use crate::common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{root, snapshot_body};
+
+fn names(dir: &str, ext: &str) -> BTreeSet<String> {
+    std::fs::read_dir(root().join(dir))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let stem = name.strip_suffix(ext)?;
+            (stem.starts_with("ch") && stem.as_bytes().get(2).is_some_and(u8::is_ascii_digit))
+                .then(|| stem.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn each_chapter_has_a_binary_a_page_and_a_snapshot() {
+    let bins = names("workbook/src/bin", ".rs");
+    let pages = names("workbook", ".md");
+    let snaps = names("workbook/snapshots", ".snap");
+    assert!(!bins.is_empty());
+    assert_eq!(
+        bins, pages,
+        "workbook/src/bin/chNN_*.rs and workbook/chNN_*.md differ"
+    );
+    assert_eq!(
+        bins, snaps,
+        "workbook/src/bin/chNN_*.rs and workbook/snapshots/chNN_*.snap differ"
+    );
+    let summary = std::fs::read_to_string(root().join("workbook/SUMMARY.md")).unwrap();
+    let tour = std::fs::read_to_string(root().join("workbook/src/bin/tour.rs")).unwrap();
+    for ch in &bins {
+        assert!(
+            summary.contains(&format!("({ch}.md)")),
+            "SUMMARY.md does not list {ch}"
+        );
+        assert!(
+            tour.contains(&format!("slug: \"{ch}\"")),
+            "tour does not run {ch}"
+        );
+    }
+}
+
+/// A page marks each included file with `<!-- include: PATH -->` on the line
+/// before a fenced block; the block's body must be that file's content
+/// (for a `.snap`, its body after the insta header).
+fn check_page(page: &Path, bless: bool) -> Vec<String> {
+    let text = std::fs::read_to_string(page).unwrap();
+    let mut out = String::new();
+    let mut problems = Vec::new();
+    let mut lines = text.split_inclusive('\n').peekable();
+    let mut includes = 0;
+    while let Some(line) = lines.next() {
+        out.push_str(line);
+        let Some(path) = line
+            .trim()
+            .strip_prefix("<!-- include: ")
+            .and_then(|l| l.strip_suffix(" -->"))
+        else {
+            continue;
+        };
+        includes += 1;
+        let want = if path.ends_with(".snap") {
+            snapshot_body(&root().join(path))
+        } else {
+            std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+        };
+        let fence = lines
+            .next()
+            .unwrap_or_else(|| panic!("{}: no block after include", page.display()));
+        assert!(
+            fence.starts_with("```"),
+            "{}: include of {path} not followed by a fence",
+            page.display()
+        );
+        out.push_str(fence);
+        let mut have = String::new();
+        for l in lines.by_ref() {
+            if l.starts_with("```") {
+                if have != want {
+                    problems.push(format!(
+                        "{}: block for {path} differs from the file",
+                        page.display()
+                    ));
+                }
+                out.push_str(&want);
+                if !want.ends_with('\n') {
+                    out.push('\n');
+                }
+                out.push_str(l);
+                break;
+            }
+            have.push_str(l);
+        }
+    }
+    if includes == 0 {
+        problems.push(format!("{}: no <!-- include: --> blocks", page.display()));
+    }
+    if bless && out != text {
+        std::fs::write(page, out).unwrap();
+        return Vec::new();
+    }
+    problems
+}
+
+#[test]
+fn workbook_pages_show_the_real_source_and_output() {
+    let bless = std::env::var_os("FORKLORE_BLESS_WORKBOOK").is_some();
+    let mut problems = Vec::new();
+    for ch in names("workbook", ".md") {
+        let page = root().join(format!("workbook/{ch}.md"));
+        let text = std::fs::read_to_string(&page).unwrap();
+        for needed in [
+            format!("<!-- include: workbook/src/bin/{ch}.rs -->"),
+            format!("<!-- include: workbook/snapshots/{ch}.snap -->"),
+            format!("<!-- include: workbook/python/{ch}.py -->"),
+        ] {
+            assert!(text.contains(&needed), "{ch}.md lacks {needed}");
+        }
+        for heading in [
+            "## The program",
+            "## The output",
+            "## From Python to Rust",
+            "## What to notice",
+            "## Try it",
+            "## See also",
+        ] {
+            assert!(
+                text.contains(heading),
+                "{ch}.md lacks the section {heading:?}"
+            );
+        }
+        problems.extend(check_page(&page, bless));
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\n(FORKLORE_BLESS_WORKBOOK=1 cargo test -p forklore-workbook --test book layout rewrites them)",
+        problems.join("\n")
+    );
+}
+
+/// The library package carries only the library: chapters live in the
+/// workbook package and fixtures in the tests package, so `cargo install
+/// forklore` installs no teaching or test program (issue 11).
+#[test]
+fn the_library_package_carries_no_chapter_or_fixture_program() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let forklore = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "forklore")
+        .expect("the forklore package");
+    let programs: Vec<String> = forklore["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"][0] != "lib")
+        .map(|t| {
+            format!(
+                "{} {}",
+                t["kind"][0].as_str().unwrap(),
+                t["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    // The library, its benchmark, and the one real tool a user installs.
+    let allowed = ["bench versus", "bin forklore-manager"];
+    let stray: Vec<&String> = programs
+        .iter()
+        .filter(|p| !allowed.contains(&p.as_str()))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "the forklore package carries programs that belong to the workbook or the tests: {stray:?}"
+    );
+}
+
+/// The declared MSRV is honest: at least the `rust-version` of every locked
+/// dependency the library builds with on this platform. (Clippy, which reads
+/// `rust-version`, flags standard-library APIs newer than it.)
+#[test]
+fn the_declared_rust_version_covers_every_locked_dependency() {
+    let rustc = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .unwrap();
+    let rustc = String::from_utf8(rustc.stdout).unwrap();
+    let host = rustc
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names the host");
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .args(["--filter-platform", host])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let version = |v: &serde_json::Value| -> Vec<u32> {
+        v.as_str()
+            .map(|s| s.split('.').map(|n| n.parse().unwrap()).collect())
+            .unwrap_or_default()
+    };
+    let packages = meta["packages"].as_array().unwrap();
+    let by_id = |id: &str| packages.iter().find(|p| p["id"] == id).unwrap();
+    let nodes = meta["resolve"]["nodes"].as_array().unwrap();
+    let forklore = packages.iter().find(|p| p["name"] == "forklore").unwrap();
+    let declared = version(&forklore["rust_version"]);
+    // Walk the normal (non-dev, non-build) dependencies from forklore.
+    let mut todo = vec![forklore["id"].as_str().unwrap().to_string()];
+    let mut seen = BTreeSet::new();
+    let mut too_new = Vec::new();
+    while let Some(id) = todo.pop() {
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        let p = by_id(&id);
+        let needs = version(&p["rust_version"]);
+        if needs > declared {
+            too_new.push(format!(
+                "{} {} needs {}",
+                p["name"], p["version"], p["rust_version"]
+            ));
+        }
+        let node = nodes.iter().find(|n| n["id"] == id.as_str()).unwrap();
+        for dep in node["deps"].as_array().unwrap() {
+            let normal = dep["dep_kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["kind"].is_null());
+            if normal {
+                todo.push(dep["pkg"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert!(seen.len() > 5, "the walk found forklore's dependencies");
+    assert!(
+        too_new.is_empty(),
+        "rust-version {declared:?} is older than what these need: {too_new:?}"
+    );
+}
