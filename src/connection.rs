@@ -287,7 +287,7 @@ impl Connection {
         if self.end > self.start {
             return Ok(true);
         }
-        crate::process::poll_readable(&self.stream.fd(), timeout)
+        crate::sys::poll_readable(&self.stream.fd(), timeout)
     }
 
     /// Make sure `want` bytes are buffered from `start`. Returns `false` on

@@ -9,7 +9,7 @@
 use std::io;
 use std::time::Duration;
 
-use crate::process::ExitStatus;
+use crate::exit_status::ExitStatus;
 
 /// `Result<T, forklore::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -50,7 +50,7 @@ static WARNED_THREADS: AtomicBool = AtomicBool::new(false);
 /// the time of the fork, or restricts itself to such functions. The child must
 /// also not return into code that would run the parent's destructors or
 /// `atexit` handlers a second time: end it with
-/// [`exit_child`](crate::process::exit_child) (a flush, then `_exit`), not
+/// [`exit_child`] (a flush, then `_exit`), not
 /// with [`std::process::exit`], which runs the `atexit` handlers.
 ///
 /// # Errors
@@ -131,4 +131,19 @@ fn warn_if_threaded() {
             std::process::id()
         ));
     }
+}
+
+/// End a forked child at once (Python: `os._exit(code)`).
+///
+/// It flushes what the child itself printed, then calls `_exit`, skipping the
+/// destructors and `atexit` handlers the child inherited from the parent, so
+/// nothing the parent owns is cleaned up twice. Use it to end the child side
+/// of a raw [`fork`](crate::fork()).
+pub fn exit_child(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit is async-signal-safe and ends the process at once; the
+    // child owns nothing that must be released first.
+    unsafe { libc::_exit(code) }
 }

@@ -47,12 +47,14 @@ compile_error!(
 pub mod connection;
 pub mod error;
 pub mod executor;
+mod exit_status;
 mod fork;
 pub mod io;
 pub mod managers;
 pub mod pool;
 pub mod process;
 pub mod subprocess;
+mod sys;
 mod worker;
 
 pub use error::{Error, Result};

@@ -89,12 +89,12 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::{getpid, Pid};
 
 use crate::error::{Error, Result};
-use crate::process::{poll_timeout, try_wait_pid, wait_pid, wait_pid_timeout, ExitStatus};
+use crate::process::{try_wait_pid, wait_pid, wait_pid_timeout, ExitStatus};
 
 /// The shell that runs a [`Command::shell`] command line (Python's default).
 pub const SHELL: &str = "/bin/sh";
@@ -899,15 +899,7 @@ impl Popen {
                 if fds.is_empty() {
                     return Ok(true);
                 }
-                let wait = match deadline {
-                    None => PollTimeout::NONE,
-                    Some(d) => poll_timeout(d.saturating_duration_since(Instant::now())),
-                };
-                match poll(&mut fds, wait) {
-                    Ok(_) => {}
-                    Err(Errno::EINTR) => continue,
-                    Err(e) => return Err(Error::os("poll", e)),
-                }
+                crate::sys::poll(&mut fds, deadline)?;
                 for (fd, &i) in fds.iter().zip(&which) {
                     ready[i] = fd.revents().is_some_and(|r| !r.is_empty());
                 }

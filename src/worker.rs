@@ -72,8 +72,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 use nix::unistd::{getpid, Pid};
 use serde::de::DeserializeOwned;
@@ -581,7 +580,7 @@ impl Core {
         // `start` forks; in the parent it drops the closure, and with it the
         // worker's end of the socket.
         process.start()?;
-        let pidfd = process.pid().and_then(crate::process::pidfd_open);
+        let pidfd = process.pid().and_then(crate::sys::pidfd_open);
         self.slots[slot] = Some(Worker {
             process,
             conn: parent_end,
@@ -712,10 +711,7 @@ impl Core {
             if fds.is_empty() {
                 return Ok(());
             }
-            match poll(&mut fds, poll_timeout(timeout)) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(Error::os("poll", e)),
-            }
+            crate::sys::poll(&mut fds, timeout.and_then(crate::sys::deadline))?;
             for (fd, owner) in fds.iter().zip(owners) {
                 if fd.revents().is_some_and(|r| !r.is_empty()) {
                     ready.push(owner);
@@ -1164,18 +1160,6 @@ fn reap(process: &mut Process, deadline: Instant) -> ExitStatus {
     process
         .join()
         .unwrap_or(ExitStatus::Signaled(Signal::SIGKILL))
-}
-
-/// `poll(2)`'s timeout for `timeout`, rounded up to whole milliseconds so a
-/// short wait does not become a busy loop.
-fn poll_timeout(timeout: Option<Duration>) -> PollTimeout {
-    match timeout {
-        None => PollTimeout::NONE,
-        Some(t) => {
-            let ms = t.as_nanos().div_ceil(1_000_000);
-            PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -215,20 +215,11 @@ pub(crate) const SPIN: std::time::Duration = std::time::Duration::from_micros(50
 /// server if both share it. A long wait (a blocked `get`) costs at most
 /// this much CPU before the caller sleeps as usual.
 pub(crate) fn spin_until_readable(conn: &mut Connection) {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
     // Bytes already buffered (or an error) end the wait at once.
     if !matches!(conn.poll(std::time::Duration::ZERO), Ok(false)) {
         return;
     }
-    let start = std::time::Instant::now();
-    loop {
-        std::thread::yield_now();
-        let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN)];
-        if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0)) || start.elapsed() >= SPIN {
-            return;
-        }
-    }
+    crate::sys::spin_until_readable(conn, SPIN);
 }
 
 struct Cached {

@@ -1,0 +1,76 @@
+//! How a child process ended: [`ExitStatus`], the enum behind Python's
+//! `exitcode`. A leaf: it depends on nothing else in the crate, so the error
+//! type and the system-call layer can both name it.
+
+use nix::sys::signal::Signal;
+
+/// How a child process ended: the enum behind Python's `exitcode`.
+///
+/// It displays as Python prints `exitcode`: the code for a normal exit, or the
+/// negated signal number for a death by signal (`-15` after
+/// [`Process::terminate`], `-9` after [`Process::kill`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// The child called `exit(code)` or returned (C: `WIFEXITED`, `WEXITSTATUS`).
+    Exited(i32),
+    /// The child was killed by a signal (C: `WIFSIGNALED`, `WTERMSIG`).
+    Signaled(Signal),
+    /// The child was killed by a signal that [`Signal`] has no name for: a
+    /// real-time signal, `SIGRTMIN` (34) to `SIGRTMAX` (64). The number is
+    /// kept, so `code()` is still Python's `-34`.
+    SignaledOther(i32),
+}
+
+impl ExitStatus {
+    /// Python's `exitcode`: the exit code, or minus the signal number.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => c,
+            ExitStatus::Signaled(s) => -(s as i32),
+            ExitStatus::SignaledOther(n) => -n,
+        }
+    }
+
+    /// True for `Exited(0)`.
+    pub fn success(self) -> bool {
+        self == ExitStatus::Exited(0)
+    }
+
+    /// The signal that killed the child, if any.
+    pub fn signal(self) -> Option<Signal> {
+        match self {
+            ExitStatus::Signaled(s) => Some(s),
+            ExitStatus::Exited(_) | ExitStatus::SignaledOther(_) => None,
+        }
+    }
+
+    /// The number of the signal that killed the child, named or not.
+    pub fn signal_number(self) -> Option<i32> {
+        match self {
+            ExitStatus::Signaled(s) => Some(s as i32),
+            ExitStatus::SignaledOther(n) => Some(n),
+            ExitStatus::Exited(_) => None,
+        }
+    }
+
+    /// Decode a raw `waitpid` status; `None` for stops and continues.
+    pub(crate) fn from_raw(status: i32) -> Option<Self> {
+        if libc::WIFEXITED(status) {
+            Some(ExitStatus::Exited(libc::WEXITSTATUS(status)))
+        } else if libc::WIFSIGNALED(status) {
+            let n = libc::WTERMSIG(status);
+            Some(match Signal::try_from(n) {
+                Ok(sig) => ExitStatus::Signaled(sig),
+                Err(_) => ExitStatus::SignaledOther(n),
+            })
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.code())
+    }
+}
