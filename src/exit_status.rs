@@ -8,7 +8,7 @@ use nix::sys::signal::Signal;
 ///
 /// It displays as Python prints `exitcode`: the code for a normal exit, or the
 /// negated signal number for a death by signal (`-15` after
-/// [`Process::terminate`], `-9` after [`Process::kill`]).
+/// [`Process::terminate`](crate::Process::terminate), `-9` after [`Process::kill`](crate::Process::kill)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
     /// The child called `exit(code)` or returned (C: `WIFEXITED`, `WEXITSTATUS`).
