@@ -117,7 +117,9 @@ impl Command {
     }
 
     /// Set one variable in the child's environment, which otherwise is a
-    /// copy of the parent's: this *extends* the environment.
+    /// copy of the parent's: this *extends* the environment. A `key` holding
+    /// `=`, or a NUL byte in `key` or `value`, makes the launch fail with
+    /// [`Error::InvalidArgument`] (Python: `ValueError`).
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
         self.env
             .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
@@ -181,7 +183,10 @@ impl Command {
     /// # Errors
     /// - [`Error::Launch`] when the program is missing or not executable, or
     ///   the working directory is missing; it names the path at fault.
-    /// - [`Error::InvalidArgument`] for an empty argument vector,
+    /// - [`Error::InvalidArgument`] for an empty argument vector, a NUL byte
+    ///   in the program, an argument, the command line, an environment
+    ///   variable or the working directory, an environment variable name
+    ///   holding `=` (Python raises `ValueError` for each of these),
     ///   [`Stdio::Stdout`] given for stdin or stdout, or `input`, `timeout` or
     ///   `check` set (they belong to [`run`](Command::run); pass input and a
     ///   timeout to [`Popen::communicate`] instead).
@@ -287,7 +292,58 @@ impl Command {
         Ok(self.run()?.stdout.unwrap_or_default())
     }
 
+    /// Refuse what the kernel cannot be given, before anything is started
+    /// (Python raises `ValueError` for each): a NUL byte in the program, an
+    /// argument, the command line, an environment variable's name or value,
+    /// or the working directory, and a `=` in a variable's name (which
+    /// would silently become part of the value: `A=B` set to `c` is the
+    /// entry `A=B=c`, that is `A` set to `B=c`).
+    ///
+    /// The message shows the offending text escaped (`"a\0b"`), never the
+    /// raw byte.
+    fn validate(&self) -> Result<()> {
+        fn no_nul(what: impl FnOnce() -> String, s: &OsStr) -> Result<()> {
+            if s.as_encoded_bytes().contains(&0) {
+                return Err(Error::InvalidArgument(format!(
+                    "embedded null byte in {}: {s:?}",
+                    what()
+                )));
+            }
+            Ok(())
+        }
+        match &self.args {
+            Args::Argv(argv) => {
+                for (i, a) in argv.iter().enumerate() {
+                    no_nul(
+                        || match i {
+                            0 => "the program".to_string(),
+                            i => format!("argument {i}"),
+                        },
+                        a,
+                    )?;
+                }
+            }
+            Args::Shell(line) => no_nul(|| "the command line".to_string(), line)?,
+        }
+        for (k, v) in &self.env {
+            no_nul(|| "an environment variable's name".to_string(), k)?;
+            if k.as_encoded_bytes().contains(&b'=') {
+                return Err(Error::InvalidArgument(format!(
+                    "illegal environment variable name {k:?}: a name cannot contain '='"
+                )));
+            }
+            if let Some(v) = v {
+                no_nul(|| format!("the value of environment variable {k:?}"), v)?;
+            }
+        }
+        if let Some(dir) = &self.cwd {
+            no_nul(|| "the working directory".to_string(), dir.as_os_str())?;
+        }
+        Ok(())
+    }
+
     fn launch(self) -> Result<Popen> {
+        self.validate()?;
         reap_orphans();
         let (program, rest): (&OsStr, Vec<&OsStr>) = match &self.args {
             Args::Argv(argv) => match argv.split_first() {
