@@ -144,6 +144,7 @@
 //! (about 5 s: see [`tcp`]).
 
 pub mod datum;
+pub mod gate;
 pub mod protocol;
 pub mod tcp;
 
