@@ -230,6 +230,58 @@ fn env_extends_the_environment_or_replaces_it() {
     assert_eq!(out, b"unset\n");
 }
 
+#[test]
+fn an_environment_name_with_equals_is_refused_not_set() {
+    // CPython: ValueError: illegal environment variable name. Before, the
+    // child got the entry `A=B=c`, that is `A` set to `B=c`.
+    let e = Command::new(["sh", "-c", "echo \"${A-unset}\""])
+        .env("A=B", "c")
+        .check_output()
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        r#"invalid argument: illegal environment variable name "A=B": a name cannot contain '='"#
+    );
+    let e = Command::new(["true"]).env_remove("A=B").run().unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+}
+
+#[test]
+fn a_nul_byte_anywhere_is_an_invalid_argument_shown_escaped() {
+    // CPython: ValueError: embedded null byte, for each of these.
+    let cases: Vec<(Command, &str)> = vec![
+        (Command::new(["ec\0ho", "x"]), r#"the program: "ec\0ho""#),
+        (Command::new(["echo", "a\0b"]), r#"argument 1: "a\0b""#),
+        (
+            Command::shell("echo a\0b"),
+            r#"the command line: "echo a\0b""#,
+        ),
+        (
+            Command::new(["true"]).env("K\0", "v"),
+            r#"an environment variable's name: "K\0""#,
+        ),
+        (
+            Command::new(["true"]).env("K", "v\0"),
+            r#"the value of environment variable "K": "v\0""#,
+        ),
+        (
+            Command::new(["true"]).cwd("/tm\0p"),
+            r#"the working directory: "/tm\0p""#,
+        ),
+    ];
+    for (cmd, what) in cases {
+        let e = cmd.spawn().unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{what}: {e:?}");
+        assert_eq!(
+            msg,
+            format!("invalid argument: embedded null byte in {what}")
+        );
+        assert!(!msg.contains('\0'), "no raw NUL in the message: {msg:?}");
+    }
+}
+
 // ---- communicate -------------------------------------------------------------
 
 #[test]

@@ -8,6 +8,7 @@ mod common;
 mod pattern;
 
 mod executor;
+mod gate;
 mod managers;
 mod pool;
 mod process;

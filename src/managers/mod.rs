@@ -111,6 +111,9 @@
 //! under a random 32-byte authkey that forked children inherit. A bad frame,
 //! a failed handshake or an unknown object id closes that one connection,
 //! with a line on the server's stderr; other clients are not disturbed.
+//! A peer that has not authenticated gets 5 s for its whole handshake, at
+//! most 32 such peers wait at once, and a server out of descriptors pauses
+//! `accept` instead of spinning: see [`gate`].
 //! Dropping the [`Manager`] stops the server, reaps it, and removes the
 //! socket and its directory.
 //!
@@ -144,6 +147,7 @@
 //! (about 5 s: see [`tcp`]).
 
 pub mod datum;
+pub mod gate;
 pub mod protocol;
 pub mod tcp;
 

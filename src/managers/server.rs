@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::gate::{Backoff, Gate};
 use super::objects::{ClientGone, ConnId, Ctx, Holdings, Object};
 use super::protocol::{ObjId, RemoteError, Reply, Request, Response};
 use crate::connection::{answer_challenge, deliver_challenge, Connection};
@@ -59,10 +60,6 @@ impl Listener {
             Listener::Tcp(l) => l.as_fd(),
         }
     }
-
-    fn is_tcp(&self) -> bool {
-        matches!(self, Listener::Tcp(_))
-    }
 }
 
 struct Entry {
@@ -81,8 +78,8 @@ struct Server {
     names: Mutex<HashMap<String, ObjId>>,
     /// The socket's private directory, removed on a clean shutdown.
     dir: Option<PathBuf>,
-    /// Whether connections come over TCP: then the handshake has a timeout.
-    tcp: bool,
+    /// Connections that have not authenticated yet (see [`super::gate`]).
+    gate: Gate,
     /// Whether `Request::Shutdown` ends the process. Only the in-process
     /// fuzz test sets it to false: it must not end the test binary.
     exit_on_shutdown: bool,
@@ -133,44 +130,77 @@ pub(crate) fn run(
         next_conn: AtomicU64::new(1),
         names: Mutex::new(HashMap::new()),
         dir,
-        tcp: listener.is_tcp(),
+        gate: Gate::default(),
         exit_on_shutdown: true,
     });
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::poll::{PollFd, PollFlags};
+    let mut backoff = Backoff::default();
     loop {
-        let mut fds = [
-            PollFd::new(listener.fd(), PollFlags::POLLIN),
-            PollFd::new(owner_alive.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
+        // Drop the connections whose handshake is overdue; wake up for the
+        // next deadline, and after a pause of `accept` (see `gate`).
+        let now = std::time::Instant::now();
+        let next_deadline = server.gate.expire(now);
+        let pause = backoff.remaining(now);
+        let wait = match (next_deadline, pause.is_zero()) {
+            (Some(d), true) => Some(d),
+            (Some(d), false) => Some(d.min(pause)),
+            (None, true) => None,
+            (None, false) => Some(pause),
+        };
+        let mut fds = vec![PollFd::new(owner_alive.as_fd(), PollFlags::POLLIN)];
+        if pause.is_zero() {
+            fds.push(PollFd::new(listener.fd(), PollFlags::POLLIN));
+        }
+        match crate::sys::poll(&mut fds, wait.and_then(crate::sys::deadline)) {
             Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => {
                 log(&format!("poll failed: {e}; shutting down"));
                 server.exit(1);
             }
         }
-        let owner_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
-        let incoming = fds[0].revents().is_some_and(|r| !r.is_empty());
-        if owner_gone {
+        let ready = |i: usize| {
+            fds.get(i)
+                .and_then(PollFd::revents)
+                .is_some_and(|r| !r.is_empty())
+        };
+        if ready(0) {
             server.exit(0);
         }
-        if !incoming {
+        if !ready(1) {
             continue;
         }
+        let now = std::time::Instant::now();
         match listener.accept() {
             Ok((conn, peer)) => {
+                if let Some(line) = backoff.success(now) {
+                    log(&line);
+                }
                 let id = server.next_conn.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = server.gate.admit(id, &conn, now) {
+                    // No descriptor left to watch its deadline with: an
+                    // unbounded connection is not served.
+                    if let Some(line) = backoff.failure(&e, now) {
+                        log(&line);
+                    }
+                    continue;
+                }
                 let s = Arc::clone(&server);
                 let spawned = std::thread::Builder::new()
                     .name(format!("conn-{id}"))
                     .stack_size(1 << 20)
                     .spawn(move || serve(s, conn, id, peer));
                 if let Err(e) = spawned {
-                    log(&format!("connection {id}: cannot start a thread: {e}"));
+                    server.gate.failed(id);
+                    if let Some(line) = backoff.failure(&e, now) {
+                        log(&format!("connection {id}: cannot start a thread: {line}"));
+                    }
                 }
             }
-            Err(e) => log(&format!("accept failed: {e}")),
+            Err(e) => {
+                if let Some(line) = backoff.failure(&e, now) {
+                    log(&line);
+                }
+            }
         }
     }
 }
@@ -187,28 +217,24 @@ enum Next {
 
 /// Serve one connection until it closes.
 fn serve(server: Arc<Server>, mut conn: Connection, cid: ConnId, peer: String) {
-    // A remote peer that connects and then says nothing must not hold a
-    // thread for ever: over TCP, each handshake message has a deadline.
-    let deadline = server.tcp.then_some(super::tcp::HANDSHAKE_TIMEOUT);
-    let hello = super::tcp::set_read_timeout(&conn, deadline)
-        .and_then(|()| deliver_challenge(&mut conn, &server.authkey))
-        .and_then(|()| answer_challenge(&mut conn, &server.authkey))
-        .and_then(|()| super::tcp::set_read_timeout(&conn, None))
-        .map_err(|e| match e {
-            Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::WouldBlock => {
-                Error::Timeout {
-                    op: "the client's handshake",
-                    after: super::tcp::HANDSHAKE_TIMEOUT,
-                }
-            }
-            other => other,
-        });
+    // The gate bounds the whole handshake (see `gate`): it shuts the socket
+    // down at the deadline, which ends these reads.
+    let hello = deliver_challenge(&mut conn, &server.authkey)
+        .and_then(|()| answer_challenge(&mut conn, &server.authkey));
     if let Err(e) = hello {
-        log(&format!(
-            "connection {cid} ({peer}) closed: handshake failed: {e}"
-        ));
+        let why = match server.gate.failed(cid) {
+            Some(verdict) => verdict.explain(),
+            None => format!("handshake failed: {e}"),
+        };
+        if let Some(note) = server.gate.may_log(std::time::Instant::now()) {
+            if let Some(note) = note {
+                log(&note);
+            }
+            log(&format!("connection {cid} ({peer}) closed: {why}"));
+        }
         return;
     }
+    server.gate.passed(cid);
     // References this connection holds, and the objects it may hold a lock
     // or permit in; both are given back when it closes.
     let mut refs: HashMap<ObjId, u64> = HashMap::new();
@@ -519,7 +545,7 @@ mod fuzz {
             next_conn: AtomicU64::new(1),
             names: Mutex::new(HashMap::from([("q".to_string(), 3)])),
             dir: None,
-            tcp: false,
+            gate: Gate::default(),
             exit_on_shutdown: false,
         })
     }

@@ -13,7 +13,7 @@
 //! | `TCP_KEEPINTVL`, `TCP_KEEPCNT` | [`KEEPALIVE_INTERVAL`] (1 s) × [`KEEPALIVE_PROBES`] (3) | then once a second, three times |
 //! | `TCP_USER_TIMEOUT` | [`USER_TIMEOUT`] (5 s) | data (or probes) unacknowledged for 5 s end the connection |
 //! | connect timeout | [`CONNECT_TIMEOUT`] (5 s) | a host that does not answer the `SYN` |
-//! | handshake timeout | [`HANDSHAKE_TIMEOUT`] (5 s) | a peer that connects but does not speak |
+//! | handshake timeout | [`HANDSHAKE_TIMEOUT`] (5 s) | a peer that connects but does not complete the handshake |
 //!
 //! A handshake that times out is [`Error::Timeout`] when the peer's host
 //! still answers the keepalive probes (its process is mute), and
@@ -72,8 +72,10 @@ pub const KEEPALIVE_PROBES: u32 = 3;
 pub const USER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a client waits for the server's host to accept a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long either side waits for each message of the authentication
-/// handshake.
+/// The authentication handshake's bound: a client waits this long for
+/// each message of it; the server gives a new connection this long for the
+/// *whole* handshake, Unix or TCP, and then drops it (see
+/// [`gate`](super::gate)).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest a call can stay blocked after the peer's host last sent
 /// anything: `KEEPALIVE_IDLE + KEEPALIVE_PROBES × KEEPALIVE_INTERVAL`,

@@ -51,9 +51,16 @@
 //! workers on 127.0.0.1, ends by itself). Across two machines:
 //!
 //! ```text
-//! host-a$ ch16_remote_manager master --bind 0.0.0.0:50000 --authkey SECRET
-//! host-b$ ch16_remote_manager worker host-a-ip:50000 --authkey SECRET
+//! host-a$ read -rs FORKLORE_AUTHKEY && export FORKLORE_AUTHKEY
+//! host-a$ ch16_remote_manager master --bind 0.0.0.0:50000
+//! host-b$ ch16_remote_manager worker host-a-ip:50000 --authkey-file ~/.ch16.key
 //! ```
+//!
+//! The key never goes on the command line: every local user can read a
+//! process's arguments (`ps`, `/proc/PID/cmdline`), and with the key they
+//! could connect and shut the master down. It comes from the environment
+//! (`FORKLORE_AUTHKEY`; `/proc/PID/environ` is readable only by the
+//! process's owner) or from a file that only its owner can read.
 //!
 //! `ch16_remote_manager --help` shows every option.
 
@@ -281,14 +288,77 @@ fn demo() {
 const USAGE: &str = "\
 usage: ch16_remote_manager
            run the master and two workers on 127.0.0.1 (ends by itself)
-       ch16_remote_manager master [--bind ADDR] --authkey KEY [--tasks N] [--workers N]
+       ch16_remote_manager master [--bind ADDR] [--authkey-file PATH] [--tasks N] [--workers N]
            serve task_queue and result_queue on ADDR (default 127.0.0.1:50000);
            wait for N workers (default 1), then hand out the tasks (default 10)
-       ch16_remote_manager worker ADDRESS --authkey KEY [--name NAME] [--work-ms MS]
+       ch16_remote_manager worker ADDRESS [--authkey-file PATH] [--name NAME] [--work-ms MS]
            connect to the master at ADDRESS (IP:PORT) and work until told to stop;
            each task takes MS milliseconds (default 100)
-The key must be the same on both sides. Anyone who can reach the port and
-knows the key can use the queues; the traffic is not encrypted.";
+The key must be the same on both sides. It is read from the file given with
+--authkey-file (which only its owner may read: chmod 600; one trailing
+newline is ignored), or else from the environment variable FORKLORE_AUTHKEY.
+It is never taken from the command line, which every local user can read
+(ps, /proc/PID/cmdline). Anyone who can reach the port and knows the key can
+use the queues; the traffic is not encrypted.";
+
+/// The environment variable that holds the key.
+const KEY_VAR: &str = "FORKLORE_AUTHKEY";
+
+/// The key, from `--authkey-file` if given, else from `FORKLORE_AUTHKEY`;
+/// a usage error otherwise, or if the file may be read by anyone but its
+/// owner.
+fn authkey(f: &BTreeMap<String, String>) -> Vec<u8> {
+    let key = match f.get("--authkey-file") {
+        Some(path) => key_from_file(path).unwrap_or_else(|why| fail(&why)),
+        None => match std::env::var_os(KEY_VAR) {
+            Some(k) => k.into_encoded_bytes(),
+            None => fail(&format!(
+                "no key: set {KEY_VAR} or give --authkey-file PATH"
+            )),
+        },
+    };
+    if key.is_empty() {
+        fail("the key is empty");
+    }
+    key
+}
+
+/// Read a key file that belongs to us and that only we can read.
+fn key_from_file(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // Check the file that was opened, not the path (which could be swapped
+    // between a check and the open).
+    let mut file = std::fs::File::open(path).map_err(|e| format!("--authkey-file {path}: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("--authkey-file {path}: {e}"))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "--authkey-file {path}: its mode is {:03o}, so others may read it; \
+             a key file must be readable by its owner only (chmod 600 {path})",
+            mode & 0o777
+        ));
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(format!(
+            "--authkey-file {path}: it belongs to uid {}, not to you",
+            meta.uid()
+        ));
+    }
+    let mut key = Vec::new();
+    file.read_to_end(&mut key)
+        .map_err(|e| format!("--authkey-file {path}: {e}"))?;
+    // `echo secret > file` adds a newline that is no part of the key.
+    if key.ends_with(b"\n") {
+        key.pop();
+        if key.ends_with(b"\r") {
+            key.pop();
+        }
+    }
+    Ok(key)
+}
 
 fn fail(msg: &str) -> ! {
     errln!("ch16_remote_manager: {msg}\n{USAGE}");
@@ -321,17 +391,28 @@ fn number<T: std::str::FromStr>(f: &BTreeMap<String, String>, key: &str, default
 }
 
 fn roles(args: &[String]) {
+    if args
+        .iter()
+        .any(|a| a == "--authkey" || a.starts_with("--authkey="))
+    {
+        fail(&format!(
+            "the key is not taken from the command line: every local user can \
+             read it there (ps, /proc/PID/cmdline), connect, and shut the master \
+             down. Set {KEY_VAR}, or give --authkey-file PATH (a file only you can read)"
+        ));
+    }
     match args[0].as_str() {
         "-h" | "--help" => outln!("{USAGE}"),
         "master" => {
-            let f = flags(&args[1..], &["--bind", "--authkey", "--tasks", "--workers"]);
-            let Some(key) = f.get("--authkey") else {
-                fail("master needs --authkey KEY")
-            };
+            let f = flags(
+                &args[1..],
+                &["--bind", "--authkey-file", "--tasks", "--workers"],
+            );
+            let key = authkey(&f);
             let bind = f.get("--bind").map_or("127.0.0.1:50000", String::as_str);
             let r = master(
                 bind,
-                key.as_bytes(),
+                &key,
                 number(&f, "--tasks", 10),
                 number(&f, "--workers", 1),
                 |_| {},
@@ -348,16 +429,14 @@ fn roles(args: &[String]) {
             let address: Address = address
                 .parse()
                 .unwrap_or_else(|e: Error| fail(&e.to_string()));
-            let f = flags(&args[2..], &["--authkey", "--name", "--work-ms"]);
-            let Some(key) = f.get("--authkey") else {
-                fail("worker needs --authkey KEY")
-            };
+            let f = flags(&args[2..], &["--authkey-file", "--name", "--work-ms"]);
+            let key = authkey(&f);
             let name = f
                 .get("--name")
                 .cloned()
                 .unwrap_or_else(|| format!("worker-{}", std::process::id()));
             let work = Duration::from_millis(number(&f, "--work-ms", 100));
-            if let Err(e) = worker(address, key.as_bytes(), &name, work, true) {
+            if let Err(e) = worker(address, &key, &name, work, true) {
                 errln!("{name}: {e}");
                 std::process::exit(1);
             }

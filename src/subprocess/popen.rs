@@ -1,0 +1,521 @@
+//! [`Popen`]: a running child, its pipes, `communicate`, and the reaping
+//! of children dropped while they still run.
+
+use std::borrow::Cow;
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{PollFd, PollFlags};
+use nix::sys::signal::{self, Signal};
+use nix::unistd::{getpid, Pid};
+
+#[cfg(doc)]
+use super::Stdio;
+use super::{Args, Captured, Command};
+use crate::error::{Error, Result};
+use crate::process::{try_wait_pid, wait_pid, wait_pid_timeout, ExitStatus};
+
+/// A running (or finished) child program (Python: `subprocess.Popen`).
+///
+/// Made by [`Popen::new`], [`Popen::shell`] or [`Command::spawn`]. See the
+/// [module docs](crate::subprocess) for how the child is started and reaped, and what a
+/// drop does.
+pub struct Popen {
+    pub(super) args: Args,
+    pub(super) pid: Pid,
+    /// The process that spawned the child; only it may wait for it.
+    pub(super) owner: Pid,
+    pub(super) returncode: Option<ExitStatus>,
+    pub(super) stdin: Option<File>,
+    pub(super) stdout: Option<File>,
+    pub(super) stderr: Option<File>,
+    /// Set by the first `communicate`; what it has read so far, and the
+    /// input it has not yet sent, for a later call after a timeout.
+    pub(super) comm: Option<Communication>,
+}
+
+#[derive(Default)]
+pub(super) struct Communication {
+    unsent: Vec<u8>,
+    stdout: Option<Vec<u8>>,
+    stderr: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for Popen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Popen")
+            .field("args", &self.args)
+            .field("pid", &self.pid)
+            .field("returncode", &self.returncode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Popen {
+    /// Start `args[0]` with the arguments that follow, all streams
+    /// inherited, and return at once (Python: `Popen(["ls"])`).
+    ///
+    /// ```
+    /// use forklore::subprocess::Popen;
+    ///
+    /// let mut child = Popen::new(["true"]).unwrap();
+    /// assert!(child.wait(None).unwrap().success());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Command::spawn`].
+    pub fn new<I, S>(args: I) -> Result<Popen>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Command::new(args).spawn()
+    }
+
+    /// Start `/bin/sh -c line`, all streams inherited
+    /// (Python: `Popen(line, shell=True)`).
+    ///
+    /// # Errors
+    /// As [`Command::spawn`].
+    pub fn shell(line: impl AsRef<OsStr>) -> Result<Popen> {
+        Command::shell(line).spawn()
+    }
+
+    /// What this child runs (Python: `p.args`).
+    pub fn args(&self) -> &Args {
+        &self.args
+    }
+
+    /// The child's pid (Python: `p.pid`).
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// How the child ended, as far as known: `None` until a [`poll`](Popen::poll),
+    /// [`wait`](Popen::wait) or [`communicate`](Popen::communicate) has seen
+    /// it end (Python: `p.returncode`). It makes no system call.
+    pub fn returncode(&self) -> Option<ExitStatus> {
+        self.returncode
+    }
+
+    /// Check, without blocking, whether the child has ended; reap it if so
+    /// (Python: `p.poll()`). `Ok(None)` while it runs.
+    ///
+    /// # Errors
+    /// [`Error::Os`] (`ECHILD`) if something else reaped the child.
+    pub fn poll(&mut self) -> Result<Option<ExitStatus>> {
+        if self.returncode.is_none() {
+            self.returncode = try_wait_pid(self.pid)?;
+        }
+        Ok(self.returncode)
+    }
+
+    /// Wait for the child to end and reap it (Python: `p.wait(timeout)`).
+    ///
+    /// With a timeout, the wait sleeps in the kernel on a pidfd; if the child
+    /// is still running when it expires, the result is
+    /// [`Error::TimeoutExpired`] and the child is left running. Do not `wait`
+    /// on a child that writes more than a pipe holds (64 KiB) to a
+    /// [`Stdio::Pipe`]: it blocks until someone reads, which nobody does.
+    /// [`communicate`](Popen::communicate) reads while it waits.
+    ///
+    /// # Errors
+    /// [`Error::TimeoutExpired`]; [`Error::Os`] (`ECHILD`) if something else
+    /// reaped the child.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<ExitStatus> {
+        self.wait_until(limit(timeout))
+    }
+
+    /// Wait until the deadline of `(timeout, deadline)`, naming `timeout` in
+    /// the error.
+    fn wait_until(&mut self, limit: Option<(Duration, Instant)>) -> Result<ExitStatus> {
+        if let Some(st) = self.returncode {
+            return Ok(st);
+        }
+        let st = match limit {
+            None => wait_pid(self.pid)?,
+            Some((timeout, deadline)) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match wait_pid_timeout(self.pid, left)? {
+                    Some(st) => st,
+                    None => return Err(self.timeout_expired(timeout)),
+                }
+            }
+        };
+        self.returncode = Some(st);
+        Ok(st)
+    }
+
+    fn timeout_expired(&self, timeout: Duration) -> Error {
+        Error::TimeoutExpired {
+            cmd: self.args.to_string(),
+            timeout,
+            stdout: None,
+            stderr: None,
+        }
+    }
+
+    /// Send `input` to the child's stdin, read its stdout and stderr to
+    /// end-of-file, wait for it to end, and return what it wrote
+    /// (Python: `p.communicate(input, timeout)`).
+    ///
+    /// Each half of the result is `Some` if that stream is a pipe, `None`
+    /// otherwise. Stdin is closed once the input is sent (at once without
+    /// input), so a child reading it to the end can finish.
+    ///
+    /// It cannot deadlock: one thread `poll(2)`s the three pipes and writes
+    /// or reads whichever is ready, with the pipes in non-blocking mode, so a
+    /// child writing megabytes to stdout and stderr while it still reads its
+    /// input never waits on the parent for long.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use forklore::subprocess::{Command, Stdio};
+    ///
+    /// let mut p = Command::shell("echo started; exec sleep 30")
+    ///     .stdout(Stdio::Pipe)
+    ///     .spawn()
+    ///     .unwrap();
+    /// let e = p.communicate(None, Some(Duration::from_millis(200))).unwrap_err();
+    /// assert!(e.is_timeout());
+    /// assert_eq!(p.poll().unwrap(), None); // not killed: still running
+    /// p.kill().unwrap();
+    /// let (out, _) = p.communicate(None, None).unwrap();
+    /// assert_eq!(out.unwrap(), b"started\n"); // nothing read before the timeout is lost
+    /// assert_eq!(p.returncode().unwrap().code(), -9);
+    /// ```
+    ///
+    /// # Timeouts
+    /// When `timeout` expires first, the result is [`Error::TimeoutExpired`]
+    /// and, as in Python, the child is **not** killed. What was read so far
+    /// stays in the `Popen`, with the input not yet sent: call `communicate`
+    /// again (without input) to go on, and it returns the complete output.
+    /// Calls after the one that returned the output return empty buffers.
+    ///
+    /// Writing to a child that has closed its stdin fails with `EPIPE`, which
+    /// is ignored (the input is dropped), as in Python. Rust programs ignore
+    /// `SIGPIPE` by default, which this relies on; a program that restores
+    /// it would be killed instead.
+    ///
+    /// # Errors
+    /// [`Error::TimeoutExpired`]; [`Error::InvalidArgument`] for input when
+    /// stdin is not a pipe, or input in a second call;
+    /// [`Error::Io`]/[`Error::Os`] if a pipe operation fails.
+    pub fn communicate(
+        &mut self,
+        input: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> Result<Captured> {
+        let limit = limit(timeout);
+        let has_input = input.is_some_and(|i| !i.is_empty());
+        let source: Cow<'_, [u8]> = match self.comm.as_mut() {
+            Some(comm) => {
+                if has_input {
+                    return Err(Error::InvalidArgument(
+                        "cannot send input after starting communication; \
+                         call communicate(None, ..) to go on"
+                            .into(),
+                    ));
+                }
+                Cow::Owned(std::mem::take(&mut comm.unsent))
+            }
+            None => {
+                if has_input && self.stdin.is_none() {
+                    return Err(Error::InvalidArgument(
+                        "communicate() was given input, but the child's stdin is not a pipe; \
+                         spawn it with .stdin(Stdio::Pipe)"
+                            .into(),
+                    ));
+                }
+                self.comm = Some(Communication {
+                    unsent: Vec::new(),
+                    stdout: self.stdout.is_some().then(Vec::new),
+                    stderr: self.stderr.is_some().then(Vec::new),
+                });
+                Cow::Borrowed(input.unwrap_or(&[]))
+            }
+        };
+        for f in [&self.stdin, &self.stdout, &self.stderr]
+            .into_iter()
+            .flatten()
+        {
+            set_nonblocking(f, true)?;
+        }
+        let mut sent = 0;
+        let finished = self.pump(&source, &mut sent, limit.map(|(_, d)| d))?;
+        if !finished {
+            // Timed out: keep the unsent input for the next call, and give
+            // the pipes back in blocking mode for anyone who reads them.
+            if self.stdin.is_some() {
+                if let Some(comm) = self.comm.as_mut() {
+                    comm.unsent = source[sent..].to_vec();
+                }
+            }
+            for f in [&self.stdin, &self.stdout, &self.stderr]
+                .into_iter()
+                .flatten()
+            {
+                set_nonblocking(f, false)?;
+            }
+            return Err(self.timeout_expired(limit.map_or(Duration::ZERO, |(t, _)| t)));
+        }
+        self.wait_until(limit)?;
+        let comm = self.comm.get_or_insert_with(Communication::default);
+        Ok((
+            comm.stdout.as_mut().map(std::mem::take),
+            comm.stderr.as_mut().map(std::mem::take),
+        ))
+    }
+
+    /// Move data until every pipe is closed (`Ok(true)`) or the deadline
+    /// passes (`Ok(false)`). `sent` counts the bytes of `source` written.
+    fn pump(&mut self, source: &[u8], sent: &mut usize, deadline: Option<Instant>) -> Result<bool> {
+        const IN: usize = 0;
+        const OUT: usize = 1;
+        const ERR: usize = 2;
+        loop {
+            if self.stdin.is_some() && *sent >= source.len() {
+                // All input sent: close stdin so the child sees end-of-file.
+                self.stdin = None;
+            }
+            let mut ready = [false; 3];
+            {
+                let mut fds = Vec::with_capacity(3);
+                let mut which = Vec::with_capacity(3);
+                if let Some(f) = &self.stdin {
+                    fds.push(PollFd::new(f.as_fd(), PollFlags::POLLOUT));
+                    which.push(IN);
+                }
+                for (i, f) in [(OUT, &self.stdout), (ERR, &self.stderr)] {
+                    if let Some(f) = f {
+                        fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+                        which.push(i);
+                    }
+                }
+                if fds.is_empty() {
+                    return Ok(true);
+                }
+                crate::sys::poll(&mut fds, deadline)?;
+                for (fd, &i) in fds.iter().zip(&which) {
+                    ready[i] = fd.revents().is_some_and(|r| !r.is_empty());
+                }
+            }
+            if ready[IN] {
+                if let Some(f) = self.stdin.as_mut() {
+                    match f.write(&source[*sent..]) {
+                        Ok(n) => *sent += n,
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                            ) => {}
+                        // The child closed its stdin (or exited): the rest
+                        // of the input has no reader. Python ignores this too.
+                        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                            *sent = source.len();
+                            self.stdin = None;
+                        }
+                        Err(source) => {
+                            return Err(Error::Io {
+                                op: "write to the child's stdin",
+                                source,
+                            })
+                        }
+                    }
+                }
+            }
+            let comm = self.comm.get_or_insert_with(Communication::default);
+            if ready[OUT] {
+                read_available(&mut self.stdout, &mut comm.stdout)?;
+            }
+            if ready[ERR] {
+                read_available(&mut self.stderr, &mut comm.stderr)?;
+            }
+            let open = self.stdout.is_some()
+                || self.stderr.is_some()
+                || (self.stdin.is_some() && *sent < source.len());
+            if open && deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// After a kill: collect what is already in the pipes without waiting
+    /// for end-of-file (a grandchild may still hold them open).
+    pub(super) fn drain(&mut self) -> Captured {
+        match self.communicate(None, Some(Duration::ZERO)) {
+            Ok(out) => out,
+            Err(_) => {
+                let comm = self.comm.get_or_insert_with(Communication::default);
+                (
+                    comm.stdout.as_mut().map(std::mem::take),
+                    comm.stderr.as_mut().map(std::mem::take),
+                )
+            }
+        }
+    }
+
+    /// Send `sig` to the child (Python: `p.send_signal(sig)`). Does nothing
+    /// once the child is known to have ended.
+    ///
+    /// # Errors
+    /// [`Error::Os`] if `kill(2)` fails for a reason other than the child
+    /// having already exited.
+    pub fn send_signal(&mut self, sig: Signal) -> Result<()> {
+        if self.returncode.is_some() {
+            return Ok(());
+        }
+        // The pid cannot have been reused: it is ours until we reap it.
+        match signal::kill(self.pid, sig) {
+            Ok(()) | Err(Errno::ESRCH) => Ok(()),
+            Err(e) => Err(Error::os("kill", e)),
+        }
+    }
+
+    /// Send SIGTERM (Python: `p.terminate()`); the return code is then `-15`
+    /// unless the child handles the signal.
+    ///
+    /// # Errors
+    /// As [`send_signal`](Popen::send_signal).
+    pub fn terminate(&mut self) -> Result<()> {
+        self.send_signal(Signal::SIGTERM)
+    }
+
+    /// Send SIGKILL (Python: `p.kill()`); the return code is then `-9`.
+    ///
+    /// # Errors
+    /// As [`send_signal`](Popen::send_signal).
+    pub fn kill(&mut self) -> Result<()> {
+        self.send_signal(Signal::SIGKILL)
+    }
+
+    /// The parent's end of the child's stdin, if it is a pipe
+    /// (Python: `p.stdin`).
+    pub fn stdin(&mut self) -> Option<&mut File> {
+        self.stdin.as_mut()
+    }
+
+    /// The parent's end of the child's stdout, if it is a pipe
+    /// (Python: `p.stdout`).
+    pub fn stdout(&mut self) -> Option<&mut File> {
+        self.stdout.as_mut()
+    }
+
+    /// The parent's end of the child's stderr, if it is a pipe
+    /// (Python: `p.stderr`).
+    pub fn stderr(&mut self) -> Option<&mut File> {
+        self.stderr.as_mut()
+    }
+
+    /// Take the stdin pipe out of the `Popen`; dropping it closes it.
+    /// [`communicate`](Popen::communicate) then leaves stdin alone.
+    pub fn take_stdin(&mut self) -> Option<File> {
+        self.stdin.take()
+    }
+
+    /// Take the stdout pipe out of the `Popen`, for example to make it the
+    /// stdin of the next program in a pipeline (`Stdio::from(file)`).
+    pub fn take_stdout(&mut self) -> Option<File> {
+        self.stdout.take()
+    }
+
+    /// Take the stderr pipe out of the `Popen`.
+    pub fn take_stderr(&mut self) -> Option<File> {
+        self.stderr.take()
+    }
+}
+
+impl Drop for Popen {
+    fn drop(&mut self) {
+        // Close our pipe ends first: a child reading its stdin sees EOF, one
+        // writing to a closed stdout gets SIGPIPE.
+        self.stdin = None;
+        self.stdout = None;
+        self.stderr = None;
+        // A copy inherited through fork is not the child's parent.
+        if self.returncode.is_some() || getpid() != self.owner {
+            return;
+        }
+        if let Ok(None) = try_wait_pid(self.pid) {
+            reap_later(self.pid);
+        }
+    }
+}
+
+/// A timeout and the deadline it sets from now, or `None` for no limit:
+/// without a timeout, and for one too large to represent as a deadline
+/// (`Duration::MAX`), which would never expire anyway.
+fn limit(timeout: Option<Duration>) -> Option<(Duration, Instant)> {
+    let t = timeout?;
+    Some((t, Instant::now().checked_add(t)?))
+}
+
+/// Read what `file` has ready into `buf`; close `file` at end-of-file.
+fn read_available(file: &mut Option<File>, buf: &mut Option<Vec<u8>>) -> Result<()> {
+    let Some(f) = file.as_mut() else {
+        return Ok(());
+    };
+    let buf = buf.get_or_insert_with(Vec::new);
+    // The pipe is non-blocking: read_to_end reads until EOF (Ok) or until
+    // the pipe is empty (WouldBlock), keeping what it read either way.
+    match f.read_to_end(buf) {
+        Ok(_) => *file = None,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(source) => {
+            return Err(Error::Io {
+                op: "read from the child's pipe",
+                source,
+            })
+        }
+    }
+    Ok(())
+}
+
+fn set_nonblocking(f: &File, on: bool) -> Result<()> {
+    let flags = fcntl(f, FcntlArg::F_GETFL).map_err(|e| Error::os("fcntl", e))?;
+    let flags = OFlag::from_bits_truncate(flags);
+    let want = if on {
+        flags | OFlag::O_NONBLOCK
+    } else {
+        flags - OFlag::O_NONBLOCK
+    };
+    if want != flags {
+        fcntl(f, FcntlArg::F_SETFL(want)).map_err(|e| Error::os("fcntl", e))?;
+    }
+    Ok(())
+}
+
+/// Pids of dropped children that no reaper thread could be started for;
+/// drained without blocking each time a child is spawned (Python's
+/// `_cleanup`).
+static ORPHANS: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
+
+/// Reap `pid` as soon as it ends, from a small detached thread.
+fn reap_later(pid: Pid) {
+    let spawned = std::thread::Builder::new()
+        .name("forklore-reaper".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let _ = wait_pid(pid);
+        });
+    if spawned.is_err() {
+        ORPHANS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(pid);
+    }
+}
+
+pub(super) fn reap_orphans() {
+    let mut orphans = ORPHANS.lock().unwrap_or_else(PoisonError::into_inner);
+    // Keep only those still running; reaped ones and pids that are not our
+    // children (a copy of the list inherited through fork) go.
+    orphans.retain(|&pid| matches!(try_wait_pid(pid), Ok(None)));
+}
