@@ -32,6 +32,16 @@
 //! after the fork. The handler holds the client's lock across the fork, so a
 //! child of a threaded parent does not inherit it locked.
 
+#[macro_use]
+#[path = "client/proxy_common.rs"]
+mod proxy_common;
+
+pub(crate) mod dict;
+pub(crate) mod list;
+pub(crate) mod queue;
+pub(crate) mod sync;
+pub(crate) mod value;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::TcpStream;

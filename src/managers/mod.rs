@@ -149,10 +149,7 @@ pub mod tcp;
 
 mod client;
 mod named;
-mod objects;
-mod proxies;
 mod server;
-mod sync;
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
@@ -170,14 +167,17 @@ use crate::error::{Error, Result};
 use crate::fork::{fork, Fork};
 use crate::process::ExitStatus;
 use client::Endpoint;
-use datum::{from_datum, to_datum, Datum};
-use protocol::{Kind, Reply, Request};
+use datum::to_datum;
+use protocol::{Kind, Request};
 
-pub use named::Shared;
-pub use proxies::{ArrayProxy, DictProxy, ListProxy, NamespaceProxy, QueueProxy, ValueProxy};
-pub use sync::{
+pub use client::dict::DictProxy;
+pub use client::list::{ArrayProxy, ListProxy};
+pub use client::queue::QueueProxy;
+pub use client::sync::{
     BarrierProxy, ConditionProxy, EventProxy, Guard, LockProxy, RLockProxy, SemaphoreProxy,
 };
+pub use client::value::{NamespaceProxy, ValueProxy};
+pub use named::Shared;
 
 /// Where a manager's server listens.
 ///
@@ -779,115 +779,9 @@ impl Manager {
     }
 }
 
-/// The handle type lives in a private module: it is `pub` there (so the
-/// sealed trait of [`named`] may mention it) yet cannot be named from
-/// outside the crate.
-mod handle {
-    use std::fmt;
-    use std::sync::Arc;
-
-    use super::client::{self, Endpoint};
-    use super::protocol::{Method, ObjId, Reply, Request};
-    use crate::error::Result;
-
-    /// A reference to one object on one server: what every proxy holds.
-    ///
-    /// Cloning and dropping it keep the process's count of live proxies, which
-    /// the session reports to the server (see the [module docs](super)).
-    pub struct Handle {
-        pub(crate) endpoint: Arc<Endpoint>,
-        pub(crate) id: ObjId,
-    }
-
-    impl Handle {
-        pub(crate) fn call(&self, m: Method) -> Result<Reply> {
-            client::call(&self.endpoint, &Request::Call(self.id, m))
-        }
-
-        /// How many proxies of this object live in this process.
-        pub(crate) fn local_refs(&self) -> usize {
-            client::local_refs(&self.endpoint, self.id)
-        }
-    }
-
-    impl Clone for Handle {
-        fn clone(&self) -> Self {
-            client::incref_local(&self.endpoint, self.id);
-            Handle {
-                endpoint: Arc::clone(&self.endpoint),
-                id: self.id,
-            }
-        }
-    }
-
-    impl Drop for Handle {
-        fn drop(&mut self) {
-            client::decref_local(&self.endpoint, self.id);
-        }
-    }
-
-    impl fmt::Debug for Handle {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "id {} at {}", self.id, self.endpoint.address)
-        }
-    }
-}
+mod handle;
 
 use handle::Handle;
-
-fn unexpected(r: &Reply) -> Error {
-    Error::Decode(format!("unexpected reply from the manager: {r:?}"))
-}
-
-fn want_unit(r: Reply) -> Result<()> {
-    match r {
-        Reply::Unit => Ok(()),
-        r => Err(unexpected(&r)),
-    }
-}
-
-fn want_bool(r: Reply) -> Result<bool> {
-    match r {
-        Reply::Bool(b) => Ok(b),
-        r => Err(unexpected(&r)),
-    }
-}
-
-fn want_size(r: Reply) -> Result<usize> {
-    match r {
-        Reply::Size(n) => Ok(n as usize),
-        r => Err(unexpected(&r)),
-    }
-}
-
-fn want_datum(r: Reply) -> Result<Datum> {
-    match r {
-        Reply::Datum(d) => Ok(d),
-        r => Err(unexpected(&r)),
-    }
-}
-
-fn want<T: DeserializeOwned>(r: Reply) -> Result<T> {
-    from_datum(want_datum(r)?)
-}
-
-fn want_maybe<T: DeserializeOwned>(r: Reply) -> Result<Option<T>> {
-    match r {
-        Reply::Maybe(d) => d.map(from_datum).transpose(),
-        r => Err(unexpected(&r)),
-    }
-}
-
-fn want_seq<T: DeserializeOwned>(r: Reply) -> Result<Vec<T>> {
-    match r {
-        Reply::Seq(v) => v.into_iter().map(from_datum).collect(),
-        r => Err(unexpected(&r)),
-    }
-}
-
-fn want_pairs(r: Reply) -> Result<Vec<(Datum, Datum)>> {
-    match r {
-        Reply::Pairs(v) => Ok(v),
-        r => Err(unexpected(&r)),
-    }
-}
+pub(crate) use handle::{
+    unexpected, want, want_bool, want_maybe, want_pairs, want_seq, want_size, want_unit,
+};

@@ -9,9 +9,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::protocol::{BarrierOp, ConditionOp, EventOp, LockOp, Method, Reply};
-use super::{want_bool, want_size, want_unit, Handle};
 use crate::error::Result;
+use crate::managers::protocol::{BarrierOp, ConditionOp, EventOp, LockOp, Method, Reply};
+use crate::managers::{want_bool, want_size, want_unit, Handle};
 
 /// Holds a lock, semaphore or condition until dropped, which releases it
 /// (Python: the body of `with lock:`). Made by the proxies' `guard()`.
@@ -153,7 +153,7 @@ macro_rules! acquirer {
 /// ```
 #[derive(Clone, Debug)]
 pub struct LockProxy {
-    pub(super) handle: Handle,
+    pub(crate) handle: Handle,
 }
 acquirer!(LockProxy, "lock");
 
@@ -176,7 +176,7 @@ acquirer!(LockProxy, "lock");
 /// ```
 #[derive(Clone, Debug)]
 pub struct RLockProxy {
-    pub(super) handle: Handle,
+    pub(crate) handle: Handle,
 }
 acquirer!(RLockProxy, "reentrant lock");
 
@@ -202,7 +202,7 @@ acquirer!(RLockProxy, "reentrant lock");
 /// ```
 #[derive(Clone, Debug)]
 pub struct SemaphoreProxy {
-    pub(super) handle: Handle,
+    pub(crate) handle: Handle,
 }
 acquirer!(SemaphoreProxy, "semaphore");
 
@@ -221,7 +221,7 @@ acquirer!(SemaphoreProxy, "semaphore");
 /// ```
 #[derive(Clone, Debug)]
 pub struct EventProxy {
-    pub(super) handle: Handle,
+    pub(crate) handle: Handle,
 }
 
 impl EventProxy {
@@ -297,7 +297,7 @@ impl EventProxy {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ConditionProxy {
-    pub(super) handle: Handle,
+    pub(crate) handle: Handle,
 }
 
 impl ConditionProxy {
@@ -452,7 +452,7 @@ impl ConditionProxy {
 /// ```
 #[derive(Clone, Debug)]
 pub struct BarrierProxy {
-    pub(super) handle: Handle,
+    pub(crate) handle: Handle,
 }
 
 impl BarrierProxy {
