@@ -104,6 +104,20 @@ use crate::error::{Error, Result};
 /// How deeply a `Datum` may nest when the server decodes one.
 pub const MAX_DEPTH: usize = 128;
 
+/// A request frame of `n` bytes may decode, on the server, to at most
+/// `DECODE_FACTOR * n` bytes of [`Datum`] nodes, or [`DECODE_FLOOR`] for
+/// small frames (plus the slack of growing vectors, at most as much again).
+/// A node costs `size_of::<Datum>()` (32 bytes) while it may take a single
+/// byte on the wire, so without this bound a 57 MiB frame of unit values
+/// would take 1.8 GiB of server memory; with it, such a request is refused
+/// (the connection stays open). Strings and bytes cost their own length,
+/// which the frame already carries.
+pub const DECODE_FACTOR: usize = 8;
+
+/// The decoded size every frame may reach, however small (see
+/// [`DECODE_FACTOR`]): about two million small values in one request.
+pub const DECODE_FLOOR: usize = 64 << 20;
+
 /// An `f64` with a total order ([`f64::total_cmp`]): equal means bitwise
 /// equal, so it can be a map key.
 #[derive(Clone, Copy, Serialize, Deserialize)]
@@ -156,8 +170,10 @@ pub enum Datum {
     Char(char),
     /// A string.
     Str(String),
-    /// A byte string (only types that serialize as bytes, such as `serde_bytes`).
-    Bytes(Vec<u8>),
+    /// A byte string: a non-empty sequence of `u8` (`Vec<u8>`, `&[u8]`), a
+    /// type that serializes as bytes (`serde_bytes`), and, so that it sorts
+    /// first, every empty sequence.
+    Bytes(#[serde(serialize_with = "ser_bytes")] Vec<u8>),
     /// `Option::None`.
     None,
     /// `Option::Some`.
@@ -181,7 +197,7 @@ enum Repr {
     Float(F64),
     Char(char),
     Str(String),
-    Bytes(Vec<u8>),
+    Bytes(#[serde(deserialize_with = "de_bytes")] Vec<u8>),
     None,
     Some(Box<Datum>),
     Seq(Vec<Datum>),
@@ -189,7 +205,35 @@ enum Repr {
     Variant(u32, Box<Datum>),
 }
 
+fn ser_bytes<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_bytes(b)
+}
+
+/// Read bytes in one piece (postcard writes them as a sequence of `u8`
+/// would be written: a length, then the bytes).
+fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<u8>, D::Error> {
+    struct Bytes;
+    impl<'de> Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("bytes")
+        }
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> std::result::Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> std::result::Result<Vec<u8>, E> {
+            Ok(v)
+        }
+    }
+    d.deserialize_byte_buf(Bytes)
+}
+
 thread_local! {
+    /// What is left of the decoding budget of the frame being decoded on
+    /// this thread (see [`DECODE_FACTOR`]); `None` when not bounded.
+    static BUDGET: Cell<Option<usize>> = const { Cell::new(None) };
+    /// Set when a decode ran out of budget.
+    static TOO_BIG: Cell<bool> = const { Cell::new(false) };
     static DEPTH: Cell<usize> = const { Cell::new(0) };
     /// Set when a decode hit [`MAX_DEPTH`]: postcard drops custom error
     /// messages, so the server asks here why a frame did not decode.
@@ -202,6 +246,32 @@ pub(crate) fn take_too_deep() -> bool {
     TOO_DEEP.with(|c| c.replace(false))
 }
 
+/// Decode a whole frame of the server's input (strictly: trailing bytes
+/// are an error), within the memory bound of [`DECODE_FACTOR`]. The error
+/// says why, for the refusal sent to the client.
+pub(crate) fn decode_bounded<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
+    let budget = bytes.len().saturating_mul(DECODE_FACTOR).max(DECODE_FLOOR);
+    BUDGET.with(|b| b.set(Some(budget)));
+    TOO_BIG.with(|c| c.set(false));
+    TOO_DEEP.with(|c| c.set(false));
+    let r = postcard::take_from_bytes::<T>(bytes);
+    BUDGET.with(|b| b.set(None));
+    match r {
+        Ok((v, [])) => Ok(v),
+        Ok((_, rest)) => Err(format!("{} bytes left over after the message", rest.len())),
+        Err(_) if take_too_deep() => {
+            Err(format!("a value nested more than {MAX_DEPTH} levels deep"))
+        }
+        Err(_) if TOO_BIG.with(|c| c.replace(false)) => Err(format!(
+            "a request of {} bytes would take more than {budget} bytes of the server's memory \
+             once decoded (at most {DECODE_FACTOR} times its size, or {DECODE_FLOOR}); \
+             send it in smaller pieces",
+            bytes.len()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 impl<'de> Deserialize<'de> for Datum {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let depth = DEPTH.with(Cell::get);
@@ -210,6 +280,21 @@ impl<'de> Deserialize<'de> for Datum {
             return Err(de::Error::custom(format!(
                 "value nested more than {MAX_DEPTH} levels deep"
             )));
+        }
+        // Each node costs its size against the frame's budget.
+        let within = BUDGET.with(|b| match b.get() {
+            None => true,
+            Some(left) => match left.checked_sub(std::mem::size_of::<Datum>()) {
+                Some(rest) => {
+                    b.set(Some(rest));
+                    true
+                }
+                None => false,
+            },
+        });
+        if !within {
+            TOO_BIG.with(|c| c.set(true));
+            return Err(de::Error::custom("value too large once decoded"));
         }
         DEPTH.with(|c| c.set(depth + 1));
         let r = Repr::deserialize(d);
@@ -251,6 +336,8 @@ impl fmt::Display for Datum {
             Datum::Float(x) => write!(f, "{:?}", x.0),
             Datum::Char(c) => write!(f, "'{c}'"),
             Datum::Str(s) => write_str_repr(f, s),
+            // Every empty sequence is stored as empty bytes.
+            Datum::Bytes(b) if b.is_empty() => f.write_str("[]"),
             Datum::Bytes(b) => write!(f, "b{:?}", String::from_utf8_lossy(b)),
             Datum::Some(d) => write!(f, "{d}"),
             Datum::Seq(items) => {
@@ -305,9 +392,7 @@ fn write_str_repr(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
 /// [`Error::Encode`] if the value's `Serialize` impl fails, or for a `u128`
 /// above `i128::MAX`.
 pub fn to_datum<T: Serialize + ?Sized>(value: &T) -> Result<Datum> {
-    value
-        .serialize(DatumSerializer)
-        .map_err(|e| Error::Encode(e.0))
+    value.serialize(PLAIN).map_err(|e| Error::Encode(e.0))
 }
 
 /// Convert a [`Datum`] back to a value.
@@ -343,17 +428,31 @@ impl de::Error for DatumError {
 type SerResult = std::result::Result<Datum, DatumError>;
 
 /// The serde `Serializer` behind [`to_datum`].
-struct DatumSerializer;
+///
+/// `byte`, for the elements of a sequence, is set when the element was a
+/// lone `u8` (not one inside a struct or an option): a sequence of them is
+/// stored as [`Datum::Bytes`], one byte each, not as 32-byte nodes.
+struct DatumSerializer<'a> {
+    byte: Option<&'a Cell<bool>>,
+}
+
+const PLAIN: DatumSerializer<'static> = DatumSerializer { byte: None };
 
 /// Collects the elements of a sequence, tuple or struct.
 struct SeqBuilder {
     items: Vec<Datum>,
     /// For tuple and struct variants: the variant index.
     variant: Option<u32>,
+    /// For a sequence (`serialize_seq`) whose elements so far were all
+    /// lone `u8`s: those bytes. `None` once an element was something else.
+    bytes: Option<Vec<u8>>,
 }
 
 impl SeqBuilder {
     fn finish(self) -> SerResult {
+        if let Some(b) = self.bytes {
+            return Ok(Datum::Bytes(b));
+        }
         let seq = Datum::Seq(self.items);
         Ok(match self.variant {
             Some(i) => Datum::Variant(i, Box::new(seq)),
@@ -382,7 +481,7 @@ fn canonical_map(mut pairs: Vec<(Datum, Datum)>) -> Datum {
     Datum::Map(out)
 }
 
-impl ser::Serializer for DatumSerializer {
+impl ser::Serializer for DatumSerializer<'_> {
     type Ok = Datum;
     type Error = DatumError;
     type SerializeSeq = SeqBuilder;
@@ -415,6 +514,9 @@ impl ser::Serializer for DatumSerializer {
         Ok(Datum::Int(v))
     }
     fn serialize_u8(self, v: u8) -> SerResult {
+        if let Some(b) = self.byte {
+            b.set(true);
+        }
         Ok(Datum::Int(v.into()))
     }
     fn serialize_u16(self, v: u16) -> SerResult {
@@ -452,7 +554,7 @@ impl ser::Serializer for DatumSerializer {
         Ok(Datum::None)
     }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> SerResult {
-        Ok(Datum::Some(Box::new(value.serialize(self)?)))
+        Ok(Datum::Some(Box::new(value.serialize(PLAIN)?)))
     }
     fn serialize_unit(self) -> SerResult {
         Ok(Datum::Unit)
@@ -468,7 +570,7 @@ impl ser::Serializer for DatumSerializer {
         _name: &'static str,
         value: &T,
     ) -> SerResult {
-        value.serialize(self)
+        value.serialize(PLAIN)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -477,23 +579,28 @@ impl ser::Serializer for DatumSerializer {
         _: &'static str,
         value: &T,
     ) -> SerResult {
-        Ok(Datum::Variant(index, Box::new(value.serialize(self)?)))
+        Ok(Datum::Variant(index, Box::new(value.serialize(PLAIN)?)))
     }
     fn serialize_seq(self, len: Option<usize>) -> std::result::Result<SeqBuilder, DatumError> {
         Ok(SeqBuilder {
-            items: Vec::with_capacity(len.unwrap_or(0).min(4096)),
+            items: Vec::new(),
             variant: None,
+            bytes: Some(Vec::with_capacity(len.unwrap_or(0).min(1 << 20))),
         })
     }
     fn serialize_tuple(self, len: usize) -> std::result::Result<SeqBuilder, DatumError> {
-        self.serialize_seq(Some(len))
+        Ok(SeqBuilder {
+            items: Vec::with_capacity(len.min(4096)),
+            variant: None,
+            bytes: None,
+        })
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         len: usize,
     ) -> std::result::Result<SeqBuilder, DatumError> {
-        self.serialize_seq(Some(len))
+        self.serialize_tuple(len)
     }
     fn serialize_tuple_variant(
         self,
@@ -502,7 +609,7 @@ impl ser::Serializer for DatumSerializer {
         _: &'static str,
         len: usize,
     ) -> std::result::Result<SeqBuilder, DatumError> {
-        let mut b = self.serialize_seq(Some(len))?;
+        let mut b = self.serialize_tuple(len)?;
         b.variant = Some(index);
         Ok(b)
     }
@@ -517,7 +624,7 @@ impl ser::Serializer for DatumSerializer {
         _: &'static str,
         len: usize,
     ) -> std::result::Result<SeqBuilder, DatumError> {
-        self.serialize_seq(Some(len))
+        self.serialize_tuple(len)
     }
     fn serialize_struct_variant(
         self,
@@ -537,7 +644,25 @@ impl ser::SerializeSeq for SeqBuilder {
         &mut self,
         value: &T,
     ) -> std::result::Result<(), DatumError> {
-        self.items.push(value.serialize(DatumSerializer)?);
+        let Some(bytes) = &mut self.bytes else {
+            self.items.push(value.serialize(PLAIN)?);
+            return Ok(());
+        };
+        let was_byte = Cell::new(false);
+        let d = value.serialize(DatumSerializer {
+            byte: Some(&was_byte),
+        })?;
+        match d {
+            Datum::Int(b) if was_byte.get() => bytes.push(b as u8),
+            d => {
+                // Not a sequence of bytes after all.
+                let bytes = self.bytes.take().unwrap_or_default();
+                self.items = Vec::with_capacity(bytes.len() + 1);
+                self.items
+                    .extend(bytes.into_iter().map(|b| Datum::Int(b.into())));
+                self.items.push(d);
+            }
+        }
         Ok(())
     }
     fn end(self) -> SerResult {
@@ -554,7 +679,7 @@ macro_rules! seq_like {
                 &mut self,
                 value: &T,
             ) -> std::result::Result<(), DatumError> {
-                self.items.push(value.serialize(DatumSerializer)?);
+                self.items.push(value.serialize(PLAIN)?);
                 Ok(())
             }
             fn end(self) -> SerResult {
@@ -577,7 +702,7 @@ macro_rules! struct_like {
                 _key: &'static str,
                 value: &T,
             ) -> std::result::Result<(), DatumError> {
-                self.items.push(value.serialize(DatumSerializer)?);
+                self.items.push(value.serialize(PLAIN)?);
                 Ok(())
             }
             fn end(self) -> SerResult {
@@ -596,7 +721,7 @@ impl ser::SerializeMap for MapBuilder {
         &mut self,
         key: &T,
     ) -> std::result::Result<(), DatumError> {
-        self.key = Some(key.serialize(DatumSerializer)?);
+        self.key = Some(key.serialize(PLAIN)?);
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(
@@ -607,7 +732,7 @@ impl ser::SerializeMap for MapBuilder {
             .key
             .take()
             .ok_or_else(|| DatumError("map value without a key".into()))?;
-        self.pairs.push((key, value.serialize(DatumSerializer)?));
+        self.pairs.push((key, value.serialize(PLAIN)?));
         Ok(())
     }
     fn end(self) -> SerResult {
@@ -660,7 +785,14 @@ impl<'de> Deserializer<'de> for Datum {
             Datum::Float(f) => visitor.visit_f64(f.0),
             Datum::Char(c) => visitor.visit_char(c),
             Datum::Str(s) => visitor.visit_string(s),
-            Datum::Bytes(b) => visitor.visit_byte_buf(b),
+            // A sequence of bytes (`Vec<u8>`), or an empty sequence.
+            Datum::Bytes(b) => {
+                let mut seq =
+                    de::value::SeqDeserializer::new(b.into_iter().map(|b| Datum::Int(b.into())));
+                let v = visitor.visit_seq(&mut seq)?;
+                seq.end()?;
+                Ok(v)
+            }
             Datum::None => visitor.visit_none(),
             Datum::Some(d) => visitor.visit_some(*d),
             Datum::Seq(items) => {
@@ -676,6 +808,17 @@ impl<'de> Deserializer<'de> for Datum {
                 Ok(v)
             }
             Datum::Variant(index, payload) => visitor.visit_enum(VariantAccess { index, payload }),
+        }
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
+        self.deserialize_byte_buf(visitor)
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
+        match self {
+            Datum::Bytes(b) => visitor.visit_byte_buf(b),
+            other => other.deserialize_any(visitor),
         }
     }
 
@@ -709,7 +852,7 @@ impl<'de> Deserializer<'de> for Datum {
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
+        unit unit_struct seq tuple tuple_struct map struct
         identifier ignored_any
     }
 }

@@ -11,6 +11,7 @@ mod dict;
 mod list;
 mod locks;
 mod objects;
+mod procs;
 mod queue;
 mod wait;
 
@@ -25,8 +26,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::protocol::{ObjId, RemoteError, Reply, Request, Response};
 use crate::connection::{answer_challenge, deliver_challenge, Connection};
 use crate::error::Error;
-use objects::{Holdings, Object};
-use wait::{ClientGone, ConnId, Ctx};
+use objects::Object;
+use wait::{Caller, ClientGone, ConnId, Ctx};
 
 /// Where the server accepts connections: a Unix socket for local clients,
 /// TCP for remote ones; the rest of the server does not care which.
@@ -91,6 +92,8 @@ struct Server {
     dir: Option<PathBuf>,
     /// Whether connections come over TCP: then the handshake has a timeout.
     tcp: bool,
+    /// Client processes, for robust locks.
+    procs: procs::Procs,
     /// Whether `Request::Shutdown` ends the process. Only the in-process
     /// fuzz test sets it to false: it must not end the test binary.
     exit_on_shutdown: bool,
@@ -142,6 +145,7 @@ pub(crate) fn run(
         names: Mutex::new(HashMap::new()),
         dir,
         tcp: listener.is_tcp(),
+        procs: procs::Procs::default(),
         exit_on_shutdown: true,
     });
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -186,8 +190,6 @@ pub(crate) fn run(
 /// How one request ended for the connection.
 enum Next {
     Reply(Response),
-    /// Send this, then close the connection, logging the reason.
-    ReplyAndClose(Response, String),
     /// The client vanished in a blocking call.
     Gone,
     Shutdown,
@@ -217,75 +219,134 @@ fn serve(server: Arc<Server>, mut conn: Connection, cid: ConnId, peer: String) {
         ));
         return;
     }
-    // References this connection holds, and the objects it may hold a lock
-    // or permit in; both are given back when it closes.
-    let mut refs: HashMap<ObjId, u64> = HashMap::new();
-    let mut holdings: Holdings = HashMap::new();
-    let reason: Option<String> = loop {
+    serve_session(&server, conn, cid, &peer);
+}
+
+/// What the server keeps for one authenticated connection.
+struct Session {
+    cid: ConnId,
+    /// Who calls on it (see `Request::Hello`).
+    caller: Caller,
+    /// References this connection holds; given back when it closes.
+    refs: HashMap<ObjId, u64>,
+}
+
+/// The longest frame the server reads and throws away to refuse it while
+/// keeping the connection (a frame over the limit but within this bound).
+/// A header announcing more is treated as a stream that cannot be trusted.
+const SKIP_MOST: usize = 1 << 30;
+
+/// Serve an authenticated connection until it closes, then give back the
+/// references it held. Locks and permits are *not* given back: they belong
+/// to callers, not connections (see the managers module's docs).
+fn serve_session(server: &Arc<Server>, mut conn: Connection, cid: ConnId, peer: &str) {
+    let mut session = Session {
+        cid,
+        caller: Caller::anonymous(cid),
+        refs: HashMap::new(),
+    };
+    server.procs.attach(session.caller.process, None, false);
+    // Whatever happens in the loop, even a panic, the clean-up below runs.
+    let reason = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        session_loop(server, &mut conn, &mut session)
+    }))
+    .unwrap_or_else(|p| Some(format!("the server panicked: {}", panic_message(&*p))));
+    server.procs.detach(session.caller.process);
+    release_refs(server, std::mem::take(&mut session.refs));
+    if let Some(why) = reason {
+        log(&format!("connection {cid} ({peer}) closed: {why}"));
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".into())
+}
+
+/// Read requests and answer them until the connection ends; the reason it
+/// ended, for the log (`None` for a clean close by the client).
+fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -> Option<String> {
+    loop {
         // A client in a tight loop sends its next request within
         // microseconds: poll for it briefly before sleeping in `read`.
-        super::client::spin_until_readable(&mut conn);
-        let req: Request = match conn.recv() {
-            Ok(r) => r,
-            Err(Error::Closed) => break None,
-            // A whole frame that is not a request: say so, then close.
-            Err(Error::Decode(m)) => {
-                let m = if super::datum::take_too_deep() {
-                    format!(
-                        "a value nested more than {} levels deep",
-                        super::datum::MAX_DEPTH
-                    )
-                } else {
-                    m
-                };
-                let why = format!("bad input: could not decode message: {m}");
-                let _ = conn.send(&Err::<Reply, _>(RemoteError::Refused(why.clone())));
-                break Some(why);
-            }
+        super::client::spin_until_readable(conn);
+        let frame = match conn.recv_bytes() {
+            Ok(f) => f,
+            Err(Error::Closed) => return None,
+            // A well-formed header over the limit: skip the frame, refuse it,
+            // and go on; the stream is still in step.
+            Err(Error::FrameTooLarge { len, max }) => match conn.skip_frame(SKIP_MOST) {
+                Ok(()) => {
+                    let why = format!("a request of {len} bytes is over the limit of {max} bytes");
+                    if let Err(e) = send_reply(conn, &Err(RemoteError::Refused(why))) {
+                        return Some(format!("could not reply: {e}"));
+                    }
+                    continue;
+                }
+                Err(e) => return Some(format!("bad input: {e}")),
+            },
             // The socket failed (a reset, or a TCP peer whose host went
             // silent past the keepalive bound): the client is gone.
-            Err(e @ Error::Io { .. }) => break Some(format!("connection lost: {e}")),
-            Err(e) => break Some(format!("bad input: {e}")),
+            Err(e @ Error::Io { .. }) => return Some(format!("connection lost: {e}")),
+            // A header that is no length, or a frame cut short: the stream
+            // can no longer be trusted.
+            Err(e) => return Some(format!("bad input: {e}")),
         };
-        let next = handle(&server, &conn, cid, req, &mut refs, &mut holdings);
+        // A whole frame that does not decode (or would decode to too much)
+        // is refused; the connection stays open.
+        let next = match super::datum::decode_bounded::<Request>(&frame) {
+            Ok(req) => {
+                drop(frame);
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    handle(server, conn, session, req)
+                }))
+                .unwrap_or_else(|p| {
+                    let m = panic_message(&*p);
+                    log(&format!(
+                        "connection {}: a request panicked ({m}); answered with an error",
+                        session.cid
+                    ));
+                    Next::Reply(Err(RemoteError::Panicked(m)))
+                })
+            }
+            Err(why) => Next::Reply(Err(RemoteError::Refused(format!(
+                "bad input: could not decode message: {why}"
+            )))),
+        };
         match next {
             Next::Reply(r) => {
-                if let Err(e) = conn.send(&r) {
-                    break Some(format!("could not reply: {e}"));
+                if let Err(e) = send_reply(conn, &r) {
+                    return Some(format!("could not reply: {e}"));
                 }
             }
-            Next::ReplyAndClose(r, why) => {
-                let _ = conn.send(&r);
-                break Some(why);
-            }
-            Next::Gone => break Some("the client vanished during a blocking call".into()),
+            Next::Gone => return Some("the client vanished during a blocking call".into()),
             Next::Shutdown => {
                 let _ = conn.send(&Ok::<Reply, RemoteError>(Reply::Unit));
                 if server.exit_on_shutdown {
                     server.exit(0);
                 }
-                break Some("shutdown asked of an in-process test server".into());
+                return Some("shutdown asked of an in-process test server".into());
             }
         }
-    };
-    // Give back what the connection held, whether it closed cleanly or not.
-    let mut released = Vec::new();
-    for (id, obj) in holdings {
-        if obj.held_by(cid) {
-            released.push(format!("{} {id}", obj.type_name()));
-        }
-        obj.conn_gone(cid);
     }
-    release_refs(&server, refs);
-    if let Some(why) = reason {
-        log(&format!("connection {cid} ({peer}) closed: {why}"));
+}
+
+/// Send `r`; a reply too big for the client to receive is replaced by a
+/// refusal (the client's limit is the default, as the server's own).
+fn send_reply(conn: &mut Connection, r: &Response) -> crate::error::Result<()> {
+    let bytes = postcard::to_allocvec(r).map_err(|e| Error::Encode(e.to_string()))?;
+    let max = conn.max_message_size();
+    if bytes.len() > max {
+        let why = format!(
+            "the reply would be {} bytes, over the limit of {max} bytes; ask for less at a time (a slice)",
+            bytes.len()
+        );
+        drop(bytes);
+        return conn.send(&Err::<Reply, _>(RemoteError::Refused(why)));
     }
-    if !released.is_empty() {
-        log(&format!(
-            "connection {cid} ({peer}) ended holding {}; released",
-            released.join(", ")
-        ));
-    }
+    conn.send_bytes(&bytes)
 }
 
 fn release_refs(server: &Server, refs: HashMap<ObjId, u64>) {
@@ -303,35 +364,31 @@ fn release_refs(server: &Server, refs: HashMap<ObjId, u64>) {
     }
 }
 
-fn handle(
-    server: &Server,
-    conn: &Connection,
-    cid: ConnId,
-    req: Request,
-    refs: &mut HashMap<ObjId, u64>,
-    holdings: &mut Holdings,
-) -> Next {
+fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Request) -> Next {
+    let refs = &mut session.refs;
     match req {
+        Request::Hello {
+            process,
+            pid,
+            thread,
+        } => {
+            server.procs.detach(session.caller.process);
+            session.caller = Caller { process, thread };
+            // On a Unix socket the client is on this host: watch its pid.
+            server.procs.attach(process, Some(pid), !server.tcp);
+            Next::Reply(Ok(Reply::Unit))
+        }
         Request::Call(id, method) => {
             let obj = server.objects().get(&id).map(|e| Arc::clone(&e.obj));
             let Some(obj) = obj else {
-                return Next::ReplyAndClose(
-                    Err(RemoteError::UnknownObject(id)),
-                    format!("unknown object id {id}"),
-                );
+                return Next::Reply(Err(RemoteError::UnknownObject(id)));
             };
-            if obj.can_hold() {
-                holdings.entry(id).or_insert_with(|| Arc::clone(&obj));
-            }
             let ctx = Ctx {
-                conn: cid,
+                caller: session.caller,
                 fd: conn.as_fd(),
+                procs: &server.procs,
             };
             match obj.call(method, &ctx) {
-                Ok(Err(e @ RemoteError::Refused(_))) => {
-                    let why = format!("refused request: {e:?}");
-                    Next::ReplyAndClose(Err(e), why)
-                }
                 Ok(r) => Next::Reply(r),
                 Err(ClientGone) => Next::Gone,
             }
@@ -349,18 +406,23 @@ fn handle(
             Next::Reply(Ok(Reply::Id(id)))
         }
         Request::Adopt(ids) => {
+            // Adopt every object that still exists; report the first that
+            // does not.
             let mut objects = server.objects();
-            if let Some(&id) = ids.iter().find(|id| !objects.contains_key(id)) {
-                return Next::ReplyAndClose(
-                    Err(RemoteError::UnknownObject(id)),
-                    format!("adopting unknown object id {id}"),
-                );
-            }
+            let mut missing = None;
             for id in ids {
-                objects.get_mut(&id).expect("checked above").refs += 1;
-                *refs.entry(id).or_default() += 1;
+                match objects.get_mut(&id) {
+                    Some(e) => {
+                        e.refs = e.refs.saturating_add(1);
+                        *refs.entry(id).or_default() += 1;
+                    }
+                    None => missing = missing.or(Some(id)),
+                }
             }
-            Next::Reply(Ok(Reply::Unit))
+            Next::Reply(match missing {
+                Some(id) => Err(RemoteError::UnknownObject(id)),
+                None => Ok(Reply::Unit),
+            })
         }
         Request::Decref(id) => match refs.get_mut(&id) {
             Some(n) => {
@@ -379,12 +441,9 @@ fn handle(
         Request::Register(name, id) => {
             let mut objects = server.objects();
             let Some(e) = objects.get_mut(&id) else {
-                return Next::ReplyAndClose(
-                    Err(RemoteError::UnknownObject(id)),
-                    format!("registering unknown object id {id}"),
-                );
+                return Next::Reply(Err(RemoteError::UnknownObject(id)));
             };
-            e.refs += 1;
+            e.refs = e.refs.saturating_add(1);
             let old = server
                 .names
                 .lock()
@@ -416,7 +475,7 @@ fn handle(
                     accept.join(" or ")
                 ))));
             }
-            e.refs += 1;
+            e.refs = e.refs.saturating_add(1);
             *refs.entry(id).or_default() += 1;
             Next::Reply(Ok(Reply::Id(id)))
         }

@@ -19,13 +19,14 @@ use crate::managers::{want, want_bool, want_seq, want_size, want_unit, Handle};
 fn slice_of(range: impl RangeBounds<i64>) -> Slice {
     let start = match range.start_bound() {
         Bound::Included(&s) => Some(s),
-        Bound::Excluded(&s) => Some(s + 1),
+        Bound::Excluded(&s) => Some(s.saturating_add(1)),
         Bound::Unbounded => None,
     };
     let stop = match range.end_bound() {
         // `..=-1` runs to the end: Python has no `stop` for that but `None`.
         Bound::Included(&-1) => None,
-        Bound::Included(&e) => Some(e + 1),
+        // `..=i64::MAX` also runs to the end (no list is that long).
+        Bound::Included(&e) => e.checked_add(1),
         Bound::Excluded(&e) => Some(e),
         Bound::Unbounded => None,
     };

@@ -90,15 +90,49 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
 
     /// Add `delta` to a numeric value and return the value before, in one
     /// step on the server: updates from many processes are never lost.
-    /// Integers of any width are added as 128-bit integers; floats as `f64`.
+    /// Integers are added as integers, checked against the range of `T`
+    /// (the server refuses a sum past `i64::MAX` for a `ValueProxy<i64>`
+    /// and leaves the value unchanged); floats are added as `f64`.
     ///
     /// # Errors
     /// [`Error::ManagerRequest`](crate::Error::ManagerRequest) if the value and `delta` are not both
-    /// integers or both floats, or the sum overflows 128 bits;
-    /// [`Error::Decode`](crate::Error::Decode) if the result does not fit `T` when read back.
+    /// integers or both floats, or the sum overflows `T` (the stored value
+    /// is then unchanged).
     pub fn fetch_add(&self, delta: T) -> Result<T> {
-        want(self.op(ValueOp::FetchAdd(to_datum(&delta)?))?)
+        want(self.op(ValueOp::FetchAdd {
+            delta: to_datum(&delta)?,
+            range: int_range::<T>(),
+        })?)
     }
+}
+
+/// The range of `T` if it is an integer type: the widest bounds of the
+/// primitive integers that a `T` can hold (serde tells, by accepting or
+/// refusing each). `None` for a type that holds no integer.
+fn int_range<T: DeserializeOwned>() -> Option<(i128, i128)> {
+    let fits = |v: i128| from_datum::<T>(Datum::Int(v)).is_ok();
+    let maxes = [
+        i128::MAX,
+        u64::MAX.into(),
+        i64::MAX.into(),
+        u32::MAX.into(),
+        i32::MAX.into(),
+        u16::MAX.into(),
+        i16::MAX.into(),
+        u8::MAX.into(),
+        i8::MAX.into(),
+    ];
+    let mins = [
+        i128::MIN,
+        i64::MIN.into(),
+        i32::MIN.into(),
+        i16::MIN.into(),
+        i8::MIN.into(),
+        0,
+    ];
+    let hi = maxes.into_iter().find(|&m| fits(m))?;
+    let lo = mins.into_iter().find(|&m| fits(m))?;
+    Some((lo, hi))
 }
 
 // namespace
@@ -165,29 +199,38 @@ impl NamespaceProxy {
         want_unit(self.op(NamespaceOp::Del(name.to_string()))?)
     }
 
-    /// The attributes' names, sorted.
+    /// The attributes' names, sorted, without those that start with `_`
+    /// (CPython keeps `ns._x` on the local proxy and never lists it; here
+    /// it is stored on the server but hidden alike).
     ///
     /// # Errors
     /// [`Error::ManagerGone`](crate::Error::ManagerGone) if the server has gone.
     pub fn names(&self) -> Result<Vec<String>> {
-        want_pairs(self.op(NamespaceOp::Items)?)?
-            .into_iter()
-            .map(|(k, _)| from_datum(k))
-            .collect()
+        Ok(self.public_items()?.into_iter().map(|(k, _)| k).collect())
     }
 
-    /// The namespace as Python prints it: `Namespace(a=1, b='x')`.
+    /// The attributes that do not start with `_`, sorted by name.
+    fn public_items(&self) -> Result<Vec<(String, Datum)>> {
+        let mut out = Vec::new();
+        for (k, v) in want_pairs(self.op(NamespaceOp::Items)?)? {
+            let k: String = from_datum(k)?;
+            if !k.starts_with('_') {
+                out.push((k, v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The namespace as Python prints it: `Namespace(a=1, b='x')`, without
+    /// the attributes that start with `_` (as CPython's repr).
     ///
     /// # Errors
     /// [`Error::ManagerGone`](crate::Error::ManagerGone) if the server has gone.
     pub fn repr(&self) -> Result<String> {
-        let pairs = want_pairs(self.op(NamespaceOp::Items)?)?;
-        let fields: Vec<String> = pairs
+        let fields: Vec<String> = self
+            .public_items()?
             .into_iter()
-            .map(|(k, v)| match k {
-                Datum::Str(k) => format!("{k}={v}"),
-                k => format!("{k}={v}"),
-            })
+            .map(|(k, v)| format!("{k}={v}"))
             .collect();
         Ok(format!("Namespace({})", fields.join(", ")))
     }

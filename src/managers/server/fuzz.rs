@@ -101,6 +101,7 @@ fn server() -> Arc<Server> {
         names: Mutex::new(HashMap::from([("q".to_string(), 3)])),
         dir: None,
         tcp: false,
+        procs: procs::Procs::default(),
         exit_on_shutdown: false,
     })
 }

@@ -50,7 +50,11 @@ fn slice_indices(s: Slice, len: usize) -> Result<Vec<usize>, RemoteError> {
     let mut i = start;
     while (step > 0 && i < stop) || (step < 0 && i > stop) {
         out.push(i as usize);
-        i += step;
+        // A step past the end of i64 ends the slice (no index is that far).
+        match i.checked_add(step) {
+            Some(next) => i = next,
+            None => break,
+        }
     }
     Ok(out)
 }
@@ -232,6 +236,15 @@ mod tests {
         check(sl(Some(8), Some(2), Some(-2)), &[8, 6, 4]);
         check(sl(Some(-100), Some(100), Some(3)), &[0, 3, 6, 9]);
         check(sl(Some(5), Some(2), None), &[]);
+        // Extreme values: clamped, never an overflow.
+        check(sl(Some(1), None, Some(i64::MAX)), &[1]);
+        check(sl(None, None, Some(i64::MIN)), &[9]);
+        check(sl(Some(i64::MIN), Some(i64::MAX), Some(i64::MAX)), &[0]);
+        check(
+            sl(Some(i64::MAX), Some(i64::MIN), Some(-1)),
+            &[9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+        );
+        check(sl(Some(-1), Some(i64::MIN), Some(i64::MIN + 1)), &[9]);
         assert!(matches!(
             slice_indices(sl(None, None, Some(0)), 3),
             Err(RemoteError::Invalid(_))

@@ -1,53 +1,67 @@
 //! The server's Lock, RLock, semaphores, Event and Condition: who may
 //! acquire, who holds what, and the blocking methods.
 
-use std::collections::BTreeMap;
+use crate::managers::protocol::{ConditionOp, EventOp, LockOp, RemoteError, Reply};
 
-use crate::managers::protocol::{ConditionOp, EventOp, LockOp, RemoteError};
+use super::procs::Procs;
+use super::wait::{deadline, err, ok, CallResult, Caller, ClientGone, Ctx, Guarded, Waited};
 
-use super::wait::{deadline, err, ok, CallResult, ClientGone, ConnId, Ctx, Guarded, Waited};
-
-/// Lock, RLock and the semaphores: who may acquire, and who holds what.
+/// Lock, RLock, the semaphores and the robust lock: who may acquire, and
+/// who holds what. The server never gives back what a caller holds because
+/// its connection closed: see each variant.
 pub(crate) enum Acquirer {
-    /// A plain lock: any connection may release it; `holder` is the one that
-    /// acquired it, released for it if it vanishes.
-    Lock { holder: Option<ConnId> },
-    /// A reentrant lock, owned by one connection.
-    RLock { owner: Option<ConnId>, count: u64 },
-    /// A counting semaphore. `held` counts, per connection, the acquisitions
-    /// not yet balanced by a release; they are given back if it vanishes.
+    /// A plain lock, as CPython's: it has no owner. Any caller may release
+    /// it, and it stays held when the caller that acquired it ends, until
+    /// someone releases it. `holder` is kept for the server's log only.
+    Lock { holder: Option<Caller> },
+    /// A reentrant lock, owned by one caller (a process and thread). It
+    /// stays held when its owner's thread or process ends, as in CPython.
+    RLock { owner: Option<Caller>, count: u64 },
+    /// A counting semaphore: a counter, never given back implicitly.
     Semaphore {
         value: u64,
         initial: u64,
         bounded: bool,
-        held: BTreeMap<ConnId, u64>,
     },
+    /// A robust lock (POSIX `PTHREAD_MUTEX_ROBUST`): owned by a caller;
+    /// when the owner's *process* dies, the next acquirer takes it and is
+    /// told so (`owner_died`).
+    Robust { owner: Option<Caller> },
 }
 
 impl Acquirer {
-    pub(super) fn can_acquire(&self, c: ConnId) -> bool {
+    /// Whether caller `c` may take it now. `procs` tells whether a robust
+    /// lock's owner lives.
+    pub(super) fn can_acquire(&self, c: Caller, procs: &Procs) -> bool {
         match self {
             Acquirer::Lock { holder } => holder.is_none(),
-            Acquirer::RLock { owner, .. } => owner.is_none() || *owner == Some(c),
+            Acquirer::RLock { owner, count } => {
+                owner.is_none() || (*owner == Some(c) && *count < u64::MAX)
+            }
             Acquirer::Semaphore { value, .. } => *value > 0,
+            Acquirer::Robust { owner } => match owner {
+                None => true,
+                Some(o) => !procs.alive(o.process),
+            },
         }
     }
 
-    pub(super) fn take(&mut self, c: ConnId) {
+    /// Take it for `c` (after `can_acquire`). True when a robust lock's
+    /// previous owner died holding it.
+    pub(super) fn take(&mut self, c: Caller) -> bool {
         match self {
             Acquirer::Lock { holder } => *holder = Some(c),
             Acquirer::RLock { owner, count } => {
                 *owner = Some(c);
-                *count += 1;
+                *count = count.saturating_add(1);
             }
-            Acquirer::Semaphore { value, held, .. } => {
-                *value -= 1;
-                *held.entry(c).or_default() += 1;
-            }
+            Acquirer::Semaphore { value, .. } => *value = value.saturating_sub(1),
+            Acquirer::Robust { owner } => return owner.replace(c).is_some(),
         }
+        false
     }
 
-    pub(super) fn release(&mut self, c: ConnId) -> Result<(), RemoteError> {
+    pub(super) fn release(&mut self, c: Caller) -> Result<(), RemoteError> {
         match self {
             Acquirer::Lock { holder } => {
                 if holder.take().is_none() {
@@ -66,7 +80,7 @@ impl Acquirer {
                     ))
                 }
                 Some(_) => {
-                    *count -= 1;
+                    *count = count.saturating_sub(1);
                     if *count == 0 {
                         *owner = None;
                     }
@@ -76,7 +90,6 @@ impl Acquirer {
                 value,
                 initial,
                 bounded,
-                held,
             } => {
                 if *bounded && *value >= *initial {
                     return Err(RemoteError::ReleaseUnlocked(
@@ -84,22 +97,26 @@ impl Acquirer {
                             .into(),
                     ));
                 }
-                *value += 1;
-                // Balance the caller's own acquisition if it has one, else
-                // someone else's (a release on another's behalf).
-                let who = if held.contains_key(&c) {
-                    Some(c)
-                } else {
-                    held.keys().next().copied()
-                };
-                if let Some(who) = who {
-                    let n = held.get_mut(&who).expect("key just found");
-                    *n -= 1;
-                    if *n == 0 {
-                        held.remove(&who);
-                    }
-                }
+                *value = value.checked_add(1).ok_or_else(|| {
+                    RemoteError::Invalid(format!(
+                        "a Semaphore cannot count above {} (it is at its maximum)",
+                        u64::MAX
+                    ))
+                })?;
             }
+            Acquirer::Robust { owner } => match *owner {
+                None => {
+                    return Err(RemoteError::ReleaseUnlocked(
+                        "a robust lock that is not acquired".into(),
+                    ))
+                }
+                Some(o) if o != c => {
+                    return Err(RemoteError::NotOwner(
+                        "release of a robust lock that another caller holds".into(),
+                    ))
+                }
+                Some(_) => *owner = None,
+            },
         }
         Ok(())
     }
@@ -107,41 +124,8 @@ impl Acquirer {
     pub(super) fn locked(&self) -> bool {
         match self {
             Acquirer::Lock { holder } => holder.is_some(),
-            Acquirer::RLock { owner, .. } => owner.is_some(),
+            Acquirer::RLock { owner, .. } | Acquirer::Robust { owner } => owner.is_some(),
             Acquirer::Semaphore { value, .. } => *value == 0,
-        }
-    }
-
-    /// Give back what connection `c` holds. True if anything changed.
-    pub(super) fn conn_gone(&mut self, c: ConnId) -> bool {
-        match self {
-            Acquirer::Lock { holder } if *holder == Some(c) => {
-                *holder = None;
-                true
-            }
-            Acquirer::RLock { owner, count } if *owner == Some(c) => {
-                *owner = None;
-                *count = 0;
-                true
-            }
-            Acquirer::Semaphore {
-                value,
-                initial,
-                held,
-                ..
-            } => match held.remove(&c) {
-                // Give back what it acquired and did not release, but never
-                // above the initial value: a semaphore counts `initial`
-                // resources, and one made with 0 is a pure signal, whose
-                // consumed permits are not resources to return.
-                Some(n) => {
-                    let give = n.min(initial.saturating_sub(*value));
-                    *value += give;
-                    give > 0
-                }
-                None => false,
-            },
-            _ => false,
         }
     }
 }
@@ -153,7 +137,7 @@ pub(super) struct Waiter {
 
 /// A condition variable with its own reentrant lock.
 pub(crate) struct CondState {
-    pub(super) owner: Option<ConnId>,
+    pub(super) owner: Option<Caller>,
     pub(super) count: u64,
     pub(super) waiters: Vec<Waiter>,
     pub(super) next_ticket: u64,
@@ -205,22 +189,27 @@ pub(super) fn event_op(e: &Guarded<bool>, op: EventOp, ctx: &Ctx<'_>) -> CallRes
 
 pub(super) fn lock_op(l: &Guarded<Acquirer>, op: LockOp, ctx: &Ctx<'_>) -> CallResult {
     let g = l.lock();
-    let c = ctx.conn;
+    let c = ctx.caller;
     match op {
         LockOp::Acquire { blocking, timeout } => {
             let mut g = if !blocking {
-                if !g.can_acquire(c) {
+                if !g.can_acquire(c, ctx.procs) {
                     return ok(false);
                 }
                 g
             } else {
-                match l.wait(g, deadline(timeout), ctx, |s| s.can_acquire(c)) {
+                // A robust lock's owner may die without a notification:
+                // the wait re-checks every slice.
+                match l.wait(g, deadline(timeout), ctx, |s| s.can_acquire(c, ctx.procs)) {
                     Waited::Ready(g) => g,
                     Waited::TimedOut(_) => return ok(false),
                     Waited::Gone(_) => return Err(ClientGone),
                 }
             };
-            g.take(c);
+            let owner_died = g.take(c);
+            if matches!(*g, Acquirer::Robust { .. }) {
+                return Ok(Ok(Reply::Acquired { owner_died }));
+            }
             ok(true)
         }
         LockOp::Release => {
@@ -243,7 +232,7 @@ pub(super) fn condition_op(
     ctx: &Ctx<'_>,
 ) -> CallResult {
     let mut g = cond.lock();
-    let c = ctx.conn;
+    let c = ctx.caller;
     match op {
         ConditionOp::Acquire { blocking, timeout } => {
             let free = move |s: &mut CondState| s.owner.is_none() || s.owner == Some(c);
@@ -259,7 +248,7 @@ pub(super) fn condition_op(
                 };
             }
             g.owner = Some(c);
-            g.count += 1;
+            g.count = g.count.saturating_add(1);
             ok(true)
         }
         ConditionOp::Release => match g.owner {
@@ -303,7 +292,7 @@ pub(super) fn condition_op(
             g.owner = None;
             g.count = 0;
             let ticket = g.next_ticket;
-            g.next_ticket += 1;
+            g.next_ticket = g.next_ticket.wrapping_add(1);
             g.waiters.push(Waiter {
                 ticket,
                 notified: false,
@@ -347,35 +336,40 @@ pub(super) fn condition_op(
 mod tests {
     use super::*;
 
-    #[test]
-    fn semaphore_gives_back_what_a_vanished_holder_held() {
-        let mut s = Acquirer::Semaphore {
-            value: 2,
-            initial: 2,
-            bounded: true,
-            held: BTreeMap::new(),
-        };
-        s.take(1);
-        s.take(1);
-        assert!(!s.can_acquire(2));
-        assert!(s.conn_gone(1));
-        assert!(s.can_acquire(2));
-        assert!(matches!(s.release(2), Err(RemoteError::ReleaseUnlocked(_))));
+    fn caller(process: u64) -> Caller {
+        Caller { process, thread: 0 }
     }
 
     #[test]
-    fn a_signal_semaphore_returns_nothing() {
-        // Semaphore(0) used as a signal: one side releases, the other
-        // acquires and exits. The consumed signal must not come back.
+    fn a_semaphore_at_its_maximum_refuses_a_release() {
         let mut s = Acquirer::Semaphore {
-            value: 0,
-            initial: 0,
+            value: u64::MAX,
+            initial: u64::MAX,
             bounded: false,
-            held: BTreeMap::new(),
         };
-        s.release(1).unwrap();
-        s.take(2);
-        assert!(!s.conn_gone(2));
-        assert!(!s.can_acquire(3));
+        assert!(matches!(s.release(caller(1)), Err(RemoteError::Invalid(_))));
+        let Acquirer::Semaphore { value, .. } = s else {
+            unreachable!()
+        };
+        assert_eq!(value, u64::MAX);
+    }
+
+    #[test]
+    fn a_robust_lock_tells_the_next_owner_that_the_last_one_died() {
+        let procs = Procs::default();
+        procs.attach(1, None, false);
+        let mut l = Acquirer::Robust { owner: None };
+        assert!(l.can_acquire(caller(1), &procs));
+        assert!(!l.take(caller(1)));
+        assert!(!l.can_acquire(caller(2), &procs));
+        // Process 1 has no connection left, and over TCP that is death.
+        procs.detach(1);
+        assert!(l.can_acquire(caller(2), &procs));
+        assert!(l.take(caller(2)), "owner_died");
+        assert!(matches!(
+            l.release(caller(1)),
+            Err(RemoteError::NotOwner(_))
+        ));
+        l.release(caller(2)).unwrap();
     }
 }

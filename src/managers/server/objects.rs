@@ -1,7 +1,7 @@
 //! The shared objects as the server holds them, and the dispatch of a
 //! method call to the object's type.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::managers::datum::{Datum, F64};
@@ -11,7 +11,7 @@ use super::dict::{dict_op, OrderedDict};
 use super::list::list_op;
 use super::locks::{condition_op, event_op, lock_op, Acquirer, CondState};
 use super::queue::{barrier_op, queue_op, BarrierPhase, BarrierState, QueueState};
-use super::wait::{err, lock, ok, CallResult, ConnId, Ctx, Guarded};
+use super::wait::{err, lock, ok, CallResult, Ctx, Guarded};
 
 /// One shared object.
 pub(crate) enum Object {
@@ -27,12 +27,22 @@ pub(crate) enum Object {
     Namespace(Mutex<BTreeMap<String, Datum>>),
 }
 
-fn fetch_add(v: &Datum, delta: &Datum) -> Result<Datum, RemoteError> {
+/// `v + delta`; for integers, refused when the sum leaves `range` (the
+/// range of the proxy's type) or `i128`.
+fn fetch_add(v: &Datum, delta: &Datum, range: Option<(i128, i128)>) -> Result<Datum, RemoteError> {
     match (v, delta) {
-        (Datum::Int(a), Datum::Int(b)) => a
-            .checked_add(*b)
-            .map(Datum::Int)
-            .ok_or_else(|| RemoteError::Invalid(format!("{a} + {b} overflows"))),
+        (Datum::Int(a), Datum::Int(b)) => match (a.checked_add(*b), range) {
+            (Some(sum), _) if range.map_or(true, |(lo, hi)| (lo..=hi).contains(&sum)) => {
+                Ok(Datum::Int(sum))
+            }
+            (_, Some((lo, hi))) => Err(RemoteError::Invalid(format!(
+                "fetch_add: {a} + {b} overflows the value's type (range {lo}..={hi}); \
+                 the value is unchanged"
+            ))),
+            (_, None) => Err(RemoteError::Invalid(format!(
+                "fetch_add: {a} + {b} overflows; the value is unchanged"
+            ))),
+        },
         (Datum::Float(a), Datum::Float(b)) => Ok(Datum::Float(F64(a.0 + b.0))),
         (a, b) => Err(RemoteError::Invalid(format!(
             "fetch_add needs two integers or two floats, not {a} and {b}"
@@ -68,8 +78,8 @@ impl Object {
                 value,
                 initial: value,
                 bounded,
-                held: BTreeMap::new(),
             })),
+            Kind::RobustLock => Object::Lock(Guarded::new(Acquirer::Robust { owner: None })),
             Kind::Condition => Object::Condition(Guarded::new(CondState {
                 owner: None,
                 count: 0,
@@ -99,6 +109,7 @@ impl Object {
                 Acquirer::RLock { .. } => "RLock",
                 Acquirer::Semaphore { bounded: false, .. } => "Semaphore",
                 Acquirer::Semaphore { bounded: true, .. } => "BoundedSemaphore",
+                Acquirer::Robust { .. } => "RobustLock",
             },
             Object::Condition(_) => "Condition",
             Object::Barrier(_) => "Barrier",
@@ -107,13 +118,7 @@ impl Object {
         }
     }
 
-    /// Whether a connection that calls `m` may come to hold something in
-    /// this object that must be given back if it vanishes.
-    pub(crate) fn can_hold(&self) -> bool {
-        matches!(self, Object::Lock(_) | Object::Condition(_))
-    }
-
-    /// Carry out one method call for connection `ctx.conn`.
+    /// Carry out one method call for `ctx.caller`.
     pub(crate) fn call(&self, m: Method, ctx: &Ctx<'_>) -> CallResult {
         match (self, m) {
             (Object::List(l), Method::List(op)) => list_op(&mut lock(l), op, true),
@@ -130,40 +135,6 @@ impl Object {
                 "{} has no method {m:?}",
                 obj.type_name()
             ))),
-        }
-    }
-
-    /// Connection `c` has closed: give back every lock and permit it held.
-    pub(crate) fn conn_gone(&self, c: ConnId) {
-        match self {
-            Object::Lock(g) if g.lock().conn_gone(c) => g.notify_all(),
-            Object::Condition(g) => {
-                let mut s = g.lock();
-                if s.owner == Some(c) {
-                    s.owner = None;
-                    s.count = 0;
-                    g.notify_all();
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Whether connection `c` holds anything here (for the server's log).
-    pub(crate) fn held_by(&self, c: ConnId) -> bool {
-        match self {
-            Object::Lock(g) => match &*g.lock() {
-                Acquirer::Lock { holder } => *holder == Some(c),
-                Acquirer::RLock { owner, .. } => *owner == Some(c),
-                Acquirer::Semaphore {
-                    held,
-                    value,
-                    initial,
-                    ..
-                } => held.contains_key(&c) && value < initial,
-            },
-            Object::Condition(g) => g.lock().owner == Some(c),
-            _ => false,
         }
     }
 }
@@ -185,7 +156,7 @@ fn value_op(v: &mut Datum, op: ValueOp) -> CallResult {
             };
             Ok(Ok(Reply::Exchanged { swapped, previous }))
         }
-        ValueOp::FetchAdd(delta) => match fetch_add(v, &delta) {
+        ValueOp::FetchAdd { delta, range } => match fetch_add(v, &delta, range) {
             Ok(sum) => ok(std::mem::replace(v, sum)),
             Err(e) => err(e),
         },
@@ -213,6 +184,3 @@ fn namespace_op(n: &mut BTreeMap<String, Datum>, op: NamespaceOp) -> CallResult 
         ))),
     }
 }
-
-/// The objects a connection may have to give back when it closes, by id.
-pub(crate) type Holdings = HashMap<u64, std::sync::Arc<Object>>;

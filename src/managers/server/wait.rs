@@ -20,6 +20,26 @@ use crate::managers::protocol::{RemoteError, Reply};
 /// The server's name for one client connection.
 pub(crate) type ConnId = u64;
 
+/// Who calls: a process (its random token) and one of its threads, as the
+/// client said in [`Request::Hello`](crate::managers::protocol::Request::Hello).
+/// RLocks and Conditions are owned by a caller, not by a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Caller {
+    pub process: u64,
+    pub thread: u64,
+}
+
+impl Caller {
+    /// The caller of a connection that never said hello: a process of
+    /// its own, which lives as long as the connection.
+    pub(crate) fn anonymous(conn: ConnId) -> Caller {
+        Caller {
+            process: (1 << 63) | conn,
+            thread: 0,
+        }
+    }
+}
+
 /// How long a blocked server thread waits before it checks on its client.
 pub(crate) const SLICE: Duration = Duration::from_millis(50);
 
@@ -31,10 +51,12 @@ pub(crate) struct ClientGone;
 /// that the client is gone.
 pub(crate) type CallResult = Result<Result<Reply, RemoteError>, ClientGone>;
 
-/// Who is calling: the connection's id and its socket (to notice its end).
+/// Who is calling, its socket (to notice its end), and the server's table
+/// of client processes (to tell whether a robust lock's owner lives).
 pub(crate) struct Ctx<'a> {
-    pub conn: ConnId,
+    pub caller: Caller,
     pub fd: BorrowedFd<'a>,
+    pub procs: &'a super::procs::Procs,
 }
 
 impl Ctx<'_> {
@@ -122,7 +144,7 @@ impl<T> Guarded<T> {
             }
             let slice = match deadline {
                 Some(d) if now >= d => return Waited::TimedOut(g),
-                Some(d) => (d - now).min(SLICE),
+                Some(d) => d.saturating_duration_since(now).min(SLICE),
                 None => SLICE,
             };
             self.sleepers.fetch_add(1, Ordering::Relaxed);
@@ -137,8 +159,10 @@ impl<T> Guarded<T> {
     }
 }
 
+/// When a wait of `timeout` ends; `None` (wait for ever) for no timeout
+/// and for one too long to represent (`Duration::MAX`).
 pub(super) fn deadline(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.map(|t| Instant::now() + t)
+    timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
 pub(super) fn ok<T: Into<Reply>>(v: T) -> CallResult {
