@@ -105,13 +105,14 @@ use crate::error::{Error, Result};
 pub const MAX_DEPTH: usize = 128;
 
 /// A request frame of `n` bytes may decode, on the server, to at most
-/// `DECODE_FACTOR * n` bytes of [`Datum`] nodes, or [`DECODE_FLOOR`] for
-/// small frames (plus the slack of growing vectors, at most as much again).
-/// A node costs `size_of::<Datum>()` (32 bytes) while it may take a single
-/// byte on the wire, so without this bound a 57 MiB frame of unit values
-/// would take 1.8 GiB of server memory; with it, such a request is refused
-/// (the connection stays open). Strings and bytes cost their own length,
-/// which the frame already carries.
+/// `DECODE_FACTOR * n` bytes of sequences of [`Datum`] nodes (and boxes),
+/// or [`DECODE_FLOOR`] for small frames. A node costs
+/// `size_of::<Datum>()` (32 bytes) while it may take a single byte on the
+/// wire, so without this bound a 57 MiB frame of unit values would take
+/// 1.8 GiB of server memory; with it, such a request is refused as soon as
+/// its length is read, before anything is allocated for it (the connection
+/// stays open). Strings and bytes cost their own length, which the frame
+/// already carries.
 pub const DECODE_FACTOR: usize = 8;
 
 /// The decoded size every frame may reach, however small (see
@@ -200,9 +201,69 @@ enum Repr {
     Bytes(#[serde(deserialize_with = "de_bytes")] Vec<u8>),
     None,
     Some(Box<Datum>),
-    Seq(Vec<Datum>),
-    Map(Vec<(Datum, Datum)>),
+    Seq(#[serde(deserialize_with = "de_seq")] Vec<Datum>),
+    Map(#[serde(deserialize_with = "de_seq")] Vec<(Datum, Datum)>),
     Variant(u32, Box<Datum>),
+}
+
+/// Take `n` bytes from this thread's decoding budget, if one is set; false
+/// when that would exceed it.
+fn charge(n: usize) -> bool {
+    BUDGET.with(|b| match b.get() {
+        None => true,
+        Some(left) => match left.checked_sub(n) {
+            Some(rest) => {
+                b.set(Some(rest));
+                true
+            }
+            None => false,
+        },
+    })
+}
+
+fn too_big<E: de::Error>() -> E {
+    TOO_BIG.with(|c| c.set(true));
+    E::custom("value too large once decoded")
+}
+
+/// Decode a sequence, paying for all of it before allocating: its length
+/// (which postcard writes first) times the element's size is taken from
+/// the frame's budget, so a huge announced length is refused before any
+/// memory is spent, and the vector is allocated once, exactly. Without a
+/// budget (a client reading replies), it grows as usual.
+pub(crate) fn de_seq<'de, D, T>(d: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Seq<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Seq<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a sequence")
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> std::result::Result<Vec<T>, A::Error> {
+            let size = std::mem::size_of::<T>().max(1);
+            let n = seq.size_hint().unwrap_or(0);
+            let bounded = BUDGET.with(Cell::get).is_some();
+            if !charge(n.saturating_mul(size)) {
+                return Err(too_big());
+            }
+            let mut v = Vec::with_capacity(if bounded { n } else { n.min(1 << 16) });
+            while let Some(x) = seq.next_element()? {
+                // More elements than announced pay for themselves.
+                if bounded && v.len() >= n && !charge(size) {
+                    return Err(too_big());
+                }
+                v.push(x);
+            }
+            Ok(v)
+        }
+    }
+    d.deserialize_seq(Seq(std::marker::PhantomData))
 }
 
 fn ser_bytes<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -281,25 +342,16 @@ impl<'de> Deserialize<'de> for Datum {
                 "value nested more than {MAX_DEPTH} levels deep"
             )));
         }
-        // Each node costs its size against the frame's budget.
-        let within = BUDGET.with(|b| match b.get() {
-            None => true,
-            Some(left) => match left.checked_sub(std::mem::size_of::<Datum>()) {
-                Some(rest) => {
-                    b.set(Some(rest));
-                    true
-                }
-                None => false,
-            },
-        });
-        if !within {
-            TOO_BIG.with(|c| c.set(true));
-            return Err(de::Error::custom("value too large once decoded"));
-        }
+
         DEPTH.with(|c| c.set(depth + 1));
         let r = Repr::deserialize(d);
         DEPTH.with(|c| c.set(depth));
-        Ok(match r? {
+        let r = r?;
+        // A boxed node costs its box (a sequence paid for its elements).
+        if matches!(r, Repr::Some(_) | Repr::Variant(..)) && !charge(std::mem::size_of::<Datum>()) {
+            return Err(too_big());
+        }
+        Ok(match r {
             Repr::Unit => Datum::Unit,
             Repr::Bool(b) => Datum::Bool(b),
             Repr::Int(i) => Datum::Int(i),

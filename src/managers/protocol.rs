@@ -82,9 +82,9 @@ pub enum Request {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Kind {
     /// `manager.list(items)`.
-    List(Vec<Datum>),
+    List(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<Datum>),
     /// `manager.dict(pairs)`.
-    Dict(Vec<(Datum, Datum)>),
+    Dict(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<(Datum, Datum)>),
     /// `manager.Queue(maxsize)` (a JoinableQueue); 0 means unbounded.
     Queue {
         /// The most items it holds; 0 for no limit.
@@ -117,7 +117,7 @@ pub enum Kind {
     /// `manager.Value(typecode, value)`.
     Value(Datum),
     /// `manager.Array(typecode, items)`: fixed length.
-    Array(Vec<Datum>),
+    Array(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<Datum>),
     /// `manager.Namespace()`.
     Namespace,
 }
@@ -163,21 +163,26 @@ pub enum Method {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ListOp {
     Append(Datum),
-    Extend(Vec<Datum>),
+    Extend(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<Datum>),
     Insert(i64, Datum),
     Pop(Option<i64>),
     Remove(Datum),
     Index(Datum, Slice),
     Count(Datum),
     Reverse,
-    Sort { reverse: bool },
+    Sort {
+        reverse: bool,
+    },
     Len,
     Contains(Datum),
     Get(i64),
     Set(i64, Datum),
     Del(i64),
     GetSlice(Slice),
-    SetSlice(Slice, Vec<Datum>),
+    SetSlice(
+        Slice,
+        #[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<Datum>,
+    ),
     DelSlice(Slice),
     ToVec,
     Clear,
@@ -203,7 +208,7 @@ pub enum DictOp {
     PopOpt(Datum),
     PopItem,
     SetDefault(Datum, Datum),
-    Update(Vec<(Datum, Datum)>),
+    Update(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<(Datum, Datum)>),
 }
 
 /// Queue methods. `timeout: None` with `block: true` waits for ever.
@@ -321,9 +326,9 @@ pub enum Reply {
     /// A value that may be absent (`dict.get(k)`).
     Maybe(Option<Datum>),
     /// Several values.
-    Seq(Vec<Datum>),
+    Seq(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<Datum>),
     /// Key–value pairs.
-    Pairs(Vec<(Datum, Datum)>),
+    Pairs(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<(Datum, Datum)>),
     /// A new object's id.
     Id(ObjId),
     /// A robust lock was acquired; `owner_died` tells that its previous

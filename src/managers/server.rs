@@ -94,6 +94,9 @@ struct Server {
     tcp: bool,
     /// Client processes, for robust locks.
     procs: procs::Procs,
+    /// Panics caught in connection threads (a bug each; the fuzz test
+    /// checks that there are none).
+    panics: AtomicU64,
     /// Whether `Request::Shutdown` ends the process. Only the in-process
     /// fuzz test sets it to false: it must not end the test binary.
     exit_on_shutdown: bool,
@@ -146,6 +149,7 @@ pub(crate) fn run(
         dir,
         tcp: listener.is_tcp(),
         procs: procs::Procs::default(),
+        panics: AtomicU64::new(0),
         exit_on_shutdown: true,
     });
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -250,7 +254,10 @@ fn serve_session(server: &Arc<Server>, mut conn: Connection, cid: ConnId, peer: 
     let reason = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         session_loop(server, &mut conn, &mut session)
     }))
-    .unwrap_or_else(|p| Some(format!("the server panicked: {}", panic_message(&*p))));
+    .unwrap_or_else(|p| {
+        server.panics.fetch_add(1, Ordering::Relaxed);
+        Some(format!("the server panicked: {}", panic_message(&*p)))
+    });
     server.procs.detach(session.caller.process);
     release_refs(server, std::mem::take(&mut session.refs));
     if let Some(why) = reason {
@@ -303,6 +310,7 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
                     handle(server, conn, session, req)
                 }))
                 .unwrap_or_else(|p| {
+                    server.panics.fetch_add(1, Ordering::Relaxed);
                     let m = panic_message(&*p);
                     log(&format!(
                         "connection {}: a request panicked ({m}); answered with an error",
@@ -365,6 +373,11 @@ fn release_refs(server: &Server, refs: HashMap<ObjId, u64>) {
 }
 
 fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Request) -> Next {
+    // The tests' way to make a request panic, standing for a bug.
+    #[cfg(test)]
+    if matches!(&req, Request::Lookup { name, .. } if name == fuzz::PANIC_NAME) {
+        panic!("a panic asked for by a test");
+    }
     let refs = &mut session.refs;
     match req {
         Request::Hello {
