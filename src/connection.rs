@@ -276,6 +276,63 @@ impl Connection {
         Ok(out)
     }
 
+    /// After [`Error::FrameTooLarge`] from a receive: read and discard that
+    /// frame, if it is at most `most` bytes long, so that the stream stays
+    /// in step and the next receive reads the next frame. Nothing is
+    /// allocated for it. (The manager's server uses this to refuse an
+    /// oversized request without closing the connection.)
+    ///
+    /// # Errors
+    /// [`Error::FrameTooLarge`] for a frame over `most` (nothing skipped);
+    /// [`Error::Decode`] for a header that is no length; [`Error::Closed`],
+    /// [`Error::Truncated`] and [`Error::Io`] as for a receive.
+    pub(crate) fn skip_frame(&mut self, most: usize) -> Result<()> {
+        if !self.fill(4, 0)? {
+            return Err(Error::Closed);
+        }
+        let short = i32::from_be_bytes(self.buf[self.start..self.start + 4].try_into().unwrap());
+        let (header, len) = if short == -1 {
+            self.fill(12, 12)?;
+            let long = u64::from_be_bytes(
+                self.buf[self.start + 4..self.start + 12]
+                    .try_into()
+                    .unwrap(),
+            );
+            (12, usize::try_from(long).unwrap_or(usize::MAX))
+        } else if short < 0 {
+            return Err(Error::Decode(format!("invalid frame length {short}")));
+        } else {
+            (4, short as usize)
+        };
+        if len > most {
+            return Err(Error::FrameTooLarge { len, max: most });
+        }
+        self.start += header;
+        let mut left = len;
+        loop {
+            let buffered = (self.end - self.start).min(left);
+            self.start += buffered;
+            left -= buffered;
+            if left == 0 {
+                return Ok(());
+            }
+            self.start = 0;
+            self.end = 0;
+            let want = left.min(self.buf.len());
+            match self.stream.read(&mut self.buf[..want]) {
+                Ok(0) => {
+                    return Err(Error::Truncated {
+                        expected: header + len,
+                        got: header + len - left,
+                    })
+                }
+                Ok(n) => self.end = n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err("recv")(e)),
+            }
+        }
+    }
+
     /// Whether a message can be read now, waiting up to `timeout`
     /// (Python: `conn.poll(timeout)`). `Duration::ZERO` checks without waiting.
     /// A closed peer counts as readable: the next `recv` reports

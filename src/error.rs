@@ -236,7 +236,7 @@ pub enum Error {
 
     /// The manager has no object with this id. The server closes the
     /// connection that asked; a correct proxy never sees this.
-    #[error("the manager has no object with id {id} (the connection was closed)")]
+    #[error("the manager has no object with id {id}")]
     UnknownObject {
         /// The id asked for.
         id: u64,
@@ -247,6 +247,15 @@ pub enum Error {
     /// value it cannot store).
     #[error("manager refused the request: {0}")]
     ManagerRequest(String),
+
+    /// The manager's server panicked while handling the request (a bug in
+    /// forklore). The server cleaned up after it and goes on serving; the
+    /// connection stays open.
+    #[error("the manager's server panicked on this request (a bug in forklore; please report it): {message}")]
+    ManagerPanicked {
+        /// The panic's message.
+        message: String,
+    },
 
     /// An external program could not be started: it does not exist, it is
     /// not executable, or the working directory given for it is missing.

@@ -32,6 +32,17 @@
 //! after the fork. The handler holds the client's lock across the fork, so a
 //! child of a threaded parent does not inherit it locked.
 
+#[macro_use]
+#[path = "client/proxy_common.rs"]
+mod proxy_common;
+
+pub(crate) mod dict;
+mod identity;
+pub(crate) mod list;
+pub(crate) mod queue;
+pub(crate) mod sync;
+pub(crate) mod value;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::TcpStream;
@@ -194,11 +205,48 @@ fn handshake(conn: &mut Connection, ep: &Endpoint) -> Result<()> {
         .map_err(gone("handshake"))
 }
 
-/// Send one request and read its response on `conn`.
-fn round_trip(conn: &mut Connection, req: &Request) -> Result<Response> {
-    conn.send(req).map_err(gone("send"))?;
+/// Encode a request, refusing one the server would refuse for its size
+/// (it has the default frame limit) before anything is sent: the
+/// connection stays usable.
+fn encode(req: &Request) -> Result<Vec<u8>> {
+    let bytes = postcard::to_allocvec(req).map_err(|e| Error::Encode(e.to_string()))?;
+    let max = crate::connection::DEFAULT_MAX_MESSAGE_SIZE;
+    if bytes.len() > max {
+        return Err(Error::ManagerRequest(format!(
+            "a request of {} bytes is over the manager's limit of {max} bytes; \
+             send it in smaller pieces (nothing was sent)",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Send one encoded request and read its response on `conn`. An error is
+/// a transport failure: the connection can no longer be used.
+fn exchange(conn: &mut Connection, bytes: &[u8]) -> Result<Response> {
+    conn.send_bytes(bytes).map_err(gone("send"))?;
     spin_until_readable(conn);
     conn.recv::<Response>().map_err(gone("recv"))
+}
+
+/// Send one request and read its response on `conn`.
+fn round_trip(conn: &mut Connection, req: &Request) -> Result<Response> {
+    exchange(conn, &encode(req)?)
+}
+
+/// Open a connection and say who calls on it (see [`identity`]).
+fn open(ep: &Endpoint) -> Result<Connection> {
+    let mut conn = connect(ep)?;
+    greet(&mut conn)?;
+    Ok(conn)
+}
+
+/// Say hello on `conn` for this process and thread.
+fn greet(conn: &mut Connection) -> Result<()> {
+    match round_trip(conn, &identity::hello(current_pid()))? {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// How long a caller polls for an answer, yielding the CPU between
@@ -254,6 +302,9 @@ fn current_pid() -> u32 {
 
 /// Call the server on this thread's connection.
 pub(crate) fn call(ep: &Endpoint, req: &Request) -> Result<Reply> {
+    // A request too big to send is refused here, before a connection is
+    // touched.
+    let bytes = encode(req)?;
     let pid = current_pid();
     // Take the connection out while it is in use, so that a nested call (from
     // a destructor, say) opens its own instead of interleaving frames.
@@ -270,26 +321,30 @@ pub(crate) fn call(ep: &Endpoint, req: &Request) -> Result<Reply> {
     });
     let mut conn = match cached {
         Some(c) => c,
-        None => connect(ep)?,
+        None => open(ep)?,
     };
-    let response = round_trip(&mut conn, req)?;
-    let keep = !matches!(&response, Err(e) if e.closes_connection());
-    if keep {
-        CONNS.with(|c| {
-            let mut c = c.borrow_mut();
-            match c.iter_mut().find(|x| x.address == ep.address) {
-                Some(slot) if slot.conn.is_none() => slot.conn = Some(conn),
-                // A nested call put its own back meanwhile: keep that one.
-                Some(_) => {}
-                None => c.push(Cached {
-                    address: ep.address.clone(),
-                    pid,
-                    conn: Some(conn),
-                }),
-            }
-        });
-    }
+    // Only a transport failure loses the connection: a refusal or any
+    // other error from the server leaves it open on both sides.
+    let response = exchange(&mut conn, &bytes)?;
+    put_back(ep, pid, conn);
     response.map_err(Error::from)
+}
+
+/// Return this thread's connection to `ep` to the cache.
+fn put_back(ep: &Endpoint, pid: u32, conn: Connection) {
+    CONNS.with(|c| {
+        let mut c = c.borrow_mut();
+        match c.iter_mut().find(|x| x.address == ep.address) {
+            Some(slot) if slot.conn.is_none() => slot.conn = Some(conn),
+            // A nested call put its own back meanwhile: keep that one.
+            Some(_) => {}
+            None => c.push(Cached {
+                address: ep.address.clone(),
+                pid,
+                conn: Some(conn),
+            }),
+        }
+    });
 }
 
 /// Forget this thread's connection to `address` (after a shutdown).
@@ -302,8 +357,11 @@ struct Session {
     ep: Arc<Endpoint>,
     /// The process this session belongs to.
     pid: u32,
-    /// `None` after a failure; reopened on the next need.
+    /// `None` after a transport failure; reopened on the next need.
     conn: Option<Connection>,
+    /// Whether `conn` has said hello for this process (a connection the
+    /// parent opened for this child before `fork` has not).
+    greeted: bool,
     /// Live proxies in this process, per object.
     live: HashMap<ObjId, usize>,
 }
@@ -348,6 +406,7 @@ impl ClientState {
                 .position(|p| p.creator != me && p.address == s.ep.address)
             {
                 s.conn = Some(pending.swap_remove(i).conn);
+                s.greeted = false;
             }
         }
         // Whatever is left was not meant for this process.
@@ -367,6 +426,7 @@ impl ClientState {
                     ep: Arc::clone(ep),
                     pid: std::process::id(),
                     conn: None,
+                    greeted: false,
                     live: HashMap::new(),
                 });
                 self.sessions.len() - 1
@@ -377,16 +437,39 @@ impl ClientState {
 }
 
 impl Session {
+    /// Call the server on the session connection. The connection is
+    /// dropped only on a transport failure, never on an error the server
+    /// answered: a refused request is only a refused request.
     fn call(&mut self, req: &Request) -> Result<Reply> {
-        if self.conn.is_none() {
-            install_fork_handlers();
-            self.conn = Some(connect(&self.ep)?);
+        // Too big to send: refused before anything is sent.
+        let bytes = encode(req)?;
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => {
+                install_fork_handlers();
+                let mut conn = open(&self.ep)?;
+                // The session lost its connection (a transport failure, or
+                // a fork whose adoption failed): take this process's live
+                // references again. An object freed meanwhile is gone.
+                if !self.live.is_empty() {
+                    let ids = self.live.keys().copied().collect();
+                    round_trip(&mut conn, &Request::Adopt(ids))?.ok();
+                }
+                self.greeted = true;
+                self.conn.insert(conn)
+            }
+        };
+        let mut r = Ok(());
+        if !self.greeted {
+            r = greet(conn);
+            self.greeted = r.is_ok();
         }
-        let conn = self.conn.as_mut().expect("just set");
-        match round_trip(conn, req) {
+        match r.and_then(|()| exchange(conn, &bytes)) {
             Ok(r) => r.map_err(Error::from),
             Err(e) => {
-                self.conn = None;
+                if !matches!(e, Error::ManagerRequest(_)) {
+                    self.conn = None;
+                }
                 Err(e)
             }
         }
@@ -564,128 +647,4 @@ extern "C" fn child() {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io;
-
-    fn io(source: io::Error) -> Error {
-        Error::Io { op: "recv", source }
-    }
-
-    /// Every way a TCP (or Unix) transport can fail once the manager or
-    /// the link to its host is gone ends as ManagerGone or
-    /// ManagerUnreachable, whichever call the client was making.
-    #[test]
-    fn a_unix_connect_with_a_timeout_gives_up_on_a_full_listen_queue() {
-        use nix::sys::socket::{
-            bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
-        };
-        let dir = std::env::temp_dir().join(format!("forklore-connect-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("s");
-        // A listener that never accepts, with the smallest queue.
-        let l = socket(
-            AddressFamily::Unix,
-            SockType::Stream,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .unwrap();
-        bind(
-            std::os::fd::AsRawFd::as_raw_fd(&l),
-            &UnixAddr::new(&path).unwrap(),
-        )
-        .unwrap();
-        listen(&l, Backlog::new(0).unwrap()).unwrap();
-        let timeout = std::time::Duration::from_millis(200);
-        // Fill the queue (a blocking connect would now hang for ever).
-        let mut held = Vec::new();
-        let t = std::time::Instant::now();
-        let err = loop {
-            match connect_unix(&path, Some(timeout)) {
-                Ok(s) => held.push(s),
-                Err(e) => break e,
-            }
-            assert!(held.len() < 64, "the listen queue never filled");
-        };
-        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
-        assert!(
-            err.to_string().contains("listen queue stayed full"),
-            "{err}"
-        );
-        assert!(t.elapsed() >= timeout && t.elapsed() < 10 * timeout);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn every_transport_failure_is_manager_gone() {
-        let gone_errnos = [
-            libc::EPIPE,
-            libc::ECONNRESET,
-            libc::ECONNABORTED,
-            libc::ECONNREFUSED,
-            libc::ENOTCONN,
-            libc::ENOENT,
-        ];
-        let unreachable_errnos = [
-            libc::ETIMEDOUT,
-            libc::EHOSTUNREACH,
-            libc::ENETUNREACH,
-            libc::ENETDOWN,
-            libc::EHOSTDOWN,
-            libc::ENONET,
-        ];
-        for op in ["connect", "handshake", "send", "recv"] {
-            for errno in gone_errnos {
-                let e = gone(op)(io(io::Error::from_raw_os_error(errno)));
-                assert!(
-                    matches!(e, Error::ManagerGone { op: o } if o == op),
-                    "{errno}: {e:?}"
-                );
-            }
-            for errno in unreachable_errnos {
-                let e = gone(op)(io(io::Error::from_raw_os_error(errno)));
-                assert!(
-                    matches!(e, Error::ManagerUnreachable { op: o, .. } if o == op),
-                    "{errno}: {e:?}"
-                );
-                assert!(e.to_string().starts_with("manager unreachable: "), "{e}");
-            }
-            // std's connect_timeout reports its own timeout without an errno.
-            let e = gone(op)(io(io::Error::new(io::ErrorKind::TimedOut, "timed out")));
-            assert!(e.is_manager_gone(), "{e:?}");
-            for e in [
-                Error::Closed,
-                Error::Truncated {
-                    expected: 10,
-                    got: 3,
-                },
-            ] {
-                let e = gone(op)(e);
-                assert!(matches!(e, Error::ManagerGone { .. }), "{e:?}");
-                assert!(e.to_string().starts_with("manager gone: "), "{e}");
-            }
-        }
-        // What is not a transport failure is left as it is.
-        let e = gone("recv")(Error::Decode("bad".into()));
-        assert!(matches!(e, Error::Decode(_)), "{e:?}");
-    }
-
-    /// A handshake whose read timed out is a Timeout while the peer's host
-    /// answers (a mute process), ManagerUnreachable once it went silent.
-    #[test]
-    fn a_handshake_timeout_on_a_live_host_stays_a_timeout() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        super::super::tcp::configure(&s).unwrap();
-        let silent = super::super::tcp::silent_for(&s).expect("TCP_INFO");
-        assert!(silent < super::super::tcp::SILENT_HOST, "{silent:?}");
-        let live = Error::Timeout {
-            op: "the manager's handshake",
-            after: super::super::tcp::HANDSHAKE_TIMEOUT,
-        };
-        let e = super::super::tcp::read_timed_out(&s, "handshake", live);
-        assert!(e.is_timeout() && !e.is_manager_gone(), "{e:?}");
-    }
-}
+mod tests;

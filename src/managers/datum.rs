@@ -104,6 +104,21 @@ use crate::error::{Error, Result};
 /// How deeply a `Datum` may nest when the server decodes one.
 pub const MAX_DEPTH: usize = 128;
 
+/// A request frame of `n` bytes may decode, on the server, to at most
+/// `DECODE_FACTOR * n` bytes of sequences of [`Datum`] nodes (and boxes),
+/// or [`DECODE_FLOOR`] for small frames. A node costs
+/// `size_of::<Datum>()` (32 bytes) while it may take a single byte on the
+/// wire, so without this bound a 57 MiB frame of unit values would take
+/// 1.8 GiB of server memory; with it, such a request is refused as soon as
+/// its length is read, before anything is allocated for it (the connection
+/// stays open). Strings and bytes cost their own length, which the frame
+/// already carries.
+pub const DECODE_FACTOR: usize = 8;
+
+/// The decoded size every frame may reach, however small (see
+/// [`DECODE_FACTOR`]): about two million small values in one request.
+pub const DECODE_FLOOR: usize = 64 << 20;
+
 /// An `f64` with a total order ([`f64::total_cmp`]): equal means bitwise
 /// equal, so it can be a map key.
 #[derive(Clone, Copy, Serialize, Deserialize)]
@@ -156,8 +171,10 @@ pub enum Datum {
     Char(char),
     /// A string.
     Str(String),
-    /// A byte string (only types that serialize as bytes, such as `serde_bytes`).
-    Bytes(Vec<u8>),
+    /// A byte string: a non-empty sequence of `u8` (`Vec<u8>`, `&[u8]`), a
+    /// type that serializes as bytes (`serde_bytes`), and, so that it sorts
+    /// first, every empty sequence.
+    Bytes(#[serde(serialize_with = "ser_bytes")] Vec<u8>),
     /// `Option::None`.
     None,
     /// `Option::Some`.
@@ -181,15 +198,103 @@ enum Repr {
     Float(F64),
     Char(char),
     Str(String),
-    Bytes(Vec<u8>),
+    Bytes(#[serde(deserialize_with = "de_bytes")] Vec<u8>),
     None,
     Some(Box<Datum>),
-    Seq(Vec<Datum>),
-    Map(Vec<(Datum, Datum)>),
+    Seq(#[serde(deserialize_with = "de_seq")] Vec<Datum>),
+    Map(#[serde(deserialize_with = "de_seq")] Vec<(Datum, Datum)>),
     Variant(u32, Box<Datum>),
 }
 
+/// Take `n` bytes from this thread's decoding budget, if one is set; false
+/// when that would exceed it.
+fn charge(n: usize) -> bool {
+    BUDGET.with(|b| match b.get() {
+        None => true,
+        Some(left) => match left.checked_sub(n) {
+            Some(rest) => {
+                b.set(Some(rest));
+                true
+            }
+            None => false,
+        },
+    })
+}
+
+fn too_big<E: de::Error>() -> E {
+    TOO_BIG.with(|c| c.set(true));
+    E::custom("value too large once decoded")
+}
+
+/// Decode a sequence, paying for all of it before allocating: its length
+/// (which postcard writes first) times the element's size is taken from
+/// the frame's budget, so a huge announced length is refused before any
+/// memory is spent, and the vector is allocated once, exactly. Without a
+/// budget (a client reading replies), it grows as usual.
+pub(crate) fn de_seq<'de, D, T>(d: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Seq<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Seq<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a sequence")
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> std::result::Result<Vec<T>, A::Error> {
+            let size = std::mem::size_of::<T>().max(1);
+            let n = seq.size_hint().unwrap_or(0);
+            let bounded = BUDGET.with(Cell::get).is_some();
+            if !charge(n.saturating_mul(size)) {
+                return Err(too_big());
+            }
+            let mut v = Vec::with_capacity(if bounded { n } else { n.min(1 << 16) });
+            while let Some(x) = seq.next_element()? {
+                // More elements than announced pay for themselves.
+                if bounded && v.len() >= n && !charge(size) {
+                    return Err(too_big());
+                }
+                v.push(x);
+            }
+            Ok(v)
+        }
+    }
+    d.deserialize_seq(Seq(std::marker::PhantomData))
+}
+
+fn ser_bytes<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_bytes(b)
+}
+
+/// Read bytes in one piece (postcard writes them as a sequence of `u8`
+/// would be written: a length, then the bytes).
+fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<u8>, D::Error> {
+    struct Bytes;
+    impl<'de> Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("bytes")
+        }
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> std::result::Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> std::result::Result<Vec<u8>, E> {
+            Ok(v)
+        }
+    }
+    d.deserialize_byte_buf(Bytes)
+}
+
 thread_local! {
+    /// What is left of the decoding budget of the frame being decoded on
+    /// this thread (see [`DECODE_FACTOR`]); `None` when not bounded.
+    static BUDGET: Cell<Option<usize>> = const { Cell::new(None) };
+    /// Set when a decode ran out of budget.
+    static TOO_BIG: Cell<bool> = const { Cell::new(false) };
     static DEPTH: Cell<usize> = const { Cell::new(0) };
     /// Set when a decode hit [`MAX_DEPTH`]: postcard drops custom error
     /// messages, so the server asks here why a frame did not decode.
@@ -202,6 +307,32 @@ pub(crate) fn take_too_deep() -> bool {
     TOO_DEEP.with(|c| c.replace(false))
 }
 
+/// Decode a whole frame of the server's input (strictly: trailing bytes
+/// are an error), within the memory bound of [`DECODE_FACTOR`]. The error
+/// says why, for the refusal sent to the client.
+pub(crate) fn decode_bounded<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
+    let budget = bytes.len().saturating_mul(DECODE_FACTOR).max(DECODE_FLOOR);
+    BUDGET.with(|b| b.set(Some(budget)));
+    TOO_BIG.with(|c| c.set(false));
+    TOO_DEEP.with(|c| c.set(false));
+    let r = postcard::take_from_bytes::<T>(bytes);
+    BUDGET.with(|b| b.set(None));
+    match r {
+        Ok((v, [])) => Ok(v),
+        Ok((_, rest)) => Err(format!("{} bytes left over after the message", rest.len())),
+        Err(_) if take_too_deep() => {
+            Err(format!("a value nested more than {MAX_DEPTH} levels deep"))
+        }
+        Err(_) if TOO_BIG.with(|c| c.replace(false)) => Err(format!(
+            "a request of {} bytes would take more than {budget} bytes of the server's memory \
+             once decoded (at most {DECODE_FACTOR} times its size, or {DECODE_FLOOR}); \
+             send it in smaller pieces",
+            bytes.len()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 impl<'de> Deserialize<'de> for Datum {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let depth = DEPTH.with(Cell::get);
@@ -211,10 +342,16 @@ impl<'de> Deserialize<'de> for Datum {
                 "value nested more than {MAX_DEPTH} levels deep"
             )));
         }
+
         DEPTH.with(|c| c.set(depth + 1));
         let r = Repr::deserialize(d);
         DEPTH.with(|c| c.set(depth));
-        Ok(match r? {
+        let r = r?;
+        // A boxed node costs its box (a sequence paid for its elements).
+        if matches!(r, Repr::Some(_) | Repr::Variant(..)) && !charge(std::mem::size_of::<Datum>()) {
+            return Err(too_big());
+        }
+        Ok(match r {
             Repr::Unit => Datum::Unit,
             Repr::Bool(b) => Datum::Bool(b),
             Repr::Int(i) => Datum::Int(i),
@@ -251,6 +388,8 @@ impl fmt::Display for Datum {
             Datum::Float(x) => write!(f, "{:?}", x.0),
             Datum::Char(c) => write!(f, "'{c}'"),
             Datum::Str(s) => write_str_repr(f, s),
+            // Every empty sequence is stored as empty bytes.
+            Datum::Bytes(b) if b.is_empty() => f.write_str("[]"),
             Datum::Bytes(b) => write!(f, "b{:?}", String::from_utf8_lossy(b)),
             Datum::Some(d) => write!(f, "{d}"),
             Datum::Seq(items) => {
@@ -305,9 +444,7 @@ fn write_str_repr(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
 /// [`Error::Encode`] if the value's `Serialize` impl fails, or for a `u128`
 /// above `i128::MAX`.
 pub fn to_datum<T: Serialize + ?Sized>(value: &T) -> Result<Datum> {
-    value
-        .serialize(DatumSerializer)
-        .map_err(|e| Error::Encode(e.0))
+    value.serialize(PLAIN).map_err(|e| Error::Encode(e.0))
 }
 
 /// Convert a [`Datum`] back to a value.
@@ -343,17 +480,31 @@ impl de::Error for DatumError {
 type SerResult = std::result::Result<Datum, DatumError>;
 
 /// The serde `Serializer` behind [`to_datum`].
-struct DatumSerializer;
+///
+/// `byte`, for the elements of a sequence, is set when the element was a
+/// lone `u8` (not one inside a struct or an option): a sequence of them is
+/// stored as [`Datum::Bytes`], one byte each, not as 32-byte nodes.
+struct DatumSerializer<'a> {
+    byte: Option<&'a Cell<bool>>,
+}
+
+const PLAIN: DatumSerializer<'static> = DatumSerializer { byte: None };
 
 /// Collects the elements of a sequence, tuple or struct.
 struct SeqBuilder {
     items: Vec<Datum>,
     /// For tuple and struct variants: the variant index.
     variant: Option<u32>,
+    /// For a sequence (`serialize_seq`) whose elements so far were all
+    /// lone `u8`s: those bytes. `None` once an element was something else.
+    bytes: Option<Vec<u8>>,
 }
 
 impl SeqBuilder {
     fn finish(self) -> SerResult {
+        if let Some(b) = self.bytes {
+            return Ok(Datum::Bytes(b));
+        }
         let seq = Datum::Seq(self.items);
         Ok(match self.variant {
             Some(i) => Datum::Variant(i, Box::new(seq)),
@@ -382,7 +533,7 @@ fn canonical_map(mut pairs: Vec<(Datum, Datum)>) -> Datum {
     Datum::Map(out)
 }
 
-impl ser::Serializer for DatumSerializer {
+impl ser::Serializer for DatumSerializer<'_> {
     type Ok = Datum;
     type Error = DatumError;
     type SerializeSeq = SeqBuilder;
@@ -415,6 +566,9 @@ impl ser::Serializer for DatumSerializer {
         Ok(Datum::Int(v))
     }
     fn serialize_u8(self, v: u8) -> SerResult {
+        if let Some(b) = self.byte {
+            b.set(true);
+        }
         Ok(Datum::Int(v.into()))
     }
     fn serialize_u16(self, v: u16) -> SerResult {
@@ -452,7 +606,7 @@ impl ser::Serializer for DatumSerializer {
         Ok(Datum::None)
     }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> SerResult {
-        Ok(Datum::Some(Box::new(value.serialize(self)?)))
+        Ok(Datum::Some(Box::new(value.serialize(PLAIN)?)))
     }
     fn serialize_unit(self) -> SerResult {
         Ok(Datum::Unit)
@@ -468,7 +622,7 @@ impl ser::Serializer for DatumSerializer {
         _name: &'static str,
         value: &T,
     ) -> SerResult {
-        value.serialize(self)
+        value.serialize(PLAIN)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -477,23 +631,28 @@ impl ser::Serializer for DatumSerializer {
         _: &'static str,
         value: &T,
     ) -> SerResult {
-        Ok(Datum::Variant(index, Box::new(value.serialize(self)?)))
+        Ok(Datum::Variant(index, Box::new(value.serialize(PLAIN)?)))
     }
     fn serialize_seq(self, len: Option<usize>) -> std::result::Result<SeqBuilder, DatumError> {
         Ok(SeqBuilder {
-            items: Vec::with_capacity(len.unwrap_or(0).min(4096)),
+            items: Vec::new(),
             variant: None,
+            bytes: Some(Vec::with_capacity(len.unwrap_or(0).min(1 << 20))),
         })
     }
     fn serialize_tuple(self, len: usize) -> std::result::Result<SeqBuilder, DatumError> {
-        self.serialize_seq(Some(len))
+        Ok(SeqBuilder {
+            items: Vec::with_capacity(len.min(4096)),
+            variant: None,
+            bytes: None,
+        })
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         len: usize,
     ) -> std::result::Result<SeqBuilder, DatumError> {
-        self.serialize_seq(Some(len))
+        self.serialize_tuple(len)
     }
     fn serialize_tuple_variant(
         self,
@@ -502,7 +661,7 @@ impl ser::Serializer for DatumSerializer {
         _: &'static str,
         len: usize,
     ) -> std::result::Result<SeqBuilder, DatumError> {
-        let mut b = self.serialize_seq(Some(len))?;
+        let mut b = self.serialize_tuple(len)?;
         b.variant = Some(index);
         Ok(b)
     }
@@ -517,7 +676,7 @@ impl ser::Serializer for DatumSerializer {
         _: &'static str,
         len: usize,
     ) -> std::result::Result<SeqBuilder, DatumError> {
-        self.serialize_seq(Some(len))
+        self.serialize_tuple(len)
     }
     fn serialize_struct_variant(
         self,
@@ -537,7 +696,25 @@ impl ser::SerializeSeq for SeqBuilder {
         &mut self,
         value: &T,
     ) -> std::result::Result<(), DatumError> {
-        self.items.push(value.serialize(DatumSerializer)?);
+        let Some(bytes) = &mut self.bytes else {
+            self.items.push(value.serialize(PLAIN)?);
+            return Ok(());
+        };
+        let was_byte = Cell::new(false);
+        let d = value.serialize(DatumSerializer {
+            byte: Some(&was_byte),
+        })?;
+        match d {
+            Datum::Int(b) if was_byte.get() => bytes.push(b as u8),
+            d => {
+                // Not a sequence of bytes after all.
+                let bytes = self.bytes.take().unwrap_or_default();
+                self.items = Vec::with_capacity(bytes.len() + 1);
+                self.items
+                    .extend(bytes.into_iter().map(|b| Datum::Int(b.into())));
+                self.items.push(d);
+            }
+        }
         Ok(())
     }
     fn end(self) -> SerResult {
@@ -554,7 +731,7 @@ macro_rules! seq_like {
                 &mut self,
                 value: &T,
             ) -> std::result::Result<(), DatumError> {
-                self.items.push(value.serialize(DatumSerializer)?);
+                self.items.push(value.serialize(PLAIN)?);
                 Ok(())
             }
             fn end(self) -> SerResult {
@@ -577,7 +754,7 @@ macro_rules! struct_like {
                 _key: &'static str,
                 value: &T,
             ) -> std::result::Result<(), DatumError> {
-                self.items.push(value.serialize(DatumSerializer)?);
+                self.items.push(value.serialize(PLAIN)?);
                 Ok(())
             }
             fn end(self) -> SerResult {
@@ -596,7 +773,7 @@ impl ser::SerializeMap for MapBuilder {
         &mut self,
         key: &T,
     ) -> std::result::Result<(), DatumError> {
-        self.key = Some(key.serialize(DatumSerializer)?);
+        self.key = Some(key.serialize(PLAIN)?);
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(
@@ -607,7 +784,7 @@ impl ser::SerializeMap for MapBuilder {
             .key
             .take()
             .ok_or_else(|| DatumError("map value without a key".into()))?;
-        self.pairs.push((key, value.serialize(DatumSerializer)?));
+        self.pairs.push((key, value.serialize(PLAIN)?));
         Ok(())
     }
     fn end(self) -> SerResult {
@@ -660,7 +837,14 @@ impl<'de> Deserializer<'de> for Datum {
             Datum::Float(f) => visitor.visit_f64(f.0),
             Datum::Char(c) => visitor.visit_char(c),
             Datum::Str(s) => visitor.visit_string(s),
-            Datum::Bytes(b) => visitor.visit_byte_buf(b),
+            // A sequence of bytes (`Vec<u8>`), or an empty sequence.
+            Datum::Bytes(b) => {
+                let mut seq =
+                    de::value::SeqDeserializer::new(b.into_iter().map(|b| Datum::Int(b.into())));
+                let v = visitor.visit_seq(&mut seq)?;
+                seq.end()?;
+                Ok(v)
+            }
             Datum::None => visitor.visit_none(),
             Datum::Some(d) => visitor.visit_some(*d),
             Datum::Seq(items) => {
@@ -676,6 +860,17 @@ impl<'de> Deserializer<'de> for Datum {
                 Ok(v)
             }
             Datum::Variant(index, payload) => visitor.visit_enum(VariantAccess { index, payload }),
+        }
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
+        self.deserialize_byte_buf(visitor)
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
+        match self {
+            Datum::Bytes(b) => visitor.visit_byte_buf(b),
+            other => other.deserialize_any(visitor),
         }
     }
 
@@ -709,7 +904,7 @@ impl<'de> Deserializer<'de> for Datum {
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
+        unit unit_struct seq tuple tuple_struct map struct
         identifier ignored_any
     }
 }
@@ -763,157 +958,4 @@ impl<'de> de::VariantAccess<'de> for Datum {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::{BTreeMap, HashMap};
-
-    use serde::{Deserialize, Serialize};
-
-    use super::*;
-
-    #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-    struct Point {
-        y: i32,
-        x: String,
-    }
-
-    #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-    enum Shape {
-        Dot,
-        Circle(u32),
-        Rect { w: u8, h: u8 },
-        Pair(i8, i8),
-    }
-
-    fn round<T: Serialize + DeserializeOwned + PartialEq + fmt::Debug>(v: T) {
-        let d = to_datum(&v).unwrap();
-        // Through the wire too, as the server sees it.
-        let bytes = postcard::to_stdvec(&d).unwrap();
-        let d2: Datum = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(d, d2);
-        assert_eq!(from_datum::<T>(d2).unwrap(), v);
-    }
-
-    #[test]
-    fn values_round_trip() {
-        round(());
-        round(true);
-        round(-5i8);
-        round(u64::MAX);
-        round(i128::MIN);
-        round(1.5f32);
-        round(f64::NAN.to_bits());
-        round('é');
-        round("text".to_string());
-        round(Some(Some(3u8)));
-        round(None::<String>);
-        round(vec![1u16, 2, 3]);
-        round((1u8, "a".to_string(), 2.5f64));
-        round(Point {
-            y: 1,
-            x: "p".into(),
-        });
-        round(vec![
-            Shape::Dot,
-            Shape::Circle(4),
-            Shape::Rect { w: 1, h: 2 },
-            Shape::Pair(-1, 1),
-        ]);
-        round(BTreeMap::from([
-            (1u8, "a".to_string()),
-            (0, "b".to_string()),
-        ]));
-        round(HashMap::from([("k".to_string(), vec![Some(1i64)])]));
-    }
-
-    #[test]
-    fn order_matches_derived_ord() {
-        let mut shapes = vec![
-            Shape::Pair(0, 0),
-            Shape::Rect { w: 2, h: 0 },
-            Shape::Rect { w: 1, h: 9 },
-            Shape::Circle(10),
-            Shape::Circle(9),
-            Shape::Dot,
-        ];
-        let mut ds: Vec<Datum> = shapes.iter().map(|s| to_datum(s).unwrap()).collect();
-        shapes.sort();
-        ds.sort();
-        let back: Vec<Shape> = ds.into_iter().map(|d| from_datum(d).unwrap()).collect();
-        assert_eq!(back, shapes);
-
-        let mut ints = vec![300i64, -2, 127, 128, 0, -300];
-        let mut ds: Vec<Datum> = ints.iter().map(|s| to_datum(s).unwrap()).collect();
-        ints.sort();
-        ds.sort();
-        assert_eq!(
-            ds.into_iter()
-                .map(|d| from_datum::<i64>(d).unwrap())
-                .collect::<Vec<_>>(),
-            ints
-        );
-        assert!(to_datum(&"ab").unwrap() < to_datum(&"b").unwrap());
-        assert!(to_datum(&None::<u8>).unwrap() < to_datum(&Some(0u8)).unwrap());
-        assert!(to_datum(&-0.0f64).unwrap() < to_datum(&0.0f64).unwrap());
-        assert_eq!(to_datum(&f64::NAN).unwrap(), to_datum(&f64::NAN).unwrap());
-    }
-
-    #[test]
-    fn equal_maps_are_equal_data() {
-        let a: HashMap<u32, u32> = (0..50).map(|i| (i, i * 2)).collect();
-        let b: BTreeMap<u32, u32> = (0..50).rev().map(|i| (i, i * 2)).collect();
-        assert_eq!(to_datum(&a).unwrap(), to_datum(&b).unwrap());
-    }
-
-    #[test]
-    fn wrong_shape_is_a_decode_error() {
-        let d = to_datum(&"text").unwrap();
-        assert!(matches!(from_datum::<u32>(d), Err(Error::Decode(_))));
-        let d = to_datum(&300u32).unwrap();
-        assert!(matches!(from_datum::<u8>(d), Err(Error::Decode(_))));
-        assert!(matches!(to_datum(&u128::MAX), Err(Error::Encode(_))));
-    }
-
-    #[test]
-    fn deep_nesting_is_refused_when_decoding() {
-        // Seq(vec![Seq(vec![...])]) 200 deep, encoded by hand: variant 9
-        // (Seq), length 1, repeated; then Unit (variant 0).
-        let mut bytes = Vec::new();
-        for _ in 0..200 {
-            bytes.extend_from_slice(&[9, 1]);
-        }
-        bytes.push(0);
-        let e = postcard::from_bytes::<Datum>(&bytes).unwrap_err();
-        assert!(e.to_string().len() < 200);
-        // 100 deep is fine.
-        let mut bytes = Vec::new();
-        for _ in 0..100 {
-            bytes.extend_from_slice(&[9, 1]);
-        }
-        bytes.push(0);
-        postcard::from_bytes::<Datum>(&bytes).unwrap();
-    }
-
-    #[test]
-    fn untagged_enums_give_python_like_dynamic_values() {
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-        #[serde(untagged)]
-        enum Py {
-            None,
-            Int(i64),
-            Float(f64),
-            Str(String),
-        }
-        let vals = vec![Py::Int(1), Py::Str("2".into()), Py::Float(0.25), Py::None];
-        let d = to_datum(&vals).unwrap();
-        assert_eq!(d.to_string(), "[1, '2', 0.25, None]");
-        assert_eq!(from_datum::<Vec<Py>>(d).unwrap(), vals);
-    }
-
-    #[test]
-    fn display_is_python_like() {
-        let d = to_datum(&(vec![1, 2], "a", None::<u8>, true, 2.5)).unwrap();
-        assert_eq!(d.to_string(), "[[1, 2], 'a', None, True, 2.5]");
-        assert_eq!(to_datum("it's").unwrap().to_string(), r#""it's""#);
-        assert_eq!(to_datum("a'\"b").unwrap().to_string(), r#"'a\'"b'"#);
-    }
-}
+mod tests;

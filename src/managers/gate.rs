@@ -39,7 +39,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::objects::ConnId;
+use super::server::ConnId;
 pub use super::tcp::HANDSHAKE_TIMEOUT;
 
 /// How many accepted connections may be waiting for their handshake at

@@ -39,6 +39,7 @@
 //! | `manager.Queue()`, `manager.JoinableQueue()` | [`Manager::queue`] → [`QueueProxy<T>`] |
 //! | `manager.Event()` | [`Manager::event`] → [`EventProxy`] |
 //! | `manager.Lock()`, `manager.RLock()` | [`Manager::lock`], [`Manager::rlock`] → [`LockProxy`], [`RLockProxy`] |
+//! | (POSIX's robust mutex) | [`Manager::robust_lock`] → [`RobustLockProxy`] |
 //! | `manager.Semaphore(n)`, `manager.BoundedSemaphore(n)` | [`Manager::semaphore`], [`Manager::bounded_semaphore`] → [`SemaphoreProxy`] |
 //! | `manager.Condition()` | [`Manager::condition`] → [`ConditionProxy`] |
 //! | `manager.Barrier(n)` | [`Manager::barrier`] → [`BarrierProxy`] |
@@ -69,9 +70,57 @@
 //! `acquire`) occupies only the caller's connection and its server thread;
 //! other clients go on being served.
 //!
-//! Because a lock is held by a *connection*, each thread is its own caller:
-//! an [`RLockProxy`] acquired in one thread cannot be released from another,
-//! as in CPython.
+//! Each connection starts by telling the server who calls on it: a random
+//! token of its process and a number of its thread. An [`RLockProxy`] or a
+//! [`ConditionProxy`] is owned by that *caller*, not by a connection, so
+//! one acquired in one thread cannot be released from another, as in
+//! CPython, and a caller whose connection failed and was reopened still
+//! holds it. A [`Guard`] is not `Send` for the same reason.
+//!
+//! # Locks when their holder dies
+//! The rules are CPython's, decided rather than accidental:
+//! - A [`LockProxy`] has no owner: anyone may release it, and the server
+//!   never does. A lock acquired by a thread that ended, or by a process
+//!   that exited or was killed, stays held until someone releases it
+//!   (another process may: CPython's own tests release a child's lock from
+//!   the parent).
+//! - An [`RLockProxy`] (and a [`ConditionProxy`]'s lock) is owned by its
+//!   (process, thread); it stays held when that thread or process ends.
+//! - A [`SemaphoreProxy`] is a counter: permits are never given back
+//!   implicitly.
+//! - Going beyond CPython, but only when asked: a [`RobustLockProxy`] is
+//!   released when its holder's *process* dies, and the next acquirer gets
+//!   it with [`Acquired::OwnerDied`] (POSIX's `EOWNERDEAD`), so it knows the
+//!   state the lock protects may be half-updated. Silent release and silent
+//!   deadlock are both worse.
+//!
+//! A client that dies while *waiting* on a condition or a barrier is
+//! removed from it (a notification meant for it goes to the next waiter;
+//! the barrier breaks, as `threading.Barrier` does when a wait is
+//! interrupted): waiting holds nothing.
+//!
+//! # A refused request is only a refused request
+//! A request the server cannot carry out — a value nested too deeply, a
+//! frame over the size limit, one that would decode to too much memory
+//! (see [`datum::DECODE_FACTOR`]), a reply too big to send back, a method
+//! for another type of object, an unknown object id, an overflow — gets an
+//! error reply ([`Error::ManagerRequest`], [`Error::UnknownObject`]...) on a
+//! connection that stays open, and changes nothing: every object, every
+//! reference and every lock hold is intact. A request too big to send is
+//! refused by the client before anything is sent. Even a panic in the
+//! server (a bug) is caught, answered with [`Error::ManagerPanicked`], and
+//! the connection goes on.
+//!
+//! The server closes a connection only when its byte stream can no longer
+//! be trusted (a frame header that is no length, a frame announced at more
+//! than 1 GiB, a frame cut short). References are counted per connection,
+//! so we chose to keep connections open in every refusal case rather than
+//! carry references over a reconnection: then the references of a live
+//! process are lost only if its session connection itself fails (over TCP,
+//! a link cut for longer than the keepalive bound). When that happens the
+//! client reconnects on its next call and takes its live references again
+//! (an object that no other process held has been freed meanwhile); lock
+//! holds, which belong to callers, survive the reconnection untouched.
 //!
 //! # Reference counting
 //! The server frees an object when the last proxy of it, in any process, is
@@ -82,14 +131,9 @@
 //! [`Manager::object_count`].
 //!
 //! # Going further than CPython
-//! - A client that dies (even by `SIGKILL`) while it holds a [`LockProxy`],
-//!   [`RLockProxy`], [`SemaphoreProxy`] or [`ConditionProxy`] has what it
-//!   held released by the server, which notices the closed connection
-//!   (for a semaphore, up to its initial value: see [`SemaphoreProxy`]).
-//!   A client that dies while waiting on a condition or a barrier is removed
-//!   from it (a notification meant for it goes to the next waiter; the
-//!   barrier breaks, as `threading.Barrier` does when a wait is interrupted).
-//!   CPython leaves such a lock locked for ever.
+//! - A [`RobustLockProxy`], on request, is released when its holder's
+//!   process dies, with notice to the next owner (see above); CPython has
+//!   no such lock.
 //! - [`ValueProxy::fetch_add`] and [`ValueProxy::compare_and_swap`] update a
 //!   value atomically on the server, where CPython's `v.value += 1` from
 //!   several processes loses updates.
@@ -108,9 +152,10 @@
 //! The server listens on a Unix socket in a fresh directory that only the
 //! current user can enter (mode 0700). Every connection starts with a mutual
 //! HMAC-SHA256 challenge–response ([`crate::connection::deliver_challenge`])
-//! under a random 32-byte authkey that forked children inherit. A bad frame,
-//! a failed handshake or an unknown object id closes that one connection,
-//! with a line on the server's stderr; other clients are not disturbed.
+//! under a random 32-byte authkey that forked children inherit. A failed
+//! handshake or a byte stream that cannot be trusted closes that one
+//! connection, with a line on the server's stderr; a request that is merely
+//! refused does not (see above). Other clients are not disturbed.
 //! A peer that has not authenticated gets 5 s for its whole handshake, at
 //! most 32 such peers wait at once, and a server out of descriptors pauses
 //! `accept` instead of spinning: see [`gate`].
@@ -151,15 +196,13 @@ pub mod gate;
 pub mod protocol;
 pub mod tcp;
 
+mod address;
 mod client;
 mod named;
-mod objects;
-mod proxies;
 mod server;
-mod sync;
 
 use std::fmt;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixListener;
@@ -174,66 +217,19 @@ use crate::error::{Error, Result};
 use crate::fork::{fork, Fork};
 use crate::process::ExitStatus;
 use client::Endpoint;
-use datum::{from_datum, to_datum, Datum};
-use protocol::{Kind, Reply, Request};
+use datum::to_datum;
+use protocol::{Kind, Request};
 
-pub use named::Shared;
-pub use proxies::{ArrayProxy, DictProxy, ListProxy, NamespaceProxy, QueueProxy, ValueProxy};
-pub use sync::{
-    BarrierProxy, ConditionProxy, EventProxy, Guard, LockProxy, RLockProxy, SemaphoreProxy,
+pub use address::Address;
+pub use client::dict::DictProxy;
+pub use client::list::{ArrayProxy, ListProxy};
+pub use client::queue::QueueProxy;
+pub use client::sync::{
+    Acquired, BarrierProxy, ConditionProxy, EventProxy, Guard, LockProxy, RLockProxy,
+    RobustLockProxy, SemaphoreProxy,
 };
-
-/// Where a manager's server listens.
-///
-/// It parses from text: a socket address (`127.0.0.1:50000`, `[::1]:50000`)
-/// is TCP, a path (anything with a `/`) is a Unix socket.
-///
-/// ```
-/// use forklore::managers::Address;
-///
-/// let a: Address = "127.0.0.1:50000".parse().unwrap();
-/// assert_eq!(a, Address::Tcp("127.0.0.1:50000".parse().unwrap()));
-/// assert_eq!(a.to_string(), "127.0.0.1:50000");
-/// assert!(matches!("/tmp/m.sock".parse().unwrap(), Address::Unix(_)));
-/// assert!("localhost".parse::<Address>().is_err());
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Address {
-    /// A Unix-domain socket at this path.
-    Unix(PathBuf),
-    /// A TCP socket address, for clients on other hosts.
-    Tcp(SocketAddr),
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Address::Unix(p) => write!(f, "{}", p.display()),
-            Address::Tcp(a) => write!(f, "{a}"),
-        }
-    }
-}
-
-impl std::str::FromStr for Address {
-    type Err = Error;
-
-    /// # Errors
-    /// [`Error::InvalidArgument`] for text that is neither a path nor an
-    /// `IP:PORT` socket address (host names are not resolved here; resolve
-    /// them with `std::net::ToSocketAddrs` first).
-    fn from_str(s: &str) -> Result<Address> {
-        if s.contains('/') {
-            return Ok(Address::Unix(PathBuf::from(s)));
-        }
-        s.parse::<SocketAddr>().map(Address::Tcp).map_err(|_| {
-            Error::InvalidArgument(format!(
-                "{s:?} is not a manager address: give IP:PORT (like 127.0.0.1:50000) \
-                 or the path of a Unix socket"
-            ))
-        })
-    }
-}
+pub use client::value::{NamespaceProxy, ValueProxy};
+pub use named::Shared;
 
 /// The part of a started manager that owns the server process.
 struct Owner {
@@ -693,6 +689,16 @@ impl Manager {
         Ok(LockProxy::new(self.create(Kind::Lock)?))
     }
 
+    /// A new robust lock: released when its holder's process dies, and the
+    /// next owner told so (beyond CPython; POSIX's robust mutex). See
+    /// [`RobustLockProxy`].
+    ///
+    /// # Errors
+    /// [`Error::ManagerGone`] if the server has gone.
+    pub fn robust_lock(&self) -> Result<RobustLockProxy> {
+        Ok(RobustLockProxy::new(self.create(Kind::RobustLock)?))
+    }
+
     /// A new reentrant lock (Python: `manager.RLock()`).
     ///
     /// # Errors
@@ -783,115 +789,9 @@ impl Manager {
     }
 }
 
-/// The handle type lives in a private module: it is `pub` there (so the
-/// sealed trait of [`named`] may mention it) yet cannot be named from
-/// outside the crate.
-mod handle {
-    use std::fmt;
-    use std::sync::Arc;
-
-    use super::client::{self, Endpoint};
-    use super::protocol::{Method, ObjId, Reply, Request};
-    use crate::error::Result;
-
-    /// A reference to one object on one server: what every proxy holds.
-    ///
-    /// Cloning and dropping it keep the process's count of live proxies, which
-    /// the session reports to the server (see the [module docs](super)).
-    pub struct Handle {
-        pub(crate) endpoint: Arc<Endpoint>,
-        pub(crate) id: ObjId,
-    }
-
-    impl Handle {
-        pub(crate) fn call(&self, m: Method) -> Result<Reply> {
-            client::call(&self.endpoint, &Request::Call(self.id, m))
-        }
-
-        /// How many proxies of this object live in this process.
-        pub(crate) fn local_refs(&self) -> usize {
-            client::local_refs(&self.endpoint, self.id)
-        }
-    }
-
-    impl Clone for Handle {
-        fn clone(&self) -> Self {
-            client::incref_local(&self.endpoint, self.id);
-            Handle {
-                endpoint: Arc::clone(&self.endpoint),
-                id: self.id,
-            }
-        }
-    }
-
-    impl Drop for Handle {
-        fn drop(&mut self) {
-            client::decref_local(&self.endpoint, self.id);
-        }
-    }
-
-    impl fmt::Debug for Handle {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "id {} at {}", self.id, self.endpoint.address)
-        }
-    }
-}
+mod handle;
 
 use handle::Handle;
-
-fn unexpected(r: &Reply) -> Error {
-    Error::Decode(format!("unexpected reply from the manager: {r:?}"))
-}
-
-fn want_unit(r: Reply) -> Result<()> {
-    match r {
-        Reply::Unit => Ok(()),
-        r => Err(unexpected(&r)),
-    }
-}
-
-fn want_bool(r: Reply) -> Result<bool> {
-    match r {
-        Reply::Bool(b) => Ok(b),
-        r => Err(unexpected(&r)),
-    }
-}
-
-fn want_size(r: Reply) -> Result<usize> {
-    match r {
-        Reply::Size(n) => Ok(n as usize),
-        r => Err(unexpected(&r)),
-    }
-}
-
-fn want_datum(r: Reply) -> Result<Datum> {
-    match r {
-        Reply::Datum(d) => Ok(d),
-        r => Err(unexpected(&r)),
-    }
-}
-
-fn want<T: DeserializeOwned>(r: Reply) -> Result<T> {
-    from_datum(want_datum(r)?)
-}
-
-fn want_maybe<T: DeserializeOwned>(r: Reply) -> Result<Option<T>> {
-    match r {
-        Reply::Maybe(d) => d.map(from_datum).transpose(),
-        r => Err(unexpected(&r)),
-    }
-}
-
-fn want_seq<T: DeserializeOwned>(r: Reply) -> Result<Vec<T>> {
-    match r {
-        Reply::Seq(v) => v.into_iter().map(from_datum).collect(),
-        r => Err(unexpected(&r)),
-    }
-}
-
-fn want_pairs(r: Reply) -> Result<Vec<(Datum, Datum)>> {
-    match r {
-        Reply::Pairs(v) => Ok(v),
-        r => Err(unexpected(&r)),
-    }
-}
+pub(crate) use handle::{
+    unexpected, want, want_bool, want_maybe, want_pairs, want_seq, want_size, want_unit,
+};

@@ -15,7 +15,7 @@
 
 use super::{
     ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, Handle, ListProxy, LockProxy,
-    NamespaceProxy, QueueProxy, RLockProxy, SemaphoreProxy, ValueProxy,
+    NamespaceProxy, QueueProxy, RLockProxy, RobustLockProxy, SemaphoreProxy, ValueProxy,
 };
 
 pub(crate) mod sealed {
@@ -77,6 +77,7 @@ shared!(ArrayProxy<T>, "Array");
 shared!(NamespaceProxy, "Namespace");
 shared!(LockProxy, "Lock");
 shared!(RLockProxy, "RLock");
+shared!(RobustLockProxy, "RobustLock");
 shared!(SemaphoreProxy, "Semaphore", "BoundedSemaphore");
 shared!(EventProxy, "Event");
 shared!(ConditionProxy, "Condition");

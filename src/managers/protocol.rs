@@ -26,7 +26,23 @@ pub type ObjId = u64;
 
 /// One request from a client.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Request {
+    /// Say who is calling on this connection: a process (a random token
+    /// that the process draws once, and its pid) and a thread of it. An
+    /// RLock or Condition is owned by this caller, not by the connection,
+    /// so a caller that reconnects still holds what it held. The proxies
+    /// send it first on every connection; a connection that never sends
+    /// it is a caller of its own. Replies [`Reply::Unit`].
+    Hello {
+        /// A random number drawn once per process (again after `fork`).
+        process: u64,
+        /// The process's pid (used, on a Unix socket, to notice its death
+        /// for robust locks).
+        pid: u32,
+        /// A number for the calling thread, unique within the process.
+        thread: u64,
+    },
     /// Create an object. The connection that asks holds one reference to it.
     /// Replies [`Reply::Id`].
     Create(Kind),
@@ -66,9 +82,9 @@ pub enum Request {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Kind {
     /// `manager.list(items)`.
-    List(Vec<Datum>),
+    List(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<Datum>),
     /// `manager.dict(pairs)`.
-    Dict(Vec<(Datum, Datum)>),
+    Dict(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<(Datum, Datum)>),
     /// `manager.Queue(maxsize)` (a JoinableQueue); 0 means unbounded.
     Queue {
         /// The most items it holds; 0 for no limit.
@@ -78,6 +94,10 @@ pub enum Kind {
     Event,
     /// `manager.Lock()`.
     Lock,
+    /// A lock that is released, with notice to the next owner, when the
+    /// process that holds it dies (POSIX's robust mutex; no CPython
+    /// counterpart).
+    RobustLock,
     /// `manager.RLock()`.
     RLock,
     /// `manager.Semaphore(value)` or `manager.BoundedSemaphore(value)`.
@@ -97,7 +117,7 @@ pub enum Kind {
     /// `manager.Value(typecode, value)`.
     Value(Datum),
     /// `manager.Array(typecode, items)`: fixed length.
-    Array(Vec<Datum>),
+    Array(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<Datum>),
     /// `manager.Namespace()`.
     Namespace,
 }
@@ -143,21 +163,26 @@ pub enum Method {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ListOp {
     Append(Datum),
-    Extend(Vec<Datum>),
+    Extend(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<Datum>),
     Insert(i64, Datum),
     Pop(Option<i64>),
     Remove(Datum),
     Index(Datum, Slice),
     Count(Datum),
     Reverse,
-    Sort { reverse: bool },
+    Sort {
+        reverse: bool,
+    },
     Len,
     Contains(Datum),
     Get(i64),
     Set(i64, Datum),
     Del(i64),
     GetSlice(Slice),
-    SetSlice(Slice, Vec<Datum>),
+    SetSlice(
+        Slice,
+        #[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<Datum>,
+    ),
     DelSlice(Slice),
     ToVec,
     Clear,
@@ -183,7 +208,7 @@ pub enum DictOp {
     PopOpt(Datum),
     PopItem,
     SetDefault(Datum, Datum),
-    Update(Vec<(Datum, Datum)>),
+    Update(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<(Datum, Datum)>),
 }
 
 /// Queue methods. `timeout: None` with `block: true` waits for ever.
@@ -264,8 +289,16 @@ pub enum ValueOp {
     Get,
     Set(Datum),
     Swap(Datum),
-    CompareAndSwap { current: Datum, new: Datum },
-    FetchAdd(Datum),
+    CompareAndSwap {
+        current: Datum,
+        new: Datum,
+    },
+    /// Add `delta`; with `range`, refuse a sum outside `min..=max` (the
+    /// range of the proxy's integer type), leaving the value unchanged.
+    FetchAdd {
+        delta: Datum,
+        range: Option<(i128, i128)>,
+    },
 }
 
 /// Namespace methods (attributes by name), as on
@@ -293,11 +326,17 @@ pub enum Reply {
     /// A value that may be absent (`dict.get(k)`).
     Maybe(Option<Datum>),
     /// Several values.
-    Seq(Vec<Datum>),
+    Seq(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<Datum>),
     /// Key–value pairs.
-    Pairs(Vec<(Datum, Datum)>),
+    Pairs(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<(Datum, Datum)>),
     /// A new object's id.
     Id(ObjId),
+    /// A robust lock was acquired; `owner_died` tells that its previous
+    /// owner's process died holding it (POSIX's `EOWNERDEAD`).
+    Acquired {
+        /// The previous owner died holding the lock.
+        owner_died: bool,
+    },
     /// The outcome of a compare-and-swap: whether it swapped, and the value
     /// that was there before.
     Exchanged {
@@ -309,8 +348,12 @@ pub enum Reply {
 }
 
 /// An error raised inside the server, sent back to the client, which turns
-/// it into the [`Error`] variant of the same meaning.
+/// it into the [`Error`] variant of the same meaning. None of them closes
+/// the connection: the server closes one only when its byte stream can no
+/// longer be trusted (a frame header that is no length), and then the
+/// client's next call opens a new one.
 #[allow(missing_docs)]
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RemoteError {
     IndexOutOfRange {
@@ -326,27 +369,23 @@ pub enum RemoteError {
     NotOwner(String),
     BrokenBarrier,
     TaskDoneTooManyTimes,
-    /// The server closes the connection after sending this.
+    /// No object has this id (it was freed, or never existed).
     UnknownObject(ObjId),
-    /// The server closes the connection after sending this: the request
-    /// made no sense (a method for another type of object).
+    /// The request was refused as a whole: it did not decode (a value
+    /// nested too deeply, a frame over the limit, bytes that are no
+    /// request), it would decode to too much memory, its reply would be
+    /// too big to send, or it named a method of another type of object.
+    /// Nothing changed on the server.
     Refused(String),
     /// A request the object could not carry out (a zero slice step, an
     /// extended slice assigned a sequence of another size, `fetch_add` on a
-    /// value that is not a number). The connection stays open.
+    /// value that is not a number, or past the range of its type).
     Invalid(String),
     /// No object is registered under this name.
     NotRegistered(String),
-}
-
-impl RemoteError {
-    /// Whether the server closes the connection after this error.
-    pub fn closes_connection(&self) -> bool {
-        matches!(
-            self,
-            RemoteError::UnknownObject(_) | RemoteError::Refused(_)
-        )
-    }
+    /// The server panicked while handling this request (a bug in
+    /// forklore): the connection's state was cleaned up and it stays open.
+    Panicked(String),
 }
 
 impl From<RemoteError> for Error {
@@ -368,6 +407,7 @@ impl From<RemoteError> for Error {
             RemoteError::UnknownObject(id) => Error::UnknownObject { id },
             RemoteError::Refused(m) | RemoteError::Invalid(m) => Error::ManagerRequest(m),
             RemoteError::NotRegistered(name) => Error::NotRegistered { name },
+            RemoteError::Panicked(message) => Error::ManagerPanicked { message },
         }
     }
 }

@@ -7,6 +7,14 @@
 //! down, or when its owner process and every process that inherited the
 //! owner's end of the "owner alive" pipe have gone.
 
+mod dict;
+mod list;
+mod locks;
+mod objects;
+mod procs;
+mod queue;
+mod wait;
+
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::os::fd::{AsFd, OwnedFd};
@@ -16,10 +24,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::gate::{Backoff, Gate};
-use super::objects::{ClientGone, ConnId, Ctx, Holdings, Object};
 use super::protocol::{ObjId, RemoteError, Reply, Request, Response};
 use crate::connection::{answer_challenge, deliver_challenge, Connection};
 use crate::error::Error;
+use objects::Object;
+pub(crate) use wait::ConnId;
+use wait::{Caller, ClientGone, Ctx};
 
 /// Where the server accepts connections: a Unix socket for local clients,
 /// TCP for remote ones; the rest of the server does not care which.
@@ -54,6 +64,10 @@ impl Listener {
         }
     }
 
+    fn is_tcp(&self) -> bool {
+        matches!(self, Listener::Tcp(_))
+    }
+
     fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         match self {
             Listener::Unix(l) => l.as_fd(),
@@ -80,6 +94,14 @@ struct Server {
     dir: Option<PathBuf>,
     /// Connections that have not authenticated yet (see [`super::gate`]).
     gate: Gate,
+    /// Whether connections come over TCP (then a client's pid means nothing
+    /// here, so robust locks cannot watch it).
+    tcp: bool,
+    /// Client processes, for robust locks.
+    procs: procs::Procs,
+    /// Panics caught in connection threads (a bug each; the fuzz test
+    /// checks that there are none).
+    panics: AtomicU64,
     /// Whether `Request::Shutdown` ends the process. Only the in-process
     /// fuzz test sets it to false: it must not end the test binary.
     exit_on_shutdown: bool,
@@ -131,6 +153,9 @@ pub(crate) fn run(
         names: Mutex::new(HashMap::new()),
         dir,
         gate: Gate::default(),
+        tcp: listener.is_tcp(),
+        procs: procs::Procs::default(),
+        panics: AtomicU64::new(0),
         exit_on_shutdown: true,
     });
     use nix::poll::{PollFd, PollFlags};
@@ -208,8 +233,6 @@ pub(crate) fn run(
 /// How one request ended for the connection.
 enum Next {
     Reply(Response),
-    /// Send this, then close the connection, logging the reason.
-    ReplyAndClose(Response, String),
     /// The client vanished in a blocking call.
     Gone,
     Shutdown,
@@ -235,75 +258,138 @@ fn serve(server: Arc<Server>, mut conn: Connection, cid: ConnId, peer: String) {
         return;
     }
     server.gate.passed(cid);
-    // References this connection holds, and the objects it may hold a lock
-    // or permit in; both are given back when it closes.
-    let mut refs: HashMap<ObjId, u64> = HashMap::new();
-    let mut holdings: Holdings = HashMap::new();
-    let reason: Option<String> = loop {
+    serve_session(&server, conn, cid, &peer);
+}
+
+/// What the server keeps for one authenticated connection.
+struct Session {
+    cid: ConnId,
+    /// Who calls on it (see `Request::Hello`).
+    caller: Caller,
+    /// References this connection holds; given back when it closes.
+    refs: HashMap<ObjId, u64>,
+}
+
+/// The longest frame the server reads and throws away to refuse it while
+/// keeping the connection (a frame over the limit but within this bound).
+/// A header announcing more is treated as a stream that cannot be trusted.
+const SKIP_MOST: usize = 1 << 30;
+
+/// Serve an authenticated connection until it closes, then give back the
+/// references it held. Locks and permits are *not* given back: they belong
+/// to callers, not connections (see the managers module's docs).
+fn serve_session(server: &Arc<Server>, mut conn: Connection, cid: ConnId, peer: &str) {
+    let mut session = Session {
+        cid,
+        caller: Caller::anonymous(cid),
+        refs: HashMap::new(),
+    };
+    server.procs.attach(session.caller.process, None, false);
+    // Whatever happens in the loop, even a panic, the clean-up below runs.
+    let reason = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        session_loop(server, &mut conn, &mut session)
+    }))
+    .unwrap_or_else(|p| {
+        server.panics.fetch_add(1, Ordering::Relaxed);
+        Some(format!("the server panicked: {}", panic_message(&*p)))
+    });
+    server.procs.detach(session.caller.process);
+    release_refs(server, std::mem::take(&mut session.refs));
+    if let Some(why) = reason {
+        log(&format!("connection {cid} ({peer}) closed: {why}"));
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".into())
+}
+
+/// Read requests and answer them until the connection ends; the reason it
+/// ended, for the log (`None` for a clean close by the client).
+fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -> Option<String> {
+    loop {
         // A client in a tight loop sends its next request within
         // microseconds: poll for it briefly before sleeping in `read`.
-        super::client::spin_until_readable(&mut conn);
-        let req: Request = match conn.recv() {
-            Ok(r) => r,
-            Err(Error::Closed) => break None,
-            // A whole frame that is not a request: say so, then close.
-            Err(Error::Decode(m)) => {
-                let m = if super::datum::take_too_deep() {
-                    format!(
-                        "a value nested more than {} levels deep",
-                        super::datum::MAX_DEPTH
-                    )
-                } else {
-                    m
-                };
-                let why = format!("bad input: could not decode message: {m}");
-                let _ = conn.send(&Err::<Reply, _>(RemoteError::Refused(why.clone())));
-                break Some(why);
-            }
+        super::client::spin_until_readable(conn);
+        let frame = match conn.recv_bytes() {
+            Ok(f) => f,
+            Err(Error::Closed) => return None,
+            // A well-formed header over the limit: skip the frame, refuse it,
+            // and go on; the stream is still in step.
+            Err(Error::FrameTooLarge { len, max }) => match conn.skip_frame(SKIP_MOST) {
+                Ok(()) => {
+                    let why = format!("a request of {len} bytes is over the limit of {max} bytes");
+                    if let Err(e) = send_reply(conn, &Err(RemoteError::Refused(why))) {
+                        return Some(format!("could not reply: {e}"));
+                    }
+                    continue;
+                }
+                Err(e) => return Some(format!("bad input: {e}")),
+            },
             // The socket failed (a reset, or a TCP peer whose host went
             // silent past the keepalive bound): the client is gone.
-            Err(e @ Error::Io { .. }) => break Some(format!("connection lost: {e}")),
-            Err(e) => break Some(format!("bad input: {e}")),
+            Err(e @ Error::Io { .. }) => return Some(format!("connection lost: {e}")),
+            // A header that is no length, or a frame cut short: the stream
+            // can no longer be trusted.
+            Err(e) => return Some(format!("bad input: {e}")),
         };
-        let next = handle(&server, &conn, cid, req, &mut refs, &mut holdings);
+        // A whole frame that does not decode (or would decode to too much)
+        // is refused; the connection stays open.
+        let next = match super::datum::decode_bounded::<Request>(&frame) {
+            Ok(req) => {
+                drop(frame);
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    handle(server, conn, session, req)
+                }))
+                .unwrap_or_else(|p| {
+                    server.panics.fetch_add(1, Ordering::Relaxed);
+                    let m = panic_message(&*p);
+                    log(&format!(
+                        "connection {}: a request panicked ({m}); answered with an error",
+                        session.cid
+                    ));
+                    Next::Reply(Err(RemoteError::Panicked(m)))
+                })
+            }
+            Err(why) => Next::Reply(Err(RemoteError::Refused(format!(
+                "bad input: could not decode message: {why}"
+            )))),
+        };
         match next {
             Next::Reply(r) => {
-                if let Err(e) = conn.send(&r) {
-                    break Some(format!("could not reply: {e}"));
+                if let Err(e) = send_reply(conn, &r) {
+                    return Some(format!("could not reply: {e}"));
                 }
             }
-            Next::ReplyAndClose(r, why) => {
-                let _ = conn.send(&r);
-                break Some(why);
-            }
-            Next::Gone => break Some("the client vanished during a blocking call".into()),
+            Next::Gone => return Some("the client vanished during a blocking call".into()),
             Next::Shutdown => {
                 let _ = conn.send(&Ok::<Reply, RemoteError>(Reply::Unit));
                 if server.exit_on_shutdown {
                     server.exit(0);
                 }
-                break Some("shutdown asked of an in-process test server".into());
+                return Some("shutdown asked of an in-process test server".into());
             }
         }
-    };
-    // Give back what the connection held, whether it closed cleanly or not.
-    let mut released = Vec::new();
-    for (id, obj) in holdings {
-        if obj.held_by(cid) {
-            released.push(format!("{} {id}", obj.type_name()));
-        }
-        obj.conn_gone(cid);
     }
-    release_refs(&server, refs);
-    if let Some(why) = reason {
-        log(&format!("connection {cid} ({peer}) closed: {why}"));
+}
+
+/// Send `r`; a reply too big for the client to receive is replaced by a
+/// refusal (the client's limit is the default, as the server's own).
+fn send_reply(conn: &mut Connection, r: &Response) -> crate::error::Result<()> {
+    let bytes = postcard::to_allocvec(r).map_err(|e| Error::Encode(e.to_string()))?;
+    let max = conn.max_message_size();
+    if bytes.len() > max {
+        let why = format!(
+            "the reply would be {} bytes, over the limit of {max} bytes; ask for less at a time (a slice)",
+            bytes.len()
+        );
+        drop(bytes);
+        return conn.send(&Err::<Reply, _>(RemoteError::Refused(why)));
     }
-    if !released.is_empty() {
-        log(&format!(
-            "connection {cid} ({peer}) ended holding {}; released",
-            released.join(", ")
-        ));
-    }
+    conn.send_bytes(&bytes)
 }
 
 fn release_refs(server: &Server, refs: HashMap<ObjId, u64>) {
@@ -321,35 +407,36 @@ fn release_refs(server: &Server, refs: HashMap<ObjId, u64>) {
     }
 }
 
-fn handle(
-    server: &Server,
-    conn: &Connection,
-    cid: ConnId,
-    req: Request,
-    refs: &mut HashMap<ObjId, u64>,
-    holdings: &mut Holdings,
-) -> Next {
+fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Request) -> Next {
+    // The tests' way to make a request panic, standing for a bug.
+    #[cfg(test)]
+    if matches!(&req, Request::Lookup { name, .. } if name == fuzz::PANIC_NAME) {
+        panic!("a panic asked for by a test");
+    }
+    let refs = &mut session.refs;
     match req {
+        Request::Hello {
+            process,
+            pid,
+            thread,
+        } => {
+            server.procs.detach(session.caller.process);
+            session.caller = Caller { process, thread };
+            // On a Unix socket the client is on this host: watch its pid.
+            server.procs.attach(process, Some(pid), !server.tcp);
+            Next::Reply(Ok(Reply::Unit))
+        }
         Request::Call(id, method) => {
             let obj = server.objects().get(&id).map(|e| Arc::clone(&e.obj));
             let Some(obj) = obj else {
-                return Next::ReplyAndClose(
-                    Err(RemoteError::UnknownObject(id)),
-                    format!("unknown object id {id}"),
-                );
+                return Next::Reply(Err(RemoteError::UnknownObject(id)));
             };
-            if obj.can_hold() {
-                holdings.entry(id).or_insert_with(|| Arc::clone(&obj));
-            }
             let ctx = Ctx {
-                conn: cid,
+                caller: session.caller,
                 fd: conn.as_fd(),
+                procs: &server.procs,
             };
             match obj.call(method, &ctx) {
-                Ok(Err(e @ RemoteError::Refused(_))) => {
-                    let why = format!("refused request: {e:?}");
-                    Next::ReplyAndClose(Err(e), why)
-                }
                 Ok(r) => Next::Reply(r),
                 Err(ClientGone) => Next::Gone,
             }
@@ -367,18 +454,23 @@ fn handle(
             Next::Reply(Ok(Reply::Id(id)))
         }
         Request::Adopt(ids) => {
+            // Adopt every object that still exists; report the first that
+            // does not.
             let mut objects = server.objects();
-            if let Some(&id) = ids.iter().find(|id| !objects.contains_key(id)) {
-                return Next::ReplyAndClose(
-                    Err(RemoteError::UnknownObject(id)),
-                    format!("adopting unknown object id {id}"),
-                );
-            }
+            let mut missing = None;
             for id in ids {
-                objects.get_mut(&id).expect("checked above").refs += 1;
-                *refs.entry(id).or_default() += 1;
+                match objects.get_mut(&id) {
+                    Some(e) => {
+                        e.refs = e.refs.saturating_add(1);
+                        *refs.entry(id).or_default() += 1;
+                    }
+                    None => missing = missing.or(Some(id)),
+                }
             }
-            Next::Reply(Ok(Reply::Unit))
+            Next::Reply(match missing {
+                Some(id) => Err(RemoteError::UnknownObject(id)),
+                None => Ok(Reply::Unit),
+            })
         }
         Request::Decref(id) => match refs.get_mut(&id) {
             Some(n) => {
@@ -397,12 +489,9 @@ fn handle(
         Request::Register(name, id) => {
             let mut objects = server.objects();
             let Some(e) = objects.get_mut(&id) else {
-                return Next::ReplyAndClose(
-                    Err(RemoteError::UnknownObject(id)),
-                    format!("registering unknown object id {id}"),
-                );
+                return Next::Reply(Err(RemoteError::UnknownObject(id)));
             };
-            e.refs += 1;
+            e.refs = e.refs.saturating_add(1);
             let old = server
                 .names
                 .lock()
@@ -434,7 +523,7 @@ fn handle(
                     accept.join(" or ")
                 ))));
             }
-            e.refs += 1;
+            e.refs = e.refs.saturating_add(1);
             *refs.entry(id).or_default() += 1;
             Next::Reply(Ok(Reply::Id(id)))
         }
@@ -447,367 +536,4 @@ fn handle(
 /// panic, and no single allocation may exceed the frame limit (which is
 /// checked before anything is allocated for a frame).
 #[cfg(test)]
-mod fuzz {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::cell::Cell;
-    use std::io::{Read, Write};
-    use std::os::unix::net::UnixStream;
-
-    use proptest::prelude::*;
-
-    use super::*;
-    use crate::managers::datum::Datum;
-    use crate::managers::protocol::{DictOp, Kind, ListOp, LockOp, Method, QueueOp};
-
-    /// Counts, for the thread that armed it, the largest single allocation.
-    struct Counting;
-
-    thread_local! {
-        static ARMED: Cell<bool> = const { Cell::new(false) };
-        static LARGEST: Cell<usize> = const { Cell::new(0) };
-    }
-
-    fn note(size: usize) {
-        let _ = ARMED.try_with(|a| {
-            if a.get() {
-                let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
-            }
-        });
-    }
-
-    // SAFETY: every call is forwarded unchanged to the system allocator;
-    // the bookkeeping only touches const-initialised thread-locals, which
-    // do not allocate.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            note(layout.size());
-            // SAFETY: the caller's contract for `alloc` is passed on as is.
-            unsafe { System.alloc(layout) }
-        }
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: `ptr` came from `System` with this layout.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            note(layout.size());
-            // SAFETY: as for `alloc`.
-            unsafe { System.alloc_zeroed(layout) }
-        }
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            note(new_size);
-            // SAFETY: as for `alloc` and `dealloc`.
-            unsafe { System.realloc(ptr, layout, new_size) }
-        }
-    }
-
-    #[global_allocator]
-    static COUNTING: Counting = Counting;
-
-    /// The largest single allocation `f` makes on this thread.
-    fn largest_allocation<T>(f: impl FnOnce() -> T) -> (T, usize) {
-        LARGEST.with(|l| l.set(0));
-        ARMED.with(|a| a.set(true));
-        let r = f();
-        ARMED.with(|a| a.set(false));
-        (r, LARGEST.with(Cell::get))
-    }
-
-    /// The frame limit of the fuzzed connections. Frames may announce far
-    /// more; serde's own preallocation is capped at 1 MiB, so the limit is
-    /// at least that.
-    const LIMIT: usize = 1 << 20;
-    const KEY: &[u8] = b"fuzz key";
-
-    /// A server with one object of several kinds, ids 1 to 5.
-    fn server() -> Arc<Server> {
-        let kinds = [
-            Kind::List(vec![Datum::Int(1)]),
-            Kind::Dict(vec![]),
-            Kind::Queue { maxsize: 2 },
-            Kind::Lock,
-            Kind::Barrier { parties: 2 },
-        ];
-        let objects = kinds
-            .into_iter()
-            .enumerate()
-            .map(|(i, k)| {
-                let e = Entry {
-                    obj: Arc::new(Object::new(k)),
-                    refs: 1,
-                };
-                (i as u64 + 1, e)
-            })
-            .collect();
-        Arc::new(Server {
-            authkey: KEY.to_vec(),
-            objects: Mutex::new(objects),
-            next_id: AtomicU64::new(10),
-            next_conn: AtomicU64::new(1),
-            names: Mutex::new(HashMap::from([("q".to_string(), 3)])),
-            dir: None,
-            gate: Gate::default(),
-            exit_on_shutdown: false,
-        })
-    }
-
-    fn frame(payload: &[u8]) -> Vec<u8> {
-        let mut f = (payload.len() as i32).to_be_bytes().to_vec();
-        f.extend_from_slice(payload);
-        f
-    }
-
-    /// Well-formed requests, the starting points of mutations.
-    fn seeds() -> Vec<Vec<u8>> {
-        let d = |v: i128| Datum::Int(v);
-        let reqs = [
-            Request::Call(1, Method::List(ListOp::Append(d(2)))),
-            Request::Call(1, Method::List(ListOp::GetSlice(Default::default()))),
-            Request::Call(2, Method::Dict(DictOp::Set(d(1), d(2)))),
-            Request::Call(2, Method::Dict(DictOp::Items)),
-            Request::Call(
-                3,
-                Method::Queue(QueueOp::Put {
-                    item: d(3),
-                    block: false,
-                    timeout: None,
-                }),
-            ),
-            Request::Call(
-                3,
-                Method::Queue(QueueOp::Get {
-                    block: false,
-                    timeout: None,
-                }),
-            ),
-            Request::Call(
-                4,
-                Method::Lock(LockOp::Acquire {
-                    blocking: false,
-                    timeout: None,
-                }),
-            ),
-            Request::Create(Kind::List(vec![d(1), d(2)])),
-            Request::Adopt(vec![1, 2]),
-            Request::Decref(1),
-            Request::ObjectCount,
-            Request::Register("r".into(), 1),
-            Request::Lookup {
-                name: "q".into(),
-                accept: vec!["Queue".into()],
-            },
-        ];
-        reqs.iter()
-            .map(|r| postcard::to_allocvec(r).unwrap())
-            .collect()
-    }
-
-    /// One piece of a hostile byte stream.
-    #[derive(Debug, Clone)]
-    enum Piece {
-        /// A seed request, its bytes edited and maybe cut short.
-        Mutated {
-            seed: usize,
-            edits: Vec<(usize, u8)>,
-            cut: Option<usize>,
-        },
-        /// Random bytes as one well-framed payload.
-        Junk(Vec<u8>),
-        /// Random bytes with no framing at all.
-        Noise(Vec<u8>),
-        /// A header announcing any length (maybe -1 and a 64-bit length).
-        Header(i32, u64),
-    }
-
-    fn piece() -> impl Strategy<Value = Piece> {
-        prop_oneof![
-            4 => (
-                0..13usize,
-                prop::collection::vec((any::<usize>(), any::<u8>()), 0..4),
-                prop::option::of(any::<usize>())
-            )
-                .prop_map(|(seed, edits, cut)| Piece::Mutated { seed, edits, cut }),
-            2 => prop::collection::vec(any::<u8>(), 0..64).prop_map(Piece::Junk),
-            1 => prop::collection::vec(any::<u8>(), 0..64).prop_map(Piece::Noise),
-            1 => (any::<i32>(), any::<u64>()).prop_map(|(h, l)| Piece::Header(h, l)),
-        ]
-    }
-
-    fn render(pieces: &[Piece], seeds: &[Vec<u8>]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for p in pieces {
-            match p {
-                Piece::Mutated { seed, edits, cut } => {
-                    let mut b = seeds[*seed].clone();
-                    for (at, v) in edits {
-                        if !b.is_empty() {
-                            let i = at % b.len();
-                            b[i] = *v;
-                        }
-                    }
-                    if let Some(c) = cut {
-                        b.truncate(c % (b.len() + 1));
-                    }
-                    out.extend(frame(&b));
-                }
-                Piece::Junk(b) => out.extend(frame(b)),
-                Piece::Noise(b) => out.extend(b),
-                Piece::Header(h, l) => {
-                    out.extend(h.to_be_bytes());
-                    if *h == -1 {
-                        out.extend(l.to_be_bytes());
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// Run `serve` on this thread against a peer that (maybe) passes the
-    /// handshake and then writes `bytes`; return the largest allocation.
-    fn serve_against(bytes: Vec<u8>, handshake: bool, mutate_digest: Option<(usize, u8)>) -> usize {
-        let (s, c) = UnixStream::pair().unwrap();
-        let peer = std::thread::spawn(move || {
-            let mut c = c;
-            if handshake {
-                let mut conn = Connection::from(c.try_clone().unwrap());
-                let ok = match mutate_digest {
-                    None => answer_challenge(&mut conn, KEY)
-                        .and_then(|()| deliver_challenge(&mut conn, KEY))
-                        .is_ok(),
-                    // Answer the challenge with a digest with one byte changed.
-                    Some((at, v)) => {
-                        let challenge = conn.recv_bytes().unwrap();
-                        let msg = &challenge[b"#CHALLENGE#".len()..];
-                        let mut mac = hmac_of(msg);
-                        let i = at % mac.len();
-                        mac[i] ^= v | 1;
-                        let mut resp = b"{sha256}".to_vec();
-                        resp.extend(mac);
-                        let _ = conn.send_bytes(&resp);
-                        false
-                    }
-                };
-                if !ok {
-                    return;
-                }
-            }
-            let _ = c.write_all(&bytes);
-            let _ = c.shutdown(std::net::Shutdown::Write);
-            let mut sink = Vec::new();
-            let _ = c.read_to_end(&mut sink);
-        });
-        let srv = server();
-        let mut conn = Connection::from(s);
-        conn.set_max_message_size(LIMIT);
-        let ((), largest) = largest_allocation(|| serve(srv, conn, 1, "fuzz".into()));
-        peer.join().unwrap();
-        largest
-    }
-
-    fn hmac_of(msg: &[u8]) -> Vec<u8> {
-        use hmac::Mac;
-        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(KEY).unwrap();
-        m.update(msg);
-        m.finalize().into_bytes().to_vec()
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
-
-        /// After a good handshake: any stream of mutated and random frames.
-        #[test]
-        fn hostile_frames_never_panic_the_server_or_overallocate(
-            pieces in prop::collection::vec(piece(), 1..6)
-        ) {
-            let bytes = render(&pieces, &seeds());
-            let largest = serve_against(bytes, true, None);
-            prop_assert!(largest <= LIMIT, "an allocation of {largest} bytes");
-        }
-
-        /// Before the handshake: noise instead of a digest, or a digest
-        /// one byte off.
-        #[test]
-        fn hostile_handshakes_never_panic_the_server(
-            noise in prop::collection::vec(any::<u8>(), 0..600),
-            digest_edit in prop::option::of((any::<usize>(), any::<u8>())),
-        ) {
-            let largest = match digest_edit {
-                Some(edit) => serve_against(Vec::new(), true, Some(edit)),
-                None => serve_against(noise, false, None),
-            };
-            prop_assert!(largest <= LIMIT, "an allocation of {largest} bytes");
-        }
-
-        /// `Connection::recv` itself, for both directions' message types.
-        #[test]
-        fn hostile_frames_never_panic_recv(pieces in prop::collection::vec(piece(), 1..8)) {
-            let bytes = render(&pieces, &seeds());
-            let (mut a, b) = UnixStream::pair().unwrap();
-            a.write_all(&bytes).unwrap();
-            drop(a);
-            let mut conn = Connection::from(b);
-            conn.set_max_message_size(LIMIT);
-            let (errors, largest) = largest_allocation(|| {
-                let mut errors = Vec::new();
-                // A whole frame that does not decode leaves the stream in
-                // step, so reading goes on; a bad header does not (a
-                // negative length stays unread), and the server hangs up
-                // then: so do we. At most one read per input byte.
-                for i in 0..=bytes.len() {
-                    let r = if i % 2 == 0 {
-                        conn.recv::<Request>().map(drop)
-                    } else {
-                        conn.recv::<Response>().map(drop)
-                    };
-                    match r {
-                        Ok(()) => {}
-                        Err(Error::Closed) => break,
-                        Err(Error::Decode(m)) if !m.starts_with("invalid frame length") => {
-                            errors.push(Error::Decode(m))
-                        }
-                        Err(e) => {
-                            errors.push(e);
-                            break;
-                        }
-                    }
-                }
-                errors
-            });
-            prop_assert!(largest <= LIMIT, "an allocation of {largest} bytes");
-            for e in errors {
-                prop_assert!(
-                    matches!(
-                        e,
-                        Error::Decode(_) | Error::Truncated { .. } | Error::FrameTooLarge { .. }
-                    ),
-                    "unexpected error {e:?}"
-                );
-            }
-        }
-    }
-
-    /// The allocation check sees a frame's allocation: a frame under the
-    /// limit but over the read buffer is allocated whole (so the property
-    /// above would catch an allocation made before the limit check).
-    #[test]
-    fn the_counter_sees_a_large_frame_and_the_limit_refuses_a_larger_one() {
-        let (mut a, b) = UnixStream::pair().unwrap();
-        let big = 200_000usize;
-        let writer = std::thread::spawn(move || {
-            a.write_all(&frame(&vec![7u8; big])).unwrap();
-            a.write_all(&((LIMIT + 1) as i32).to_be_bytes()).unwrap();
-        });
-        let mut conn = Connection::from(b);
-        conn.set_max_message_size(LIMIT);
-        let (r, largest) = largest_allocation(|| conn.recv_bytes());
-        assert_eq!(r.unwrap().len(), big);
-        assert!(largest >= big, "{largest}");
-        let (r, largest) = largest_allocation(|| conn.recv_bytes());
-        assert!(matches!(r, Err(Error::FrameTooLarge { .. })), "{r:?}");
-        assert!(
-            largest < 1024,
-            "nothing allocated for a refused frame: {largest}"
-        );
-        writer.join().unwrap();
-    }
-}
+mod fuzz;

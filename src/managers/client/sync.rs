@@ -9,20 +9,33 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::protocol::{BarrierOp, ConditionOp, EventOp, LockOp, Method, Reply};
-use super::{want_bool, want_size, want_unit, Handle};
 use crate::error::Result;
+use crate::managers::protocol::{BarrierOp, ConditionOp, EventOp, LockOp, Method, Reply};
+use crate::managers::{want_bool, want_size, want_unit, Handle};
 
 /// Holds a lock, semaphore or condition until dropped, which releases it
 /// (Python: the body of `with lock:`). Made by the proxies' `guard()`.
 ///
 /// Dropping ignores a failed release (a manager that has gone has nothing to
 /// release); call [`release`](Guard::release) to see the error.
+///
+/// A guard is not `Send`: it releases on the connection of the thread that
+/// acquired, which is the caller that owns an RLock or a Condition.
+///
+/// ```compile_fail
+/// let manager = forklore::managers::Manager::start().unwrap();
+/// let lock = manager.rlock().unwrap();
+/// let g = lock.guard().unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(g)); // error: `Guard` cannot be sent between threads
+/// });
+/// ```
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct Guard<'a> {
     handle: &'a Handle,
     release: fn() -> Method,
     done: bool,
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Guard<'_> {
@@ -120,6 +133,7 @@ macro_rules! acquirer {
                     handle: &self.handle,
                     release: lock_release,
                     done: false,
+                    _not_send: std::marker::PhantomData,
                 })
             }
 
@@ -136,8 +150,13 @@ macro_rules! acquirer {
 
 /// A proxy of a shared lock (Python: `manager.Lock()`).
 ///
-/// Any caller may release it, as with CPython's manager lock. If the caller
-/// that acquired it dies without releasing it, the server releases it.
+/// As CPython's, it has no owner: any caller may release it, in any process
+/// (CPython's own tests release a child's lock from the parent). The server
+/// never releases it by itself: a lock acquired by a thread that ended, or
+/// by a process that exited or was killed, stays held until someone
+/// releases it. For a lock that is given up when its holder's process
+/// dies, with notice to the next owner, use a
+/// [`RobustLockProxy`](crate::managers::RobustLockProxy).
 ///
 /// # Example
 /// ```
@@ -153,7 +172,7 @@ macro_rules! acquirer {
 /// ```
 #[derive(Clone, Debug)]
 pub struct LockProxy {
-    pub(super) handle: Handle,
+    pub(crate) handle: Handle,
 }
 acquirer!(LockProxy, "lock");
 
@@ -161,7 +180,9 @@ acquirer!(LockProxy, "lock");
 ///
 /// The caller that holds it (this process *and* thread) may acquire it
 /// again; it is free once released as many times. Only the holder may
-/// release it.
+/// release it. As in CPython, it stays held when its holder's thread or
+/// process ends without releasing it; a caller that merely reconnects (its
+/// connection failed) still holds it.
 ///
 /// # Example
 /// ```
@@ -176,18 +197,18 @@ acquirer!(LockProxy, "lock");
 /// ```
 #[derive(Clone, Debug)]
 pub struct RLockProxy {
-    pub(super) handle: Handle,
+    pub(crate) handle: Handle,
 }
 acquirer!(RLockProxy, "reentrant lock");
 
 /// A proxy of a shared semaphore or bounded semaphore (Python:
 /// `manager.Semaphore(n)`, `manager.BoundedSemaphore(n)`).
 ///
-/// Permits that a caller acquired and did not release are given back by the
-/// server if the caller dies, up to the initial value: a semaphore counts
-/// `value` resources. One made with 0 and used as a signal (one side
-/// releases, the other acquires) gets nothing back, since a consumed signal
-/// is not a resource.
+/// A semaphore is a counter, with no owner: any caller may release it, and
+/// the server never gives a permit back by itself, not even for a caller
+/// that died holding it (as in CPython). A release that would take the
+/// counter past `u64::MAX` is refused with
+/// [`Error::ManagerRequest`](crate::Error::ManagerRequest).
 ///
 /// # Example
 /// ```
@@ -202,9 +223,117 @@ acquirer!(RLockProxy, "reentrant lock");
 /// ```
 #[derive(Clone, Debug)]
 pub struct SemaphoreProxy {
-    pub(super) handle: Handle,
+    pub(crate) handle: Handle,
 }
 acquirer!(SemaphoreProxy, "semaphore");
+
+/// How [`RobustLockProxy::acquire`] got the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "OwnerDied means the protected state may be half-updated"]
+pub enum Acquired {
+    /// The lock was free or released by its owner.
+    Clean,
+    /// The previous owner's process died holding the lock (POSIX:
+    /// `EOWNERDEAD`). The lock is now the caller's, but what it protects may
+    /// be half-updated: check or repair it before relying on it.
+    OwnerDied,
+}
+
+/// A proxy of a *robust* lock: released when its holder's process dies,
+/// and the next owner is told (beyond CPython; modelled on POSIX
+/// `PTHREAD_MUTEX_ROBUST`).
+///
+/// It is owned by the caller (process and thread) that acquired it, and
+/// only that caller may release it. When the owner's *process* dies while
+/// holding it, the next acquirer gets it with [`Acquired::OwnerDied`]. A
+/// thread that ends without releasing it, in a process that lives on,
+/// keeps it held: only a process death frees it.
+///
+/// How the server knows a process died: on a Unix socket it watches the
+/// client's pid (a pidfd); over TCP, a process is dead once it has no
+/// connection left to the server (its last one closed or failed). A waiting
+/// acquirer notices within 50 ms.
+///
+/// # Example
+/// ```
+/// use forklore::managers::Acquired;
+///
+/// let manager = forklore::managers::Manager::start().unwrap();
+/// let lock = manager.robust_lock().unwrap();
+/// assert_eq!(lock.acquire().unwrap(), Acquired::Clean);
+/// assert_eq!(lock.try_acquire().unwrap(), None); // held (by us)
+/// lock.release().unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct RobustLockProxy {
+    pub(crate) handle: Handle,
+}
+
+impl RobustLockProxy {
+    pub(crate) fn new(handle: Handle) -> Self {
+        RobustLockProxy { handle }
+    }
+
+    fn acquire_with(&self, blocking: bool, timeout: Option<Duration>) -> Result<Option<Acquired>> {
+        match self
+            .handle
+            .call(lock_op(LockOp::Acquire { blocking, timeout }))?
+        {
+            Reply::Acquired { owner_died: false } => Ok(Some(Acquired::Clean)),
+            Reply::Acquired { owner_died: true } => Ok(Some(Acquired::OwnerDied)),
+            Reply::Bool(false) => Ok(None),
+            r => Err(crate::managers::unexpected(&r)),
+        }
+    }
+
+    /// Acquire the lock, waiting as long as it takes; says whether its
+    /// previous owner died holding it.
+    ///
+    /// # Errors
+    /// [`Error::ManagerGone`](crate::Error::ManagerGone) if the server
+    /// goes, even while this waits.
+    pub fn acquire(&self) -> Result<Acquired> {
+        self.acquire_with(true, None)?.ok_or_else(|| {
+            crate::Error::Decode("an untimed acquire returned without the lock".into())
+        })
+    }
+
+    /// Acquire the lock, waiting at most `timeout`; `None` if it was not
+    /// acquired in time.
+    ///
+    /// # Errors
+    /// [`Error::ManagerGone`](crate::Error::ManagerGone) if the server has gone.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Acquired>> {
+        self.acquire_with(true, Some(timeout))
+    }
+
+    /// Acquire the lock if that is possible now; `None` if it is held.
+    ///
+    /// # Errors
+    /// [`Error::ManagerGone`](crate::Error::ManagerGone) if the server has gone.
+    pub fn try_acquire(&self) -> Result<Option<Acquired>> {
+        self.acquire_with(false, None)
+    }
+
+    /// Release the lock.
+    ///
+    /// # Errors
+    /// [`Error::ReleaseUnlocked`](crate::Error::ReleaseUnlocked) if it is
+    /// not held; [`Error::NotOwner`](crate::Error::NotOwner) if another
+    /// caller holds it.
+    pub fn release(&self) -> Result<()> {
+        want_unit(self.handle.call(lock_release())?)
+    }
+
+    /// Whether the lock is held (also while its dead owner's lock waits
+    /// for the next acquirer).
+    ///
+    /// # Errors
+    /// [`Error::ManagerGone`](crate::Error::ManagerGone) if the server has gone.
+    pub fn locked(&self) -> Result<bool> {
+        want_bool(self.handle.call(lock_op(LockOp::Locked))?)
+    }
+}
 
 /// A proxy of a shared event (Python: `manager.Event()`).
 ///
@@ -221,7 +350,7 @@ acquirer!(SemaphoreProxy, "semaphore");
 /// ```
 #[derive(Clone, Debug)]
 pub struct EventProxy {
-    pub(super) handle: Handle,
+    pub(crate) handle: Handle,
 }
 
 impl EventProxy {
@@ -279,10 +408,10 @@ impl EventProxy {
 /// A proxy of a shared condition variable with its own reentrant lock
 /// (Python: `manager.Condition()`).
 ///
-/// `wait` and `notify` need the lock held by the caller, as in Python. A
-/// caller that dies while waiting is removed from the waiters, and a
-/// notification meant for it goes to the next waiter; one that dies holding
-/// the lock has it released.
+/// `wait` and `notify` need the lock held by the caller (a process and
+/// thread), as in Python. A caller that dies while waiting is removed from
+/// the waiters, and a notification meant for it goes to the next waiter;
+/// one that dies holding the lock leaves it held, as in CPython.
 ///
 /// # Example
 /// ```
@@ -297,7 +426,7 @@ impl EventProxy {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ConditionProxy {
-    pub(super) handle: Handle,
+    pub(crate) handle: Handle,
 }
 
 impl ConditionProxy {
@@ -357,6 +486,7 @@ impl ConditionProxy {
             handle: &self.handle,
             release: cond_release,
             done: false,
+            _not_send: std::marker::PhantomData,
         })
     }
 
@@ -391,7 +521,8 @@ impl ConditionProxy {
         mut predicate: impl FnMut() -> Result<bool>,
         timeout: Option<Duration>,
     ) -> Result<bool> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too long to represent (`Duration::MAX`) is no timeout.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             if predicate()? {
                 return Ok(true);
@@ -452,7 +583,7 @@ impl ConditionProxy {
 /// ```
 #[derive(Clone, Debug)]
 pub struct BarrierProxy {
-    pub(super) handle: Handle,
+    pub(crate) handle: Handle,
 }
 
 impl BarrierProxy {

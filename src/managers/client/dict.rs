@@ -1,0 +1,224 @@
+//! Client side: the proxy of dicts.
+
+use std::borrow::Borrow;
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::managers::datum::{from_datum, to_datum, Datum};
+use crate::managers::protocol::{DictOp, Method, Reply};
+use crate::managers::{
+    want, want_bool, want_maybe, want_pairs, want_seq, want_size, want_unit, Handle,
+};
+
+// ---------------------------------------------------------------------------
+// dict
+// ---------------------------------------------------------------------------
+
+/// A proxy of a shared dict (Python: the `DictProxy` of `manager.dict()`).
+///
+/// Keys keep their insertion order, as in Python. Lookups take any borrowed
+/// form of the key (`&str` for `String` keys), like `HashMap::get`.
+///
+/// # Example
+/// ```
+/// let manager = forklore::managers::Manager::start().unwrap();
+/// let d = manager.dict::<String, i32>().unwrap();
+/// d.set("b".into(), 2).unwrap();
+/// d.set("a".into(), 1).unwrap();
+/// assert_eq!(d.keys().unwrap(), ["b", "a"]);
+/// assert_eq!(d.get("a").unwrap(), Some(1));
+/// assert_eq!(d.pop("b").unwrap(), 2);
+/// assert!(d.get_item("b").unwrap_err().is_key_not_found());
+/// assert_eq!(d.repr().unwrap(), "{'a': 1}");
+/// ```
+pub struct DictProxy<K, V> {
+    pub(crate) handle: Handle,
+    _t: PhantomData<fn() -> (K, V)>,
+}
+
+proxy_common!(DictProxy<K, V>);
+
+impl<K, V> DictProxy<K, V>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned,
+{
+    fn op(&self, op: DictOp) -> Result<Reply> {
+        self.handle.call(Method::Dict(op))
+    }
+
+    /// The value for `key`, or `None` (Python: `d.get(key)`).
+    ///
+    /// # Errors
+    /// [`Error::ManagerGone`] if the server has gone.
+    pub fn get<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Option<V>>
+    where
+        K: Borrow<Q>,
+    {
+        want_maybe(self.op(DictOp::GetOpt(to_datum(key)?))?)
+    }
+
+    /// The value for `key` (Python: `d[key]`).
+    ///
+    /// # Errors
+    /// [`Error::KeyNotFound`] if the key is not there.
+    pub fn get_item<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<V>
+    where
+        K: Borrow<Q>,
+    {
+        want(self.op(DictOp::Get(to_datum(key)?))?)
+    }
+
+    /// Set `key` to `value`; an existing key keeps its place
+    /// (Python: `d[key] = value`).
+    ///
+    /// # Errors
+    /// [`Error::Encode`] if a value cannot be converted; [`Error::ManagerGone`].
+    pub fn set(&self, key: K, value: V) -> Result<()> {
+        want_unit(self.op(DictOp::Set(to_datum(&key)?, to_datum(&value)?))?)
+    }
+
+    /// Delete `key` (Python: `del d[key]`).
+    ///
+    /// # Errors
+    /// [`Error::KeyNotFound`] if the key is not there.
+    pub fn del<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<()>
+    where
+        K: Borrow<Q>,
+    {
+        want_unit(self.op(DictOp::Del(to_datum(key)?))?)
+    }
+
+    /// Whether `key` is there (Python: `key in d`).
+    ///
+    /// # Errors
+    /// [`Error::ManagerGone`] if the server has gone.
+    pub fn contains_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<bool>
+    where
+        K: Borrow<Q>,
+    {
+        want_bool(self.op(DictOp::Contains(to_datum(key)?))?)
+    }
+
+    /// The number of keys (Python: `len(d)`).
+    ///
+    /// # Errors
+    /// [`Error::ManagerGone`] if the server has gone.
+    pub fn len(&self) -> Result<usize> {
+        want_size(self.op(DictOp::Len)?)
+    }
+
+    /// Whether the dict is empty (Python: `not d`).
+    ///
+    /// # Errors
+    /// [`Error::ManagerGone`] if the server has gone.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Remove every key (Python: `d.clear()`).
+    ///
+    /// # Errors
+    /// [`Error::ManagerGone`] if the server has gone.
+    pub fn clear(&self) -> Result<()> {
+        want_unit(self.op(DictOp::Clear)?)
+    }
+
+    /// The key–value pairs in insertion order, as a plain `Vec`
+    /// (Python: `list(d.items())`, or `d.copy()`).
+    ///
+    /// # Errors
+    /// [`Error::Decode`] if a pair is not a `(K, V)`; [`Error::ManagerGone`].
+    pub fn items(&self) -> Result<Vec<(K, V)>> {
+        want_pairs(self.op(DictOp::Items)?)?
+            .into_iter()
+            .map(|(k, v)| Ok((from_datum(k)?, from_datum(v)?)))
+            .collect()
+    }
+
+    /// The keys in insertion order (Python: `list(d.keys())`).
+    ///
+    /// # Errors
+    /// As [`items`](Self::items).
+    pub fn keys(&self) -> Result<Vec<K>> {
+        want_seq(self.op(DictOp::Keys)?)
+    }
+
+    /// The values in insertion order (Python: `list(d.values())`).
+    ///
+    /// # Errors
+    /// As [`items`](Self::items).
+    pub fn values(&self) -> Result<Vec<V>> {
+        want_seq(self.op(DictOp::Values)?)
+    }
+
+    /// Remove `key` and return its value (Python: `d.pop(key)`).
+    ///
+    /// # Errors
+    /// [`Error::KeyNotFound`] if the key is not there.
+    pub fn pop<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<V>
+    where
+        K: Borrow<Q>,
+    {
+        want(self.op(DictOp::Pop(to_datum(key)?))?)
+    }
+
+    /// Remove `key` and return its value, or `None` (Python: `d.pop(key, None)`).
+    ///
+    /// # Errors
+    /// [`Error::ManagerGone`] if the server has gone.
+    pub fn pop_or_none<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Option<V>>
+    where
+        K: Borrow<Q>,
+    {
+        want_maybe(self.op(DictOp::PopOpt(to_datum(key)?))?)
+    }
+
+    /// Remove and return the pair inserted last (Python: `d.popitem()`).
+    ///
+    /// # Errors
+    /// [`Error::KeyNotFound`] if the dict is empty.
+    pub fn popitem(&self) -> Result<(K, V)> {
+        let mut pairs = want_pairs(self.op(DictOp::PopItem)?)?;
+        let (k, v) = pairs
+            .pop()
+            .ok_or_else(|| Error::Decode("popitem returned nothing".into()))?;
+        Ok((from_datum(k)?, from_datum(v)?))
+    }
+
+    /// The value for `key`, inserting `default` first if the key is not
+    /// there (Python: `d.setdefault(key, default)`).
+    ///
+    /// # Errors
+    /// As [`set`](Self::set).
+    pub fn setdefault(&self, key: K, default: V) -> Result<V> {
+        want(self.op(DictOp::SetDefault(to_datum(&key)?, to_datum(&default)?))?)
+    }
+
+    /// Set every pair, in one request (Python: `d.update(pairs)`).
+    ///
+    /// # Errors
+    /// As [`set`](Self::set).
+    pub fn update(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()> {
+        let pairs = pairs
+            .into_iter()
+            .map(|(k, v)| Ok((to_datum(&k)?, to_datum(&v)?)))
+            .collect::<Result<_>>()?;
+        want_unit(self.op(DictOp::Update(pairs))?)
+    }
+
+    /// The dict as Python would print it (`{'a': 1}`), in insertion order.
+    ///
+    /// # Errors
+    /// [`Error::ManagerGone`] if the server has gone.
+    pub fn repr(&self) -> Result<String> {
+        let pairs = want_pairs(self.op(DictOp::Items)?)?;
+        // Datum::Map displays its pairs in the order given.
+        Ok(Datum::Map(pairs).to_string())
+    }
+}

@@ -1,0 +1,154 @@
+//! Round trips, order and limits of the Datum conversions.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct Point {
+    y: i32,
+    x: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum Shape {
+    Dot,
+    Circle(u32),
+    Rect { w: u8, h: u8 },
+    Pair(i8, i8),
+}
+
+fn round<T: Serialize + DeserializeOwned + PartialEq + fmt::Debug>(v: T) {
+    let d = to_datum(&v).unwrap();
+    // Through the wire too, as the server sees it.
+    let bytes = postcard::to_stdvec(&d).unwrap();
+    let d2: Datum = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(d, d2);
+    assert_eq!(from_datum::<T>(d2).unwrap(), v);
+}
+
+#[test]
+fn values_round_trip() {
+    round(());
+    round(true);
+    round(-5i8);
+    round(u64::MAX);
+    round(i128::MIN);
+    round(1.5f32);
+    round(f64::NAN.to_bits());
+    round('é');
+    round("text".to_string());
+    round(Some(Some(3u8)));
+    round(None::<String>);
+    round(vec![1u16, 2, 3]);
+    round((1u8, "a".to_string(), 2.5f64));
+    round(Point {
+        y: 1,
+        x: "p".into(),
+    });
+    round(vec![
+        Shape::Dot,
+        Shape::Circle(4),
+        Shape::Rect { w: 1, h: 2 },
+        Shape::Pair(-1, 1),
+    ]);
+    round(BTreeMap::from([
+        (1u8, "a".to_string()),
+        (0, "b".to_string()),
+    ]));
+    round(HashMap::from([("k".to_string(), vec![Some(1i64)])]));
+}
+
+#[test]
+fn order_matches_derived_ord() {
+    let mut shapes = vec![
+        Shape::Pair(0, 0),
+        Shape::Rect { w: 2, h: 0 },
+        Shape::Rect { w: 1, h: 9 },
+        Shape::Circle(10),
+        Shape::Circle(9),
+        Shape::Dot,
+    ];
+    let mut ds: Vec<Datum> = shapes.iter().map(|s| to_datum(s).unwrap()).collect();
+    shapes.sort();
+    ds.sort();
+    let back: Vec<Shape> = ds.into_iter().map(|d| from_datum(d).unwrap()).collect();
+    assert_eq!(back, shapes);
+
+    let mut ints = vec![300i64, -2, 127, 128, 0, -300];
+    let mut ds: Vec<Datum> = ints.iter().map(|s| to_datum(s).unwrap()).collect();
+    ints.sort();
+    ds.sort();
+    assert_eq!(
+        ds.into_iter()
+            .map(|d| from_datum::<i64>(d).unwrap())
+            .collect::<Vec<_>>(),
+        ints
+    );
+    assert!(to_datum(&"ab").unwrap() < to_datum(&"b").unwrap());
+    assert!(to_datum(&None::<u8>).unwrap() < to_datum(&Some(0u8)).unwrap());
+    assert!(to_datum(&-0.0f64).unwrap() < to_datum(&0.0f64).unwrap());
+    assert_eq!(to_datum(&f64::NAN).unwrap(), to_datum(&f64::NAN).unwrap());
+}
+
+#[test]
+fn equal_maps_are_equal_data() {
+    let a: HashMap<u32, u32> = (0..50).map(|i| (i, i * 2)).collect();
+    let b: BTreeMap<u32, u32> = (0..50).rev().map(|i| (i, i * 2)).collect();
+    assert_eq!(to_datum(&a).unwrap(), to_datum(&b).unwrap());
+}
+
+#[test]
+fn wrong_shape_is_a_decode_error() {
+    let d = to_datum(&"text").unwrap();
+    assert!(matches!(from_datum::<u32>(d), Err(Error::Decode(_))));
+    let d = to_datum(&300u32).unwrap();
+    assert!(matches!(from_datum::<u8>(d), Err(Error::Decode(_))));
+    assert!(matches!(to_datum(&u128::MAX), Err(Error::Encode(_))));
+}
+
+#[test]
+fn deep_nesting_is_refused_when_decoding() {
+    // Seq(vec![Seq(vec![...])]) 200 deep, encoded by hand: variant 9
+    // (Seq), length 1, repeated; then Unit (variant 0).
+    let mut bytes = Vec::new();
+    for _ in 0..200 {
+        bytes.extend_from_slice(&[9, 1]);
+    }
+    bytes.push(0);
+    let e = postcard::from_bytes::<Datum>(&bytes).unwrap_err();
+    assert!(e.to_string().len() < 200);
+    // 100 deep is fine.
+    let mut bytes = Vec::new();
+    for _ in 0..100 {
+        bytes.extend_from_slice(&[9, 1]);
+    }
+    bytes.push(0);
+    postcard::from_bytes::<Datum>(&bytes).unwrap();
+}
+
+#[test]
+fn untagged_enums_give_python_like_dynamic_values() {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Py {
+        None,
+        Int(i64),
+        Float(f64),
+        Str(String),
+    }
+    let vals = vec![Py::Int(1), Py::Str("2".into()), Py::Float(0.25), Py::None];
+    let d = to_datum(&vals).unwrap();
+    assert_eq!(d.to_string(), "[1, '2', 0.25, None]");
+    assert_eq!(from_datum::<Vec<Py>>(d).unwrap(), vals);
+}
+
+#[test]
+fn display_is_python_like() {
+    let d = to_datum(&(vec![1, 2], "a", None::<u8>, true, 2.5)).unwrap();
+    assert_eq!(d.to_string(), "[[1, 2], 'a', None, True, 2.5]");
+    assert_eq!(to_datum("it's").unwrap().to_string(), r#""it's""#);
+    assert_eq!(to_datum("a'\"b").unwrap().to_string(), r#"'a\'"b'"#);
+}
