@@ -52,7 +52,7 @@ mod worker;
 
 pub use error::{Error, Result};
 pub use executor::ProcessPoolExecutor;
-pub use fork::{fork, thread_count, Fork};
+pub use fork::{fork, fork_with_threads, thread_count, Fork};
 pub use managers::Manager;
 pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;

@@ -37,7 +37,7 @@ use nix::sys::signal::{self, Signal};
 use nix::unistd::{getpid, getppid, Pid};
 
 use crate::error::{Error, Result};
-use crate::fork::{fork, Fork};
+use crate::fork::{fork, fork_with_threads, Fork};
 
 /// How a child process ended: the enum behind Python's `exitcode`.
 ///
@@ -389,8 +389,40 @@ impl Process {
     /// Fork the child and run the target in it (Python: `p.start()`).
     ///
     /// # Errors
-    /// [`Error::AlreadyStarted`] on a second call; [`Error::Os`] if `fork` fails.
+    /// [`Error::AlreadyStarted`] on a second call; [`Error::ForkWithThreads`]
+    /// when the calling process has more than one thread (no child is
+    /// started: see [`fork`](crate::fork()) for why, and
+    /// [`start_with_threads`](Process::start_with_threads) to opt in);
+    /// [`Error::Os`] if `fork` fails.
     pub fn start(&mut self) -> Result<()> {
+        // SAFETY: `fork` refuses in a multithreaded process, and the child
+        // leaves through `run_child`, which ends with `_exit`.
+        unsafe { self.start_forked(false) }
+    }
+
+    /// [`start`](Process::start) in a process that has other threads: the
+    /// explicit opt-in to `fork` there.
+    ///
+    /// # Safety
+    /// The child is a copy of the calling thread only; a lock any other
+    /// thread held at the fork stays held for ever in the child. The target
+    /// must therefore restrict itself to async-signal-safe calls and
+    /// forklore's lock-free output ([`outln!`](crate::outln),
+    /// [`errln!`](crate::errln)): no `println!`, no `Mutex` shared with
+    /// another thread. The child then ends with `_exit` without taking
+    /// std's stdout lock. A panicking target is reported without a lock too.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyStarted`] on a second call; [`Error::Os`] if `fork`
+    /// fails.
+    pub unsafe fn start_with_threads(&mut self) -> Result<()> {
+        // SAFETY: the caller upholds the contract above.
+        unsafe { self.start_forked(true) }
+    }
+
+    /// # Safety
+    /// With `threaded`, the contract of [`Process::start_with_threads`].
+    unsafe fn start_forked(&mut self, threaded: bool) -> Result<()> {
         let target = match (&self.state, self.target.take()) {
             (State::Initial, Some(t)) => t,
             _ => {
@@ -404,9 +436,14 @@ impl Process {
         self.owner = getpid();
         // SAFETY: the child runs the target and then leaves through
         // `run_child`, which ends with `_exit` and never returns into the
-        // caller's frames. A multithreaded caller gets the one-time warning
-        // from `fork`, as in Python; the module docs explain the hazard.
-        match unsafe { fork() } {
+        // caller's frames; `fork` refuses a multithreaded caller, and
+        // `fork_with_threads` is reached only through the caller's opt-in.
+        let forked = if threaded {
+            unsafe { fork_with_threads() }
+        } else {
+            unsafe { fork() }
+        };
+        match forked {
             Ok(Fork::Child) => run_child(&self.name, target),
             Ok(Fork::Parent { child }) => {
                 self.state = State::Running(child);
@@ -565,10 +602,17 @@ fn run_child(name: &String, target: Target) -> ! {
 /// destructors and `atexit` handlers the child inherited from the parent, so
 /// nothing the parent owns is cleaned up twice. Use it to end the child side
 /// of a raw [`fork`](crate::fork()).
+///
+/// In a child forked from a multithreaded parent (by
+/// [`fork_with_threads`](crate::fork_with_threads)) it takes no lock: it
+/// skips the flush, since std's stdout lock may be held by a thread that
+/// does not exist in the child, and goes straight to `_exit`.
 pub fn exit_child(code: i32) -> ! {
     use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
+    if !crate::fork::child_of_threaded() {
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+    }
     // SAFETY: _exit is async-signal-safe and ends the process at once; the
     // child owns nothing that must be released first.
     unsafe { libc::_exit(code) }
