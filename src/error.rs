@@ -55,6 +55,23 @@ pub enum Error {
         threads: usize,
     },
 
+    /// `spawn` or `forkserver` was asked for, but `main` never called
+    /// [`forklore::init()`](crate::init): without it a re-executed program
+    /// would run `main` again instead of the target.
+    #[error(
+        "the spawn and forkserver start methods need forklore::init() as the first call in main \
+         (it runs the target in the new process); it was never called"
+    )]
+    SpawnNotInitialized,
+
+    /// The fork server went away (killed, or it failed) before it reported
+    /// on a child; `op` says at which step.
+    #[error("the fork server is gone ({op}): the child's status is unknown")]
+    ForkServerGone {
+        /// The step: `connect`, `handshake`, `send`, `recv`, `fork`, `wait`.
+        op: &'static str,
+    },
+
     /// `start()` was called on a process that was already started
     /// (Python: `AssertionError: cannot start a process twice`).
     #[error("cannot start a process twice ({name} was already started)")]

@@ -47,6 +47,7 @@ pub mod io;
 pub mod managers;
 pub mod pool;
 pub mod process;
+pub mod start;
 pub mod subprocess;
 mod worker;
 
@@ -58,4 +59,5 @@ pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;
 pub use pool::Pool;
 pub use process::{current_process, CurrentProcess, ExitStatus, Process};
+pub use start::{init, StartMethod};
 pub use subprocess::Popen;

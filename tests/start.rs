@@ -60,3 +60,115 @@ fn children_forked_with_threads_never_hang_on_stdout() {
     assert_eq!(value(&err, "hung"), "0", "{err}");
     assert_eq!(value(&err, "ok"), "20", "{err}");
 }
+
+/// The issue's fixture: 8 threads print, allocate and hold mutexes while
+/// the main thread starts 1,000 children by forkserver (8 at a time); each
+/// child returns, exits with 3 or panics, by its index.
+#[test]
+fn forkserver_starts_1000_children_from_a_threaded_program() {
+    let err = run(&["forkserver", "1000"]);
+    assert_eq!(value(&err, "hung"), "0", "{err}");
+    assert_eq!(value(&err, "wrong"), "0", "{err}");
+    assert_eq!(value(&err, "ok"), "1000", "{err}");
+    // No thread of forklore's making is left in the caller.
+    assert_eq!(value(&err, "threads_at_end"), "1", "{err}");
+}
+
+/// The same with 200 children by spawn.
+#[test]
+fn spawn_starts_200_children_from_a_threaded_program() {
+    let err = run(&["spawn", "200"]);
+    assert_eq!(value(&err, "hung"), "0", "{err}");
+    assert_eq!(value(&err, "wrong"), "0", "{err}");
+    assert_eq!(value(&err, "ok"), "200", "{err}");
+    assert_eq!(value(&err, "threads_at_end"), "1", "{err}");
+}
+
+fn semantics(method: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fx_start"))
+        .args(["semantics", method])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    let expected = format!(
+        "hello from greeter
+hello exitcode=0
+child 2 \"Process-2\"
+panic exitcode=1
+child 1 \"Process-3\"
+exit3 exitcode=3
+terminate alive=true
+terminate join_timeout=None
+terminate exitcode=-15 alive=false exitcode_again=Some(-15)
+kill alive=true
+kill join_timeout=None
+kill exitcode=-9 alive=false exitcode_again=Some(-9)
+join_before_start=can only join a started process (Process-6 has not been started; call start() first)
+start_twice=cannot start a process twice (Process-6 was already started)
+closure=invalid argument: Process-7 runs a closure, which only the fork start method can start (a fresh process has none of this one's memory); use Process::from_fn with a fn item and serde arguments for {method}
+"
+    );
+    assert_eq!(stdout, expected);
+    let header = regex::Regex::new(
+        r"(?m)^Process Process-2:\npanicked at .*fx_start\.rs:\d+:\d+:\nchild 2 panics$",
+    )
+    .unwrap();
+    assert!(header.is_match(&stderr), "{stderr}");
+}
+
+/// join, exitcode, is_alive, terminate (-15), kill (-9), a panic (1 with
+/// the `Process Process-N:` header), exit(3), the child's stdout and the
+/// handle's errors are those of fork.
+#[test]
+fn a_forkserver_child_behaves_as_a_forked_one() {
+    semantics("forkserver");
+}
+
+#[test]
+fn a_spawned_child_behaves_as_a_forked_one() {
+    semantics("spawn");
+}
+
+#[test]
+fn spawn_without_init_is_a_clear_error_and_starts_nothing() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fx_process"))
+        .arg("spawn_without_init")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    for method in ["spawn", "forkserver"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{method}:")))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(line.contains("not_initialized=true pid=None"), "{line}");
+        assert!(
+            line.contains("need forklore::init() as the first call in main"),
+            "{line}"
+        );
+    }
+}
+
+/// A spawned child locates its function by offset: it refuses to run when
+/// the executable on disk is no longer the one its parent started from.
+#[test]
+fn spawn_refuses_when_the_executable_changed_on_disk() {
+    let dir = std::env::temp_dir().join(format!("forklore-exe-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("fx_start_copy");
+    std::fs::copy(env!("CARGO_BIN_EXE_fx_start"), &exe).unwrap();
+    let out = Command::new(&exe).arg("exe_changed").output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("exitcode=1"), "{stderr}");
+    assert!(
+        stderr.contains("forklore: spawned process: the executable changed on disk"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("never from"), "{stderr}");
+}
