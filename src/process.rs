@@ -774,7 +774,7 @@ pub(crate) fn run_fn_child(name: String, f: FnTarget) -> ! {
 /// of a raw [`fork`](crate::fork()).
 ///
 /// In a child forked from a multithreaded parent (by
-/// [`fork_with_threads`](crate::fork_with_threads)) it takes no lock: it
+/// [`fork_with_threads`](crate::fork_with_threads())) it takes no lock: it
 /// skips the flush, since std's stdout lock may be held by a thread that
 /// does not exist in the child, and goes straight to `_exit`.
 pub fn exit_child(code: i32) -> ! {

@@ -466,15 +466,17 @@ fn handle(
     match unsafe { crate::fork::fork() } {
         Ok(crate::fork::Fork::Child) => {
             // Keep nothing of the server's.
-            // SAFETY (all closes below): these descriptors belong to the
-            // server's objects, which this child never uses again; the
-            // objects are leaked, not dropped, so nothing closes them twice.
-            for k in kids {
-                unsafe { libc::close(k.pidfd.as_raw_fd()) };
-                unsafe { libc::close(k.conn.as_raw_fd()) };
+            // SAFETY: these descriptors belong to the server's objects,
+            // which this child never uses again and never drops (it leaves
+            // by `_exit` below), so nothing closes them twice.
+            unsafe {
+                for k in kids {
+                    libc::close(k.pidfd.as_raw_fd());
+                    libc::close(k.conn.as_raw_fd());
+                }
+                libc::close(listener.as_raw_fd());
+                libc::close(alive.as_raw_fd());
             }
-            unsafe { libc::close(listener.as_raw_fd()) };
-            unsafe { libc::close(alive.as_raw_fd()) };
             let mut it = fds.drain(..);
             for target in 0..3 {
                 if req.stdio & (1 << target) != 0 {

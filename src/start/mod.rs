@@ -1,4 +1,4 @@
-//! Start methods: how a [`Process`](crate::Process) gets its new process
+//! Start methods: how a [`Process`] gets its new process
 //! (Python: `multiprocessing.set_start_method`, `get_context`).
 //!
 //! | method | Python | what it does | what it can run |
@@ -8,7 +8,7 @@
 //! | [`StartMethod::ForkServer`] | `"forkserver"` | a fork of a small single-threaded server, itself spawned on first use | `fn` items with serde arguments |
 //!
 //! `fork` copies only the calling thread, so it is refused in a process
-//! with other threads ([`Error::ForkWithThreads`](crate::Error::ForkWithThreads)):
+//! with other threads ([`Error::ForkWithThreads`]):
 //! a lock another thread held stays held for ever in the child. `spawn` and
 //! `forkserver` are safe from any program, threaded or not, and the default
 //! is `forkserver`, as in CPython 3.14 on Linux.
@@ -30,7 +30,7 @@
 //! again. [`init`] must be the first thing `main` does: in a spawned
 //! process it runs the requested function and exits, never returning into
 //! the rest of `main`. It is Python's `if __name__ == '__main__':` guard.
-//! Forgetting it is an error ([`Error::SpawnNotInitialized`](crate::Error::SpawnNotInitialized)),
+//! Forgetting it is an error ([`Error::SpawnNotInitialized`]),
 //! never a fork bomb: without `init`, `spawn` and `forkserver` refuse to
 //! start anything.
 //!
