@@ -127,15 +127,25 @@ unsafe fn fork_inner(threaded: bool) -> Result<Fork> {
     // SAFETY: the caller upholds this function's contract (see `# Safety`):
     // in a multithreaded parent the child restricts itself to
     // async-signal-safe calls, and it never unwinds into the parent's frames.
+    // Proxies of a Manager that the child inherits are adopted for it
+    // before the fork (bounded network I/O, no lock held across it).
+    let managers = crate::managers::client::before_fork();
     match unsafe { unistd::fork() } {
-        Ok(unistd::ForkResult::Parent { child }) => Ok(Fork::Parent { child }),
+        Ok(unistd::ForkResult::Parent { child }) => {
+            crate::managers::client::after_fork(managers, false);
+            Ok(Fork::Parent { child })
+        }
         Ok(unistd::ForkResult::Child) => {
             if threaded {
                 CHILD_OF_THREADED.store(true, Ordering::Relaxed);
             }
+            crate::managers::client::after_fork(managers, true);
             Ok(Fork::Child)
         }
-        Err(e) => Err(Error::os("fork", e)),
+        Err(e) => {
+            crate::managers::client::after_fork(managers, false);
+            Err(Error::os("fork", e))
+        }
     }
 }
 

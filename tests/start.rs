@@ -172,3 +172,17 @@ fn spawn_refuses_when_the_executable_changed_on_disk() {
     );
     assert!(!stderr.contains("never from"), "{stderr}");
 }
+
+/// With a live proxy and its manager's server stopped (SIGSTOP), the old
+/// `pthread_atfork` handler made every fork of the process, even std's
+/// `Command` with `pre_exec`, wait for the server (8 s measured). No hook
+/// is installed now: such a fork takes as long as with no manager. The
+/// bound is generous (the slowest of 5 forks, plus half a second).
+#[test]
+fn a_fork_forklore_did_not_make_does_not_wait_for_a_stopped_manager() {
+    let err = run(&["pre_exec_stopped_manager"]);
+    let without: u64 = value(&err, "without_ms").parse().unwrap();
+    let stopped: u64 = value(&err, "stopped_ms").parse().unwrap();
+    assert!(stopped < without + 500, "{err}");
+    assert_eq!(value(&err, "list"), "[1]", "{err}");
+}

@@ -147,7 +147,7 @@ pub mod datum;
 pub mod protocol;
 pub mod tcp;
 
-mod client;
+pub(crate) mod client;
 mod named;
 mod objects;
 mod proxies;
