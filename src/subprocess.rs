@@ -65,17 +65,14 @@
 //!
 //! # Dropping a `Popen` whose child still runs
 //! Python leaves the child running and reaps it later (its `_cleanup` list,
-//! drained when the next `Popen` is created). forklore also leaves the child
-//! running, but reaps it as soon as it ends: the drop closes the pipes (a
-//! child reading its stdin sees end-of-file) and hands the pid to a small
-//! detached thread (`forklore-reaper`, 64 KiB stack) that blocks in
-//! `waitpid` until the child exits, then ends. No zombie outlives the child
-//! by more than a moment, whether or not the program ever starts another
-//! process. In the rare case that the thread cannot be created, the pid goes
-//! on a list drained (without blocking) each time a child is spawned, as
-//! Python does. Call [`Popen::wait`] or [`Popen::kill`] first if you want
-//! the child gone; keep in mind that the reaper is a thread, so a later
-//! [`fork`](crate::fork()) while it waits warns about threads (see there).
+//! drained when the next `Popen` is created). forklore does the same: the
+//! drop closes the pipes (a child reading its stdin sees end-of-file) and
+//! puts the pid on a list that is drained, without blocking, each time a
+//! child is spawned or another `Popen` is dropped. No thread is started for
+//! it (a thread in the caller's process would make a later
+//! [`fork`](crate::fork()) refuse), so a child that ends after the last
+//! such call stays a zombie until the program exits. Call [`Popen::wait`]
+//! or [`Popen::kill`] first if you want the child gone.
 
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
@@ -1097,25 +1094,17 @@ fn set_nonblocking(f: &File, on: bool) -> Result<()> {
     Ok(())
 }
 
-/// Pids of dropped children that no reaper thread could be started for;
-/// drained without blocking each time a child is spawned (Python's
-/// `_cleanup`).
+/// Pids of dropped children still running; drained without blocking each
+/// time a child is spawned or another `Popen` is dropped (Python's
+/// `_cleanup`, duct's reaping of leaked children on later calls).
 static ORPHANS: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
 
-/// Reap `pid` as soon as it ends, from a small detached thread.
+/// Reap `pid` on a later call, once it has ended. forklore starts no
+/// thread in the caller's process for it.
 fn reap_later(pid: Pid) {
-    let spawned = std::thread::Builder::new()
-        .name("forklore-reaper".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let _ = wait_pid(pid);
-        });
-    if spawned.is_err() {
-        ORPHANS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(pid);
-    }
+    let mut orphans = ORPHANS.lock().unwrap_or_else(PoisonError::into_inner);
+    orphans.push(pid);
+    orphans.retain(|&pid| matches!(try_wait_pid(pid), Ok(None)));
 }
 
 fn reap_orphans() {

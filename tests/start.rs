@@ -186,3 +186,15 @@ fn a_fork_forklore_did_not_make_does_not_wait_for_a_stopped_manager() {
     assert!(stopped < without + 500, "{err}");
     assert_eq!(value(&err, "list"), "[1]", "{err}");
 }
+
+/// A dropped `Popen` whose child still ran used to start a reaper thread,
+/// after which the process had 2 threads and a fork was refused. Now the
+/// child is reaped by the next call, and no thread appears.
+#[test]
+fn a_dropped_popen_starts_no_thread_and_is_reaped_by_a_later_call() {
+    let err = run(&["dropped_popen"]);
+    assert_eq!(value(&err, "threads_after_drop"), "1", "{err}");
+    assert_eq!(value(&err, "zombie_before_next_call"), "true", "{err}");
+    assert_eq!(value(&err, "reaped_after_next_call"), "true", "{err}");
+    assert_eq!(value(&err, "fork_after_drop"), "Ok(0)", "{err}");
+}
