@@ -198,3 +198,26 @@ fn a_dropped_popen_starts_no_thread_and_is_reaped_by_a_later_call() {
     assert_eq!(value(&err, "reaped_after_next_call"), "true", "{err}");
     assert_eq!(value(&err, "fork_after_drop"), "Ok(0)", "{err}");
 }
+
+/// Manager::start from a program with 8 busy threads: its server is
+/// spawned (under spawn and forkserver alike; it stays our child, so it is
+/// reaped on shutdown), and fork is refused with the thread count.
+#[test]
+fn a_manager_starts_from_a_threaded_program_by_spawn_and_forkserver() {
+    for method in ["spawn", "forkserver"] {
+        let err = run(&["manager", method]);
+        assert_eq!(value(&err, "list"), "[0, 1, 2, 3]", "{method}: {err}");
+        assert_eq!(
+            value(&err, "server_is_our_child"),
+            "true",
+            "{method}: {err}"
+        );
+        assert_eq!(value(&err, "shutdown"), "Some(0)", "{method}: {err}");
+        assert_eq!(value(&err, "server_reaped"), "true", "{method}: {err}");
+    }
+    let err = run(&["manager", "fork"]);
+    assert!(
+        value(&err, "error").starts_with("fork refused: this process has 9 threads"),
+        "{err}"
+    );
+}

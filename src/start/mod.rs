@@ -132,6 +132,17 @@ pub fn get_start_method() -> StartMethod {
     StartMethod::from_u8(DEFAULT.load(Ordering::Relaxed))
 }
 
+/// Whether a Manager's server is spawned rather than forked: with an
+/// explicit `Spawn` or `ForkServer`, yes; with none, when the program's
+/// method is not `Fork` and `main` called [`init`] (a program that never
+/// called `init` keeps forking its server, as before start methods).
+pub(crate) fn server_is_spawned(explicit: Option<StartMethod>) -> bool {
+    match explicit {
+        Some(m) => m != StartMethod::Fork,
+        None => get_start_method() != StartMethod::Fork && spawn::initialized(),
+    }
+}
+
 /// A start method to create processes with (Python: the object
 /// `multiprocessing.get_context("spawn")` returns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +159,15 @@ impl Context {
     /// Its start method.
     pub fn start_method(&self) -> StartMethod {
         self.method
+    }
+
+    /// A Manager whose server is started by this context's method
+    /// (Python: `ctx.Manager()`); see [`Manager::start_with`](crate::Manager::start_with).
+    ///
+    /// # Errors
+    /// Those of [`Manager::start_with`](crate::Manager::start_with).
+    pub fn manager(&self) -> Result<crate::Manager> {
+        crate::Manager::start_with(self.method)
     }
 
     /// A process that runs `target(args)`, started by this context's method

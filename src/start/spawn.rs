@@ -156,6 +156,15 @@ impl WireFn {
 pub(crate) enum Entry {
     /// Run a process's target.
     Target { name: String, target: WireFn },
+    /// Be a Manager's server, on an inherited listening socket (`tcp` or
+    /// Unix), until `alive` reads end-of-file.
+    Manager {
+        listener: RawFd,
+        tcp: bool,
+        authkey: Vec<u8>,
+        alive: RawFd,
+        dir: Option<PathBuf>,
+    },
     /// Be the fork server, on an inherited listening socket.
     ForkServer {
         listener: RawFd,
@@ -227,6 +236,23 @@ pub fn init() {
             drop(fd);
             crate::process::run_fn_child(name, target.into_local())
         }
+        Entry::Manager {
+            listener,
+            tcp,
+            authkey,
+            alive,
+            dir,
+        } => {
+            drop(fd);
+            // SAFETY: the parent passed these two descriptors to us (their
+            // numbers are in the payload it wrote into our pipe); nothing
+            // else here owns them.
+            let (listener, alive) =
+                unsafe { (OwnedFd::from_raw_fd(listener), OwnedFd::from_raw_fd(alive)) };
+            set_cloexec(listener.as_raw_fd());
+            set_cloexec(alive.as_raw_fd());
+            crate::managers::run_spawned_server(listener, tcp, authkey, alive, dir)
+        }
         Entry::ForkServer {
             listener,
             authkey,
@@ -240,6 +266,11 @@ pub fn init() {
             super::forkserver::serve(listener, fd, authkey, dir)
         }
     }
+}
+
+/// Whether `init` was called in this process.
+pub(crate) fn initialized() -> bool {
+    INITIALIZED.load(Ordering::Relaxed)
 }
 
 fn fail(message: &str) -> ! {
