@@ -40,6 +40,38 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// A fork was refused because the calling process has more than one
+    /// thread: `fork` copies only the calling thread, so a lock another
+    /// thread held at that instant (the allocator's, stdout's, any `Mutex`)
+    /// would stay held for ever in the child.
+    #[error(
+        "fork refused: this process has {threads} threads, and fork copies only the calling \
+         one, so the child could deadlock on a lock another thread holds; start it with the \
+         forkserver or spawn method, or opt in with the unsafe start_with_threads / \
+         fork_with_threads and keep the child to async-signal-safe calls"
+    )]
+    ForkWithThreads {
+        /// How many threads the process had.
+        threads: usize,
+    },
+
+    /// `spawn` or `forkserver` was asked for, but `main` never called
+    /// [`forklore::init()`](crate::init): without it a re-executed program
+    /// would run `main` again instead of the target.
+    #[error(
+        "the spawn and forkserver start methods need forklore::init() as the first call in main \
+         (it runs the target in the new process); it was never called"
+    )]
+    SpawnNotInitialized,
+
+    /// The fork server went away (killed, or it failed) before it reported
+    /// on a child; `op` says at which step.
+    #[error("the fork server is gone ({op}): the child's status is unknown")]
+    ForkServerGone {
+        /// The step: `connect`, `handshake`, `send`, `recv`, `fork`, `wait`.
+        op: &'static str,
+    },
+
     /// `start()` was called on a process that was already started
     /// (Python: `AssertionError: cannot start a process twice`).
     #[error("cannot start a process twice ({name} was already started)")]

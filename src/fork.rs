@@ -24,7 +24,17 @@ pub enum Fork {
     Child,
 }
 
-static WARNED_THREADS: AtomicBool = AtomicBool::new(false);
+/// Set in a child forked from a process that had other threads (only
+/// possible through [`fork_with_threads`]): std's stdout and stderr locks may
+/// be held for ever by a thread that does not exist here, so the child's
+/// output and exit paths must not take them.
+static CHILD_OF_THREADED: AtomicBool = AtomicBool::new(false);
+
+/// True in a child made by [`fork_with_threads`] from a multithreaded
+/// parent: take no lock (see [`CHILD_OF_THREADED`]).
+pub(crate) fn child_of_threaded() -> bool {
+    CHILD_OF_THREADED.load(Ordering::Relaxed)
+}
 
 /// Create a child process, a copy of this one, as `os.fork()` does.
 ///
@@ -37,31 +47,28 @@ static WARNED_THREADS: AtomicBool = AtomicBool::new(false);
 /// `fork` copies only the thread that calls it. If another thread held a lock
 /// at that instant (the allocator's, stdout's, any `Mutex`), the lock stays
 /// held forever in the child, and the child deadlocks the first time it takes
-/// it. So when the calling process has more than one thread, this function
-/// prints a one-time warning on stderr, as Python 3.12+ does with its
-/// `DeprecationWarning` (and why 3.14 stopped using fork by default on Linux).
-/// Fork from a single-threaded process (before you start threads), or keep the
-/// child to async-signal-safe calls.
+/// it: a program whose second thread prints while the main thread forks
+/// loses most of its children that way, blocked on stdout's lock. So this
+/// function refuses when the calling process has more than one thread, with
+/// [`Error::ForkWithThreads`] naming the count. Fork before you start
+/// threads, use the `forkserver` or `spawn` start method
+/// ([`crate::start`]), or opt in with [`fork_with_threads`].
 ///
 /// # Safety
-/// In the child, until it calls `exec` or `_exit`, only async-signal-safe
-/// functions are guaranteed sound if the parent had other threads. The caller
-/// must ensure the child either runs in a process that was single-threaded at
-/// the time of the fork, or restricts itself to such functions. The child must
-/// also not return into code that would run the parent's destructors or
-/// `atexit` handlers a second time: end it with
+/// The child must not return into code that would run the parent's
+/// destructors or `atexit` handlers a second time: end it with
 /// [`exit_child`] (a flush, then `_exit`), not
 /// with [`std::process::exit`], which runs the `atexit` handlers.
 ///
 /// # Errors
-/// [`Error::Os`] with `op = "fork"` when the kernel refuses (`EAGAIN` at the
-/// process limit, `ENOMEM`).
+/// [`Error::ForkWithThreads`] when the process has more than one thread (no
+/// child is created); [`Error::Os`] with `op = "fork"` when the kernel
+/// refuses (`EAGAIN` at the process limit, `ENOMEM`).
 ///
 /// # Example
 /// ```
 /// use forklore::{fork, Fork};
-/// // SAFETY: doc tests run in their own single-threaded process; the child
-/// // only calls _exit.
+/// // SAFETY: the child only calls _exit.
 /// match unsafe { fork() }.unwrap() {
 ///     Fork::Child => unsafe { libc::_exit(7) },
 ///     Fork::Parent { child } => {
@@ -71,18 +78,74 @@ static WARNED_THREADS: AtomicBool = AtomicBool::new(false);
 /// }
 /// ```
 pub unsafe fn fork() -> Result<Fork> {
+    let threads = thread_count();
+    if threads > 1 {
+        return Err(Error::ForkWithThreads { threads });
+    }
+    // SAFETY: the process is single-threaded (no other thread can start one
+    // between the count and the fork); the caller upholds the rest.
+    unsafe { fork_inner(false) }
+}
+
+/// [`fork`] without the thread check: the explicit opt-in for a process
+/// that has other threads.
+///
+/// In a child made from a multithreaded parent, forklore's own output
+/// ([`outln!`](crate::outln), the panic header) and
+/// [`exit_child`] take no lock: they write
+/// straight to the file descriptor and leave with `_exit`, so an empty
+/// child always ends. Text the child put in std's `stdout` buffer itself
+/// (`print!`) is not flushed, since that takes the lock.
+///
+/// # Safety
+/// Everything [`fork`] requires, and: if the process has other threads, the
+/// child, until it calls `exec` or `_exit`, may only call async-signal-safe
+/// functions and forklore's lock-free output and exit. No `println!` (std's
+/// stdout lock), no `Mutex` another thread might hold. glibc keeps `malloc`
+/// usable after `fork`, but no other lock is safe.
+///
+/// # Errors
+/// [`Error::Os`] with `op = "fork"` when the kernel refuses.
+pub unsafe fn fork_with_threads() -> Result<Fork> {
+    let threaded = thread_count() > 1;
+    // SAFETY: the caller upholds this function's contract.
+    unsafe { fork_inner(threaded) }
+}
+
+/// The fork itself, shared by [`fork`] and [`fork_with_threads`].
+///
+/// # Safety
+/// See [`fork_with_threads`].
+unsafe fn fork_inner(threaded: bool) -> Result<Fork> {
     // Errors from flushing are ignored as Python ignores them here: a closed
-    // stdout must not make process creation fail.
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    warn_if_threaded();
+    // stdout must not make process creation fail. In the parent, taking the
+    // locks only waits for the thread that holds them.
+    if !child_of_threaded() {
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+    }
     // SAFETY: the caller upholds this function's contract (see `# Safety`):
     // in a multithreaded parent the child restricts itself to
     // async-signal-safe calls, and it never unwinds into the parent's frames.
+    // Proxies of a Manager that the child inherits are adopted for it
+    // before the fork (bounded network I/O, no lock held across it).
+    let managers = crate::managers::client::before_fork();
     match unsafe { unistd::fork() } {
-        Ok(unistd::ForkResult::Parent { child }) => Ok(Fork::Parent { child }),
-        Ok(unistd::ForkResult::Child) => Ok(Fork::Child),
-        Err(e) => Err(Error::os("fork", e)),
+        Ok(unistd::ForkResult::Parent { child }) => {
+            crate::managers::client::after_fork(managers, false);
+            Ok(Fork::Parent { child })
+        }
+        Ok(unistd::ForkResult::Child) => {
+            if threaded {
+                CHILD_OF_THREADED.store(true, Ordering::Relaxed);
+            }
+            crate::managers::client::after_fork(managers, true);
+            Ok(Fork::Child)
+        }
+        Err(e) => {
+            crate::managers::client::after_fork(managers, false);
+            Err(Error::os("fork", e))
+        }
     }
 }
 
@@ -117,32 +180,23 @@ pub fn thread_count() -> usize {
         .and_then(|f| std::str::from_utf8(f).ok()?.parse().ok())
         .unwrap_or(1)
 }
-
-fn warn_if_threaded() {
-    if WARNED_THREADS.load(Ordering::Relaxed) {
-        return;
-    }
-    let threads = thread_count();
-    if threads > 1 && !WARNED_THREADS.swap(true, Ordering::Relaxed) {
-        crate::io::write_stderr(&format!(
-            "forklore: warning: this process (pid={}) has {threads} threads; fork() copies \
-             only the calling thread, so the child may deadlock on a lock another thread \
-             held (see the docs of forklore::fork)\n",
-            std::process::id()
-        ));
-    }
-}
-
 /// End a forked child at once (Python: `os._exit(code)`).
 ///
 /// It flushes what the child itself printed, then calls `_exit`, skipping the
 /// destructors and `atexit` handlers the child inherited from the parent, so
 /// nothing the parent owns is cleaned up twice. Use it to end the child side
 /// of a raw [`fork`](crate::fork()).
+///
+/// In a child forked from a multithreaded parent (by
+/// [`fork_with_threads`](crate::fork_with_threads())) it takes no lock: it
+/// skips the flush, since std's stdout lock may be held by a thread that
+/// does not exist in the child, and goes straight to `_exit`.
 pub fn exit_child(code: i32) -> ! {
     use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
+    if !crate::fork::child_of_threaded() {
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+    }
     // SAFETY: _exit is async-signal-safe and ends the process at once; the
     // child owns nothing that must be released first.
     unsafe { libc::_exit(code) }

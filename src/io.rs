@@ -40,7 +40,9 @@ macro_rules! errln {
 /// `print!` and `outln!` keeps their order.
 pub fn write_line_stdout(mut line: String) {
     line.push('\n');
-    let _ = std::io::stdout().flush();
+    if !crate::fork::child_of_threaded() {
+        let _ = std::io::stdout().flush();
+    }
     write_fd(1, line.as_bytes());
 }
 
@@ -52,7 +54,11 @@ pub fn write_line_stderr(mut line: String) {
 
 /// Write `text` to stderr in one `write(2)` (no newline added).
 pub fn write_stderr(text: &str) {
-    let _ = std::io::stderr().flush();
+    // In a child forked from a multithreaded parent, std's locks may be held
+    // for ever: write through without them.
+    if !crate::fork::child_of_threaded() {
+        let _ = std::io::stderr().flush();
+    }
     write_fd(2, text.as_bytes());
 }
 

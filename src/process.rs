@@ -37,7 +37,10 @@ use nix::unistd::{getpid, getppid, Pid};
 use crate::error::{Error, Result};
 pub use crate::exit_status::ExitStatus;
 pub use crate::fork::exit_child;
-use crate::fork::{fork, Fork};
+use crate::fork::{fork, fork_with_threads, Fork};
+use crate::start::forkserver::Served;
+use crate::start::spawn::FnTarget;
+use crate::start::StartMethod;
 pub use crate::sys::{try_wait_pid, wait_pid, wait_pid_timeout};
 
 static PROCESS_COUNTER: AtomicUsize = AtomicUsize::new(1);
@@ -93,12 +96,25 @@ pub fn current_process() -> CurrentProcess {
     }
 }
 
-type Target = Box<dyn FnOnce() + Send + 'static>;
+type Closure = Box<dyn FnOnce() + Send + 'static>;
 
-#[derive(Debug, Clone, Copy)]
+/// What a child runs.
+enum Target {
+    /// A closure: fork only.
+    Closure(Closure),
+    /// A `fn` item and serialized arguments: any start method.
+    Fn(FnTarget),
+    /// `from_fn` arguments that could not be serialized: `start` fails.
+    Unencodable(Error),
+}
+
+#[derive(Debug)]
 enum State {
     Initial,
+    /// A child of this process (fork, spawn).
     Running(Pid),
+    /// A child of the fork server.
+    Served(Box<Served>),
     Finished(Pid, ExitStatus),
 }
 
@@ -112,6 +128,8 @@ pub struct Process {
     name: String,
     daemon: bool,
     target: Option<Target>,
+    /// `None`: the program's method at `start` ([`crate::start::get_start_method`]).
+    method: Option<StartMethod>,
     state: State,
     /// The process that started the child (its parent); only it may signal
     /// or wait for the child. Set by `start`, since a handle can be created
@@ -131,17 +149,59 @@ impl std::fmt::Debug for Process {
 }
 
 impl Process {
-    /// A process that will run `target`, named `Process-N`
-    /// (N counts the processes created so far, from 1, as in Python).
+    /// A process that will run the closure `target` in a forked child,
+    /// named `Process-N` (N counts the processes created so far, from 1, as
+    /// in Python).
+    ///
+    /// A closure can only be started by `fork`: only a copy of this
+    /// process's memory holds what it captured (see [`crate::start`]). Use
+    /// [`Process::from_fn`] for a target that can be started by any method.
     pub fn new<F: FnOnce() + Send + 'static>(target: F) -> Self {
+        Self::with_target(Target::Closure(Box::new(target)), Some(StartMethod::Fork))
+    }
+
+    /// A process that will run `target(args)`, started by the program's
+    /// start method (`forkserver` unless [`set_start_method`](crate::start::set_start_method)
+    /// chose another) or the one set with [`start_method`](Process::start_method).
+    ///
+    /// `target` is a `fn` item, which exists in every run of the
+    /// executable, and `args` crosses as postcard bytes, so the child can be
+    /// a fresh process (Python: `Process(target=f, args=(a,))`, with `f` a
+    /// module-level function and `a` picklable). The arguments are encoded
+    /// here; if they cannot be, [`start`](Process::start) reports it.
+    pub fn from_fn<A>(target: fn(A), args: A) -> Self
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned + 'static,
+    {
+        match FnTarget::new(target, &args) {
+            Ok(t) => Self::with_target(Target::Fn(t), None),
+            // Kept for `start` to report.
+            Err(e) => Self::with_target(Target::Unencodable(e), None),
+        }
+    }
+
+    fn with_target(target: Target, method: Option<StartMethod>) -> Self {
         let n = PROCESS_COUNTER.fetch_add(1, Ordering::Relaxed);
         Process {
             name: format!("Process-{n}"),
             daemon: false,
-            target: Some(Box::new(target)),
+            target: Some(target),
+            method,
             state: State::Initial,
             owner: getpid(),
         }
+    }
+
+    /// Start this process with `method` rather than the program's
+    /// (Python: a process made from `get_context(method)`).
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.method = Some(method);
+        self
+    }
+
+    /// The start method `start` will use (or used).
+    pub fn get_start_method(&self) -> StartMethod {
+        self.method.unwrap_or_else(crate::start::get_start_method)
     }
 
     /// Set the name (Python: `Process(name=...)`).
@@ -181,27 +241,85 @@ impl Process {
         self.daemon
     }
 
-    /// Fork the child and run the target in it (Python: `p.start()`).
+    /// Start the child and run the target in it (Python: `p.start()`), by
+    /// this process's start method: `fork` for a closure
+    /// ([`Process::new`]); for a `fn` target ([`Process::from_fn`]), the one
+    /// set with [`start_method`](Process::start_method), else the program's
+    /// (`forkserver` by default).
     ///
     /// # Errors
-    /// [`Error::AlreadyStarted`] on a second call; [`Error::Os`] if `fork` fails.
+    /// [`Error::AlreadyStarted`] on a second call.
+    /// With `fork`: [`Error::ForkWithThreads`] when the calling process has
+    /// more than one thread (no child is started: see
+    /// [`fork`](crate::fork()) for why, and
+    /// [`start_with_threads`](Process::start_with_threads) to opt in);
+    /// [`Error::Os`] if `fork` fails.
+    /// With `spawn` or `forkserver`: [`Error::InvalidArgument`] for a
+    /// closure target; [`Error::SpawnNotInitialized`] if `main` did not call
+    /// [`forklore::init()`](crate::init); [`Error::Encode`] for arguments
+    /// that cannot be serialized; [`Error::ForkServerGone`] or
+    /// [`Error::Io`] if the fork server cannot be reached.
     pub fn start(&mut self) -> Result<()> {
-        let target = match (&self.state, self.target.take()) {
-            (State::Initial, Some(t)) => t,
-            _ => {
-                return Err(Error::AlreadyStarted {
+        match self.get_start_method() {
+            // SAFETY: `fork` refuses in a multithreaded process, and the
+            // child leaves through `run_child`, which ends with `_exit`.
+            StartMethod::Fork => unsafe { self.start_forked(false) },
+            method => self.start_fresh(method),
+        }
+    }
+
+    /// [`start`](Process::start) by `fork` in a process that has other
+    /// threads: the explicit opt-in to `fork` there.
+    ///
+    /// # Safety
+    /// The child is a copy of the calling thread only; a lock any other
+    /// thread held at the fork stays held for ever in the child. The target
+    /// must therefore restrict itself to async-signal-safe calls and
+    /// forklore's lock-free output ([`outln!`](crate::outln),
+    /// [`errln!`](crate::errln)): no `println!`, no `Mutex` shared with
+    /// another thread. The child then ends with `_exit` without taking
+    /// std's stdout lock. A panicking target is reported without a lock too.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyStarted`] on a second call; [`Error::Os`] if `fork`
+    /// fails.
+    pub unsafe fn start_with_threads(&mut self) -> Result<()> {
+        // SAFETY: the caller upholds the contract above.
+        unsafe { self.start_forked(true) }
+    }
+
+    fn take_target(&mut self) -> Result<Target> {
+        match (&self.state, self.target.take()) {
+            (State::Initial, Some(t)) => Ok(t),
+            (_, t) => {
+                self.target = t;
+                Err(Error::AlreadyStarted {
                     name: self.name.clone(),
                 })
             }
-        };
+        }
+    }
+
+    /// # Safety
+    /// With `threaded`, the contract of [`Process::start_with_threads`].
+    unsafe fn start_forked(&mut self, threaded: bool) -> Result<()> {
+        let target = self.take_target()?;
+        if let Target::Unencodable(_) = target {
+            return self.unencodable(target);
+        }
         install_panic_hook();
         // Whoever forks is the parent, whichever process made the handle.
         self.owner = getpid();
         // SAFETY: the child runs the target and then leaves through
         // `run_child`, which ends with `_exit` and never returns into the
-        // caller's frames. A multithreaded caller gets the one-time warning
-        // from `fork`, as in Python; the module docs explain the hazard.
-        match unsafe { fork() } {
+        // caller's frames; `fork` refuses a multithreaded caller, and
+        // `fork_with_threads` is reached only through the caller's opt-in.
+        let forked = if threaded {
+            unsafe { fork_with_threads() }
+        } else {
+            unsafe { fork() }
+        };
+        match forked {
             Ok(Fork::Child) => run_child(&self.name, target),
             Ok(Fork::Parent { child }) => {
                 self.state = State::Running(child);
@@ -215,50 +333,112 @@ impl Process {
         }
     }
 
+    fn unencodable(&mut self, target: Target) -> Result<()> {
+        match target {
+            Target::Unencodable(e) => Err(e),
+            t => {
+                self.target = Some(t);
+                Ok(())
+            }
+        }
+    }
+
+    /// Start by `spawn` or `forkserver`.
+    fn start_fresh(&mut self, method: StartMethod) -> Result<()> {
+        let target = self.take_target()?;
+        let f = match target {
+            Target::Fn(f) => f,
+            Target::Closure(c) => {
+                self.target = Some(Target::Closure(c));
+                return Err(Error::InvalidArgument(format!(
+                    "{} runs a closure, which only the fork start method can start (a fresh \
+                     process has none of this one's memory); use Process::from_fn with a fn \
+                     item and serde arguments for {method}",
+                    self.name
+                )));
+            }
+            t @ Target::Unencodable(_) => return self.unencodable(t),
+        };
+        self.owner = getpid();
+        let started = match method {
+            StartMethod::ForkServer => {
+                crate::start::forkserver::start(&self.name, &f).map(|s| State::Served(Box::new(s)))
+            }
+            _ => crate::start::spawn::spawn_entry(
+                crate::start::spawn::Entry::Target {
+                    name: self.name.clone(),
+                    target: f.to_wire(),
+                },
+                &[],
+                false,
+            )
+            .map(|(pid, _)| State::Running(pid)),
+        };
+        match started {
+            Ok(state) => {
+                self.state = state;
+                Ok(())
+            }
+            Err(e) => {
+                self.target = Some(Target::Fn(f));
+                Err(e)
+            }
+        }
+    }
+
     /// The child's pid, once started (Python: `p.pid`, `None` before start).
     pub fn pid(&self) -> Option<Pid> {
-        match self.state {
+        match &self.state {
             State::Initial => None,
-            State::Running(p) | State::Finished(p, _) => Some(p),
+            State::Served(s) => Some(s.pid),
+            State::Running(p) | State::Finished(p, _) => Some(*p),
         }
     }
 
     /// Wait for the child to end and reap it (Python: `p.join()`).
     ///
     /// # Errors
-    /// [`Error::NotStarted`] before `start()`.
+    /// [`Error::NotStarted`] before `start()`; [`Error::ForkServerGone`] if
+    /// the fork server died before reporting on its child.
     pub fn join(&mut self) -> Result<ExitStatus> {
-        match self.state {
-            State::Initial => Err(self.not_started("join")),
-            State::Finished(_, st) => Ok(st),
-            State::Running(pid) => {
-                let st = wait_pid(pid)?;
-                self.state = State::Finished(pid, st);
-                Ok(st)
-            }
+        match self.join_inner(None)? {
+            Some(st) => Ok(st),
+            None => unreachable!("a wait without a timeout ends with a status"),
         }
+    }
+
+    fn join_inner(&mut self, timeout: Option<Duration>) -> Result<Option<ExitStatus>> {
+        let (pid, st) = match &mut self.state {
+            State::Initial => return Err(self.not_started("join")),
+            State::Finished(_, st) => return Ok(Some(*st)),
+            State::Running(pid) => {
+                let pid = *pid;
+                let st = match timeout {
+                    None => Some(wait_pid(pid)?),
+                    Some(t) => wait_pid_timeout(pid, t)?,
+                };
+                (pid, st)
+            }
+            State::Served(s) => (s.pid, s.wait(timeout)?),
+        };
+        if let Some(st) = st {
+            self.state = State::Finished(pid, st);
+        }
+        Ok(st)
     }
 
     /// Wait up to `timeout` for the child (Python: `p.join(timeout)`).
     ///
     /// Returns `Ok(None)` if the child is still alive when the time is up, as
     /// Python's `join(timeout)` returns with `exitcode` still `None`. The wait
-    /// sleeps on a pidfd; it does not busy-loop.
+    /// sleeps on a pidfd (or on the fork server's connection); it does not
+    /// busy-loop.
     ///
     /// # Errors
-    /// [`Error::NotStarted`] before `start()`.
+    /// [`Error::NotStarted`] before `start()`; [`Error::ForkServerGone`] if
+    /// the fork server died before reporting on its child.
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
-        match self.state {
-            State::Initial => Err(self.not_started("join")),
-            State::Finished(_, st) => Ok(Some(st)),
-            State::Running(pid) => {
-                let st = wait_pid_timeout(pid, timeout)?;
-                if let Some(st) = st {
-                    self.state = State::Finished(pid, st);
-                }
-                Ok(st)
-            }
-        }
+        self.join_inner(Some(timeout))
     }
 
     /// Check, without blocking, whether the child is still running
@@ -266,7 +446,7 @@ impl Process {
     /// False before `start()`.
     pub fn is_alive(&mut self) -> bool {
         self.poll();
-        matches!(self.state, State::Running(_))
+        matches!(self.state, State::Running(_) | State::Served(_))
     }
 
     /// How the child ended, or `None` while it runs or before start
@@ -297,10 +477,13 @@ impl Process {
     }
 
     fn send(&mut self, sig: Signal, op: &'static str) -> Result<()> {
-        match self.state {
+        match &self.state {
             State::Initial => Err(self.not_started(op)),
             State::Finished(..) => Ok(()),
-            State::Running(pid) => match signal::kill(pid, sig) {
+            // The fork server's child: through its pidfd, so a reused pid
+            // is never hit.
+            State::Served(s) => s.signal(sig),
+            State::Running(pid) => match signal::kill(*pid, sig) {
                 // ESRCH cannot happen for an unreaped child (it is a zombie
                 // at worst), but is harmless if it does.
                 Ok(()) | Err(Errno::ESRCH) => Ok(()),
@@ -310,11 +493,7 @@ impl Process {
     }
 
     fn poll(&mut self) {
-        if let State::Running(pid) = self.state {
-            if let Ok(Some(st)) = try_wait_pid(pid) {
-                self.state = State::Finished(pid, st);
-            }
-        }
+        let _ = self.join_inner(Some(Duration::ZERO));
     }
 
     fn not_started(&self, op: &'static str) -> Error {
@@ -332,11 +511,11 @@ impl Drop for Process {
         if getpid() != self.owner {
             return;
         }
-        if let State::Running(pid) = self.state {
+        if matches!(self.state, State::Running(_) | State::Served(_)) {
             if self.daemon {
-                let _ = signal::kill(pid, Signal::SIGTERM);
+                let _ = self.send(Signal::SIGTERM, "terminate");
             }
-            let _ = wait_pid(pid);
+            let _ = self.join_inner(None);
         }
     }
 }
@@ -347,9 +526,37 @@ impl Drop for Process {
 /// it borrows the handle in a frame that is never left (this never returns).
 fn run_child(name: &String, target: Target) -> ! {
     CHILD_NAME.store(name as *const String as *mut String, Ordering::Release);
-    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(target)) {
-        Ok(()) => 0,
-        Err(_) => 1,
-    };
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match target {
+        Target::Closure(c) => {
+            c();
+            0
+        }
+        Target::Fn(f) => run_fn(name, &f),
+        Target::Unencodable(_) => 1,
+    }))
+    .unwrap_or(1);
     exit_child(code)
+}
+
+/// Run a `fn` target; 1 (with the `Process <name>:` header) when its
+/// arguments do not decode.
+fn run_fn(name: &str, f: &FnTarget) -> i32 {
+    match f.run() {
+        Ok(()) => 0,
+        Err(e) => {
+            crate::io::write_stderr(&format!(
+                "Process {name}:\ncannot decode the target's arguments: {e}\n"
+            ));
+            1
+        }
+    }
+}
+
+/// The child side of `spawn` and `forkserver`: run `f` as `name`, then
+/// `_exit`, with the same status and panic report as a forked child.
+pub(crate) fn run_fn_child(name: String, f: FnTarget) -> ! {
+    // The name lives for the rest of the process.
+    let name: &'static String = Box::leak(Box::new(name));
+    install_panic_hook();
+    run_child(name, Target::Fn(f))
 }

@@ -154,14 +154,12 @@ fn the_process_that_starts_a_handle_is_the_one_that_joins_it_on_drop() {
 }
 
 #[test]
-fn forking_a_threaded_process_warns_once() {
+fn forking_a_threaded_process_is_refused_with_the_thread_count() {
     let out = run_ok("fx_process", &["threaded"]);
     let err = stderr(&out);
+    assert!(!err.contains("warning"), "{err}");
     assert_eq!(
-        err.matches("forklore: warning: this process").count(),
-        1,
-        "{err}"
+        stdout(&out),
+        "refused=fork refused: this process has 2 threads\nrefused=fork refused: this process has 2 threads\ndone\n"
     );
-    assert!(err.contains("has 2 threads"), "{err}");
-    assert_eq!(stdout(&out), "done\n");
 }

@@ -14,4 +14,5 @@ mod pool;
 mod process;
 mod python_map;
 mod remote;
+mod start;
 mod subprocess;

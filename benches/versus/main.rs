@@ -27,6 +27,8 @@ use harness::{measure, print_table, python_available, write_json, Spec};
 fn specs() -> Vec<Spec<'static>> {
     vec![
         process::spawn_join(),
+        process::spawn_join_forkserver(),
+        process::spawn_join_spawn(),
         managers::list_append(),
         managers::queue_put_get(),
         managers::value_get_set(),
@@ -38,6 +40,12 @@ fn specs() -> Vec<Spec<'static>> {
 }
 
 fn main() {
+    // The floor of `process.spawn_join.spawn`: a run that only starts.
+    if std::env::var_os(process::FLOOR_EXIT).is_some() {
+        std::process::exit(0);
+    }
+    // The spawn and forkserver rows re-execute this binary: run the target.
+    forklore::init();
     if std::env::args().any(|a| a == "--report") {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         match report::write(&harness::json_path(), &root.join("workbook")) {

@@ -23,14 +23,22 @@
 //!
 //! A forked child holds copies of its parent's proxies without having asked
 //! for them. CPython increfs them in an after-fork hook in the child, which
-//! races with the parent dropping its own proxies. Here a `pthread_atfork`
-//! *prepare* handler runs in the parent just before `fork`: for each
-//! session with live proxies, it opens a new session connection and adopts
-//! (increfs) all of them on it, and the child inherits that connection as
-//! its own session. The references exist before the child does, so there is
-//! no race, and they vanish with the child. The parent closes its copy right
-//! after the fork. The handler holds the client's lock across the fork, so a
-//! child of a threaded parent does not inherit it locked.
+//! races with the parent dropping its own proxies. Here forklore's own fork
+//! path ([`crate::fork()`], and so `Process::start`, pools, the fork
+//! server's parent never has proxies) calls [`before_fork`] in the parent
+//! just before `fork`: for each session with live proxies, it opens a new
+//! session connection and adopts (increfs) all of them on it, and the child
+//! inherits that connection as its own session. The references exist
+//! before the child does, so there is no race, and they vanish with the
+//! child. The parent closes its copy right after the fork. The network I/O
+//! is done without the client's lock, each step bounded (2 s); the lock is
+//! then held across the `fork` system call only, so a child of a threaded
+//! parent does not inherit it locked.
+//!
+//! No process-wide fork hook is installed: a fork forklore did not make
+//! (`Command::pre_exec`, a raw `libc::fork`) costs nothing extra. A child
+//! made that way finds its parent's connections by their pid and opens its
+//! own; its inherited proxies are not adopted.
 
 #[macro_use]
 #[path = "client/proxy_common.rs"]
@@ -47,8 +55,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::protocol::{ObjId, Reply, Request, Response};
 use super::Address;
@@ -282,22 +289,12 @@ thread_local! {
     static CONNS: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
 }
 
-/// This process's pid, cached: `getpid` is a system call, and every call
-/// needs the pid to tell its own connections from inherited ones. The
-/// `child` fork handler clears the cache (an atomic store) in every new
-/// process.
-static PID: AtomicU32 = AtomicU32::new(0);
-
+/// This process's pid, asked anew on every call (`getpid`, a cheap system
+/// call next to a round trip): a child made by a fork forklore did not
+/// make must still tell its own connections from inherited ones, and no
+/// fork hook is installed to reset a cache.
 fn current_pid() -> u32 {
-    install_fork_handlers();
-    match PID.load(Ordering::Relaxed) {
-        0 => {
-            let pid = std::process::id();
-            PID.store(pid, Ordering::Relaxed);
-            pid
-        }
-        pid => pid,
-    }
+    std::process::id()
 }
 
 /// Call the server on this thread's connection.
@@ -446,7 +443,6 @@ impl Session {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => {
-                install_fork_handlers();
                 let mut conn = open(&self.ep)?;
                 // The session lost its connection (a transport failure, or
                 // a fork whose adoption failed): take this process's live
@@ -568,82 +564,63 @@ pub(crate) fn forget_inherited() {
 }
 
 // ---------------------------------------------------------------------------
-// fork handlers
+// forklore's fork path
 // ---------------------------------------------------------------------------
 
-static FORK_HANDLERS: Once = Once::new();
+/// What [`before_fork`] hands to the fork: the client's lock, held across
+/// the `fork` system call, and the sessions opened for the child.
+pub(crate) struct ForkGuard(MutexGuard<'static, ClientState>);
 
-thread_local! {
-    /// The client lock, held by `prepare` across a fork and released by
-    /// `parent` and `child` in the same thread.
-    static HELD: RefCell<Option<MutexGuard<'static, ClientState>>> = const { RefCell::new(None) };
-}
-
-fn install_fork_handlers() {
-    FORK_HANDLERS.call_once(|| {
-        // SAFETY: the three handlers are `extern "C"` functions that never
-        // unwind (their bodies run under catch_unwind), and they live for
-        // the whole process.
-        unsafe {
-            libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
-        }
-    });
-}
-
-/// Before `fork`, in the parent: open a session for the child on which all
-/// live proxies are adopted; keep the client lock until the fork is done.
-extern "C" fn prepare() {
-    let _ = std::panic::catch_unwind(|| {
+/// In the parent, just before forklore forks: open a session for the child
+/// on which all live proxies are adopted. The network I/O happens without
+/// the lock, each connect and reply bounded by 2 s (a stopped server delays
+/// this fork by at most that, and then the child is not adopted); the lock
+/// is taken afterwards and held until [`after_fork`].
+pub(crate) fn before_fork() -> ForkGuard {
+    let me = std::process::id();
+    let wanted: Vec<(Arc<Endpoint>, Vec<ObjId>)> = {
         let mut st = state();
         st.adopt_inherited();
-        let me = std::process::id();
         st.pending.clear();
-        let mut made = Vec::new();
-        for s in st.sessions.iter().filter(|s| !s.live.is_empty()) {
-            let ids: Vec<ObjId> = s.live.keys().copied().collect();
-            // A server that does not answer (stopped, say) must not hang
-            // the fork: give it 2 s, then fork without adopting.
-            let Ok(mut conn) = connect_timeout(&s.ep, Some(std::time::Duration::from_secs(2)))
-            else {
-                continue;
-            };
-            if let Ok(Ok(Reply::Unit)) = round_trip(&mut conn, &Request::Adopt(ids)) {
-                // The child's session waits as long as calls take.
-                let _ = nix::sys::socket::setsockopt(
-                    &conn,
-                    nix::sys::socket::sockopt::ReceiveTimeout,
-                    &nix::sys::time::TimeVal::new(0, 0),
-                );
-                made.push(Pending {
-                    creator: me,
-                    address: s.ep.address.clone(),
-                    conn,
-                });
-            }
+        st.sessions
+            .iter()
+            .filter(|s| !s.live.is_empty())
+            .map(|s| (Arc::clone(&s.ep), s.live.keys().copied().collect()))
+            .collect()
+    };
+    let mut made = Vec::new();
+    for (ep, ids) in wanted {
+        let Ok(mut conn) = connect_timeout(&ep, Some(std::time::Duration::from_secs(2))) else {
+            continue;
+        };
+        if let Ok(Ok(Reply::Unit)) = round_trip(&mut conn, &Request::Adopt(ids)) {
+            // The child's session waits as long as calls take.
+            let _ = nix::sys::socket::setsockopt(
+                &conn,
+                nix::sys::socket::sockopt::ReceiveTimeout,
+                &nix::sys::time::TimeVal::new(0, 0),
+            );
+            made.push(Pending {
+                creator: me,
+                address: ep.address.clone(),
+                conn,
+            });
         }
-        st.pending = made;
-        HELD.with(|h| *h.borrow_mut() = Some(st));
-    });
+    }
+    let mut st = state();
+    st.pending = made;
+    ForkGuard(st)
 }
 
-/// After `fork`, in the parent: close the parent's copies of the child's
-/// sessions, and release the lock.
-extern "C" fn parent() {
-    let _ = std::panic::catch_unwind(|| {
-        if let Some(mut st) = HELD.with(|h| h.borrow_mut().take()) {
-            let me = std::process::id();
-            st.pending.retain(|p| p.creator != me);
-        }
-    });
-}
-
-/// After `fork`, in the child: forget the cached pid and release the lock
-/// (atomic stores). The child adopts its sessions lazily, outside the fork.
-extern "C" fn child() {
-    PID.store(0, Ordering::Relaxed);
-    let _ = std::panic::catch_unwind(|| {
-        drop(HELD.with(|h| h.borrow_mut().take()));
-    });
+/// Right after forklore's fork, on both sides: the parent closes its copies
+/// of the child's sessions; both release the lock. The child adopts its
+/// sessions lazily, on its first call.
+pub(crate) fn after_fork(guard: ForkGuard, in_child: bool) {
+    let mut st = guard.0;
+    if !in_child {
+        let me = std::process::id();
+        st.pending.retain(|p| p.creator != me);
+    }
 }
 
 #[cfg(test)]

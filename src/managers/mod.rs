@@ -197,7 +197,7 @@ pub mod protocol;
 pub mod tcp;
 
 mod address;
-mod client;
+pub(crate) mod client;
 mod named;
 mod server;
 
@@ -347,6 +347,23 @@ fn private_dir() -> Result<PathBuf> {
     })
 }
 
+/// In a process spawned to be a Manager's server: serve on the inherited
+/// listener (`tcp` tells its kind) until the owner is gone. Never returns.
+pub(crate) fn run_spawned_server(
+    listener: OwnedFd,
+    tcp: bool,
+    authkey: Vec<u8>,
+    alive: OwnedFd,
+    dir: Option<PathBuf>,
+) -> ! {
+    let listener = if tcp {
+        server::Listener::Tcp(TcpListener::from(listener))
+    } else {
+        server::Listener::Unix(UnixListener::from(listener))
+    };
+    server::run(listener, authkey, alive, dir)
+}
+
 impl Manager {
     /// Fork the server process and return the handle that owns it
     /// (Python: `Manager()` / `SyncManager().start()`).
@@ -358,6 +375,28 @@ impl Manager {
     /// [`Error::Io`] if the socket directory or socket cannot be made;
     /// [`Error::Os`] if `fork` fails.
     pub fn start() -> Result<Manager> {
+        Self::start_unix(None)
+    }
+
+    /// [`start`](Self::start), with the server started by `method`
+    /// (Python: `get_context(method).Manager()`): `Fork` forks it (refused
+    /// in a threaded process); `Spawn` and `ForkServer` run it in a fresh
+    /// run of this executable, which needs [`forklore::init()`](crate::init)
+    /// at the top of `main` (the fork server's children are not ours to
+    /// reap, so the server of a Manager is spawned, not forked by it).
+    ///
+    /// [`start`](Self::start) uses the program's method
+    /// ([`get_start_method`](crate::start::get_start_method)) when `main`
+    /// called `init`, and `fork` otherwise.
+    ///
+    /// # Errors
+    /// Those of [`start`](Self::start); [`Error::SpawnNotInitialized`] for
+    /// `Spawn` or `ForkServer` without `init`.
+    pub fn start_with(method: crate::start::StartMethod) -> Result<Manager> {
+        Self::start_unix(Some(method))
+    }
+
+    fn start_unix(method: Option<crate::start::StartMethod>) -> Result<Manager> {
         let dir = private_dir()?;
         let path = dir.join("manager.sock");
         let listener = UnixListener::bind(&path).map_err(|source| {
@@ -374,6 +413,7 @@ impl Manager {
             Address::Unix(path),
             authkey,
             Some(dir),
+            method,
         )
     }
 
@@ -423,44 +463,62 @@ impl Manager {
             Address::Tcp(local),
             authkey.to_vec(),
             None,
+            None,
         )
     }
 
-    /// Fork the server on a bound listener.
+    /// Start the server on a bound listener: forked, or spawned (see
+    /// [`start_with`](Self::start_with)).
     fn spawn(
         listener: server::Listener,
         address: Address,
         authkey: Vec<u8>,
         dir: Option<PathBuf>,
+        method: Option<crate::start::StartMethod>,
     ) -> Result<Manager> {
+        use std::os::fd::AsRawFd;
         let (alive_r, alive_w) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe", e))?;
-        // SAFETY: the child runs the server and ends with `exit_child`
-        // (`_exit`); it never returns into the caller. Like any fork, it is
-        // only sound from a single-threaded process, which `fork` warns about.
-        match unsafe { fork() }? {
-            Fork::Child => {
-                drop(alive_w);
-                client::forget_inherited();
-                server::run(listener, authkey, alive_r, dir)
+        let child = if crate::start::server_is_spawned(method) {
+            let (fd, tcp) = match &listener {
+                server::Listener::Unix(l) => (l.as_raw_fd(), false),
+                server::Listener::Tcp(l) => (l.as_raw_fd(), true),
+            };
+            let entry = crate::start::spawn::Entry::Manager {
+                listener: fd,
+                tcp,
+                authkey: authkey.clone(),
+                alive: alive_r.as_raw_fd(),
+                dir: dir.clone(),
+            };
+            crate::start::spawn::spawn_entry(entry, &[fd, alive_r.as_raw_fd()], false)?.0
+        } else {
+            // SAFETY: the child runs the server and ends with `exit_child`
+            // (`_exit`); it never returns into the caller. `fork` refuses a
+            // multithreaded caller.
+            match unsafe { fork() }? {
+                Fork::Child => {
+                    drop(alive_w);
+                    client::forget_inherited();
+                    server::run(listener, authkey, alive_r, dir)
+                }
+                Fork::Parent { child } => child,
             }
-            Fork::Parent { child } => {
-                drop(listener);
-                drop(alive_r);
-                let endpoint = Arc::new(Endpoint { address, authkey });
-                Ok(Manager {
-                    owner: Some(Arc::new(Owner {
-                        creator: std::process::id(),
-                        server: child,
-                        dir,
-                        _alive: alive_w,
-                        status: Mutex::new(None),
-                        endpoint: Arc::clone(&endpoint),
-                    })),
-                    endpoint,
-                })
-            }
-        }
+        };
+        drop(listener);
+        drop(alive_r);
+        let endpoint = Arc::new(Endpoint { address, authkey });
+        Ok(Manager {
+            owner: Some(Arc::new(Owner {
+                creator: std::process::id(),
+                server: child,
+                dir,
+                _alive: alive_w,
+                status: Mutex::new(None),
+                endpoint: Arc::clone(&endpoint),
+            })),
+            endpoint,
+        })
     }
 
     /// Connect to a running server (Python: `BaseManager(address,

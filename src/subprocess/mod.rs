@@ -65,17 +65,14 @@
 //!
 //! # Dropping a `Popen` whose child still runs
 //! Python leaves the child running and reaps it later (its `_cleanup` list,
-//! drained when the next `Popen` is created). forklore also leaves the child
-//! running, but reaps it as soon as it ends: the drop closes the pipes (a
-//! child reading its stdin sees end-of-file) and hands the pid to a small
-//! detached thread (`forklore-reaper`, 64 KiB stack) that blocks in
-//! `waitpid` until the child exits, then ends. No zombie outlives the child
-//! by more than a moment, whether or not the program ever starts another
-//! process. In the rare case that the thread cannot be created, the pid goes
-//! on a list drained (without blocking) each time a child is spawned, as
-//! Python does. Call [`Popen::wait`] or [`Popen::kill`] first if you want
-//! the child gone; keep in mind that the reaper is a thread, so a later
-//! [`fork`](crate::fork()) while it waits warns about threads (see there).
+//! drained when the next `Popen` is created). forklore does the same: the
+//! drop closes the pipes (a child reading its stdin sees end-of-file) and
+//! puts the pid on a list that is drained, without blocking, each time a
+//! child is spawned or another `Popen` is dropped. No thread is started for
+//! it (a thread in the caller's process would make a later
+//! [`fork`](crate::fork()) refuse), so a child that ends after the last
+//! such call stays a zombie until the program exits. Call [`Popen::wait`]
+//! or [`Popen::kill`] first if you want the child gone.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;

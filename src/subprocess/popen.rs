@@ -492,25 +492,17 @@ fn set_nonblocking(f: &File, on: bool) -> Result<()> {
     Ok(())
 }
 
-/// Pids of dropped children that no reaper thread could be started for;
-/// drained without blocking each time a child is spawned (Python's
-/// `_cleanup`).
+/// Pids of dropped children still running; drained without blocking each
+/// time a child is spawned or another `Popen` is dropped (Python's
+/// `_cleanup`, duct's reaping of leaked children on later calls).
 static ORPHANS: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
 
-/// Reap `pid` as soon as it ends, from a small detached thread.
+/// Reap `pid` on a later call, once it has ended. forklore starts no
+/// thread in the caller's process for it.
 fn reap_later(pid: Pid) {
-    let spawned = std::thread::Builder::new()
-        .name("forklore-reaper".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let _ = wait_pid(pid);
-        });
-    if spawned.is_err() {
-        ORPHANS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(pid);
-    }
+    let mut orphans = ORPHANS.lock().unwrap_or_else(PoisonError::into_inner);
+    orphans.push(pid);
+    orphans.retain(|&pid| matches!(try_wait_pid(pid), Ok(None)));
 }
 
 pub(super) fn reap_orphans() {

@@ -1,0 +1,359 @@
+//! The `spawn` start method: run a `fn` item in a fresh run of this
+//! executable, and [`init`], which makes a process so started run it.
+//!
+//! The parent starts `/proc/self/exe` (the very file it runs from, even if
+//! its path was since replaced) with the same arguments and an environment
+//! variable `FORKLORE_SPAWN=<parent pid>:<fd>`, where `fd` is the read end
+//! of a pipe. It writes a length-prefixed postcard [`Payload`] into the pipe:
+//! what to run, as offsets of two functions from [`anchor`] (the trampoline
+//! for the argument type, and the user's `fn`), and the serialized
+//! arguments. `init`, at the top of the child's `main`, reads it, checks the
+//! executable is still the parent's, runs the function, and exits.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use nix::unistd::{getppid, Pid};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+const ENV: &str = "FORKLORE_SPAWN";
+
+/// The largest payload a spawned child accepts (its arguments included).
+const MAX_PAYLOAD: usize = 1 << 30;
+
+static INITIALIZED: AtomicBool = AtomicBool::new(false);
+
+/// This executable's identity, taken by [`init`] in the main process.
+static EXE: OnceLock<Option<ExeId>> = OnceLock::new();
+
+/// What tells two executables apart: the file's device, inode, size and
+/// modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ExeId {
+    dev: u64,
+    ino: u64,
+    size: i64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+fn exe_id() -> Option<ExeId> {
+    let st = nix::sys::stat::stat("/proc/self/exe").ok()?;
+    Some(ExeId {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        size: st.st_size,
+        mtime: st.st_mtime,
+        mtime_nsec: st.st_mtime_nsec,
+    })
+}
+
+/// The known symbol that functions are located from: a spawned child maps
+/// the executable at another address, but at the same offsets.
+#[inline(never)]
+pub(crate) fn anchor() -> usize {
+    anchor as fn() -> usize as usize
+}
+
+/// Offset of `addr` (a function of this executable) from [`anchor`].
+pub(crate) fn offset_of(addr: usize) -> i64 {
+    (addr as i64).wrapping_sub(anchor() as i64)
+}
+
+/// The address of the function at `offset` from [`anchor`] in this process.
+pub(crate) fn address_of(offset: i64) -> usize {
+    (anchor() as i64).wrapping_add(offset) as usize
+}
+
+/// A trampoline: decodes the arguments for the `fn` at the first address
+/// and calls it. `Err` carries a decode error.
+pub(crate) type Call = fn(usize, &[u8]) -> std::result::Result<(), String>;
+
+/// The trampoline for a `fn(A)`.
+pub(crate) fn call_fn<A: DeserializeOwned>(
+    func: usize,
+    args: &[u8],
+) -> std::result::Result<(), String> {
+    // SAFETY: `func` is the address of a `fn(A)` that the parent took from a
+    // real function pointer of exactly this type and sent along with this
+    // instantiation of `call_fn` as the trampoline. Either this process is a
+    // fork of the parent (same addresses), or a run of the same executable
+    // whose identity `init` checked, where the offsets from `anchor` name the
+    // same functions. Only `fn` pointers are accepted, never closures.
+    let f = unsafe { std::mem::transmute::<usize, fn(A)>(func) };
+    let a: A = postcard::from_bytes(args).map_err(|e| e.to_string())?;
+    f(a);
+    Ok(())
+}
+
+/// A `fn` item and its serialized arguments, as absolute addresses in this
+/// process.
+#[derive(Debug, Clone)]
+pub(crate) struct FnTarget {
+    pub call: usize,
+    pub func: usize,
+    pub args: Vec<u8>,
+}
+
+impl FnTarget {
+    pub(crate) fn new<A: Serialize + DeserializeOwned + 'static>(
+        f: fn(A),
+        args: &A,
+    ) -> Result<Self> {
+        let args = postcard::to_stdvec(args).map_err(|e| Error::Encode(e.to_string()))?;
+        Ok(FnTarget {
+            call: call_fn::<A> as Call as usize,
+            func: f as usize,
+            args,
+        })
+    }
+
+    /// Run it here. `Err` is a decode error of the arguments.
+    pub(crate) fn run(&self) -> std::result::Result<(), String> {
+        // SAFETY: `call` was taken from a real `Call` in this executable,
+        // either in this process or (relocated by `address_of`) in the one
+        // that sent it; see `call_fn`.
+        let call = unsafe { std::mem::transmute::<usize, Call>(self.call) };
+        call(self.func, &self.args)
+    }
+
+    pub(crate) fn to_wire(&self) -> WireFn {
+        WireFn {
+            call: offset_of(self.call),
+            func: offset_of(self.func),
+            args: self.args.clone(),
+        }
+    }
+}
+
+/// A [`FnTarget`] as offsets, to cross into another run of the executable.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WireFn {
+    call: i64,
+    func: i64,
+    args: Vec<u8>,
+}
+
+impl WireFn {
+    pub(crate) fn into_local(self) -> FnTarget {
+        FnTarget {
+            call: address_of(self.call),
+            func: address_of(self.func),
+            args: self.args,
+        }
+    }
+}
+
+/// What a spawned process is to do.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Entry {
+    /// Run a process's target.
+    Target { name: String, target: WireFn },
+    /// Be a Manager's server, on an inherited listening socket (`tcp` or
+    /// Unix), until `alive` reads end-of-file.
+    Manager {
+        listener: RawFd,
+        tcp: bool,
+        authkey: Vec<u8>,
+        alive: RawFd,
+        dir: Option<PathBuf>,
+    },
+    /// Be the fork server, on an inherited listening socket.
+    ForkServer {
+        listener: RawFd,
+        authkey: Vec<u8>,
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Payload {
+    exe: Option<ExeId>,
+    /// Offset of `init` from `anchor`: the same build on both sides.
+    check: i64,
+    entry: Entry,
+}
+
+/// Make a spawned process run what its parent sent it; otherwise, remember
+/// that `spawn` and `forkserver` may be used. Call it first thing in `main`.
+///
+/// In the main process it returns at once (it takes the executable's
+/// identity, one `stat`). In a process started by the `spawn` method (or
+/// the fork server) it never returns: it runs the target and exits with
+/// its status, as a forked child does (0, `1` after a panic with the
+/// `Process Process-N:` header). Everything before `init` in `main` runs in
+/// every spawned process too, so keep it first.
+///
+/// A spawned child refuses to run (status 1, a message on stderr) when the
+/// executable on disk is no longer the one its parent ran (another device,
+/// inode, size or modification time), since functions are located by offset.
+pub fn init() {
+    INITIALIZED.store(true, Ordering::Relaxed);
+    let Some(value) = std::env::var_os(ENV) else {
+        let _ = EXE.get_or_init(exe_id);
+        return;
+    };
+    let Some((ppid, fd)) = value.to_str().and_then(|v| {
+        let (p, f) = v.split_once(':')?;
+        Some((p.parse::<i32>().ok()?, f.parse::<RawFd>().ok()?))
+    }) else {
+        return;
+    };
+    // Only the process our parent spawned is meant: a program this one
+    // starts later inherits the variable, but has another parent.
+    if Pid::from_raw(ppid) != getppid() {
+        let _ = EXE.get_or_init(exe_id);
+        return;
+    }
+    std::env::remove_var(ENV);
+    // SAFETY: the parent passed this descriptor to us, open and unshared,
+    // under the name in `FORKLORE_SPAWN`; nothing else in this process uses
+    // it (init runs first in main).
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let payload = match read_payload(&fd) {
+        Ok(p) => p,
+        Err(e) => fail(&format!("cannot read what to run from the parent: {e}")),
+    };
+    let here = exe_id();
+    if payload.exe.is_none() || payload.exe != here {
+        fail(
+            "the executable changed on disk since the parent started (device, inode, size or \
+             modification time differ); refusing to run a function located by its offset",
+        );
+    }
+    if payload.check != offset_of(init as fn() as usize) {
+        fail("the executable is not the parent's build; refusing to run a function by offset");
+    }
+    match payload.entry {
+        Entry::Target { name, target } => {
+            drop(fd);
+            crate::process::run_fn_child(name, target.into_local())
+        }
+        Entry::Manager {
+            listener,
+            tcp,
+            authkey,
+            alive,
+            dir,
+        } => {
+            drop(fd);
+            // SAFETY: the parent passed these two descriptors to us (their
+            // numbers are in the payload it wrote into our pipe); nothing
+            // else here owns them.
+            let (listener, alive) =
+                unsafe { (OwnedFd::from_raw_fd(listener), OwnedFd::from_raw_fd(alive)) };
+            set_cloexec(listener.as_raw_fd());
+            set_cloexec(alive.as_raw_fd());
+            crate::managers::run_spawned_server(listener, tcp, authkey, alive, dir)
+        }
+        Entry::ForkServer {
+            listener,
+            authkey,
+            dir,
+        } => {
+            // SAFETY: the parent passed this listening socket to us (its
+            // number is in the payload it wrote into our pipe).
+            let listener = unsafe { OwnedFd::from_raw_fd(listener) };
+            set_cloexec(listener.as_raw_fd());
+            set_cloexec(fd.as_raw_fd());
+            super::forkserver::serve(listener, fd, authkey, dir)
+        }
+    }
+}
+
+/// Whether `init` was called in this process.
+pub(crate) fn initialized() -> bool {
+    INITIALIZED.load(Ordering::Relaxed)
+}
+
+fn fail(message: &str) -> ! {
+    crate::io::write_stderr(&format!("forklore: spawned process: {message}\n"));
+    crate::process::exit_child(1)
+}
+
+fn set_cloexec(fd: RawFd) {
+    // SAFETY: F_SETFD on a descriptor number touches no memory of ours.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+}
+
+fn read_payload(fd: &OwnedFd) -> std::io::Result<Payload> {
+    let mut f = std::fs::File::from(fd.try_clone()?);
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)?;
+    let len = u64::from_le_bytes(len);
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&l| l <= MAX_PAYLOAD)
+        .ok_or_else(|| std::io::Error::other(format!("payload of {len} bytes refused")))?;
+    let mut buf = vec![0u8; len];
+    f.read_exact(&mut buf)?;
+    postcard::from_bytes(&buf).map_err(std::io::Error::other)
+}
+
+/// Start this executable anew with `entry` as what it is to do; return its
+/// pid and, with `keep_pipe`, the write end of its payload pipe (the fork
+/// server reads end-of-file on it when this process is gone). `inherit`
+/// lists descriptors the new process must receive (their close-on-exec flag
+/// is cleared in it only).
+pub(crate) fn spawn_entry(
+    entry: Entry,
+    inherit: &[RawFd],
+    keep_pipe: bool,
+) -> Result<(Pid, Option<OwnedFd>)> {
+    if !INITIALIZED.load(Ordering::Relaxed) {
+        return Err(Error::SpawnNotInitialized);
+    }
+    let exe = *EXE.get_or_init(exe_id);
+    let payload = Payload {
+        exe,
+        check: offset_of(init as fn() as usize),
+        entry,
+    };
+    let bytes = postcard::to_stdvec(&payload).map_err(|e| Error::Encode(e.to_string()))?;
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe2", e))?;
+    let mut args = std::env::args_os();
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    if let Some(arg0) = args.next() {
+        cmd.arg0(arg0);
+    }
+    cmd.args(args);
+    cmd.env(ENV, format!("{}:{}", std::process::id(), r.as_raw_fd()));
+    let mut fds = inherit.to_vec();
+    fds.push(r.as_raw_fd());
+    // SAFETY: the closure runs in the child between fork and exec and calls
+    // only fcntl, which is async-signal-safe; it allocates nothing (`fds`
+    // was built before).
+    unsafe {
+        cmd.pre_exec(move || {
+            for &fd in &fds {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|source| Error::Io {
+        op: "spawn this executable anew (/proc/self/exe)",
+        source,
+    })?;
+    let pid = Pid::from_raw(child.id() as i32);
+    // Dropping std's handle neither waits nor kills: the caller reaps `pid`.
+    drop(child);
+    drop(r);
+    let mut f = std::fs::File::from(w);
+    let mut framed = (bytes.len() as u64).to_le_bytes().to_vec();
+    framed.extend_from_slice(&bytes);
+    // A child that died before reading shows in its exit status; the
+    // caller learns it from join.
+    let _ = f.write_all(&framed);
+    Ok((pid, keep_pipe.then(|| OwnedFd::from(f))))
+}
