@@ -47,7 +47,9 @@ pub mod io;
 pub mod managers;
 pub mod pool;
 pub mod process;
+mod region;
 pub mod subprocess;
+pub mod synchronize;
 mod worker;
 
 pub use error::{Error, Result};
