@@ -48,6 +48,7 @@ pub mod managers;
 pub mod pool;
 pub mod process;
 mod region;
+pub mod sharedctypes;
 pub mod subprocess;
 pub mod synchronize;
 mod worker;

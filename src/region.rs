@@ -111,6 +111,11 @@ impl Region {
         Ok(Region { ptr, len, fd })
     }
 
+    /// The length of the mapping in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     /// The `memfd`, to send to another process with `SCM_RIGHTS`.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
@@ -236,9 +241,65 @@ pub(crate) fn futex_wake(word: &AtomicU32, n: u32) {
     }
 }
 
-/// The kernel's id of the calling thread (the pid for a main thread).
+/// The kernel's id of the calling thread (the pid for a main thread),
+/// without a system call after the first one in each thread.
+///
+/// `gettid` is a system call (glibc does not cache it), and it would
+/// double the cost of an uncontended lock. Each thread caches its id,
+/// stamped with the pid of the process that computed it. A forked child
+/// inherits the forking thread's cache, so the stamp is checked against a
+/// page mapped with `MADV_WIPEONFORK`, which the kernel zeroes in every
+/// child: a zero page or another stamp means "recompute". No `atfork`
+/// handler is installed. Where the kernel lacks `MADV_WIPEONFORK` (before
+/// Linux 4.14), every call is a `gettid`.
 pub(crate) fn gettid() -> u32 {
-    nix::unistd::gettid().as_raw() as u32
+    use std::cell::Cell;
+    use std::sync::OnceLock;
+    thread_local! {
+        static CACHE: Cell<(u32, u32)> = const { Cell::new((0, 0)) };
+    }
+    static PAGE: OnceLock<Option<usize>> = OnceLock::new();
+    let page = *PAGE.get_or_init(|| {
+        // SAFETY: a fresh private anonymous page chosen by the kernel; it
+        // is never unmapped, so the address stays valid (also in children,
+        // which inherit the mapping, zeroed).
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if p == libc::MAP_FAILED {
+                return None;
+            }
+            if libc::madvise(p, 4096, libc::MADV_WIPEONFORK) != 0 {
+                libc::munmap(p, 4096);
+                return None;
+            }
+            Some(p as usize)
+        }
+    });
+    let Some(page) = page else {
+        return nix::unistd::gettid().as_raw() as u32;
+    };
+    // SAFETY: the page is mapped for the life of the process, aligned, and
+    // only accessed through this atomic.
+    let stamp_word = unsafe { &*(page as *const AtomicU32) };
+    let stamp = stamp_word.load(Ordering::Relaxed);
+    let (tid, cached_stamp) = CACHE.with(|c| c.get());
+    if stamp != 0 && stamp == cached_stamp {
+        return tid;
+    }
+    let pid = std::process::id();
+    if stamp != pid {
+        stamp_word.store(pid, Ordering::Relaxed);
+    }
+    let tid = nix::unistd::gettid().as_raw() as u32;
+    CACHE.with(|c| c.set((tid, pid)));
+    tid
 }
 
 #[cfg(test)]

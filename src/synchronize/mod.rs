@@ -44,7 +44,7 @@ mod robust;
 
 use std::fmt;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,8 +93,8 @@ pub(crate) fn one_fd(fds: Vec<OwnedFd>, what: &str) -> Result<OwnedFd> {
     }
 }
 
-/// A counting semaphore of the 16 bytes at `base`: value, waiters, owner
-/// (the tid of the last acquirer, kept for locks), max.
+/// A counting semaphore of the 16 bytes at `base`: value, waiters, unused,
+/// max.
 #[derive(Clone, Copy)]
 pub(crate) struct Sem<'a> {
     region: &'a Region,
@@ -118,9 +118,6 @@ impl<'a> Sem<'a> {
     }
     fn waiters(&self) -> &'a AtomicU32 {
         self.region.u32_at(self.base + 4)
-    }
-    pub(crate) fn owner(&self) -> &'a AtomicU32 {
-        self.region.u32_at(self.base + 8)
     }
     pub(crate) fn max(&self) -> u32 {
         self.region.u32_at(self.base + 12).load(Relaxed)
@@ -199,6 +196,70 @@ fn sem_from_fds(fds: Vec<OwnedFd>, kind: u32, what: &str) -> Result<Arc<Region>>
     Ok(Arc::new(Region::from_fd(fd, kind, BODY + Sem::SIZE)?))
 }
 
+/// A mutex of the 12 bytes at `base`: a state word (0 free, 1 held, 2 held
+/// with possible waiters, as in Drepper's "Futexes Are Tricky"), the owning
+/// thread's id, and a recursion count (used by [`RLock`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Mutex<'a> {
+    region: &'a Region,
+    base: usize,
+}
+
+impl<'a> Mutex<'a> {
+    pub(crate) const SIZE: usize = 12;
+
+    pub(crate) fn at(region: &'a Region, base: usize) -> Mutex<'a> {
+        Mutex { region, base }
+    }
+    fn state(&self) -> &'a AtomicU32 {
+        self.region.u32_at(self.base)
+    }
+    fn owner(&self) -> &'a AtomicU32 {
+        self.region.u32_at(self.base + 4)
+    }
+    fn count(&self) -> &'a AtomicU32 {
+        self.region.u32_at(self.base + 8)
+    }
+
+    fn try_lock(&self) -> bool {
+        self.state()
+            .compare_exchange(0, 1, Acquire, Relaxed)
+            .is_ok()
+    }
+
+    fn lock(&self, deadline: Deadline) -> bool {
+        if self.try_lock() {
+            return true;
+        }
+        let state = self.state();
+        loop {
+            if state.swap(2, Acquire) == 0 {
+                return true;
+            }
+            if deadline.expired() || !futex_wait(state, 2, deadline.remaining()) {
+                // Timed out; one last try, as the unit may have come at the end.
+                return state.compare_exchange(0, 1, Acquire, Relaxed).is_ok();
+            }
+        }
+    }
+
+    /// False if it was not locked (and then nothing changed).
+    fn unlock(&self) -> bool {
+        match self.state().swap(0, Release) {
+            0 => false,
+            1 => true,
+            _ => {
+                futex_wake(self.state(), 1);
+                true
+            }
+        }
+    }
+
+    fn locked(&self) -> bool {
+        self.state().load(Relaxed) != 0
+    }
+}
+
 /// `multiprocessing.Lock`: a non-recursive lock in shared memory.
 ///
 /// As in CPython it is a semaphore of one: any process or thread may
@@ -214,6 +275,7 @@ fn sem_from_fds(fds: Vec<OwnedFd>, kind: u32, what: &str) -> Result<Arc<Region>>
 #[derive(Clone)]
 pub struct Lock {
     region: Arc<Region>,
+    base: usize,
 }
 
 impl Lock {
@@ -224,12 +286,13 @@ impl Lock {
     /// `mmap`; for example too many open files).
     pub fn new() -> Result<Lock> {
         Ok(Lock {
-            region: sem_region(KIND_LOCK, 1, 1)?,
+            region: Arc::new(Region::new(KIND_LOCK, BODY + Mutex::SIZE)?),
+            base: BODY,
         })
     }
 
-    fn sem(&self) -> Sem<'_> {
-        Sem::at(&self.region, BODY)
+    fn mutex(&self) -> Mutex<'_> {
+        Mutex::at(&self.region, self.base)
     }
 
     /// Blocks until the lock is acquired (Python: `acquire()`).
@@ -246,17 +309,19 @@ impl Lock {
     /// Acquires without waiting; true if acquired (Python:
     /// `acquire(False)`).
     pub fn try_acquire(&self) -> bool {
-        let got = self.sem().try_acquire();
+        let m = self.mutex();
+        let got = m.try_lock();
         if got {
-            self.sem().owner().store(gettid(), Relaxed);
+            m.owner().store(gettid(), Relaxed);
         }
         got
     }
 
     pub(crate) fn acquire_until(&self, deadline: Deadline) -> bool {
-        let got = self.sem().acquire(deadline);
+        let m = self.mutex();
+        let got = m.lock(deadline);
         if got {
-            self.sem().owner().store(gettid(), Relaxed);
+            m.owner().store(gettid(), Relaxed);
         }
         got
     }
@@ -267,24 +332,26 @@ impl Lock {
     /// [`Error::ReleaseUnlocked`] if it is not held (Python: `ValueError:
     /// semaphore or lock released too many times`).
     pub fn release(&self) -> Result<()> {
-        let sem = self.sem();
-        if sem.get_value() >= 1 {
-            return Err(Error::ReleaseUnlocked {
+        let m = self.mutex();
+        m.owner().store(0, Relaxed);
+        if m.unlock() {
+            Ok(())
+        } else {
+            Err(Error::ReleaseUnlocked {
                 what: "lock: semaphore or lock released too many times".into(),
-            });
+            })
         }
-        sem.owner().store(0, Relaxed);
-        sem.release("lock")
     }
 
     /// True while some process or thread holds the lock.
     pub fn locked(&self) -> bool {
-        self.sem().get_value() == 0
+        self.mutex().locked()
     }
 
     /// True if the calling thread acquired the lock and has not released it.
     pub(crate) fn is_mine(&self) -> bool {
-        self.locked() && self.sem().owner().load(Relaxed) == gettid()
+        let m = self.mutex();
+        m.locked() && m.owner().load(Relaxed) == gettid()
     }
 
     /// Acquires and returns a guard that releases on drop (Python: `with lock:`).
@@ -297,11 +364,11 @@ impl Lock {
 impl fmt::Debug for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let owner = if self.is_mine() {
-            "this thread".to_string()
+            "this thread"
         } else if self.locked() {
-            "another thread or process".to_string()
+            "another thread or process"
         } else {
-            "None".to_string()
+            "None"
         };
         write!(f, "<Lock(owner={owner})>")
     }
@@ -312,8 +379,10 @@ impl SharedFds for Lock {
         vec![self.region.fd()]
     }
     fn from_fds(fds: Vec<OwnedFd>) -> Result<Self> {
+        let fd = one_fd(fds, "Lock")?;
         Ok(Lock {
-            region: sem_from_fds(fds, KIND_LOCK, "Lock")?,
+            region: Arc::new(Region::from_fd(fd, KIND_LOCK, BODY + Mutex::SIZE)?),
+            base: BODY,
         })
     }
 }
@@ -332,6 +401,7 @@ impl SharedFds for Lock {
 #[derive(Clone)]
 pub struct RLock {
     region: Arc<Region>,
+    base: usize,
 }
 
 impl RLock {
@@ -340,24 +410,26 @@ impl RLock {
     /// # Errors
     /// [`Error::Os`] if the shared memory cannot be created.
     pub fn new() -> Result<RLock> {
-        let region = Region::new(KIND_RLOCK, BODY + Sem::SIZE + 8)?;
-        Sem::at(&region, BODY).init(1, 1);
         Ok(RLock {
-            region: Arc::new(region),
+            region: Arc::new(Region::new(KIND_RLOCK, BODY + Mutex::SIZE)?),
+            base: BODY,
         })
     }
 
-    fn sem(&self) -> Sem<'_> {
-        Sem::at(&self.region, BODY)
+    /// The recursive lock of the `Mutex::SIZE` bytes at `base` of `region`
+    /// (the lock of a `Value` or an `Array`).
+    pub(crate) fn inside(region: Arc<Region>, base: usize) -> RLock {
+        RLock { region, base }
     }
-    fn count(&self) -> &AtomicU32 {
-        self.region.u32_at(BODY + Sem::SIZE)
+
+    fn mutex(&self) -> Mutex<'_> {
+        Mutex::at(&self.region, self.base)
     }
 
     /// Blocks until acquired; an owner acquires again at once.
     ///
     /// # Errors
-    /// [`Error::InvalidCount`] if the owner's count would overflow `u32`.
+    /// [`Error::InvalidArgument`] if the owner's count would overflow `u32`.
     pub fn acquire(&self) -> Result<()> {
         self.acquire_until(Deadline::after(None)).map(|_| ())
     }
@@ -380,27 +452,22 @@ impl RLock {
 
     pub(crate) fn acquire_until(&self, deadline: Deadline) -> Result<bool> {
         let me = gettid();
-        let sem = self.sem();
-        if sem.owner().load(Relaxed) == me && !self.count_is_zero() {
-            let c = self.count().load(Relaxed);
-            let c = c.checked_add(1).ok_or_else(|| {
+        let m = self.mutex();
+        if m.owner().load(Relaxed) == me && m.locked() {
+            let c = m.count().load(Relaxed).checked_add(1).ok_or_else(|| {
                 Error::InvalidArgument(
                     "RLock acquired more than u32::MAX times by its owner".into(),
                 )
             })?;
-            self.count().store(c, Relaxed);
+            m.count().store(c, Relaxed);
             return Ok(true);
         }
-        if !sem.acquire(deadline) {
+        if !m.lock(deadline) {
             return Ok(false);
         }
-        sem.owner().store(me, Relaxed);
-        self.count().store(1, Relaxed);
+        m.owner().store(me, Relaxed);
+        m.count().store(1, Relaxed);
         Ok(true)
-    }
-
-    fn count_is_zero(&self) -> bool {
-        self.count().load(Relaxed) == 0
     }
 
     /// Releases one level; the lock is free when the owner has released as
@@ -415,24 +482,27 @@ impl RLock {
                 op: "RLock.release".into(),
             });
         }
-        let c = self.count().load(Relaxed);
+        let m = self.mutex();
+        let c = m.count().load(Relaxed);
         if c > 1 {
-            self.count().store(c - 1, Relaxed);
+            m.count().store(c - 1, Relaxed);
             return Ok(());
         }
-        self.count().store(0, Relaxed);
-        self.sem().owner().store(0, Relaxed);
-        self.sem().release("RLock")
+        m.count().store(0, Relaxed);
+        m.owner().store(0, Relaxed);
+        m.unlock();
+        Ok(())
     }
 
     pub(crate) fn is_mine(&self) -> bool {
-        self.sem().owner().load(Relaxed) == gettid() && !self.count_is_zero()
+        let m = self.mutex();
+        m.locked() && m.owner().load(Relaxed) == gettid() && m.count().load(Relaxed) > 0
     }
 
     /// How many times the calling thread holds the lock (0 if it does not).
     pub fn level(&self) -> u32 {
         if self.is_mine() {
-            self.count().load(Relaxed)
+            self.mutex().count().load(Relaxed)
         } else {
             0
         }
@@ -446,17 +516,17 @@ impl RLock {
                 op: "RLock.release".into(),
             });
         }
-        self.count().store(1, Relaxed);
+        self.mutex().count().store(1, Relaxed);
         self.release()?;
         Ok(c)
     }
 
     /// Re-takes `levels` levels after [`release_all`](RLock::release_all).
     pub(crate) fn reacquire(&self, levels: u32) {
-        let sem = self.sem();
-        sem.acquire(Deadline::after(None));
-        sem.owner().store(gettid(), Relaxed);
-        self.count().store(levels, Relaxed);
+        let m = self.mutex();
+        m.lock(Deadline::after(None));
+        m.owner().store(gettid(), Relaxed);
+        m.count().store(levels, Relaxed);
     }
 
     /// Acquires and returns a guard that releases one level on drop.
@@ -473,7 +543,7 @@ impl fmt::Debug for RLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_mine() {
             write!(f, "<RLock(this thread, {})>", self.level())
-        } else if self.sem().get_value() == 0 {
+        } else if self.mutex().locked() {
             write!(f, "<RLock(another thread or process, nonzero)>")
         } else {
             write!(f, "<RLock(None, 0)>")
@@ -488,7 +558,8 @@ impl SharedFds for RLock {
     fn from_fds(fds: Vec<OwnedFd>) -> Result<Self> {
         let fd = one_fd(fds, "RLock")?;
         Ok(RLock {
-            region: Arc::new(Region::from_fd(fd, KIND_RLOCK, BODY + Sem::SIZE + 8)?),
+            region: Arc::new(Region::from_fd(fd, KIND_RLOCK, BODY + Mutex::SIZE)?),
+            base: BODY,
         })
     }
 }
