@@ -47,6 +47,7 @@ pub mod io;
 pub mod managers;
 pub mod pool;
 pub mod process;
+pub mod queues;
 mod region;
 pub mod sharedctypes;
 pub mod subprocess;

@@ -243,8 +243,12 @@ impl<'a> Mutex<'a> {
         }
     }
 
+    pub(crate) fn lock_forever(&self) {
+        self.lock(Deadline::after(None));
+    }
+
     /// False if it was not locked (and then nothing changed).
-    fn unlock(&self) -> bool {
+    pub(crate) fn unlock(&self) -> bool {
         match self.state().swap(0, Release) {
             0 => false,
             1 => true,
