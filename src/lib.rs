@@ -49,6 +49,7 @@ pub mod pool;
 pub mod process;
 pub mod queues;
 mod region;
+pub mod shared_memory;
 pub mod sharedctypes;
 pub mod subprocess;
 pub mod synchronize;

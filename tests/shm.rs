@@ -99,3 +99,63 @@ fn objects_travel_as_memfds_to_a_child_that_did_not_fork_from_us() {
     assert_eq!(value(&out, "value_after_child"), "1005", "{out}");
     assert_eq!(value(&out, "lock_free"), "true", "{out}");
 }
+
+#[test]
+fn shared_memory_basics_follow_cpython() {
+    let out = case("shm_basics");
+    assert_eq!(value(&out, "prefix_ok"), "true", "{out}");
+    assert_eq!(value(&out, "write_past_end"), "true", "{out}");
+    assert_eq!(value(&out, "read_back"), "abcde", "{out}");
+    assert_eq!(value(&out, "create_existing"), "AlreadyExists", "{out}");
+    assert_eq!(value(&out, "size_zero_refused"), "true", "{out}");
+    assert_eq!(value(&out, "attach_after_unlink"), "NotFound", "{out}");
+    assert_eq!(value(&out, "list"), "[1.5, -1.0]", "{out}");
+    assert_eq!(value(&out, "list_wrong_type_refused"), "true", "{out}");
+}
+
+#[test]
+fn a_shared_memory_block_lives_while_any_user_has_it_and_no_longer() {
+    let out = case("shm_lifecycle");
+    assert_eq!(value(&out, "exists_after_creator_closed"), "true", "{out}");
+    assert_eq!(value(&out, "read_from_holder"), "hi", "{out}");
+    assert_eq!(value(&out, "gone_after_last_user"), "true", "{out}");
+}
+
+#[test]
+fn no_block_is_left_in_dev_shm_when_every_user_is_killed() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fx_shm"))
+        .arg("shm_killed")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    for line in out.lines() {
+        let line = line.unwrap();
+        text.push_str(&line);
+        text.push('\n');
+        if line == "ready" {
+            break;
+        }
+    }
+    let name = value(&text, "name").to_string();
+    let path = std::path::PathBuf::from(format!("/dev/shm/{name}"));
+    assert!(path.exists(), "{text}");
+    for pid in value(&text, "pids").split(' ') {
+        let pid = nix::unistd::Pid::from_raw(pid.parse().unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    }
+    child.wait().unwrap();
+    // The guardian wakes when the kernel drops the last user's lock; the
+    // bound is generous, the claim is only that it goes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while path.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        !path.exists(),
+        "{} left behind after SIGKILL of every user",
+        path.display()
+    );
+}
