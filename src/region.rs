@@ -126,6 +126,7 @@ impl Region {
     /// # Panics
     /// If `off + n` is outside the mapping (a bug in forklore: offsets are
     /// computed from the object's layout, never taken from a peer).
+    #[inline]
     pub(crate) fn ptr(&self, off: usize, n: usize) -> *mut u8 {
         assert!(
             off.checked_add(n).is_some_and(|end| end <= self.len),
@@ -137,6 +138,7 @@ impl Region {
     }
 
     /// The 32-bit word at `off` (4-aligned).
+    #[inline]
     pub(crate) fn u32_at(&self, off: usize) -> &AtomicU32 {
         assert_eq!(off % 4, 0, "unaligned word");
         // SAFETY: in bounds (checked by ptr), aligned (the mapping is page
@@ -146,6 +148,7 @@ impl Region {
     }
 
     /// The 64-bit word at `off` (8-aligned).
+    #[inline]
     pub(crate) fn u64_at(&self, off: usize) -> &AtomicU64 {
         assert_eq!(off % 8, 0, "unaligned word");
         // SAFETY: as for u32_at, with 8-byte alignment.
@@ -178,15 +181,18 @@ pub(crate) struct Deadline(Option<Instant>);
 
 impl Deadline {
     /// `None` waits for ever. A timeout too large to represent is for ever.
+    #[inline]
     pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
         Deadline(timeout.and_then(|t| Instant::now().checked_add(t)))
     }
 
     /// What is left: `None` for ever, `Some(ZERO)` when expired.
+    #[inline]
     pub(crate) fn remaining(&self) -> Option<Duration> {
         self.0.map(|d| d.saturating_duration_since(Instant::now()))
     }
 
+    #[inline]
     pub(crate) fn expired(&self) -> bool {
         self.remaining().is_some_and(|r| r.is_zero())
     }
@@ -252,6 +258,7 @@ pub(crate) fn futex_wake(word: &AtomicU32, n: u32) {
 /// child: a zero page or another stamp means "recompute". No `atfork`
 /// handler is installed. Where the kernel lacks `MADV_WIPEONFORK` (before
 /// Linux 4.14), every call is a `gettid`.
+#[inline]
 pub(crate) fn gettid() -> u32 {
     use std::cell::Cell;
     use std::sync::OnceLock;

@@ -239,11 +239,13 @@ impl<T: Plain> RawValue<T> {
         Ok(v)
     }
 
+    #[inline]
     fn ptr(&self) -> *mut u8 {
         self.region.ptr(DATA, T::SIZE)
     }
 
     /// The value (Python: `v.value`).
+    #[inline]
     pub fn get(&self) -> T {
         // SAFETY: DATA is 16-aligned in a page-aligned mapping and the
         // region holds SIZE bytes there (checked by ptr).
@@ -251,6 +253,7 @@ impl<T: Plain> RawValue<T> {
     }
 
     /// Sets the value (Python: `v.value = x`).
+    #[inline]
     pub fn set(&self, value: T) {
         // SAFETY: as in get.
         unsafe { T::store(self.ptr(), value) }
@@ -260,6 +263,7 @@ impl<T: Plain> RawValue<T> {
 impl<T: AtomicInt> RawValue<T> {
     /// Adds atomically, wrapping on overflow as std's atomics do; returns
     /// the previous value.
+    #[inline]
     pub fn fetch_add(&self, v: T) -> T {
         // SAFETY: as in get.
         unsafe { T::fetch_add(self.ptr(), v) }
@@ -337,18 +341,19 @@ impl<T: Plain> Value<T> {
     }
 
     /// The value, read under the lock.
+    #[inline]
     pub fn get(&self) -> T {
-        let _g = self.lock.guard();
-        self.raw.get()
+        self.lock.holding(|| self.raw.get())
     }
 
     /// Sets the value under the lock.
+    #[inline]
     pub fn set(&self, value: T) {
-        let _g = self.lock.guard();
-        self.raw.set(value)
+        self.lock.holding(|| self.raw.set(value))
     }
 
     /// The lock (Python: `get_lock()`), to make a read-modify-write atomic.
+    #[inline]
     pub fn get_lock(&self) -> &RLock {
         &self.lock
     }
@@ -363,6 +368,7 @@ impl<T: AtomicInt> Value<T> {
     /// Adds atomically without the lock (one instruction), wrapping on
     /// overflow; returns the previous value. Atomic against other atomic
     /// operations, not against a read-modify-write done under the lock.
+    #[inline]
     pub fn fetch_add(&self, v: T) -> T {
         self.raw.fetch_add(v)
     }
@@ -433,6 +439,7 @@ impl<T: Plain> RawArray<T> {
         self.len == 0
     }
 
+    #[inline]
     fn ptr(&self, i: usize) -> *mut u8 {
         self.region.ptr(DATA + i * T::SIZE, T::SIZE)
     }
@@ -453,6 +460,7 @@ impl<T: Plain> RawArray<T> {
     /// # Errors
     /// [`Error::IndexOutOfRange`] if `i >= len` (Python: `IndexError:
     /// invalid index`).
+    #[inline]
     pub fn get(&self, i: usize) -> Result<T> {
         let p = self.check(i)?;
         // SAFETY: p is element i < len, aligned, inside the region.
@@ -463,6 +471,7 @@ impl<T: Plain> RawArray<T> {
     ///
     /// # Errors
     /// As [`get`](RawArray::get).
+    #[inline]
     pub fn set(&self, i: usize, value: T) -> Result<()> {
         let p = self.check(i)?;
         // SAFETY: as in get.
@@ -503,6 +512,7 @@ impl<T: AtomicInt> RawArray<T> {
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`] if `i >= len`.
+    #[inline]
     pub fn fetch_add(&self, i: usize, v: T) -> Result<T> {
         let p = self.check(i)?;
         // SAFETY: as in get.
@@ -581,27 +591,27 @@ impl<T: Plain> Array<T> {
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`] if `i >= len`.
+    #[inline]
     pub fn get(&self, i: usize) -> Result<T> {
-        let _g = self.lock.guard()?;
-        self.raw.get(i)
+        self.lock.holding(|| self.raw.get(i))
     }
 
     /// Sets element `i` under the lock.
     ///
     /// # Errors
     /// As [`get`](Array::get).
+    #[inline]
     pub fn set(&self, i: usize, value: T) -> Result<()> {
-        let _g = self.lock.guard()?;
-        self.raw.set(i, value)
+        self.lock.holding(|| self.raw.set(i, value))
     }
 
     /// A copy of every element, under the lock.
     pub fn to_vec(&self) -> Vec<T> {
-        let _g = self.lock.guard();
-        self.raw.to_vec()
+        self.lock.holding(|| self.raw.to_vec())
     }
 
     /// The lock (Python: `get_lock()`).
+    #[inline]
     pub fn get_lock(&self) -> &RLock {
         &self.lock
     }

@@ -127,6 +127,7 @@ impl<'a> Sem<'a> {
         self.value().load(Relaxed)
     }
 
+    #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
         let value = self.value();
         let mut v = value.load(Relaxed);
@@ -140,6 +141,7 @@ impl<'a> Sem<'a> {
     }
 
     /// Takes one unit, waiting until `deadline`. False on timeout.
+    #[inline]
     pub(crate) fn acquire(&self, deadline: Deadline) -> bool {
         loop {
             if self.try_acquire() {
@@ -162,6 +164,7 @@ impl<'a> Sem<'a> {
     }
 
     /// Gives one unit back; refuses to go past `max`.
+    #[inline]
     pub(crate) fn release(&self, what: &str) -> Result<()> {
         let max = self.max();
         let value = self.value();
@@ -211,22 +214,27 @@ impl<'a> Mutex<'a> {
     pub(crate) fn at(region: &'a Region, base: usize) -> Mutex<'a> {
         Mutex { region, base }
     }
+    #[inline]
     fn state(&self) -> &'a AtomicU32 {
         self.region.u32_at(self.base)
     }
+    #[inline]
     fn owner(&self) -> &'a AtomicU32 {
         self.region.u32_at(self.base + 4)
     }
+    #[inline]
     fn count(&self) -> &'a AtomicU32 {
         self.region.u32_at(self.base + 8)
     }
 
+    #[inline]
     fn try_lock(&self) -> bool {
         self.state()
             .compare_exchange(0, 1, Acquire, Relaxed)
             .is_ok()
     }
 
+    #[inline]
     fn lock(&self, deadline: Deadline) -> bool {
         if self.try_lock() {
             return true;
@@ -248,6 +256,7 @@ impl<'a> Mutex<'a> {
     }
 
     /// False if it was not locked (and then nothing changed).
+    #[inline]
     pub(crate) fn unlock(&self) -> bool {
         match self.state().swap(0, Release) {
             0 => false,
@@ -259,6 +268,7 @@ impl<'a> Mutex<'a> {
         }
     }
 
+    #[inline]
     fn locked(&self) -> bool {
         self.state().load(Relaxed) != 0
     }
@@ -295,11 +305,13 @@ impl Lock {
         })
     }
 
+    #[inline]
     fn mutex(&self) -> Mutex<'_> {
         Mutex::at(&self.region, self.base)
     }
 
     /// Blocks until the lock is acquired (Python: `acquire()`).
+    #[inline]
     pub fn acquire(&self) {
         self.acquire_until(Deadline::after(None));
     }
@@ -312,6 +324,7 @@ impl Lock {
 
     /// Acquires without waiting; true if acquired (Python:
     /// `acquire(False)`).
+    #[inline]
     pub fn try_acquire(&self) -> bool {
         let m = self.mutex();
         let got = m.try_lock();
@@ -321,6 +334,7 @@ impl Lock {
         got
     }
 
+    #[inline]
     pub(crate) fn acquire_until(&self, deadline: Deadline) -> bool {
         let m = self.mutex();
         let got = m.lock(deadline);
@@ -335,6 +349,7 @@ impl Lock {
     /// # Errors
     /// [`Error::ReleaseUnlocked`] if it is not held (Python: `ValueError:
     /// semaphore or lock released too many times`).
+    #[inline]
     pub fn release(&self) -> Result<()> {
         let m = self.mutex();
         m.owner().store(0, Relaxed);
@@ -348,17 +363,20 @@ impl Lock {
     }
 
     /// True while some process or thread holds the lock.
+    #[inline]
     pub fn locked(&self) -> bool {
         self.mutex().locked()
     }
 
     /// True if the calling thread acquired the lock and has not released it.
+    #[inline]
     pub(crate) fn is_mine(&self) -> bool {
         let m = self.mutex();
         m.locked() && m.owner().load(Relaxed) == gettid()
     }
 
     /// Acquires and returns a guard that releases on drop (Python: `with lock:`).
+    #[inline]
     pub fn guard(&self) -> Guard<'_> {
         self.acquire();
         Guard(Held::Lock(self))
@@ -426,6 +444,7 @@ impl RLock {
         RLock { region, base }
     }
 
+    #[inline]
     fn mutex(&self) -> Mutex<'_> {
         Mutex::at(&self.region, self.base)
     }
@@ -434,6 +453,7 @@ impl RLock {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if the owner's count would overflow `u32`.
+    #[inline]
     pub fn acquire(&self) -> Result<()> {
         self.acquire_until(Deadline::after(None)).map(|_| ())
     }
@@ -450,10 +470,12 @@ impl RLock {
     ///
     /// # Errors
     /// As [`acquire`](RLock::acquire).
+    #[inline]
     pub fn try_acquire(&self) -> Result<bool> {
         self.acquire_until(Deadline::after(Some(Duration::ZERO)))
     }
 
+    #[inline]
     pub(crate) fn acquire_until(&self, deadline: Deadline) -> Result<bool> {
         let me = gettid();
         let m = self.mutex();
@@ -480,6 +502,7 @@ impl RLock {
     /// # Errors
     /// [`Error::NotOwner`] if the calling thread does not hold it (Python:
     /// `AssertionError: attempt to release recursive lock not owned by thread`).
+    #[inline]
     pub fn release(&self) -> Result<()> {
         if !self.is_mine() {
             return Err(Error::NotOwner {
@@ -498,9 +521,30 @@ impl RLock {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn is_mine(&self) -> bool {
         let m = self.mutex();
         m.locked() && m.owner().load(Relaxed) == gettid() && m.count().load(Relaxed) > 0
+    }
+
+    /// Runs `f` holding the lock: at once if the calling thread holds it
+    /// already (acquiring again and releasing would change nothing),
+    /// else between an acquire and a release.
+    #[inline]
+    pub(crate) fn holding<R>(&self, f: impl FnOnce() -> R) -> R {
+        let me = gettid();
+        let m = self.mutex();
+        if m.locked() && m.owner().load(Relaxed) == me && m.count().load(Relaxed) > 0 {
+            return f();
+        }
+        m.lock(Deadline::after(None));
+        m.owner().store(me, Relaxed);
+        m.count().store(1, Relaxed);
+        let r = f();
+        m.count().store(0, Relaxed);
+        m.owner().store(0, Relaxed);
+        m.unlock();
+        r
     }
 
     /// How many times the calling thread holds the lock (0 if it does not).
@@ -537,6 +581,7 @@ impl RLock {
     ///
     /// # Errors
     /// As [`acquire`](RLock::acquire).
+    #[inline]
     pub fn guard(&self) -> Result<Guard<'_>> {
         self.acquire()?;
         Ok(Guard(Held::RLock(self)))
@@ -667,6 +712,7 @@ impl Semaphore {
     /// # Errors
     /// [`Error::ReleaseUnlocked`] if the value would exceed
     /// [`SEM_VALUE_MAX`] (Python: `OverflowError`).
+    #[inline]
     pub fn release(&self) -> Result<()> {
         self.sem().release("Semaphore")
     }
@@ -689,6 +735,7 @@ impl BoundedSemaphore {
     /// # Errors
     /// [`Error::ReleaseUnlocked`] if that would exceed the initial value
     /// (Python: `ValueError: semaphore or lock released too many times`).
+    #[inline]
     pub fn release(&self) -> Result<()> {
         self.sem().release("BoundedSemaphore")
     }
@@ -827,6 +874,7 @@ enum Held<'a> {
 pub struct Guard<'a>(Held<'a>);
 
 impl Guard<'_> {
+    #[inline]
     fn release_inner(&self) -> Result<()> {
         match self.0 {
             Held::Lock(l) => l.release(),
@@ -842,6 +890,7 @@ impl Guard<'_> {
     /// # Errors
     /// As the guarded object's `release` (for example if someone else
     /// released a [`Lock`] meanwhile).
+    #[inline]
     pub fn release(self) -> Result<()> {
         let r = self.release_inner();
         std::mem::forget(self);
@@ -850,6 +899,7 @@ impl Guard<'_> {
 }
 
 impl Drop for Guard<'_> {
+    #[inline]
     fn drop(&mut self) {
         let _ = self.release_inner();
     }
