@@ -33,9 +33,18 @@
 //!   and no buffer to flush.
 //! - [`qsize`](Queue::qsize) is exact, not approximate.
 //!
-//! The ring is guarded by a futex mutex held only while bytes are copied
-//! (no I/O, no allocation). As in CPython, a process killed in that window
-//! leaves the queue locked.
+//! The ring is guarded by a robust, process-shared mutex, held only while
+//! bytes are copied (no I/O). CPython warns that a process killed while it
+//! uses a queue may leave it corrupted or locked; here a process killed at
+//! any moment, even inside `put` or `get`, leaves neither: the next process
+//! to lock the ring is told by the kernel that the holder died
+//! (`EOWNERDEAD`), and the ring's words are written so that it can repair
+//! them (an item is committed by one store and removed by one store; the
+//! count is recounted from the bytes). An item whose `put` was interrupted
+//! is not in the queue; one whose `get` was interrupted still is.
+//! [`JoinableQueue`]'s count of unfinished tasks is not repaired: a
+//! consumer killed between `get` and `task_done` leaves `join` waiting, as
+//! in CPython.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -50,13 +59,13 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::region::{futex_wait, futex_wake, Deadline, Region, BODY};
-use crate::synchronize::{one_fd, Mutex, SharedFds};
+use crate::synchronize::{init_robust, lock_robust, one_fd, unlock_robust, SharedFds, ROBUST_SIZE};
 
 const KIND_QUEUE: u32 = 20;
 /// The default ring capacity in bytes.
 pub const DEFAULT_CAPACITY: usize = 1 << 20;
 
-// Layout after the header: the ring's mutex, then these words.
+// Layout after the header.
 const HEAD: usize = BODY + 16; // u64: bytes consumed, ever
 const TAIL: usize = BODY + 24; // u64: bytes produced, ever
 const COUNT: usize = BODY + 32; // items in the ring
@@ -69,7 +78,9 @@ const UNFINISHED: usize = BODY + 56; // JoinableQueue: put minus task_done
 const JOIN_WAITERS: usize = BODY + 60;
 const CAPACITY: usize = BODY + 64; // u64
 const TYPE_HASH: usize = BODY + 72; // u64
+const RING_MUTEX: usize = BODY + 80; // a robust pthread mutex
 const DATA: usize = BODY + 128;
+const _: () = assert!(RING_MUTEX + ROBUST_SIZE <= DATA);
 
 /// The shared ring and its words.
 struct Ring {
@@ -101,6 +112,7 @@ impl Ring {
             )));
         }
         let region = Region::new(KIND_QUEUE, DATA + capacity)?;
+        init_robust(&region, RING_MUTEX)?;
         region.u32_at(MAXSIZE).store(maxsize, Relaxed);
         region.u64_at(CAPACITY).store(capacity as u64, Relaxed);
         region.u64_at(TYPE_HASH).store(type_hash, SeqCst);
@@ -134,8 +146,47 @@ impl Ring {
     fn dword(&self, off: usize) -> &AtomicU64 {
         self.region.u64_at(off)
     }
-    fn mutex(&self) -> Mutex<'_> {
-        Mutex::at(&self.region, BODY)
+    /// Locks the ring. If a process died holding the lock, the words it
+    /// may have left half-updated are repaired first: items are committed
+    /// by one store of TAIL and removed by one store of HEAD, so the bytes
+    /// between them are whole items, and COUNT is recounted from them.
+    fn lock(&self) -> Result<()> {
+        if lock_robust(&self.region, RING_MUTEX)? {
+            if let Err(e) = self.recount() {
+                self.unlock();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn unlock(&self) {
+        unlock_robust(&self.region, RING_MUTEX);
+    }
+
+    fn recount(&self) -> Result<()> {
+        let used = self.used()?;
+        let head = self.dword(HEAD).load(Relaxed);
+        let (mut pos, mut n) = (0u64, 0u32);
+        while pos < used {
+            let mut len = [0u8; 4];
+            if used - pos < 4 {
+                return Err(corrupt());
+            }
+            self.read_at(head + pos, &mut len);
+            pos = pos
+                .checked_add(4 + u64::from(u32::from_le_bytes(len)))
+                .filter(|&p| p <= used)
+                .ok_or_else(corrupt)?;
+            n = n.checked_add(1).ok_or_else(corrupt)?;
+        }
+        self.word(COUNT).store(n, Relaxed);
+        // Whoever sleeps may have missed a wake-up the dead process owed.
+        self.word(ITEMS_SEQ).fetch_add(1, SeqCst);
+        self.word(SPACE_SEQ).fetch_add(1, SeqCst);
+        futex_wake(self.word(ITEMS_SEQ), u32::MAX);
+        futex_wake(self.word(SPACE_SEQ), u32::MAX);
+        Ok(())
     }
 
     /// Copies `src` into the ring at logical position `pos`, wrapping.
@@ -198,14 +249,13 @@ impl Ring {
         }
         let len = (bytes.len() as u32).to_le_bytes();
         loop {
-            let m = self.mutex();
-            m.lock_forever();
+            self.lock()?;
             let maxsize = self.word(MAXSIZE).load(Relaxed);
             let count = self.word(COUNT).load(Relaxed);
             let used = match self.used() {
                 Ok(u) => u,
                 Err(e) => {
-                    m.unlock();
+                    self.unlock();
                     return Err(e);
                 }
             };
@@ -221,14 +271,14 @@ impl Ring {
                     self.word(UNFINISHED).store(u.saturating_add(1), Relaxed);
                 }
                 self.word(ITEMS_SEQ).fetch_add(1, SeqCst);
-                m.unlock();
+                self.unlock();
                 if self.word(GET_WAITERS).load(SeqCst) > 0 {
                     futex_wake(self.word(ITEMS_SEQ), 1);
                 }
                 return Ok(());
             }
             let seen = self.word(SPACE_SEQ).load(SeqCst);
-            m.unlock();
+            self.unlock();
             if deadline.expired() {
                 return Err(Error::QueueFull);
             }
@@ -240,18 +290,17 @@ impl Ring {
 
     fn get(&self, deadline: Deadline) -> Result<Vec<u8>> {
         loop {
-            let m = self.mutex();
-            m.lock_forever();
+            self.lock()?;
             if self.word(COUNT).load(Relaxed) > 0 {
                 let r = self.take();
-                m.unlock();
+                self.unlock();
                 if self.word(PUT_WAITERS).load(SeqCst) > 0 {
                     futex_wake(self.word(SPACE_SEQ), u32::MAX);
                 }
                 return r;
             }
             let seen = self.word(ITEMS_SEQ).load(SeqCst);
-            m.unlock();
+            self.unlock();
             if deadline.expired() {
                 return Err(Error::QueueEmpty);
             }
@@ -622,15 +671,14 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     /// (Python: `ValueError: task_done() called too many times`).
     pub fn task_done(&self) -> Result<()> {
         let ring = &self.0.ring;
-        let m = ring.mutex();
-        m.lock_forever();
+        ring.lock()?;
         let u = self.unfinished().load(Relaxed);
         if u == 0 {
-            m.unlock();
+            ring.unlock();
             return Err(Error::TaskDoneTooManyTimes);
         }
         self.unfinished().store(u - 1, SeqCst);
-        m.unlock();
+        ring.unlock();
         if u == 1 && ring.word(JOIN_WAITERS).load(SeqCst) > 0 {
             futex_wake(self.unfinished(), u32::MAX);
         }

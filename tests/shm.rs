@@ -159,3 +159,9 @@ fn no_block_is_left_in_dev_shm_when_every_user_is_killed() {
         path.display()
     );
 }
+
+#[test]
+fn processes_killed_inside_put_and_get_leave_the_queue_usable_and_counted() {
+    let out = case("queue_killed_inside");
+    assert_eq!(value(&out, "consistent_rounds"), "30/30", "{out}");
+}

@@ -51,6 +51,7 @@ use std::time::Duration;
 
 pub use condition::{Barrier, Condition, ConditionLock};
 pub use robust::RobustLock;
+pub(crate) use robust::{init_robust, lock_robust, unlock_robust, ROBUST_SIZE};
 
 use crate::error::{Error, Result};
 use crate::region::{futex_wait, futex_wake, gettid, Deadline, Region, BODY};
@@ -249,10 +250,6 @@ impl<'a> Mutex<'a> {
                 return state.compare_exchange(0, 1, Acquire, Relaxed).is_ok();
             }
         }
-    }
-
-    pub(crate) fn lock_forever(&self) {
-        self.lock(Deadline::after(None));
     }
 
     /// False if it was not locked (and then nothing changed).

@@ -46,30 +46,7 @@ impl RobustLock {
     /// initialized.
     pub fn new() -> Result<RobustLock> {
         let region = Region::new(KIND_ROBUST, LEN)?;
-        let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
-        // SAFETY: attr is initialized by pthread_mutexattr_init before use
-        // and destroyed after; the mutex lies inside the fresh, zeroed
-        // mapping (8-aligned, size_of pthread_mutex_t bytes) that no other
-        // process can see yet.
-        let rc = unsafe {
-            let a = attr.as_mut_ptr();
-            let mut rc = libc::pthread_mutexattr_init(a);
-            if rc == 0 {
-                rc = libc::pthread_mutexattr_setpshared(a, libc::PTHREAD_PROCESS_SHARED);
-            }
-            if rc == 0 {
-                rc = libc::pthread_mutexattr_setrobust(a, libc::PTHREAD_MUTEX_ROBUST);
-            }
-            if rc == 0 {
-                rc = libc::pthread_mutexattr_settype(a, libc::PTHREAD_MUTEX_ERRORCHECK);
-            }
-            if rc == 0 {
-                rc = libc::pthread_mutex_init(mutex_ptr(&region), a);
-            }
-            libc::pthread_mutexattr_destroy(a);
-            rc
-        };
-        check(rc, "pthread_mutex_init")?;
+        init_robust(&region, MUTEX)?;
         Ok(RobustLock {
             region: Arc::new(region),
         })
@@ -170,10 +147,81 @@ impl RobustLock {
     }
 }
 
+/// Bytes a robust mutex takes (8-aligned).
+pub(crate) const ROBUST_SIZE: usize = std::mem::size_of::<libc::pthread_mutex_t>();
+
+/// Initializes a process-shared, robust, error-checking mutex at `off`
+/// (8-aligned) of a region no other process uses yet.
+pub(crate) fn init_robust(region: &Region, off: usize) -> Result<()> {
+    assert_eq!(off % 8, 0, "unaligned mutex");
+    let m = mutex_at(region, off);
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+    // SAFETY: attr is initialized by pthread_mutexattr_init before use
+    // and destroyed after; the mutex lies inside the fresh, zeroed
+    // mapping (8-aligned, ROBUST_SIZE bytes, checked by mutex_at) that no
+    // other process can see yet.
+    let rc = unsafe {
+        let a = attr.as_mut_ptr();
+        let mut rc = libc::pthread_mutexattr_init(a);
+        if rc == 0 {
+            rc = libc::pthread_mutexattr_setpshared(a, libc::PTHREAD_PROCESS_SHARED);
+        }
+        if rc == 0 {
+            rc = libc::pthread_mutexattr_setrobust(a, libc::PTHREAD_MUTEX_ROBUST);
+        }
+        if rc == 0 {
+            rc = libc::pthread_mutexattr_settype(a, libc::PTHREAD_MUTEX_ERRORCHECK);
+        }
+        if rc == 0 {
+            rc = libc::pthread_mutex_init(m, a);
+        }
+        libc::pthread_mutexattr_destroy(a);
+        rc
+    };
+    check(rc, "pthread_mutex_init")
+}
+
+/// Locks the robust mutex at `off`, waiting as long as it takes. True if
+/// its previous owner died holding it (it is then marked consistent and
+/// held by the caller, who must repair what it guards).
+///
+/// # Errors
+/// [`Error::Os`] if the mutex is not usable (not initialized, or already
+/// held by the calling thread).
+pub(crate) fn lock_robust(region: &Region, off: usize) -> Result<bool> {
+    let m = mutex_at(region, off);
+    // SAFETY: the mutex was initialized by init_robust (checked by the
+    // region's kind by whoever mapped it) and lives as long as the region.
+    match unsafe { libc::pthread_mutex_lock(m) } {
+        0 => Ok(false),
+        libc::EOWNERDEAD => {
+            // SAFETY: we hold it (EOWNERDEAD means acquired).
+            check(
+                unsafe { libc::pthread_mutex_consistent(m) },
+                "pthread_mutex_consistent",
+            )?;
+            Ok(true)
+        }
+        rc => check(rc, "pthread_mutex_lock").map(|_| false),
+    }
+}
+
+/// Unlocks the robust mutex at `off`, held by the calling thread.
+pub(crate) fn unlock_robust(region: &Region, off: usize) {
+    // SAFETY: as in lock_robust; the caller holds it.
+    unsafe {
+        libc::pthread_mutex_unlock(mutex_at(region, off));
+    }
+}
+
 fn mutex_ptr(region: &Region) -> *mut libc::pthread_mutex_t {
+    mutex_at(region, MUTEX)
+}
+
+fn mutex_at(region: &Region, off: usize) -> *mut libc::pthread_mutex_t {
     // UnsafeCell documents that the mutex is changed behind shared access.
     region
-        .ptr(MUTEX, std::mem::size_of::<libc::pthread_mutex_t>())
+        .ptr(off, ROBUST_SIZE)
         .cast::<UnsafeCell<libc::pthread_mutex_t>>()
         .cast()
 }
