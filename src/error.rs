@@ -261,6 +261,21 @@ pub enum Error {
     #[error("barrier is broken")]
     BrokenBarrier,
 
+    /// A [`RobustLock`](crate::synchronize::RobustLock)'s previous owner
+    /// died holding it (`EOWNERDEAD`). The caller now holds the lock; the
+    /// data it protects may be half-updated. Check it, then release the
+    /// lock as usual.
+    #[error("the previous owner of the lock (pid {pid}) died holding it; you hold it now: check the data it protects")]
+    OwnerDied {
+        /// The pid of the process whose thread held the lock.
+        pid: i32,
+    },
+
+    /// `put` or `get` on a queue after `close()` in this process
+    /// (Python: `ValueError: Queue ... is closed`).
+    #[error("queue is closed")]
+    QueueClosed,
+
     /// `task_done` was called more times than items were put
     /// (Python: `ValueError: task_done() called too many times`).
     #[error("task_done() called too many times")]
@@ -518,6 +533,12 @@ impl Error {
     /// True for [`Error::ValueNotInList`].
     pub fn is_value_not_in_list(&self) -> bool {
         matches!(self, Error::ValueNotInList { .. })
+    }
+
+    /// True for [`Error::OwnerDied`]: the caller holds a lock whose
+    /// previous owner died holding it.
+    pub fn is_owner_died(&self) -> bool {
+        matches!(self, Error::OwnerDied { .. })
     }
 
     /// True for [`Error::BrokenBarrier`].

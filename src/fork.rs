@@ -201,3 +201,22 @@ pub fn exit_child(code: i32) -> ! {
     // child owns nothing that must be released first.
     unsafe { libc::_exit(code) }
 }
+
+/// `fork(2)` for a short-lived helper whose child calls only
+/// async-signal-safe functions and ends with `_exit` (the guardian of a
+/// [`SharedMemory`](crate::shared_memory::SharedMemory) block). It flushes
+/// nothing and warns of nothing: the child never runs Rust code that
+/// could deadlock or print.
+///
+/// # Safety
+/// In the child, only async-signal-safe functions may be called, ending
+/// with `_exit`.
+pub(crate) unsafe fn fork_helper() -> Result<Fork> {
+    // SAFETY: the caller's contract is the one fork(2) needs in a
+    // possibly multithreaded process.
+    match unsafe { unistd::fork() } {
+        Ok(unistd::ForkResult::Parent { child }) => Ok(Fork::Parent { child }),
+        Ok(unistd::ForkResult::Child) => Ok(Fork::Child),
+        Err(e) => Err(Error::os("fork", e)),
+    }
+}

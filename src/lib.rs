@@ -53,8 +53,13 @@ pub mod io;
 pub mod managers;
 pub mod pool;
 pub mod process;
+pub mod queues;
+mod region;
+pub mod shared_memory;
+pub mod sharedctypes;
 pub mod start;
 pub mod subprocess;
+pub mod synchronize;
 mod sys;
 mod worker;
 

@@ -14,5 +14,6 @@ mod pool;
 mod process;
 mod python_map;
 mod remote;
+mod shm;
 mod start;
 mod subprocess;

@@ -20,6 +20,7 @@ mod managers;
 mod pool;
 mod process;
 mod report;
+mod shm;
 mod subprocess;
 
 use harness::{measure, print_table, python_available, write_json, Spec};
@@ -36,6 +37,9 @@ fn specs() -> Vec<Spec<'static>> {
         pool::apply_async(),
         pool::map(),
         pool::submit(),
+        shm::value_add_locked(),
+        shm::lock_acquire_release(),
+        shm::queue_put_get(),
     ]
 }
 
