@@ -1,0 +1,218 @@
+//! Claims the pages make about CPython, Linux and Rust that a program can
+//! check on the machine the tests run on. Each test names the page that
+//! makes the claim; when one fails, the page is wrong (or the platform
+//! changed) and the text must change with it.
+//!
+//! The Python claims are about the `python3` on PATH (3.11 on the project's
+//! machines, the version the book compares against); a test skips, saying
+//! so, when there is none. The runs that show Python's defaults remove
+//! `PYTHONUNBUFFERED` from the environment, as a reader's shell has it.
+
+use crate::common;
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::root;
+
+fn python3() -> Option<(u32, u32)> {
+    let out = Command::new("python3").arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let v = text.trim().strip_prefix("Python ")?;
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let version = (parts.next()?, parts.next()?);
+    Some(version)
+}
+
+macro_rules! need_python {
+    () => {
+        match python3() {
+            Some(v) => v,
+            None => {
+                eprintln!("skipped: no python3 on PATH");
+                return;
+            }
+        }
+    };
+}
+
+/// `python3 -c CODE` with the default buffering, stdout a pipe.
+fn py(code: &str) -> Output {
+    Command::new("python3")
+        .args(["-c", code])
+        .env_remove("PYTHONUNBUFFERED")
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Chapter 5 and chapter 1 ("Buffered output"): with the default
+/// buffering, CPython's stdout to a pipe is block-buffered, so each child of
+/// the article's program writes its line at exit in one `write(2)` and no
+/// line tears.
+#[test]
+fn cpython_piped_stdout_is_block_buffered_so_the_article_never_tears() {
+    need_python!();
+    let out = py("import sys; print(sys.stdout.line_buffering, sys.stderr.line_buffering)");
+    assert_eq!(text(&out), "False True\n", "{out:?}");
+    for run in 0..5 {
+        let out = Command::new("python3")
+            .arg(root().join("workbook/python/ch05_isolation.py"))
+            .env_remove("PYTHONUNBUFFERED")
+            .output()
+            .unwrap();
+        let t = text(&out);
+        let mut lines: Vec<&str> = t.lines().collect();
+        lines.sort();
+        let mut want: Vec<String> = (0..10).map(|i| format!("say hi [{i}]")).collect();
+        want.push("ending []".into());
+        want.sort();
+        assert_eq!(lines, want, "run {run}: a torn line\n{t}");
+    }
+}
+
+/// Chapter 13: through a pipe, CPython holds `parent process` in its buffer
+/// until the interpreter exits. Leaving with `os._exit` (which skips the
+/// flush) shows it was still there at the end.
+#[test]
+fn cpython_holds_a_piped_line_until_exit() {
+    need_python!();
+    let out = py("import os; print('parent process'); os._exit(0)");
+    assert_eq!(text(&out), "", "the line left before exit: {out:?}");
+    let out = py("print('parent process')");
+    assert_eq!(text(&out), "parent process\n");
+}
+
+/// Chapter 14: `/bin/sh -c 'a; b'` forks `b` when the shell is dash, so
+/// killing the shell leaves `b` holding the pipe; bash 5.1 and later exec
+/// the last command itself, under the shell's pid. The probe prints the
+/// shell's pid, then the last command's own pid (a Python one-liner).
+#[test]
+fn dash_forks_the_last_command_and_bash_execs_it() {
+    need_python!();
+    let probe = "echo $$; python3 -c 'import os; print(os.getpid())'";
+    let pids = |shell: &str| -> Option<(String, String)> {
+        let out = Command::new(shell)
+            .args(["-c", probe])
+            .env_remove("PYTHONUNBUFFERED")
+            .output()
+            .ok()?;
+        let t = text(&out);
+        let mut l = t.lines();
+        Some((l.next()?.to_string(), l.next()?.to_string()))
+    };
+    let sh = std::fs::read_link("/bin/sh").unwrap_or_default();
+    if sh.to_string_lossy().contains("dash") {
+        let (shell, last) = pids("/bin/sh").unwrap();
+        assert_ne!(shell, last, "dash ran the last command under its own pid");
+    } else {
+        eprintln!("skipped the dash half: /bin/sh is {}", sh.display());
+    }
+    let bash = Command::new("bash")
+        .args(["-c", "echo ${BASH_VERSINFO[0]} ${BASH_VERSINFO[1]}"])
+        .output();
+    match bash {
+        Ok(out) if out.status.success() => {
+            let v: Vec<u32> = text(&out)
+                .split_whitespace()
+                .map(|n| n.parse().unwrap())
+                .collect();
+            let (shell, last) = pids("bash").unwrap();
+            if (v[0], v[1]) >= (5, 1) {
+                assert_eq!(shell, last, "bash {v:?} did not exec the last command");
+            } else {
+                eprintln!("skipped the bash half: bash {v:?} is older than 5.1");
+            }
+        }
+        _ => eprintln!("skipped the bash half: no bash"),
+    }
+}
+
+/// The introduction and appendix C: when a manager's server dies, CPython
+/// does not hang. A call blocked on the server (`Queue.get`) raises a bare
+/// `EOFError` as soon as the server is killed, and a later call fails at
+/// once (`BrokenPipeError`). The bound is generous: the claim is "not a
+/// hang", and the server is killed after 0.3 s.
+#[test]
+fn cpython_raises_at_once_when_its_manager_dies() {
+    need_python!();
+    let probe = r#"
+import os, signal, threading
+from multiprocessing import Manager
+m = Manager()
+q = m.Queue()
+pid = m._process.pid
+threading.Timer(0.3, lambda: os.kill(pid, signal.SIGKILL)).start()
+try:
+    q.get()
+except BaseException as e:
+    print('blocked get:', type(e).__name__, str(e) == '')
+try:
+    q.put(1)
+except BaseException as e:
+    print('next call:', type(e).__name__)
+"#;
+    let start = Instant::now();
+    let out = Command::new("python3")
+        .args(["-c", probe])
+        .env_remove("PYTHONUNBUFFERED")
+        .output()
+        .unwrap();
+    assert!(start.elapsed() < Duration::from_secs(30), "it hung");
+    assert_eq!(
+        text(&out),
+        "blocked get: EOFError True\nnext call: BrokenPipeError\n",
+        "{out:?}"
+    );
+}
+
+/// Appendices A and C: CPython 3.11 authenticates a manager connection with
+/// HMAC-MD5; 3.12 made it HMAC-SHA256, with the digest's name sent first.
+#[test]
+fn cpython_manager_authentication_digest() {
+    let version = need_python!();
+    let out = py("import inspect, multiprocessing.connection as c; \
+                  src = inspect.getsource(c); \
+                  print(\"hmac.new(authkey, message, 'md5')\" in src, \"'{sha256}'\" in src or '{sha256}' in src)");
+    let t = text(&out);
+    if version <= (3, 11) {
+        assert_eq!(t, "True False\n", "CPython {version:?}: {out:?}");
+    } else {
+        assert!(t.ends_with("True\n"), "CPython {version:?}: {out:?}");
+    }
+}
+
+/// Chapter 11: CPython's manager `Value` ignores its typecode: a `Value('i')`
+/// takes a string or a float.
+#[test]
+fn cpython_manager_value_ignores_its_typecode() {
+    need_python!();
+    let out = py("from multiprocessing import Manager\n\
+                  with Manager() as m:\n    \
+                      v = m.Value('i', 0)\n    \
+                      v.value = 'not an int'\n    \
+                      print(repr(v.value), repr(m.Value('i', 2.5).value))");
+    assert_eq!(text(&out), "'not an int' 2.5\n", "{out:?}");
+}
+
+/// Chapter 16's twin passes a lambda to a Manager, and chapter 2's notes
+/// rely on it: a lambda can be handed to a child only under the `fork` start
+/// method; `spawn` must pickle it, and cannot.
+#[test]
+fn cpython_lambda_targets_need_the_fork_start_method() {
+    need_python!();
+    let probe = "import multiprocessing as mp\n\
+                 if __name__ == '__main__':\n    \
+                     p = mp.get_context('fork').Process(target=lambda: None); p.start(); p.join()\n    \
+                     print('fork', p.exitcode)\n    \
+                     try:\n        \
+                         mp.get_context('spawn').Process(target=lambda: None).start()\n    \
+                     except Exception as e:\n        \
+                         print('spawn', type(e).__name__)";
+    let out = py(probe);
+    assert_eq!(text(&out), "fork 0\nspawn PicklingError\n", "{out:?}");
+}
