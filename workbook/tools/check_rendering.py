@@ -94,10 +94,11 @@ def chromium():
 
 
 def serve(directory):
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=directory
-    )
-    handler.log_message = lambda *a: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=directory)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd
