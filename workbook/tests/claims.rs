@@ -216,3 +216,91 @@ fn cpython_lambda_targets_need_the_fork_start_method() {
     let out = py(probe);
     assert_eq!(text(&out), "fork 0\nspawn PicklingError\n", "{out:?}");
 }
+
+/// Chapter 12 (against chapter 11): CPython's manager `Array` is an
+/// `array.array` in the server and does enforce its typecode.
+#[test]
+fn cpython_manager_array_enforces_its_typecode() {
+    need_python!();
+    let out = py("from multiprocessing import Manager\n\
+                  with Manager() as m:\n    \
+                      a = m.Array('i', [0, 0])\n    \
+                      try:\n        \
+                          a[0] = 'x'\n    \
+                      except TypeError as e:\n        \
+                          print(type(e).__name__)");
+    assert_eq!(text(&out), "TypeError\n", "{out:?}");
+}
+
+/// Appendix C, "A worker killed mid-task": CPython's pool replaces the
+/// worker but forgets its task; the task's `get()` and `pool.join()` never
+/// return (checked here as: still waiting after 2 s, for tasks of 0.1 s),
+/// while the other tasks complete.
+#[test]
+fn cpython_pool_forgets_the_task_of_a_killed_worker() {
+    need_python!();
+    let probe = "import os, signal, time, multiprocessing as mp\n\
+                 def task(x):\n    \
+                     if x == 1:\n        \
+                         os.kill(os.getpid(), signal.SIGKILL)\n    \
+                     time.sleep(0.1)\n    \
+                     return x\n\
+                 if __name__ == '__main__':\n    \
+                     pool = mp.Pool(2)\n    \
+                     rs = [pool.apply_async(task, (i,)) for i in range(3)]\n    \
+                     print('task 0:', rs[0].get(timeout=30))\n    \
+                     try:\n        \
+                         rs[1].get(timeout=2)\n    \
+                     except mp.TimeoutError:\n        \
+                         print('task 1: still waiting after 2 s')\n    \
+                     print('task 2:', rs[2].get(timeout=30))\n    \
+                     import threading\n    \
+                     pool.close()\n    \
+                     t = threading.Thread(target=pool.join, daemon=True)\n    \
+                     t.start(); t.join(2)\n    \
+                     print('join returned within 2 s:', not t.is_alive())\n    \
+                     pool.terminate()";
+    let out = py(probe);
+    assert_eq!(
+        text(&out),
+        "task 0: 0\ntask 1: still waiting after 2 s\ntask 2: 2\njoin returned within 2 s: False\n",
+        "{out:?}"
+    );
+}
+
+/// Appendix C, "A client that dies holding a lock": CPython's manager
+/// server does not release a `Lock` whose holder died.
+#[test]
+fn cpython_manager_lock_stays_held_after_its_holder_dies() {
+    need_python!();
+    let probe = "import os, multiprocessing as mp\n\
+                 def hold(lock):\n    \
+                     lock.acquire()\n    \
+                     os._exit(0)\n\
+                 if __name__ == '__main__':\n    \
+                     with mp.Manager() as m:\n        \
+                         lock = m.Lock()\n        \
+                         p = mp.Process(target=hold, args=(lock,)); p.start(); p.join()\n        \
+                         print(lock.acquire(timeout=1))";
+    let out = py(probe);
+    assert_eq!(text(&out), "False\n", "{out:?}");
+}
+
+/// Chapter 5 and appendix C: unbuffered, `print('say hi', [0, 2, 1])` is
+/// four `write(2)` calls: the two arguments, the separator and the newline.
+#[test]
+fn cpython_unbuffered_print_is_four_writes() {
+    need_python!();
+    let out = Command::new("python3")
+        .args([
+            "-u",
+            "-c",
+            "def syscw():\n    \
+                 with open('/proc/self/io') as f:\n        \
+                     return int(next(l for l in f if l.startswith('syscw')).split()[1])\n\
+             b = syscw(); print('say hi', [0, 2, 1]); a = syscw(); print('writes', a - b)",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out), "say hi [0, 2, 1]\nwrites 4\n", "{out:?}");
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Check the built book in headless Chromium: no table is wider than the text
-column, at 1280 px (desktop) and at 390 px (a phone).
+column, at 1280 px (desktop) and at 390 px (a phone), and every image (the
+diagrams, the performance chart) loads and fits.
 
 Usage (from the repository root, after `mdbook build workbook`):
 
@@ -60,6 +61,12 @@ function measure(doc, page, width) {
                           doc.documentElement.scrollWidth - doc.documentElement.clientWidth);
     results.push({page, width, table: i, right: r.right, col: col.right,
                   scroll: t.scrollWidth, client: t.clientWidth, over});
+  });
+  doc.querySelectorAll('main img').forEach((img, i) => {
+    const r = img.getBoundingClientRect();
+    results.push({page, width, image: img.getAttribute('src'),
+                  loaded: img.complete && img.naturalWidth > 0,
+                  over: r.right - col.right});
   });
   results.push({page, width, table: -1, tables: tables.length, col: col.right});
 }
@@ -155,17 +162,25 @@ def main():
             print(run.stdout[-2000:], run.stderr[-2000:])
             return 2
         results = json.loads(m.group(1).replace("&quot;", '"'))
-        seen = [r for r in results if r["table"] == -1]
-        tables = [r for r in results if r["table"] >= 0]
+        seen = [r for r in results if r.get("table") == -1]
+        tables = [r for r in results if r.get("table", -1) >= 0]
+        images = [r for r in results if "image" in r]
         bad = [r for r in tables if r["over"] > 1]
+        broken = [r for r in images if not r["loaded"] or r["over"] > 1]
         print(
             f"check_rendering: {len(seen)} page loads at {WIDTHS} px, "
-            f"{len(tables)} tables measured, {len(bad)} overflowing"
+            f"{len(tables)} tables measured, {len(bad)} overflowing; "
+            f"{len(images)} images, {len(broken)} missing or too wide"
         )
         for r in bad:
             print(
                 f"  {r['page']} at {r['width']} px: table {r['table']} "
                 f"overflows by {r['over']:.0f} px"
+            )
+        for r in broken:
+            print(
+                f"  {r['page']} at {r['width']} px: image {r['image']} "
+                f"{'did not load' if not r['loaded'] else 'overflows'}"
             )
         if shots:
             wide = ["appendix_python_to_rust.html", "ch14_communicate.html"]
@@ -177,7 +192,7 @@ def main():
                         [f"--window-size={w},{h}", f"--screenshot={out}", base + page],
                     )
                     print(f"  screenshot {out}")
-        return 1 if bad else 0
+        return 1 if bad or broken else 0
     finally:
         httpd.shutdown()
         os.remove(harness)
