@@ -304,3 +304,44 @@ fn cpython_unbuffered_print_is_four_writes() {
         .unwrap();
     assert_eq!(text(&out), "say hi [0, 2, 1]\nwrites 4\n", "{out:?}");
 }
+
+/// Chapters 2, 3 and 15, what they say CPython does: a child whose target
+/// raises prints `Process Process-1:` and a traceback and exits with 1;
+/// starting twice and joining before start are `AssertionError`s; a `Pool`
+/// runs three threads in the parent; a command killed by a signal fails
+/// `check=True` with "died with <Signals.SIGKILL: 9>." (the message
+/// `ch15_try_2` prints from forklore).
+#[test]
+fn cpython_process_pool_and_subprocess_behaviour_the_chapters_cite() {
+    need_python!();
+    let probe = "import multiprocessing as mp, threading, subprocess\n\
+                 def boom():\n    \
+                     raise ValueError('gave up')\n\
+                 if __name__ == '__main__':\n    \
+                     p = mp.Process(target=boom); p.start(); p.join(); print('exitcode', p.exitcode)\n    \
+                     try:\n        \
+                         p.start()\n    \
+                     except AssertionError as e:\n        \
+                         print('start twice:', type(e).__name__)\n    \
+                     try:\n        \
+                         mp.Process(target=boom).join()\n    \
+                     except AssertionError as e:\n        \
+                         print('join before start:', type(e).__name__)\n    \
+                     pool = mp.Pool(4); print('threads with a pool:', threading.active_count()); pool.terminate()\n    \
+                     try:\n        \
+                         subprocess.run('kill -KILL $$', shell=True, check=True)\n    \
+                     except subprocess.CalledProcessError as e:\n        \
+                         print(e)";
+    let out = py(probe);
+    assert_eq!(
+        text(&out),
+        "exitcode 1\n\
+         start twice: AssertionError\n\
+         join before start: AssertionError\n\
+         threads with a pool: 4\n\
+         Command 'kill -KILL $$' died with <Signals.SIGKILL: 9>.\n",
+        "{out:?}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("Process Process-1:\nTraceback"), "{err}");
+}
