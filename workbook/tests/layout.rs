@@ -330,3 +330,79 @@ fn the_declared_rust_version_covers_every_locked_dependency() {
         "rust-version {declared:?} is older than what these need: {too_new:?}"
     );
 }
+
+/// The sidebar numbers each chapter once: SUMMARY.md's titles carry the
+/// book's own numbers ("1.", "A."), so mdBook must not add its own in front
+/// of them (issue 18: "1. 1. The raw fork()", "17. A. Python to Rust").
+#[test]
+fn the_sidebar_numbers_each_chapter_once() {
+    let summary = std::fs::read_to_string(root().join("workbook/SUMMARY.md")).unwrap();
+    let numbered_titles = summary
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("- ["))
+        .filter(|t| {
+            t.split_once(". ")
+                .is_some_and(|(n, _)| n.len() <= 2 && n.chars().all(|c| c.is_ascii_alphanumeric()))
+        })
+        .count();
+    let toml = std::fs::read_to_string(root().join("workbook/book.toml")).unwrap();
+    let no_labels = toml
+        .lines()
+        .any(|l| l.split('#').next().unwrap().replace(' ', "") == "no-section-label=true");
+    assert!(numbered_titles > 0, "SUMMARY.md has no numbered titles");
+    assert!(
+        no_labels,
+        "SUMMARY.md numbers {numbered_titles} titles itself: book.toml needs no-section-label = true"
+    );
+}
+
+/// The performance chart's bars are proportional to the ratios the
+/// appendix's table prints (issue 18: on the old log-scale bars a 20×
+/// speedup looked like 1.3×). Each panel's bars, read from
+/// `workbook/versus.svg`, are compared with the table's column; a bar drawn
+/// to the edge for a ratio beyond the axis ends in an arrow and is skipped.
+#[test]
+fn the_performance_chart_draws_lengths_proportional_to_the_ratios() {
+    let page = std::fs::read_to_string(root().join("workbook/appendix_performance.md")).unwrap();
+    let row = regex::Regex::new(
+        r"(?m)^\| `[^`]+` \|[^|]+\|[^|]+\|[^|]+\|[^|]+\| ([\d.]+)× \| ([\d.]+)× \|$",
+    )
+    .unwrap();
+    let (speedups, floors): (Vec<f64>, Vec<f64>) = row
+        .captures_iter(&page)
+        .map(|c| (c[1].parse::<f64>().unwrap(), c[2].parse::<f64>().unwrap()))
+        .unzip();
+    assert!(speedups.len() >= 5, "the table has its rows");
+    let svg = std::fs::read_to_string(root().join("workbook/versus.svg")).unwrap();
+    let bar = |color: &str| -> Vec<f64> {
+        let re = regex::Regex::new(&format!(
+            r#"<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)" height="12" fill="{color}"/>"#
+        ))
+        .unwrap();
+        re.captures_iter(&svg)
+            .map(|c| c[1].parse().unwrap())
+            .collect()
+    };
+    for (name, values, color) in [
+        ("speedup", &speedups, "#1c7ed6"),
+        ("over floor", &floors, "#d9480f"),
+    ] {
+        let widths = bar(color);
+        assert_eq!(widths.len(), values.len(), "{name}: one bar per row");
+        // A ratio beyond the axis is drawn to the edge and ends in an arrow
+        // (a path of the bar's colour): leave out that many of the largest.
+        let arrows = svg.matches(&format!(r#"z" fill="{color}"/>"#)).count();
+        let mut pairs: Vec<(f64, f64)> = values.iter().cloned().zip(widths).collect();
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        pairs.truncate(pairs.len() - arrows);
+        let scale: Vec<f64> = pairs.iter().map(|(v, w)| w / v).collect();
+        let (lo, hi) = scale
+            .iter()
+            .fold((f64::MAX, 0.0_f64), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+        // The table rounds to 2 decimals and the SVG to 1 unit: a few % slack.
+        assert!(
+            hi / lo < 1.06,
+            "{name}: bar lengths are not proportional: {scale:?}"
+        );
+    }
+}
