@@ -345,3 +345,18 @@ fn cpython_process_pool_and_subprocess_behaviour_the_chapters_cite() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("Process Process-1:\nTraceback"), "{err}");
 }
+
+/// Chapter 10, Try it 3 (`workbook/examples/ch10_try_3.rs`): CPython's
+/// manager `Condition` refuses `notify` without the lock, as forklore's
+/// `Error::NotOwner` does.
+#[test]
+fn cpython_manager_condition_refuses_notify_without_the_lock() {
+    need_python!();
+    let out = py("from multiprocessing import Manager\n\
+                  with Manager() as m:\n    \
+                      try:\n        \
+                          m.Condition().notify()\n    \
+                      except RuntimeError as e:\n        \
+                          print(e)");
+    assert_eq!(text(&out), "cannot notify on un-acquired lock\n", "{out:?}");
+}
