@@ -360,3 +360,38 @@ fn cpython_manager_condition_refuses_notify_without_the_lock() {
                           print(e)");
     assert_eq!(text(&out), "cannot notify on un-acquired lock\n", "{out:?}");
 }
+
+/// Chapter 4 ("A dead worker breaks the executor, loudly ... that is
+/// CPython's behaviour"): a killed worker fails the pending future with
+/// `BrokenProcessPool`, a finished future keeps its result, and a later
+/// `submit` fails too.
+#[test]
+fn cpython_executor_breaks_when_a_worker_dies() {
+    need_python!();
+    let probe = "import os, signal, time\n\
+                 from concurrent.futures import ProcessPoolExecutor\n\
+                 from concurrent.futures.process import BrokenProcessPool\n\
+                 def task(x):\n    \
+                     if x == 1:\n        \
+                         os.kill(os.getpid(), signal.SIGKILL)\n    \
+                     return x\n\
+                 if __name__ == '__main__':\n    \
+                     ex = ProcessPoolExecutor(2)\n    \
+                     f0 = ex.submit(task, 0)\n    \
+                     print('finished:', f0.result())\n    \
+                     try:\n        \
+                         ex.submit(task, 1).result(timeout=30)\n    \
+                     except BrokenProcessPool as e:\n        \
+                         print('pending:', type(e).__name__)\n    \
+                     print('finished keeps:', f0.result())\n    \
+                     try:\n        \
+                         ex.submit(task, 2)\n    \
+                     except BrokenProcessPool as e:\n        \
+                         print('later submit:', type(e).__name__)";
+    let out = py(probe);
+    assert_eq!(
+        text(&out),
+        "finished: 0\npending: BrokenProcessPool\nfinished keeps: 0\nlater submit: BrokenProcessPool\n",
+        "{out:?}"
+    );
+}
