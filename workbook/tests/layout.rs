@@ -406,3 +406,41 @@ fn the_performance_chart_draws_lengths_proportional_to_the_ratios() {
         );
     }
 }
+
+/// Every image a page shows exists (mdBook does not warn about a missing
+/// one), and every diagram in `workbook/diagrams/` is shown somewhere, with
+/// a `<title>` for screen readers.
+#[test]
+fn every_image_exists_and_every_diagram_is_shown() {
+    let image = regex::Regex::new(r"!\[[^\]]*\]\(([^)\s]+)\)").unwrap();
+    let mut shown = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("workbook")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for c in image.captures_iter(&text) {
+            let src = c[1].to_string();
+            assert!(
+                root().join("workbook").join(&src).is_file(),
+                "{} shows {src}, which does not exist",
+                path.display()
+            );
+            shown.insert(src);
+        }
+    }
+    let diagrams: Vec<String> = std::fs::read_dir(root().join("workbook/diagrams"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(diagrams.len() >= 3, "at least three diagrams: {diagrams:?}");
+    for d in diagrams {
+        let svg = std::fs::read_to_string(root().join("workbook/diagrams").join(&d)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<title>"), "{d}");
+        assert!(
+            shown.contains(&format!("diagrams/{d}")),
+            "workbook/diagrams/{d} is not shown on any page"
+        );
+    }
+}
