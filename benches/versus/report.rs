@@ -2,10 +2,10 @@
 //! workbook's performance appendix, without measuring anything.
 //!
 //! It rewrites the table between the `<!-- versus:table -->` markers of
-//! `workbook/appendix_performance.md` and draws `workbook/versus.svg`: one
-//! group of three bars per row (forklore, CPython, the floor) on a shared
-//! logarithmic axis of microseconds per operation, so that a glance shows
-//! how far forklore sits from CPython on one side and the floor on the other.
+//! `workbook/appendix_performance.md` and draws `workbook/versus.svg`: two
+//! panels of bars on linear axes, the speedup over CPython and the cost over
+//! the system-call floor, so that each bar's length is proportional to the
+//! ratio it stands for (a log axis made a 20× speedup look like 1.3×).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -67,92 +67,178 @@ pub fn table(doc: &Value) -> String {
     out
 }
 
-/// An SVG bar chart of the rows on a log scale.
-pub fn svg(doc: &Value) -> String {
-    let rows: Vec<&Value> = doc["rows"].as_array().into_iter().flatten().collect();
-    let series = [
-        ("forklore", "forklore", "#d9480f"),
-        ("cpython", "CPython", "#1c7ed6"),
-        ("floor", "system-call floor", "#868e96"),
-    ];
-    let values: Vec<f64> = rows
-        .iter()
-        .flat_map(|r| series.iter().filter_map(|(k, _, _)| num(&r[*k])))
-        .filter(|v| *v > 0.0)
-        .collect();
-    let lo = values
-        .iter()
-        .cloned()
-        .fold(f64::INFINITY, f64::min)
-        .max(1e-3);
-    let hi = values.iter().cloned().fold(0.0, f64::max).max(lo * 10.0);
-    let (lo_exp, hi_exp) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
-    let (left, width, bar, gap, top) = (230.0, 520.0, 11.0, 14.0, 40.0);
-    let group = 3.0 * bar + gap;
-    let height = top + rows.len() as f64 * group + 50.0;
-    let x = |v: f64| left + (v.log10() - lo_exp as f64) / (hi_exp - lo_exp) as f64 * width;
-    let mut s = String::new();
+/// One panel of the chart: a ratio per row, drawn as a bar on a linear axis
+/// from 0 to `max` (×), with a reference line at 1×. A ratio beyond `max` is
+/// drawn to the edge, ends in an arrow and says so in its label, so that no
+/// visible length lies.
+struct Panel<'a> {
+    key: &'a str,
+    title: &'a str,
+    note: &'a str,
+    color: &'a str,
+    max: f64,
+    step: f64,
+}
+
+/// The chart's geometry, in SVG units. The chart is 400 wide so that on a
+/// 390 px phone it is drawn at nearly its own size (text stays at 11–13 px)
+/// and on the 750 px book column at nearly twice that.
+const W: f64 = 400.0;
+const LEFT: f64 = 12.0;
+const RIGHT: f64 = 52.0;
+const ROW: f64 = 34.0;
+
+fn panel(s: &mut String, rows: &[&Value], p: &Panel, y0: f64) -> f64 {
+    let plot = W - LEFT - RIGHT;
+    let x = |v: f64| LEFT + v.min(p.max) / p.max * plot;
     writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}" font-family="sans-serif" font-size="12">"#,
-        w = left + width + 90.0
+        r#"<text x="{LEFT}" y="{:.1}" font-size="15" font-weight="bold">{}</text>"#,
+        y0 + 16.0,
+        p.title
     )
     .unwrap();
-    writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#).unwrap();
     writeln!(
         s,
-        r#"<text x="{left}" y="16" font-weight="bold">microseconds per operation (log scale; shorter is faster)</text>"#
+        r##"<text x="{LEFT}" y="{:.1}" font-size="12" fill="#495057">{}</text>"##,
+        y0 + 33.0,
+        p.note
     )
     .unwrap();
-    for e in lo_exp..=hi_exp {
-        let gx = x(10f64.powi(e));
-        writeln!(
-            s,
-            r##"<line x1="{gx:.1}" y1="{top}" x2="{gx:.1}" y2="{y2:.1}" stroke="#dee2e6"/><text x="{gx:.1}" y="{ty:.1}" text-anchor="middle" fill="#495057">{label}</text>"##,
-            y2 = height - 40.0,
-            ty = height - 26.0,
-            label = fmt_us(Some(10f64.powi(e)))
-        )
-        .unwrap();
-    }
-    for (i, r) in rows.iter().enumerate() {
-        let y0 = top + i as f64 * group;
-        writeln!(
-            s,
-            r#"<text x="{lx}" y="{ly:.1}" text-anchor="end">{name}</text>"#,
-            lx = left - 8.0,
-            ly = y0 + 1.5 * bar + 4.0,
-            name = r["name"].as_str().unwrap_or("?")
-        )
-        .unwrap();
-        for (j, (key, _, color)) in series.iter().enumerate() {
-            let Some(v) = num(&r[*key]).filter(|v| *v > 0.0) else {
-                continue;
-            };
-            let y = y0 + j as f64 * bar;
+    let top = y0 + 44.0;
+    let bottom = top + rows.len() as f64 * ROW;
+    // Grid lines and their labels, on a linear axis starting at 0. The
+    // lines run only through each row's band of bars, not through its name.
+    let mut t = 0.0;
+    while t <= p.max + 1e-9 {
+        let gx = x(t);
+        let (stroke, width) = if (t - 1.0).abs() < 1e-9 {
+            ("#212529", 1.5)
+        } else {
+            ("#ced4da", 1.0)
+        };
+        for i in 0..rows.len() {
+            let band = top + i as f64 * ROW + 15.0;
             writeln!(
                 s,
-                r#"<rect x="{left}" y="{y:.1}" width="{bw:.1}" height="{bh:.1}" fill="{color}"/><text x="{tx:.1}" y="{ty:.1}" font-size="10">{label}</text>"#,
-                bw = (x(v) - left).max(1.0),
-                bh = bar - 1.0,
-                tx = x(v) + 4.0,
-                ty = y + bar - 2.0,
-                label = fmt_us(Some(v))
+                r#"<line x1="{gx:.1}" y1="{band:.1}" x2="{gx:.1}" y2="{:.1}" stroke="{stroke}" stroke-width="{width}"/>"#,
+                band + 16.0
             )
             .unwrap();
         }
-    }
-    let ly = height - 10.0;
-    for (j, (_, label, color)) in series.iter().enumerate() {
-        let lx = left + j as f64 * 150.0;
         writeln!(
             s,
-            r#"<rect x="{lx}" y="{ry}" width="10" height="10" fill="{color}"/><text x="{tx}" y="{ly}">{label}</text>"#,
-            ry = ly - 9.0,
-            tx = lx + 14.0
+            r##"<text x="{gx:.1}" y="{:.1}" text-anchor="middle" font-size="12" fill="#495057">{}×</text>"##,
+            bottom + 15.0,
+            t
+        )
+        .unwrap();
+        t += p.step;
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let ry = top + i as f64 * ROW;
+        writeln!(
+            s,
+            r#"<text x="{LEFT}" y="{:.1}" font-size="13" font-family="monospace">{}</text>"#,
+            ry + 13.0,
+            r["name"].as_str().unwrap_or("?")
+        )
+        .unwrap();
+        let Some(v) = num(&r[p.key]).filter(|v| *v > 0.0) else {
+            writeln!(
+                s,
+                r##"<text x="{LEFT}" y="{:.1}" font-size="12" fill="#495057">not measured</text>"##,
+                ry + 28.0
+            )
+            .unwrap();
+            continue;
+        };
+        let (bar_y, bar_h) = (ry + 17.0, 12.0);
+        let end = x(v);
+        writeln!(
+            s,
+            r#"<rect x="{LEFT}" y="{bar_y:.1}" width="{:.1}" height="{bar_h}" fill="{}"/>"#,
+            (end - LEFT).max(1.0),
+            p.color
+        )
+        .unwrap();
+        let label = if v > p.max {
+            // Off the scale: an arrow head past the edge, and the value.
+            writeln!(
+                s,
+                r#"<path d="M{end:.1},{:.1} l8,{:.1} l-8,{:.1} z" fill="{}"/>"#,
+                bar_y - 2.0,
+                bar_h / 2.0 + 2.0,
+                bar_h / 2.0 + 2.0,
+                p.color
+            )
+            .unwrap();
+            format!("{v:.0}× →")
+        } else {
+            format!("{v:.1}×")
+        };
+        let (lx, anchor) = if v > p.max {
+            (end - 4.0, "end")
+        } else {
+            (end + 4.0, "start")
+        };
+        let fill = if v > p.max { "white" } else { "#212529" };
+        writeln!(
+            s,
+            r#"<text x="{lx:.1}" y="{:.1}" font-size="12" text-anchor="{anchor}" fill="{fill}">{label}</text>"#,
+            bar_y + 10.5
         )
         .unwrap();
     }
+    bottom + 24.0
+}
+
+/// The chart: two panels on linear axes, one bar per row in each. The first
+/// is CPython's time divided by forklore's (longer is better for forklore);
+/// the second is forklore's time divided by the floor's (1× means forklore
+/// adds nothing to the system calls; shorter is better). Lengths are
+/// proportional to the ratios they stand for.
+pub fn svg(doc: &Value) -> String {
+    let rows: Vec<&Value> = doc["rows"].as_array().into_iter().flatten().collect();
+    let ceil_to = |v: f64, step: f64| ((v / step).ceil() * step).max(step);
+    let max_of = |key: &str| {
+        rows.iter()
+            .filter_map(|r| num(&r[key]))
+            .fold(0.0_f64, f64::max)
+    };
+    let speedup = Panel {
+        key: "speedup_vs_cpython",
+        title: "Speedup over CPython",
+        note: "CPython's time ÷ forklore's: longer is faster",
+        color: "#1c7ed6",
+        max: ceil_to(max_of("speedup_vs_cpython"), 5.0),
+        step: 5.0,
+    };
+    // Most rows sit within a few times the floor; one far-off row would
+    // squash them all to slivers, so the axis stops at the second largest
+    // ratio (rounded up) and the far-off row is marked as off the scale.
+    let mut floors: Vec<f64> = rows.iter().filter_map(|r| num(&r["over_floor"])).collect();
+    floors.sort_by(f64::total_cmp);
+    let second = floors.iter().rev().nth(1).copied().unwrap_or(1.0);
+    let over = Panel {
+        key: "over_floor",
+        title: "Cost over the system-call floor",
+        note: "forklore's time ÷ the floor's: 1× adds nothing",
+        color: "#d9480f",
+        max: ceil_to(second.max(1.0), 1.0),
+        step: 1.0,
+    };
+    let mut body = String::new();
+    let mid = panel(&mut body, &rows, &speedup, 0.0);
+    let end = panel(&mut body, &rows, &over, mid + 8.0);
+    let mut s = String::new();
+    writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {end:.0}" width="{W}" height="{end:.0}" font-family="sans-serif">"#
+    )
+    .unwrap();
+    writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#).unwrap();
+    s.push_str(&body);
     s.push_str("</svg>\n");
     s
 }

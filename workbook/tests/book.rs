@@ -10,5 +10,7 @@ mod chapters_managers_more;
 mod chapters_pool;
 mod chapters_remote;
 mod chapters_subprocess;
+mod claims;
 mod layout;
+mod try_its;
 mod twins;

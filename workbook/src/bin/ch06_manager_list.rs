@@ -24,8 +24,8 @@
 //! `Manager::start()` forks a server process that holds the real list;
 //! `li` is only a proxy, an object id and the server's address. Each
 //! child's `append` and each print is a request to the server, so the
-//! children now add to one list. Watch for: the lists grow from line to
-//! line, every printed list is a prefix of the final one, and the parent's
+//! children now add to one list. Watch for: every printed list is a prefix
+//! of the final one (not always longer than the line before), and the parent's
 //! `ending` list holds all ten numbers, in the order the children got to the
 //! server. Two children may append before either prints, so two lines can
 //! show the same list.

@@ -12,7 +12,7 @@
 //! `ls` is still starting up, and then `ls` prints the folder listing on the
 //! same terminal. Watch for: `parent process` usually comes first, above
 //! the listing, as in CPython. That is a race, not a guarantee: run it a few
-//! times and the listing may come first (the workbook page has numbers).
+//! times and the listing may come first (the workbook page says why).
 //!
 //! Run it: `cargo run --release --bin ch13_popen` (it lists the folder you
 //! run it in).
