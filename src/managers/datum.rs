@@ -22,9 +22,10 @@
 //! | `f32`, `f64` | `Float` (total order, see below) |
 //! | `char` | `Char` |
 //! | `String`, `&str` | `Str` |
-//! | bytes (`serde_bytes`) | `Bytes` |
+//! | bytes (`serde_bytes`), and sequences of `u8` (`Vec<u8>`, `&[u8]`) | `Bytes`, one byte per byte |
+//! | every *empty* sequence | `Bytes` (empty), so that it sorts before any non-empty one |
 //! | `Option` | `None` / `Some` |
-//! | sequences, tuples, tuple structs, **structs** (fields in declaration order) | `Seq` |
+//! | other sequences, tuples, tuple structs, **structs** (fields in declaration order) | `Seq` |
 //! | maps (`HashMap`, `BTreeMap`) | `Map`, **sorted by key** |
 //! | enum variants | `Variant(index, payload)` |
 //! | newtype structs | their content (transparent) |
