@@ -7,8 +7,17 @@
 //! connection back. The cache remembers the pid that opened each
 //! connection; a forked child finds its parent's pid there and opens its own
 //! connection instead of writing into the parent's socket, so frames of two
-//! processes or two threads can never interleave. A connection that failed
-//! (or that the server closed) is dropped, and the next call opens a new one.
+//! processes or two threads can never interleave. Each new connection first
+//! says who calls on it (`Request::Hello`: a token of the process and a
+//! number of the thread, see `identity`), so that the server gives RLocks and
+//! Conditions to callers, not connections.
+//!
+//! An error the server answered (a refusal, an unknown id, an empty
+//! queue...) leaves the connection open and cached: a refused request is
+//! only a refused request. A request too big for the server's frame limit
+//! is refused here, before anything is sent. Only a transport failure (the
+//! server gone, the link cut, a stream out of step) drops the connection;
+//! the next call opens a new one.
 //!
 //! # References: one session per process
 //! The server frees an object when no *session* holds a reference to it. A
@@ -16,6 +25,12 @@
 //! only to create objects and to count references; the server drops every
 //! reference a session held when it closes, which the kernel does when the
 //! process dies, however it dies.
+//!
+//! The session connection, too, is dropped only on a transport failure.
+//! When that happens in a live process, the next session call reconnects
+//! and adopts the process's live references again (an object that nobody
+//! else held has been freed meanwhile; see the managers module's docs on
+//! why references stay tied to connections).
 //!
 //! Inside a process, proxies count their clones locally: the session holds
 //! one reference per object while at least one proxy of it lives in the
