@@ -35,9 +35,7 @@ impl Acquirer {
     pub(super) fn can_acquire(&self, c: Caller, procs: &Procs) -> bool {
         match self {
             Acquirer::Lock { holder } => holder.is_none(),
-            Acquirer::RLock { owner, count } => {
-                owner.is_none() || (*owner == Some(c) && *count < u64::MAX)
-            }
+            Acquirer::RLock { owner, .. } => owner.is_none() || *owner == Some(c),
             Acquirer::Semaphore { value, .. } => *value > 0,
             Acquirer::Robust { owner } => match owner {
                 None => true,
@@ -191,6 +189,12 @@ pub(super) fn lock_op(l: &Guarded<Acquirer>, op: LockOp, ctx: &Ctx<'_>) -> CallR
     let g = l.lock();
     let c = ctx.caller;
     match op {
+        LockOp::Acquire { .. } if matches!(*g, Acquirer::RLock { owner: Some(o), count: u64::MAX } if o == c) => {
+            err(RemoteError::Invalid(format!(
+                "an RLock cannot be acquired more than {} times",
+                u64::MAX
+            )))
+        }
         LockOp::Acquire { blocking, timeout } => {
             let mut g = if !blocking {
                 if !g.can_acquire(c, ctx.procs) {
@@ -234,6 +238,12 @@ pub(super) fn condition_op(
     let mut g = cond.lock();
     let c = ctx.caller;
     match op {
+        ConditionOp::Acquire { .. } if g.owner == Some(c) && g.count == u64::MAX => {
+            err(RemoteError::Invalid(format!(
+                "a Condition's lock cannot be acquired more than {} times",
+                u64::MAX
+            )))
+        }
         ConditionOp::Acquire { blocking, timeout } => {
             let free = move |s: &mut CondState| s.owner.is_none() || s.owner == Some(c);
             if !blocking {
