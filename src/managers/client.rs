@@ -224,29 +224,28 @@ fn handshake(conn: &mut Connection, ep: &Endpoint) -> Result<()> {
 /// (it has the default frame limit) before anything is sent: the
 /// connection stays usable.
 fn encode(req: &Request) -> Result<Vec<u8>> {
-    let bytes = postcard::to_allocvec(req).map_err(|e| Error::Encode(e.to_string()))?;
-    let max = crate::connection::DEFAULT_MAX_MESSAGE_SIZE;
-    if bytes.len() > max {
+    let frame = crate::connection::encode_frame(req)?;
+    let (len, max) = (frame.len() - 4, crate::connection::DEFAULT_MAX_MESSAGE_SIZE);
+    if len > max {
         return Err(Error::ManagerRequest(format!(
-            "a request of {} bytes is over the manager's limit of {max} bytes; \
-             send it in smaller pieces (nothing was sent)",
-            bytes.len()
+            "a request of {len} bytes is over the manager's limit of {max} bytes; \
+             send it in smaller pieces (nothing was sent)"
         )));
     }
-    Ok(bytes)
+    Ok(frame)
 }
 
 /// Send one encoded request and read its response on `conn`. An error is
 /// a transport failure: the connection can no longer be used.
-fn exchange(conn: &mut Connection, bytes: &[u8]) -> Result<Response> {
-    conn.send_bytes(bytes).map_err(gone("send"))?;
+fn exchange(conn: &mut Connection, frame: Vec<u8>) -> Result<Response> {
+    conn.send_frame(frame).map_err(gone("send"))?;
     spin_until_readable(conn);
     conn.recv::<Response>().map_err(gone("recv"))
 }
 
 /// Send one request and read its response on `conn`.
 fn round_trip(conn: &mut Connection, req: &Request) -> Result<Response> {
-    exchange(conn, &encode(req)?)
+    exchange(conn, encode(req)?)
 }
 
 /// Open a connection and say who calls on it (see [`identity`]).
@@ -349,7 +348,7 @@ pub(crate) fn call(ep: &Endpoint, req: &Request) -> Result<Reply> {
     };
     // Only a transport failure loses the connection: a refusal or any
     // other error from the server leaves it open on both sides.
-    let response = exchange(&mut conn, &bytes)?;
+    let response = exchange(&mut conn, bytes)?;
     put_back(ep, pid, conn);
     response.map_err(Error::from)
 }
@@ -488,7 +487,7 @@ impl Session {
             r = greet(conn);
             self.greeted = r.is_ok();
         }
-        match r.and_then(|()| exchange(conn, &bytes)) {
+        match r.and_then(|()| exchange(conn, bytes)) {
             Ok(r) => r.map_err(Error::from),
             Err(e) => {
                 if !matches!(e, Error::ManagerRequest(_)) {
