@@ -365,6 +365,35 @@ mod tests {
     }
 
     #[test]
+    fn an_rlock_acquired_u64_max_times_refuses_one_more() {
+        use std::os::fd::AsFd;
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let procs = Procs::default();
+        let ctx = Ctx {
+            caller: caller(1),
+            fd: a.as_fd(),
+            procs: &procs,
+        };
+        let l = Guarded::new(Acquirer::RLock {
+            owner: Some(caller(1)),
+            count: u64::MAX,
+        });
+        let acquire = LockOp::Acquire {
+            blocking: false,
+            timeout: None,
+        };
+        let r = lock_op(&l, acquire, &ctx).unwrap();
+        assert!(matches!(r, Err(RemoteError::Invalid(_))), "{r:?}");
+        assert!(matches!(
+            *l.lock(),
+            Acquirer::RLock {
+                count: u64::MAX,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn a_robust_lock_tells_the_next_owner_that_the_last_one_died() {
         let procs = Procs::default();
         procs.attach(1, None, false);
