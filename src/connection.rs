@@ -178,6 +178,15 @@ impl Connection {
         self.write_frame(frame)
     }
 
+    /// Send a frame made by [`encode_frame`]: four placeholder bytes, then
+    /// the payload (for a caller that checks the size before sending).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the write fails.
+    pub(crate) fn send_frame(&mut self, frame: Vec<u8>) -> Result<()> {
+        self.write_frame(frame)
+    }
+
     /// `frame` holds four placeholder bytes, then the payload: fill in the
     /// header (or widen it for payloads over `i32::MAX`) and write it in one go.
     fn write_frame(&mut self, mut frame: Vec<u8>) -> Result<()> {
@@ -389,6 +398,12 @@ impl Connection {
         })?;
         Ok(())
     }
+}
+
+/// Encode `value` for [`Connection::send_frame`]: four placeholder bytes for
+/// the header, then the payload (its length is the frame's length minus 4).
+pub(crate) fn encode_frame<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    postcard::to_extend(value, vec![0u8; 4]).map_err(|e| Error::Encode(e.to_string()))
 }
 
 /// Decode a postcard payload strictly: trailing bytes are an error too.

@@ -281,8 +281,8 @@ pub enum Error {
     #[error("task_done() called too many times")]
     TaskDoneTooManyTimes,
 
-    /// The manager has no object with this id. The server closes the
-    /// connection that asked; a correct proxy never sees this.
+    /// The manager has no object with this id (it was freed, or never
+    /// existed). The connection stays open; a correct proxy never sees this.
     #[error("the manager has no object with id {id}")]
     UnknownObject {
         /// The id asked for.
@@ -291,7 +291,9 @@ pub enum Error {
 
     /// The manager refused a request it cannot carry out for another reason
     /// (a method sent to an object of another type, a zero slice step, a
-    /// value it cannot store).
+    /// value it cannot store, a value nested too deeply, a request or a
+    /// reply over the size limit, an overflow). Nothing changed on the
+    /// server, and the connection stays open.
     #[error("manager refused the request: {0}")]
     ManagerRequest(String),
 

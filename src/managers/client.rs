@@ -7,8 +7,17 @@
 //! connection back. The cache remembers the pid that opened each
 //! connection; a forked child finds its parent's pid there and opens its own
 //! connection instead of writing into the parent's socket, so frames of two
-//! processes or two threads can never interleave. A connection that failed
-//! (or that the server closed) is dropped, and the next call opens a new one.
+//! processes or two threads can never interleave. Each new connection first
+//! says who calls on it (`Request::Hello`: a token of the process and a
+//! number of the thread, see `identity`), so that the server gives RLocks and
+//! Conditions to callers, not connections.
+//!
+//! An error the server answered (a refusal, an unknown id, an empty
+//! queue...) leaves the connection open and cached: a refused request is
+//! only a refused request. A request too big for the server's frame limit
+//! is refused here, before anything is sent. Only a transport failure (the
+//! server gone, the link cut, a stream out of step) drops the connection;
+//! the next call opens a new one.
 //!
 //! # References: one session per process
 //! The server frees an object when no *session* holds a reference to it. A
@@ -16,6 +25,12 @@
 //! only to create objects and to count references; the server drops every
 //! reference a session held when it closes, which the kernel does when the
 //! process dies, however it dies.
+//!
+//! The session connection, too, is dropped only on a transport failure.
+//! When that happens in a live process, the next session call reconnects
+//! and adopts the process's live references again (an object that nobody
+//! else held has been freed meanwhile; see the managers module's docs on
+//! why references stay tied to connections).
 //!
 //! Inside a process, proxies count their clones locally: the session holds
 //! one reference per object while at least one proxy of it lives in the
@@ -216,29 +231,28 @@ fn handshake(conn: &mut Connection, ep: &Endpoint) -> Result<()> {
 /// (it has the default frame limit) before anything is sent: the
 /// connection stays usable.
 fn encode(req: &Request) -> Result<Vec<u8>> {
-    let bytes = postcard::to_allocvec(req).map_err(|e| Error::Encode(e.to_string()))?;
-    let max = crate::connection::DEFAULT_MAX_MESSAGE_SIZE;
-    if bytes.len() > max {
+    let frame = crate::connection::encode_frame(req)?;
+    let (len, max) = (frame.len() - 4, crate::connection::DEFAULT_MAX_MESSAGE_SIZE);
+    if len > max {
         return Err(Error::ManagerRequest(format!(
-            "a request of {} bytes is over the manager's limit of {max} bytes; \
-             send it in smaller pieces (nothing was sent)",
-            bytes.len()
+            "a request of {len} bytes is over the manager's limit of {max} bytes; \
+             send it in smaller pieces (nothing was sent)"
         )));
     }
-    Ok(bytes)
+    Ok(frame)
 }
 
 /// Send one encoded request and read its response on `conn`. An error is
 /// a transport failure: the connection can no longer be used.
-fn exchange(conn: &mut Connection, bytes: &[u8]) -> Result<Response> {
-    conn.send_bytes(bytes).map_err(gone("send"))?;
+fn exchange(conn: &mut Connection, frame: Vec<u8>) -> Result<Response> {
+    conn.send_frame(frame).map_err(gone("send"))?;
     spin_until_readable(conn);
     conn.recv::<Response>().map_err(gone("recv"))
 }
 
 /// Send one request and read its response on `conn`.
 fn round_trip(conn: &mut Connection, req: &Request) -> Result<Response> {
-    exchange(conn, &encode(req)?)
+    exchange(conn, encode(req)?)
 }
 
 /// Open a connection and say who calls on it (see [`identity`]).
@@ -322,7 +336,7 @@ pub(crate) fn call(ep: &Endpoint, req: &Request) -> Result<Reply> {
     };
     // Only a transport failure loses the connection: a refusal or any
     // other error from the server leaves it open on both sides.
-    let response = exchange(&mut conn, &bytes)?;
+    let response = exchange(&mut conn, bytes)?;
     put_back(ep, pid, conn);
     response.map_err(Error::from)
 }
@@ -460,7 +474,7 @@ impl Session {
             r = greet(conn);
             self.greeted = r.is_ok();
         }
-        match r.and_then(|()| exchange(conn, &bytes)) {
+        match r.and_then(|()| exchange(conn, bytes)) {
             Ok(r) => r.map_err(Error::from),
             Err(e) => {
                 if !matches!(e, Error::ManagerRequest(_)) {

@@ -58,8 +58,11 @@
 //! the same meaning: [`Error::IndexOutOfRange`], [`Error::KeyNotFound`],
 //! [`Error::ValueNotInList`], [`Error::QueueEmpty`], [`Error::QueueFull`],
 //! [`Error::ReleaseUnlocked`], [`Error::NotOwner`], [`Error::BrokenBarrier`].
-//! A server that has died gives [`Error::ManagerGone`] on every call, even one
-//! blocked in [`QueueProxy::get`]; a wrong authkey gives
+//! A request the server refuses gives [`Error::ManagerRequest`] (or
+//! [`Error::UnknownObject`]) and changes nothing; a bug that panics in the
+//! server gives [`Error::ManagerPanicked`]; in both cases the connection
+//! stays open. A server that has died gives [`Error::ManagerGone`] on every
+//! call, even one blocked in [`QueueProxy::get`]; a wrong authkey gives
 //! [`Error::AuthenticationFailed`].
 //!
 //! # Processes, threads and connections

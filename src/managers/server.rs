@@ -378,18 +378,22 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
 
 /// Send `r`; a reply too big for the client to receive is replaced by a
 /// refusal (the client's limit is the default, as the server's own).
+///
+/// A method that changes an object and returns a value (a `pop`, a `get`
+/// from a queue) returns one value that came in a request, which was larger
+/// than its reply: such a reply always fits, and nothing is lost by a
+/// refused reply; only reads (`to_vec`, `items`...) can be too big.
 fn send_reply(conn: &mut Connection, r: &Response) -> crate::error::Result<()> {
-    let bytes = postcard::to_allocvec(r).map_err(|e| Error::Encode(e.to_string()))?;
-    let max = conn.max_message_size();
-    if bytes.len() > max {
+    let frame = crate::connection::encode_frame(r)?;
+    let (len, max) = (frame.len() - 4, conn.max_message_size());
+    if len > max {
+        drop(frame);
         let why = format!(
-            "the reply would be {} bytes, over the limit of {max} bytes; ask for less at a time (a slice)",
-            bytes.len()
+            "the reply would be {len} bytes, over the limit of {max} bytes; ask for less at a time (a slice)"
         );
-        drop(bytes);
         return conn.send(&Err::<Reply, _>(RemoteError::Refused(why)));
     }
-    conn.send_bytes(&bytes)
+    conn.send_frame(frame)
 }
 
 fn release_refs(server: &Server, refs: HashMap<ObjId, u64>) {

@@ -263,6 +263,13 @@ pub enum Acquired {
 /// assert_eq!(lock.acquire().unwrap(), Acquired::Clean);
 /// assert_eq!(lock.try_acquire().unwrap(), None); // held (by us)
 /// lock.release().unwrap();
+/// {
+///     let (_held, how) = lock.guard().unwrap();
+///     if how == Acquired::OwnerDied {
+///         // check and repair what the lock protects
+///     }
+/// }
+/// assert!(!lock.locked().unwrap());
 /// ```
 #[derive(Clone, Debug)]
 pub struct RobustLockProxy {
@@ -323,6 +330,24 @@ impl RobustLockProxy {
     /// caller holds it.
     pub fn release(&self) -> Result<()> {
         want_unit(self.handle.call(lock_release())?)
+    }
+
+    /// Acquire the lock and return a [`Guard`] that releases it when
+    /// dropped, with how it was acquired.
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire).
+    pub fn guard(&self) -> Result<(Guard<'_>, Acquired)> {
+        let how = self.acquire()?;
+        Ok((
+            Guard {
+                handle: &self.handle,
+                release: lock_release,
+                done: false,
+                _not_send: std::marker::PhantomData,
+            },
+            how,
+        ))
     }
 
     /// Whether the lock is held (also while its dead owner's lock waits

@@ -35,9 +35,7 @@ impl Acquirer {
     pub(super) fn can_acquire(&self, c: Caller, procs: &Procs) -> bool {
         match self {
             Acquirer::Lock { holder } => holder.is_none(),
-            Acquirer::RLock { owner, count } => {
-                owner.is_none() || (*owner == Some(c) && *count < u64::MAX)
-            }
+            Acquirer::RLock { owner, .. } => owner.is_none() || *owner == Some(c),
             Acquirer::Semaphore { value, .. } => *value > 0,
             Acquirer::Robust { owner } => match owner {
                 None => true,
@@ -191,6 +189,12 @@ pub(super) fn lock_op(l: &Guarded<Acquirer>, op: LockOp, ctx: &Ctx<'_>) -> CallR
     let g = l.lock();
     let c = ctx.caller;
     match op {
+        LockOp::Acquire { .. } if matches!(*g, Acquirer::RLock { owner: Some(o), count: u64::MAX } if o == c) => {
+            err(RemoteError::Invalid(format!(
+                "an RLock cannot be acquired more than {} times",
+                u64::MAX
+            )))
+        }
         LockOp::Acquire { blocking, timeout } => {
             let mut g = if !blocking {
                 if !g.can_acquire(c, ctx.procs) {
@@ -234,6 +238,12 @@ pub(super) fn condition_op(
     let mut g = cond.lock();
     let c = ctx.caller;
     match op {
+        ConditionOp::Acquire { .. } if g.owner == Some(c) && g.count == u64::MAX => {
+            err(RemoteError::Invalid(format!(
+                "a Condition's lock cannot be acquired more than {} times",
+                u64::MAX
+            )))
+        }
         ConditionOp::Acquire { blocking, timeout } => {
             let free = move |s: &mut CondState| s.owner.is_none() || s.owner == Some(c);
             if !blocking {
@@ -352,6 +362,35 @@ mod tests {
             unreachable!()
         };
         assert_eq!(value, u64::MAX);
+    }
+
+    #[test]
+    fn an_rlock_acquired_u64_max_times_refuses_one_more() {
+        use std::os::fd::AsFd;
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let procs = Procs::default();
+        let ctx = Ctx {
+            caller: caller(1),
+            fd: a.as_fd(),
+            procs: &procs,
+        };
+        let l = Guarded::new(Acquirer::RLock {
+            owner: Some(caller(1)),
+            count: u64::MAX,
+        });
+        let acquire = LockOp::Acquire {
+            blocking: false,
+            timeout: None,
+        };
+        let r = lock_op(&l, acquire, &ctx).unwrap();
+        assert!(matches!(r, Err(RemoteError::Invalid(_))), "{r:?}");
+        assert!(matches!(
+            *l.lock(),
+            Acquirer::RLock {
+                count: u64::MAX,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -1,0 +1,323 @@
+//! `T` → [`Datum`]: the serde `Serializer` behind [`to_datum`](super::to_datum).
+
+use std::cell::Cell;
+
+use serde::ser;
+use serde::Serialize;
+
+use super::{Datum, DatumError, F64};
+
+type SerResult = std::result::Result<Datum, DatumError>;
+
+/// The serde `Serializer` behind [`to_datum`].
+///
+/// `byte`, for the elements of a sequence, is set when the element was a
+/// lone `u8` (not one inside a struct or an option): a sequence of them is
+/// stored as [`Datum::Bytes`], one byte each, not as 32-byte nodes.
+pub(super) struct DatumSerializer<'a> {
+    byte: Option<&'a Cell<bool>>,
+}
+
+pub(super) const PLAIN: DatumSerializer<'static> = DatumSerializer { byte: None };
+
+/// Collects the elements of a sequence, tuple or struct.
+pub(super) struct SeqBuilder {
+    items: Vec<Datum>,
+    /// For tuple and struct variants: the variant index.
+    variant: Option<u32>,
+    /// For a sequence (`serialize_seq`) whose elements so far were all
+    /// lone `u8`s: those bytes. `None` once an element was something else.
+    bytes: Option<Vec<u8>>,
+}
+
+impl SeqBuilder {
+    fn finish(self) -> SerResult {
+        if let Some(b) = self.bytes {
+            return Ok(Datum::Bytes(b));
+        }
+        let seq = Datum::Seq(self.items);
+        Ok(match self.variant {
+            Some(i) => Datum::Variant(i, Box::new(seq)),
+            None => seq,
+        })
+    }
+}
+
+/// Collects a map's entries; sorts them by key at the end.
+pub(super) struct MapBuilder {
+    pairs: Vec<(Datum, Datum)>,
+    key: Option<Datum>,
+}
+
+/// Sort a map's entries by key; a later duplicate key replaces an earlier one.
+fn canonical_map(mut pairs: Vec<(Datum, Datum)>) -> Datum {
+    // Stable sort keeps insertion order among equal keys; keep the last.
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(Datum, Datum)> = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        match out.last_mut() {
+            Some(last) if last.0 == k => last.1 = v,
+            _ => out.push((k, v)),
+        }
+    }
+    Datum::Map(out)
+}
+
+impl ser::Serializer for DatumSerializer<'_> {
+    type Ok = Datum;
+    type Error = DatumError;
+    type SerializeSeq = SeqBuilder;
+    type SerializeTuple = SeqBuilder;
+    type SerializeTupleStruct = SeqBuilder;
+    type SerializeTupleVariant = SeqBuilder;
+    type SerializeMap = MapBuilder;
+    type SerializeStruct = SeqBuilder;
+    type SerializeStructVariant = SeqBuilder;
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+    fn serialize_bool(self, v: bool) -> SerResult {
+        Ok(Datum::Bool(v))
+    }
+    fn serialize_i8(self, v: i8) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_i16(self, v: i16) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_i32(self, v: i32) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_i64(self, v: i64) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_i128(self, v: i128) -> SerResult {
+        Ok(Datum::Int(v))
+    }
+    fn serialize_u8(self, v: u8) -> SerResult {
+        if let Some(b) = self.byte {
+            b.set(true);
+        }
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_u16(self, v: u16) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_u32(self, v: u32) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_u64(self, v: u64) -> SerResult {
+        Ok(Datum::Int(v.into()))
+    }
+    fn serialize_u128(self, v: u128) -> SerResult {
+        i128::try_from(v).map(Datum::Int).map_err(|_| {
+            DatumError(format!(
+                "{v} is too large to store (the limit is i128::MAX)"
+            ))
+        })
+    }
+    fn serialize_f32(self, v: f32) -> SerResult {
+        Ok(Datum::Float(F64(v.into())))
+    }
+    fn serialize_f64(self, v: f64) -> SerResult {
+        Ok(Datum::Float(F64(v)))
+    }
+    fn serialize_char(self, v: char) -> SerResult {
+        Ok(Datum::Char(v))
+    }
+    fn serialize_str(self, v: &str) -> SerResult {
+        Ok(Datum::Str(v.to_string()))
+    }
+    fn serialize_bytes(self, v: &[u8]) -> SerResult {
+        Ok(Datum::Bytes(v.to_vec()))
+    }
+    fn serialize_none(self) -> SerResult {
+        Ok(Datum::None)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> SerResult {
+        Ok(Datum::Some(Box::new(value.serialize(PLAIN)?)))
+    }
+    fn serialize_unit(self) -> SerResult {
+        Ok(Datum::Unit)
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> SerResult {
+        Ok(Datum::Unit)
+    }
+    fn serialize_unit_variant(self, _: &'static str, index: u32, _: &'static str) -> SerResult {
+        Ok(Datum::Variant(index, Box::new(Datum::Unit)))
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> SerResult {
+        value.serialize(PLAIN)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        value: &T,
+    ) -> SerResult {
+        Ok(Datum::Variant(index, Box::new(value.serialize(PLAIN)?)))
+    }
+    fn serialize_seq(self, len: Option<usize>) -> std::result::Result<SeqBuilder, DatumError> {
+        Ok(SeqBuilder {
+            items: Vec::new(),
+            variant: None,
+            bytes: Some(Vec::with_capacity(len.unwrap_or(0).min(1 << 20))),
+        })
+    }
+    fn serialize_tuple(self, len: usize) -> std::result::Result<SeqBuilder, DatumError> {
+        Ok(SeqBuilder {
+            items: Vec::with_capacity(len.min(4096)),
+            variant: None,
+            bytes: None,
+        })
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        len: usize,
+    ) -> std::result::Result<SeqBuilder, DatumError> {
+        self.serialize_tuple(len)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        len: usize,
+    ) -> std::result::Result<SeqBuilder, DatumError> {
+        let mut b = self.serialize_tuple(len)?;
+        b.variant = Some(index);
+        Ok(b)
+    }
+    fn serialize_map(self, len: Option<usize>) -> std::result::Result<MapBuilder, DatumError> {
+        Ok(MapBuilder {
+            pairs: Vec::with_capacity(len.unwrap_or(0).min(4096)),
+            key: None,
+        })
+    }
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        len: usize,
+    ) -> std::result::Result<SeqBuilder, DatumError> {
+        self.serialize_tuple(len)
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        len: usize,
+    ) -> std::result::Result<SeqBuilder, DatumError> {
+        self.serialize_tuple_variant("", index, "", len)
+    }
+}
+
+impl ser::SerializeSeq for SeqBuilder {
+    type Ok = Datum;
+    type Error = DatumError;
+    fn serialize_element<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> std::result::Result<(), DatumError> {
+        let Some(bytes) = &mut self.bytes else {
+            self.items.push(value.serialize(PLAIN)?);
+            return Ok(());
+        };
+        let was_byte = Cell::new(false);
+        let d = value.serialize(DatumSerializer {
+            byte: Some(&was_byte),
+        })?;
+        match d {
+            Datum::Int(b) if was_byte.get() => bytes.push(b as u8),
+            d => {
+                // Not a sequence of bytes after all.
+                let bytes = self.bytes.take().unwrap_or_default();
+                self.items = Vec::with_capacity(bytes.len() + 1);
+                self.items
+                    .extend(bytes.into_iter().map(|b| Datum::Int(b.into())));
+                self.items.push(d);
+            }
+        }
+        Ok(())
+    }
+    fn end(self) -> SerResult {
+        self.finish()
+    }
+}
+
+macro_rules! seq_like {
+    ($trait:ident, $method:ident) => {
+        impl ser::$trait for SeqBuilder {
+            type Ok = Datum;
+            type Error = DatumError;
+            fn $method<T: Serialize + ?Sized>(
+                &mut self,
+                value: &T,
+            ) -> std::result::Result<(), DatumError> {
+                self.items.push(value.serialize(PLAIN)?);
+                Ok(())
+            }
+            fn end(self) -> SerResult {
+                self.finish()
+            }
+        }
+    };
+}
+seq_like!(SerializeTuple, serialize_element);
+seq_like!(SerializeTupleStruct, serialize_field);
+seq_like!(SerializeTupleVariant, serialize_field);
+
+macro_rules! struct_like {
+    ($trait:ident) => {
+        impl ser::$trait for SeqBuilder {
+            type Ok = Datum;
+            type Error = DatumError;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                _key: &'static str,
+                value: &T,
+            ) -> std::result::Result<(), DatumError> {
+                self.items.push(value.serialize(PLAIN)?);
+                Ok(())
+            }
+            fn end(self) -> SerResult {
+                self.finish()
+            }
+        }
+    };
+}
+struct_like!(SerializeStruct);
+struct_like!(SerializeStructVariant);
+
+impl ser::SerializeMap for MapBuilder {
+    type Ok = Datum;
+    type Error = DatumError;
+    fn serialize_key<T: Serialize + ?Sized>(
+        &mut self,
+        key: &T,
+    ) -> std::result::Result<(), DatumError> {
+        self.key = Some(key.serialize(PLAIN)?);
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> std::result::Result<(), DatumError> {
+        let key = self
+            .key
+            .take()
+            .ok_or_else(|| DatumError("map value without a key".into()))?;
+        self.pairs.push((key, value.serialize(PLAIN)?));
+        Ok(())
+    }
+    fn end(self) -> SerResult {
+        Ok(canonical_map(self.pairs))
+    }
+}
