@@ -45,6 +45,7 @@ pub mod executor;
 mod fork;
 pub mod io;
 pub mod managers;
+mod orphan;
 pub mod pool;
 pub mod process;
 pub mod subprocess;

@@ -1,12 +1,17 @@
-//! The manager server before authentication (`forklore::managers::gate`):
-//! hostile peers cannot hold its threads past one handshake deadline,
-//! cannot pile up beyond the cap, and running out of descriptors neither
-//! floods the log nor stops legitimate clients for good. Each case runs in
-//! the `fx_gate` fixture (the manager forks).
+//! The edges of a manager server's life. Before authentication
+//! (`forklore::managers::gate`): hostile peers cannot hold its threads past
+//! one handshake deadline, cannot pile up beyond the cap, and running out
+//! of descriptors neither floods the log nor stops legitimate clients for
+//! good. At the end: no server or pool worker outlives a killed owner, and
+//! no socket directory is left behind. Each case runs in the `fx_gate`
+//! fixture (the manager forks).
 
 mod common;
 
-use common::{run_ok, stderr, stdout, value};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{run_ok, stderr, stdout, value, TempDir};
 
 fn case(name: &str) -> (String, String) {
     let out = run_ok("fx_gate", &[name]);
@@ -95,4 +100,115 @@ fn descriptor_exhaustion_backs_off_without_flooding_the_log() {
     // Once the peers left, descriptors were free again and a client with
     // the key was served, within the back-off's longest pause and more.
     assert!(ms(&out, "legit_after_ms") < 2_000, "\n{out}\n{err}");
+}
+
+/// Whether `pid` is running: present and not a zombie (an orphan that
+/// nothing reaps stays a zombie; it runs no code).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Run a fixture case that kills itself; its stdout goes to a file (so
+/// that nothing waits for processes that inherited it). Returns that
+/// output once the fixture has ended.
+fn run_dying(args: &[&str]) -> String {
+    let dir = TempDir::new(&format!("gate-{}", args[0]));
+    let path = dir.path().join("out");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_fx_gate"))
+        .args(args)
+        .stdout(std::fs::File::create(&path).unwrap())
+        .status()
+        .unwrap();
+    assert!(!st.success(), "the fixture was meant to die: {st:?}");
+    std::fs::read_to_string(&path).unwrap()
+}
+
+/// Wait up to `limit` for `gone`; false if it never came.
+fn within(limit: Duration, mut gone: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while !gone() {
+        if t.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// Kill what a failed run left behind.
+fn kill(pid: u32) {
+    // SAFETY: plain system call.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+}
+
+#[test]
+fn a_group_termination_signal_leaves_no_socket_directory() {
+    // Before: the server died of the signal with its owner and left
+    // /tmp/forklore-manager-* behind.
+    for sig in ["TERM", "HUP"] {
+        let out = run_dying(&["group_signal", sig]);
+        let pid: u32 = value(&out, "server_pid").parse().unwrap();
+        let dir = PathBuf::from(value(&out, "dir"));
+        let ok = within(Duration::from_secs(5), || !running(pid) && !dir.exists());
+        if !ok {
+            kill(pid);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        assert!(
+            ok,
+            "SIG{sig}: server {pid} or {} left behind",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn the_server_does_not_outlive_a_killed_owner_whose_child_lives_on() {
+    // Before: the child kept the "owner alive" pipe open, and the server
+    // served on (with its directory) for as long as the child lived.
+    let out = run_dying(&["owner_killed_with_child"]);
+    let pid: u32 = value(&out, "server_pid").parse().unwrap();
+    let child: u32 = value(&out, "child_pid").parse().unwrap();
+    let dir = PathBuf::from(value(&out, "dir"));
+    let ok = within(Duration::from_secs(5), || !running(pid) && !dir.exists());
+    kill(child);
+    if !ok {
+        kill(pid);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(ok, "server {pid} or {} outlived its owner", dir.display());
+}
+
+#[test]
+fn pool_workers_do_not_outlive_a_killed_owner() {
+    // Before: a worker in the middle of a task ran on until the task ended
+    // (60 s here); it noticed the owner's death only between tasks.
+    let out = run_dying(&["pool_owner_killed"]);
+    let pids: Vec<u32> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("worker_pid="))
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2, "both workers started their task:\n{out}");
+    let ok = within(Duration::from_secs(5), || pids.iter().all(|&p| !running(p)));
+    for &p in &pids {
+        kill(p);
+    }
+    assert!(ok, "workers {pids:?} outlived their owner");
+}
+
+#[test]
+fn a_manager_made_by_a_thread_that_ends_lives_on() {
+    // The death signal comes when the forking *thread* ends; the server
+    // checks that its owner process is really gone before it leaves.
+    let (out, err) = case("owner_thread_ends");
+    for (k, want) in [("list", "[1, 2, 3]"), ("second", "1"), ("first_again", "3")] {
+        assert_eq!(value(&out, k), want, "{k}:\n{out}\n{err}");
+    }
 }

@@ -115,7 +115,13 @@
 //! most 32 such peers wait at once, and a server out of descriptors pauses
 //! `accept` instead of spinning: see [`gate`].
 //! Dropping the [`Manager`] stops the server, reaps it, and removes the
-//! socket and its directory.
+//! socket and its directory. A server whose owner is killed exits too, even
+//! if a process the owner forked still runs, and a termination signal for
+//! the process group (`SIGTERM`, `SIGHUP`, `SIGQUIT`) ends it as before, but
+//! only after it has removed its socket and directory. Only a `SIGKILL` of
+//! the server itself leaves the directory behind; its owner then removes
+//! it. (How: `PR_SET_PDEATHSIG` and a `signalfd`, in the server process
+//! only; the caller's signal handling is untouched.)
 //!
 //! # Beyond one machine: TCP and named objects
 //! [`Manager::start_tcp`] listens on a TCP address instead (Python:
@@ -152,6 +158,7 @@ pub mod protocol;
 pub mod tcp;
 
 mod client;
+mod lifeline;
 mod named;
 mod objects;
 mod proxies;
@@ -439,16 +446,23 @@ impl Manager {
     ) -> Result<Manager> {
         let (alive_r, alive_w) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe", e))?;
+        let owner = crate::orphan::Owner::here();
+        let held = lifeline::hold();
         // SAFETY: the child runs the server and ends with `exit_child`
         // (`_exit`); it never returns into the caller. Like any fork, it is
         // only sound from a single-threaded process, which `fork` warns about.
-        match unsafe { fork() }? {
+        let forked = unsafe { fork() };
+        if forked.is_err() {
+            held.release();
+        }
+        match forked? {
             Fork::Child => {
                 drop(alive_w);
                 client::forget_inherited();
-                server::run(listener, authkey, alive_r, dir)
+                server::run(listener, authkey, alive_r, dir, owner)
             }
             Fork::Parent { child } => {
+                held.release();
                 drop(listener);
                 drop(alive_r);
                 let endpoint = Arc::new(Endpoint { address, authkey });

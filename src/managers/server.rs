@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::gate::{Backoff, Gate};
+use super::lifeline::{die_by, Event, Lifeline};
 use super::objects::{ClientGone, ConnId, Ctx, Holdings, Object};
 use super::protocol::{ObjId, RemoteError, Reply, Request, Response};
 use crate::connection::{answer_challenge, deliver_challenge, Connection};
@@ -95,10 +96,15 @@ impl Server {
     }
 
     fn exit(&self, code: i32) -> ! {
+        self.remove_socket();
+        crate::process::exit_child(code)
+    }
+
+    /// Remove the socket and its private directory, if there is one.
+    fn remove_socket(&self) {
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }
-        crate::process::exit_child(code)
     }
 }
 
@@ -106,12 +112,15 @@ impl Server {
 ///
 /// `owner_alive` is the read end of a pipe whose write end the owner keeps:
 /// end of file on it means the owner (and every process that inherited the
-/// write end) has gone, and the server exits rather than linger.
+/// write end) has gone, and the server exits rather than linger. It also
+/// exits, cleaning up, when the owner alone dies or a termination signal
+/// comes (see [`lifeline`](super::lifeline)).
 pub(crate) fn run(
     listener: Listener,
     authkey: Vec<u8>,
     owner_alive: OwnedFd,
     dir: Option<PathBuf>,
+    owner: crate::orphan::Owner,
 ) -> ! {
     // Ctrl-C in the terminal goes to the whole process group; like CPython's
     // manager, the server ignores it and lets its owner decide.
@@ -133,6 +142,20 @@ pub(crate) fn run(
         gate: Gate::default(),
         exit_on_shutdown: true,
     });
+    // Before any thread starts: the signal mask is inherited.
+    let lifeline = match Lifeline::install(owner) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            log(&format!(
+                "cannot watch for termination signals: {e}; a killed owner may leave \
+                 this server's socket behind"
+            ));
+            None
+        }
+    };
+    if lifeline.as_ref().is_some_and(Lifeline::owner_gone) {
+        server.exit(0);
+    }
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut backoff = Backoff::default();
     loop {
@@ -148,9 +171,14 @@ pub(crate) fn run(
             (None, false) => Some(pause),
         };
         let mut fds = vec![PollFd::new(owner_alive.as_fd(), PollFlags::POLLIN)];
-        if pause.is_zero() {
+        let signals_at = lifeline.as_ref().map(|l| {
+            fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let listener_at = pause.is_zero().then(|| {
             fds.push(PollFd::new(listener.fd(), PollFlags::POLLIN));
-        }
+            fds.len() - 1
+        });
         let timeout = wait.map_or(PollTimeout::NONE, crate::process::poll_timeout);
         match poll(&mut fds, timeout) {
             Ok(_) => {}
@@ -160,15 +188,28 @@ pub(crate) fn run(
                 server.exit(1);
             }
         }
-        let ready = |i: usize| {
-            fds.get(i)
+        let ready = |i: Option<usize>| {
+            i.and_then(|i| fds.get(i))
                 .and_then(PollFd::revents)
                 .is_some_and(|r| !r.is_empty())
         };
-        if ready(0) {
+        if ready(Some(0)) {
             server.exit(0);
         }
-        if !ready(1) {
+        if let (true, Some(l)) = (ready(signals_at), &lifeline) {
+            match l.read() {
+                Event::OwnerDied => {
+                    log("the owner process died; shutting down");
+                    server.exit(0);
+                }
+                Event::Terminate(sig) => {
+                    server.remove_socket();
+                    die_by(sig);
+                }
+                Event::Ignored => {}
+            }
+        }
+        if !ready(listener_at) {
             continue;
         }
         let now = std::time::Instant::now();
