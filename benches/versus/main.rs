@@ -28,6 +28,7 @@ fn specs() -> Vec<Spec<'static>> {
     vec![
         process::spawn_join(),
         managers::list_append(),
+        managers::list_append_8clients(),
         managers::queue_put_get(),
         managers::value_get_set(),
         subprocess::spawn_wait(),
