@@ -157,6 +157,7 @@ pub mod gate;
 pub mod protocol;
 pub mod tcp;
 
+mod accept;
 mod client;
 mod lifeline;
 mod named;
@@ -381,7 +382,7 @@ impl Manager {
         let mut authkey = vec![0u8; 32];
         crate::connection::random_bytes(&mut authkey)?;
         Self::spawn(
-            server::Listener::Unix(listener),
+            accept::Listener::Unix(listener),
             Address::Unix(path),
             authkey,
             Some(dir),
@@ -430,7 +431,7 @@ impl Manager {
             .local_addr()
             .map_err(io("read the manager's TCP address"))?;
         Self::spawn(
-            server::Listener::Tcp(listener),
+            accept::Listener::Tcp(listener),
             Address::Tcp(local),
             authkey.to_vec(),
             None,
@@ -439,7 +440,7 @@ impl Manager {
 
     /// Fork the server on a bound listener.
     fn spawn(
-        listener: server::Listener,
+        listener: accept::Listener,
         address: Address,
         authkey: Vec<u8>,
         dir: Option<PathBuf>,
@@ -459,7 +460,7 @@ impl Manager {
             Fork::Child => {
                 drop(alive_w);
                 client::forget_inherited();
-                server::run(listener, authkey, alive_r, dir, owner)
+                accept::run(listener, authkey, alive_r, dir, owner)
             }
             Fork::Parent { child } => {
                 held.release();
