@@ -86,9 +86,12 @@ fn descriptor_exhaustion_backs_off_without_flooding_the_log() {
     // Before: `accept` failed in a loop, one log line per failure
     // (hundreds of thousands in 3 s) at full CPU.
     let (out, err) = case("emfile");
+    // One episode is two lines (trouble, recovery). Near the limit, as the
+    // queued peers come and go, a loaded machine may see a second episode;
+    // the claim is "a few lines", against one per failure before.
     let accept_lines = err.lines().filter(|l| l.contains("accept")).count();
     assert!(
-        (1..=2).contains(&accept_lines),
+        (1..=4).contains(&accept_lines),
         "{accept_lines} lines about accept:\n{}",
         err.lines().take(20).collect::<Vec<_>>().join("\n")
     );
@@ -98,7 +101,7 @@ fn descriptor_exhaustion_backs_off_without_flooding_the_log() {
         "the trouble is logged once:\n{err}"
     );
     assert!(
-        err.lines().count() <= forklore::managers::gate::LOG_BURST as usize + 4,
+        err.lines().count() <= forklore::managers::gate::LOG_BURST as usize + 6,
         "a few lines in all:\n{err}"
     );
     // Once the peers left, descriptors were free again and a client with
