@@ -51,6 +51,7 @@ mod exit_status;
 mod fork;
 pub mod io;
 pub mod managers;
+mod orphan;
 pub mod pool;
 pub mod process;
 pub mod queues;

@@ -59,6 +59,11 @@
 //! those two seconds for a worker that ignores SIGTERM. Call `close()` and
 //! `join()` first to let queued work finish.
 //!
+//! **A killed owner takes its workers with it**, even in the middle of a
+//! task: each worker asks the kernel for `SIGKILL` when its parent dies
+//! (`PR_SET_PDEATHSIG`). CPython's workers run their current task to the end
+//! and only then notice that the parent is gone.
+//!
 //! A process forked from the pool's owner (with [`fork`](crate::fork())) holds
 //! a copy of the pool whose sockets lead to the parent's workers. Every call
 //! on that copy that would submit or wait fails with [`Error::ForeignPool`],

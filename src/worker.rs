@@ -571,8 +571,16 @@ impl Core {
         inherited.push(parent_end.as_fd().as_raw_fd());
         let init = self.config.initializer.clone();
         let max_tasks = self.config.max_tasks;
-        let mut process =
-            Process::new(move || worker_main(child_end, &inherited, init, max_tasks)).daemon(true);
+        // A worker dies with the owner, even in the middle of a task (see
+        // `crate::orphan`, which explains why this is right from any thread).
+        let owner = crate::orphan::Owner::here();
+        let mut process = Process::new(move || {
+            if !owner.arm(libc::SIGKILL) {
+                exit_child(0);
+            }
+            worker_main(child_end, &inherited, init, max_tasks)
+        })
+        .daemon(true);
         if let Some(prefix) = self.config.worker_name {
             let name = process.get_name().replacen("Process", prefix, 1);
             process = process.name(name);

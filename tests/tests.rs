@@ -7,8 +7,8 @@ mod common;
 #[path = "fixtures/pattern.rs"]
 mod pattern;
 
+mod edge;
 mod executor;
-mod gate;
 mod managers;
 mod pool;
 mod process;

@@ -223,6 +223,12 @@ fn machine() -> serde_json::Value {
 /// per round trip from one run to the next. This floor is the cheaper and
 /// steadier of the two, so `over_floor` is never flattered by a slow floor.
 pub fn round_trips(n: usize) -> Duration {
+    echo_pair()(n)
+}
+
+/// [`round_trips`] in two steps: fork the echo child now, and return the
+/// trips, to run later (the fork stays out of the timed part).
+pub fn echo_pair() -> impl FnOnce(usize) -> Duration {
     use forklore::Process;
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
@@ -238,19 +244,21 @@ pub fn round_trips(n: usize) -> Duration {
         }
     });
     echo.start().unwrap();
-    let mut buf = [7u8; 16];
-    let t = Instant::now();
-    for _ in 0..n {
-        parent.write_all(&buf).unwrap();
-        spin_readable(&parent);
-        parent.read_exact(&mut buf).unwrap();
+    move |n| {
+        let mut buf = [7u8; 16];
+        let t = Instant::now();
+        for _ in 0..n {
+            parent.write_all(&buf).unwrap();
+            spin_readable(&parent);
+            parent.read_exact(&mut buf).unwrap();
+        }
+        let took = t.elapsed();
+        // shutdown, not drop: the child holds a copy of this end too
+        // (fork), so only shutting the socket down gives it EOF.
+        parent.shutdown(std::net::Shutdown::Both).unwrap();
+        echo.join().unwrap();
+        took
     }
-    let took = t.elapsed();
-    // shutdown, not drop: the child holds a copy of this end too (fork), so
-    // only shutting the socket down gives it EOF.
-    parent.shutdown(std::net::Shutdown::Both).unwrap();
-    echo.join().unwrap();
-    took
 }
 
 /// Wait until `s` is readable: poll for up to 50 µs, yielding between

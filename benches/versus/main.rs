@@ -31,6 +31,7 @@ fn specs() -> Vec<Spec<'static>> {
         process::spawn_join_forkserver(),
         process::spawn_join_spawn(),
         managers::list_append(),
+        managers::list_append_8clients(),
         managers::queue_put_get(),
         managers::value_get_set(),
         subprocess::spawn_wait(),

@@ -5,11 +5,11 @@
 //! echo child ([`round_trips`](crate::harness::round_trips)), measured in
 //! the same run: what any manager call must pay at the least.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use forklore::managers::Manager;
 
-use crate::harness::{round_trips, Spec};
+use crate::harness::{echo_pair, round_trips, Spec};
 
 const OPS: usize = 20_000;
 const ROUNDS: usize = 5;
@@ -90,5 +90,96 @@ pub fn value_get_set() -> Spec<'static> {
         }),
         floor: Some(Box::new(|ops| round_trips(2 * ops))),
         python: Some(("manager_value_get_set.py", vec![])),
+    }
+}
+
+/// Client processes of the `8clients` row.
+const CLIENTS: usize = 8;
+
+/// Fork `CLIENTS` clients that run at once. Each runs `prepare` first
+/// (untimed: open a connection, fork an echo child), says it is ready, and
+/// waits; when all are ready the clock starts and they are let go together
+/// to run the work `prepare` returned. Returns the time from the go until
+/// the last client has been joined (which adds a few reaps, about 0.1 ms,
+/// to runs of tens of milliseconds).
+fn clients_at_once<W, P>(prepare: P) -> Duration
+where
+    W: FnOnce(),
+    P: Fn() -> W + Clone + Send + 'static,
+{
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let (ready_rx, ready_tx) = UnixStream::pair().unwrap();
+    let (go_tx, go_rx) = UnixStream::pair().unwrap();
+    let mut clients: Vec<forklore::Process> = (0..CLIENTS)
+        .map(|_| {
+            let prepare = prepare.clone();
+            let mut ready = ready_tx.try_clone().unwrap();
+            let mut go = go_rx.try_clone().unwrap();
+            let mut p = forklore::Process::new(move || {
+                let work = prepare();
+                ready.write_all(&[1]).unwrap();
+                // End of file: the parent has shut the other end down.
+                let mut b = [0u8; 1];
+                assert_eq!(go.read(&mut b).unwrap(), 0);
+                work();
+            });
+            p.start().unwrap();
+            p
+        })
+        .collect();
+    let mut ready = ready_rx;
+    let mut all = [0u8; CLIENTS];
+    ready.read_exact(&mut all).unwrap();
+    let t = Instant::now();
+    // shutdown, not drop: every client holds a copy of this end (fork).
+    go_tx.shutdown(std::net::Shutdown::Both).unwrap();
+    for p in &mut clients {
+        assert!(p.join().unwrap().success());
+    }
+    t.elapsed()
+}
+
+/// `manager.list_append.8clients`: 8 client processes append to one list
+/// at once; the figure is the wall time per append over all of them
+/// (1 / aggregate throughput).
+///
+/// The floor: 8 forked clients at once, each doing its share of 16-byte
+/// round trips over a socketpair with its own forked echo child
+/// ([`echo_pair`]): the same number of round trips, with the same
+/// concurrency on the same cores, and no server work or shared state.
+pub fn list_append_8clients() -> Spec<'static> {
+    let mut manager = lazy_manager();
+    Spec {
+        name: "manager.list_append.8clients",
+        unit: "µs per append, 8 clients in all",
+        ops: OPS,
+        rounds: ROUNDS,
+        forklore: Box::new(move |ops| {
+            let li = manager().list::<u64>().unwrap();
+            let per = ops / CLIENTS;
+            let client_li = li.clone();
+            let d = clients_at_once(move || {
+                let li = client_li.clone();
+                // Opens this process's connection: not timed.
+                li.append(0).unwrap();
+                move || {
+                    for i in 0..per as u64 {
+                        li.append(i).unwrap();
+                    }
+                }
+            });
+            assert_eq!(li.len().unwrap(), CLIENTS * (per + 1));
+            d
+        }),
+        floor: Some(Box::new(|ops| {
+            clients_at_once(move || {
+                let trips = echo_pair();
+                move || {
+                    trips(ops / CLIENTS);
+                }
+            })
+        })),
+        python: Some(("manager_list_append_8clients.py", vec![])),
     }
 }

@@ -163,7 +163,13 @@
 //! most 32 such peers wait at once, and a server out of descriptors pauses
 //! `accept` instead of spinning: see [`gate`].
 //! Dropping the [`Manager`] stops the server, reaps it, and removes the
-//! socket and its directory.
+//! socket and its directory. A server whose owner is killed exits too, even
+//! if a process the owner forked still runs, and a termination signal for
+//! the process group (`SIGTERM`, `SIGHUP`, `SIGQUIT`) ends it as before, but
+//! only after it has removed its socket and directory. Only a `SIGKILL` of
+//! the server itself leaves the directory behind; its owner then removes
+//! it. (How: `PR_SET_PDEATHSIG` and a `signalfd`, in the server process
+//! only; the caller's signal handling is untouched.)
 //!
 //! # Beyond one machine: TCP and named objects
 //! [`Manager::start_tcp`] listens on a TCP address instead (Python:
@@ -199,8 +205,10 @@ pub mod gate;
 pub mod protocol;
 pub mod tcp;
 
+mod accept;
 mod address;
 pub(crate) mod client;
+mod lifeline;
 mod named;
 mod server;
 
@@ -360,11 +368,18 @@ pub(crate) fn run_spawned_server(
     dir: Option<PathBuf>,
 ) -> ! {
     let listener = if tcp {
-        server::Listener::Tcp(TcpListener::from(listener))
+        accept::Listener::Tcp(TcpListener::from(listener))
     } else {
-        server::Listener::Unix(UnixListener::from(listener))
+        accept::Listener::Unix(UnixListener::from(listener))
     };
-    server::run(listener, authkey, alive, dir)
+    // The spawned server's parent is the process that spawned it: its owner.
+    accept::run(
+        listener,
+        authkey,
+        alive,
+        dir,
+        crate::orphan::Owner::parent(),
+    )
 }
 
 impl Manager {
@@ -412,7 +427,7 @@ impl Manager {
         let mut authkey = vec![0u8; 32];
         crate::connection::random_bytes(&mut authkey)?;
         Self::spawn(
-            server::Listener::Unix(listener),
+            accept::Listener::Unix(listener),
             Address::Unix(path),
             authkey,
             Some(dir),
@@ -462,7 +477,7 @@ impl Manager {
             .local_addr()
             .map_err(io("read the manager's TCP address"))?;
         Self::spawn(
-            server::Listener::Tcp(listener),
+            accept::Listener::Tcp(listener),
             Address::Tcp(local),
             authkey.to_vec(),
             None,
@@ -473,7 +488,7 @@ impl Manager {
     /// Start the server on a bound listener: forked, or spawned (see
     /// [`start_with`](Self::start_with)).
     fn spawn(
-        listener: server::Listener,
+        listener: accept::Listener,
         address: Address,
         authkey: Vec<u8>,
         dir: Option<PathBuf>,
@@ -484,8 +499,8 @@ impl Manager {
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe", e))?;
         let child = if crate::start::server_is_spawned(method) {
             let (fd, tcp) = match &listener {
-                server::Listener::Unix(l) => (l.as_raw_fd(), false),
-                server::Listener::Tcp(l) => (l.as_raw_fd(), true),
+                accept::Listener::Unix(l) => (l.as_raw_fd(), false),
+                accept::Listener::Tcp(l) => (l.as_raw_fd(), true),
             };
             let entry = crate::start::spawn::Entry::Manager {
                 listener: fd,
@@ -496,14 +511,18 @@ impl Manager {
             };
             crate::start::spawn::spawn_entry(entry, &[fd, alive_r.as_raw_fd()], false)?.0
         } else {
+            let owner = crate::orphan::Owner::here();
+            let held = lifeline::hold();
             // SAFETY: the child runs the server and ends with `exit_child`
             // (`_exit`); it never returns into the caller. `fork` refuses a
             // multithreaded caller.
-            match unsafe { fork() }? {
+            let forked = unsafe { fork() };
+            held.release_in_parent(&forked);
+            match forked? {
                 Fork::Child => {
                     drop(alive_w);
                     client::forget_inherited();
-                    server::run(listener, authkey, alive_r, dir)
+                    accept::run(listener, authkey, alive_r, dir, owner)
                 }
                 Fork::Parent { child } => child,
             }

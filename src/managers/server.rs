@@ -1,5 +1,6 @@
-//! The manager's server process: a listener, a thread per connection, and
-//! the table of shared objects with their reference counts.
+//! The manager's server process: a thread per connection, and the table of
+//! shared objects with their reference counts. The listener and the accept
+//! loop that start those threads are in [`accept`](super::accept).
 //!
 //! The server is forked by [`Manager::start`](super::Manager::start) and
 //! never returns into the caller's code: it ends with
@@ -16,14 +17,12 @@ mod queue;
 mod wait;
 
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixListener;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::gate::{Backoff, Gate};
+use super::gate::Gate;
 use super::protocol::{ObjId, RemoteError, Reply, Request, Response};
 use crate::connection::{answer_challenge, deliver_challenge, Connection};
 use crate::error::Error;
@@ -31,69 +30,24 @@ use objects::Object;
 pub(crate) use wait::ConnId;
 use wait::{Caller, ClientGone, Ctx};
 
-/// Where the server accepts connections: a Unix socket for local clients,
-/// TCP for remote ones; the rest of the server does not care which.
-pub(crate) enum Listener {
-    Unix(UnixListener),
-    Tcp(TcpListener),
-}
-
-impl Listener {
-    fn accept(&self) -> std::io::Result<(Connection, String)> {
-        match self {
-            Listener::Tcp(l) => {
-                let (s, peer) = l.accept()?;
-                // A remote client that vanishes is noticed within the bound
-                // of `tcp`, even while its server thread is blocked.
-                if let Err(e) = super::tcp::configure(&s) {
-                    log(&format!("{peer}: {e}"));
-                }
-                Ok((Connection::from(s), peer.to_string()))
-            }
-            Listener::Unix(l) => {
-                let (s, _) = l.accept()?;
-                let peer = match nix::sys::socket::getsockopt(
-                    &s.as_fd(),
-                    nix::sys::socket::sockopt::PeerCredentials,
-                ) {
-                    Ok(cred) => format!("pid {}", cred.pid()),
-                    Err(_) => "unix socket".to_string(),
-                };
-                Ok((Connection::from(s), peer))
-            }
-        }
-    }
-
-    fn is_tcp(&self) -> bool {
-        matches!(self, Listener::Tcp(_))
-    }
-
-    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        match self {
-            Listener::Unix(l) => l.as_fd(),
-            Listener::Tcp(l) => l.as_fd(),
-        }
-    }
-}
-
 struct Entry {
     obj: Arc<Object>,
     /// References held, summed over all connections.
     refs: u64,
 }
 
-struct Server {
+pub(super) struct Server {
     authkey: Vec<u8>,
     objects: Mutex<HashMap<ObjId, Entry>>,
     next_id: AtomicU64,
-    next_conn: AtomicU64,
+    pub(super) next_conn: AtomicU64,
     /// Named objects (`Request::Register`); the registry holds one
     /// reference to each.
     names: Mutex<HashMap<String, ObjId>>,
     /// The socket's private directory, removed on a clean shutdown.
     dir: Option<PathBuf>,
     /// Connections that have not authenticated yet (see [`super::gate`]).
-    gate: Gate,
+    pub(super) gate: Gate,
     /// Whether connections come over TCP (then a client's pid means nothing
     /// here, so robust locks cannot watch it).
     tcp: bool,
@@ -107,7 +61,7 @@ struct Server {
     exit_on_shutdown: bool,
 }
 
-fn log(msg: &str) {
+pub(super) fn log(msg: &str) {
     crate::errln!("forklore manager (pid {}): {msg}", std::process::id());
 }
 
@@ -116,116 +70,32 @@ impl Server {
         self.objects.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn exit(&self, code: i32) -> ! {
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
+    /// A server with no object yet, for [`run`](super::accept::run).
+    pub(super) fn new(authkey: Vec<u8>, dir: Option<PathBuf>, tcp: bool) -> Server {
+        Server {
+            authkey,
+            objects: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            next_conn: AtomicU64::new(1),
+            names: Mutex::new(HashMap::new()),
+            dir,
+            gate: Gate::default(),
+            tcp,
+            procs: procs::Procs::default(),
+            panics: AtomicU64::new(0),
+            exit_on_shutdown: true,
         }
+    }
+
+    pub(super) fn exit(&self, code: i32) -> ! {
+        self.remove_socket();
         crate::process::exit_child(code)
     }
-}
 
-/// Run the server in the freshly forked child. Never returns.
-///
-/// `owner_alive` is the read end of a pipe whose write end the owner keeps:
-/// end of file on it means the owner (and every process that inherited the
-/// write end) has gone, and the server exits rather than linger.
-pub(crate) fn run(
-    listener: Listener,
-    authkey: Vec<u8>,
-    owner_alive: OwnedFd,
-    dir: Option<PathBuf>,
-) -> ! {
-    // Ctrl-C in the terminal goes to the whole process group; like CPython's
-    // manager, the server ignores it and lets its owner decide.
-    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler
-    // code; nothing else in this new process has touched SIGINT.
-    unsafe {
-        let _ = nix::sys::signal::signal(
-            nix::sys::signal::Signal::SIGINT,
-            nix::sys::signal::SigHandler::SigIgn,
-        );
-    }
-    let server = Arc::new(Server {
-        authkey,
-        objects: Mutex::new(HashMap::new()),
-        next_id: AtomicU64::new(1),
-        next_conn: AtomicU64::new(1),
-        names: Mutex::new(HashMap::new()),
-        dir,
-        gate: Gate::default(),
-        tcp: listener.is_tcp(),
-        procs: procs::Procs::default(),
-        panics: AtomicU64::new(0),
-        exit_on_shutdown: true,
-    });
-    use nix::poll::{PollFd, PollFlags};
-    let mut backoff = Backoff::default();
-    loop {
-        // Drop the connections whose handshake is overdue; wake up for the
-        // next deadline, and after a pause of `accept` (see `gate`).
-        let now = std::time::Instant::now();
-        let next_deadline = server.gate.expire(now);
-        let pause = backoff.remaining(now);
-        let wait = match (next_deadline, pause.is_zero()) {
-            (Some(d), true) => Some(d),
-            (Some(d), false) => Some(d.min(pause)),
-            (None, true) => None,
-            (None, false) => Some(pause),
-        };
-        let mut fds = vec![PollFd::new(owner_alive.as_fd(), PollFlags::POLLIN)];
-        if pause.is_zero() {
-            fds.push(PollFd::new(listener.fd(), PollFlags::POLLIN));
-        }
-        match crate::sys::poll(&mut fds, wait.and_then(crate::sys::deadline)) {
-            Ok(_) => {}
-            Err(e) => {
-                log(&format!("poll failed: {e}; shutting down"));
-                server.exit(1);
-            }
-        }
-        let ready = |i: usize| {
-            fds.get(i)
-                .and_then(PollFd::revents)
-                .is_some_and(|r| !r.is_empty())
-        };
-        if ready(0) {
-            server.exit(0);
-        }
-        if !ready(1) {
-            continue;
-        }
-        let now = std::time::Instant::now();
-        match listener.accept() {
-            Ok((conn, peer)) => {
-                if let Some(line) = backoff.success(now) {
-                    log(&line);
-                }
-                let id = server.next_conn.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = server.gate.admit(id, &conn, now) {
-                    // No descriptor left to watch its deadline with: an
-                    // unbounded connection is not served.
-                    if let Some(line) = backoff.failure(&e, now) {
-                        log(&line);
-                    }
-                    continue;
-                }
-                let s = Arc::clone(&server);
-                let spawned = std::thread::Builder::new()
-                    .name(format!("conn-{id}"))
-                    .stack_size(1 << 20)
-                    .spawn(move || serve(s, conn, id, peer));
-                if let Err(e) = spawned {
-                    server.gate.failed(id);
-                    if let Some(line) = backoff.failure(&e, now) {
-                        log(&format!("connection {id}: cannot start a thread: {line}"));
-                    }
-                }
-            }
-            Err(e) => {
-                if let Some(line) = backoff.failure(&e, now) {
-                    log(&line);
-                }
-            }
+    /// Remove the socket and its private directory, if there is one.
+    pub(super) fn remove_socket(&self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -239,7 +109,7 @@ enum Next {
 }
 
 /// Serve one connection until it closes.
-fn serve(server: Arc<Server>, mut conn: Connection, cid: ConnId, peer: String) {
+pub(super) fn serve(server: Arc<Server>, mut conn: Connection, cid: ConnId, peer: String) {
     // The gate bounds the whole handshake (see `gate`): it shuts the socket
     // down at the deadline, which ends these reads.
     let hello = deliver_challenge(&mut conn, &server.authkey)

@@ -49,6 +49,13 @@
 //! [`Error::Launch`] in the parent, naming the path at fault. It never shows
 //! up as a child that exits 127, as it would after `sh -c`.
 //!
+//! What the kernel cannot be given is refused before anything starts, with
+//! [`Error::InvalidArgument`] (Python: `ValueError`): a NUL byte in the
+//! program, an argument, the command line, an environment variable or the
+//! working directory, and an environment variable name that holds `=`
+//! (which would otherwise set another variable: `A=B` set to `c` is `A`
+//! set to `B=c`). The message shows the text escaped (`"a\0b"`).
+//!
 //! The pipes are forklore's own, created close-on-exec, so children spawned
 //! at the same time by other threads do not inherit them. The std `Command`
 //! holding the child's ends is dropped as soon as the child exists, so the
