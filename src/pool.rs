@@ -91,6 +91,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::start::StartMethod;
 use crate::worker::{
     at_least_one, call_map, call_star, decode_one, sweep, Call, Chunks, Config, Core, Handle,
     OnDeath, Shared, Stage, TaskError, TaskId, PREFETCH_DEPTH,
@@ -127,6 +128,17 @@ impl PoolBuilder {
     /// worker gets its own copy. A panicking initializer ends its worker.
     pub fn initializer(mut self, init: impl Fn() + Send + Sync + 'static) -> Self {
         self.config.initializer = Some(Arc::new(init));
+        self
+    }
+
+    /// Start the workers (and their replacements) by `method` (Python:
+    /// `get_context(method).Pool(...)`). `Fork` is the default. `Spawn`
+    /// and `ForkServer` both spawn each worker as a fresh run of this
+    /// executable, which needs [`forklore::init()`](crate::init) at the top
+    /// of `main` and no [`initializer`](Self::initializer) (a closure); a
+    /// pool so started is safe to create from a threaded program.
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.config.method = method;
         self
     }
 
@@ -189,6 +201,7 @@ impl Pool {
                 worker_name: Some("ForkPoolWorker"),
                 depth: PREFETCH_DEPTH,
                 names: ["the number of processes", "maxtasksperchild"],
+                method: StartMethod::Fork,
             },
         }
     }

@@ -221,3 +221,26 @@ fn a_manager_starts_from_a_threaded_program_by_spawn_and_forkserver() {
         "{err}"
     );
 }
+
+/// A Pool (map, a worker's death and its replacement, close and join) and
+/// an executor, created and used from a program with 8 busy threads, their
+/// workers spawned; by fork, the pool is refused with the thread count.
+#[test]
+fn pools_start_from_a_threaded_program_by_spawn_and_forkserver() {
+    for method in ["spawn", "forkserver"] {
+        let err = run(&["pool", method]);
+        assert_eq!(value(&err, "map_ok"), "true", "{method}: {err}");
+        assert_eq!(value(&err, "worker_death"), "true", "{method}: {err}");
+        assert_eq!(value(&err, "after_replacement"), "144", "{method}: {err}");
+        assert_eq!(value(&err, "executor"), "81", "{method}: {err}");
+        assert!(
+            value(&err, "initializer").contains("only the fork start method can run"),
+            "{method}: {err}"
+        );
+    }
+    let err = run(&["pool", "fork"]);
+    assert!(
+        value(&err, "error").starts_with("fork refused: this process has 9 threads"),
+        "{err}"
+    );
+}
