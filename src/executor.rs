@@ -96,7 +96,7 @@ impl ExecutorBuilder {
     /// a fresh run of this executable, which needs
     /// [`forklore::init()`](crate::init) and no initializer.
     pub fn start_method(mut self, method: StartMethod) -> Self {
-        self.config.method = method;
+        self.config.method = Some(method);
         self
     }
 
@@ -142,7 +142,7 @@ impl ProcessPoolExecutor {
                 // No prefetching: a task stays cancellable until a worker is free.
                 depth: 1,
                 names: ["max_workers", "max_tasks_per_child"],
-                method: StartMethod::Fork,
+                method: None,
             },
         }
     }

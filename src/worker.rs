@@ -25,8 +25,11 @@
 //! A task is a plain `fn(A) -> R`. The parent sends the function's address
 //! and the address of a monomorphized trampoline (`call_map::<A, R>`) that
 //! decodes the arguments, calls the function and encodes the results.
-//! Workers are forks of the parent: the same program image at the same
-//! addresses, so both addresses are valid there. Closures are not accepted
+//! Both go as offsets from a symbol of forklore (`crate::start::spawn`'s
+//! anchor), not as addresses: a forked worker has the parent's image at the
+//! same addresses, a spawned one (start methods `spawn`, `forkserver`) the
+//! same executable elsewhere, and the offsets name the same functions in
+//! both. Closures are not accepted
 //! (only non-capturing ones, which coerce to `fn` pointers), because what a
 //! closure captures after the fork exists only in the parent.
 //!
@@ -288,8 +291,10 @@ pub(crate) struct Config {
     pub names: [&'static str; 2],
     /// How workers (and their replacements) are started. `Spawn` and
     /// `ForkServer` both spawn them (the fork server passes no descriptor
-    /// but the standard three, and a worker needs its socket).
-    pub method: StartMethod,
+    /// but the standard three, and a worker needs its socket). `None`: the
+    /// program's method if `main` called `forklore::init()` and there is no
+    /// initializer (a closure), `Fork` otherwise.
+    pub method: Option<StartMethod>,
 }
 
 /// Check a count that must be at least 1.
@@ -583,7 +588,14 @@ impl Core {
         let mut drop_after_start = Vec::new();
         let init = self.config.initializer.clone();
         let max_tasks = self.config.max_tasks;
-        let mut process = if self.config.method == StartMethod::Fork {
+        let method = match self.config.method {
+            Some(m) => m,
+            None if self.config.initializer.is_none() && crate::start::server_is_spawned(None) => {
+                crate::start::get_start_method()
+            }
+            None => StartMethod::Fork,
+        };
+        let mut process = if method == StartMethod::Fork {
             // `start` forks; in the parent it drops the closure, and with it
             // the worker's end of the socket.
             Process::new(move || worker_main(child_end, &inherited, init, max_tasks))
@@ -591,8 +603,7 @@ impl Core {
             if init.is_some() {
                 return Err(Error::InvalidArgument(format!(
                     "a worker initializer is a closure, which only the fork start method can \
-                     run; workers started by {} cannot have one",
-                    self.config.method
+                     run; workers started by {method} cannot have one"
                 )));
             }
             let fd = child_end.as_fd().as_raw_fd();
@@ -606,7 +617,7 @@ impl Core {
         }
         .daemon(true);
         if let Some(prefix) = self.config.worker_name {
-            let prefix = match self.config.method {
+            let prefix = match method {
                 StartMethod::Fork => prefix,
                 // CPython: `SpawnPoolWorker-3`, `ForkServerPoolWorker-3`.
                 StartMethod::Spawn => "SpawnPoolWorker",

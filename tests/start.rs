@@ -244,3 +244,13 @@ fn pools_start_from_a_threaded_program_by_spawn_and_forkserver() {
         "{err}"
     );
 }
+
+/// After `forklore::init()`, with the default method (forkserver), a Pool
+/// and a Manager are created from a threaded program without naming a
+/// method.
+#[test]
+fn pool_and_manager_follow_the_default_method_after_init() {
+    let err = run(&["pool_default"]);
+    assert_eq!(value(&err, "map"), "[0, 1, 4, 9, 16]", "{err}");
+    assert_eq!(value(&err, "list"), "[5]", "{err}");
+}
