@@ -254,3 +254,21 @@ fn pool_and_manager_follow_the_default_method_after_init() {
     assert_eq!(value(&err, "map"), "[0, 1, 4, 9, 16]", "{err}");
     assert_eq!(value(&err, "list"), "[5]", "{err}");
 }
+
+/// The fork server killed: a child it had started reports ForkServerGone on
+/// join (its status is lost), can still be killed through its pidfd, and
+/// the next start spawns a new server (the old one is reaped).
+#[test]
+fn a_dead_fork_server_is_reported_and_replaced() {
+    let err = run(&["forkserver_gone"]);
+    assert_eq!(value(&err, "first"), "0", "{err}");
+    assert_eq!(
+        value(&err, "join_after_server_died"),
+        "the fork server is gone (wait): the child's status is unknown",
+        "{err}"
+    );
+    assert_eq!(value(&err, "is_gone"), "true", "{err}");
+    assert_eq!(value(&err, "orphan_killed"), "true", "{err}");
+    assert_eq!(value(&err, "after_restart"), "0", "{err}");
+    assert_eq!(value(&err, "old_server_reaped"), "true", "{err}");
+}

@@ -491,7 +491,15 @@ impl Manager {
                 alive: alive_r.as_raw_fd(),
                 dir: dir.clone(),
             };
-            crate::start::spawn::spawn_entry(entry, &[fd, alive_r.as_raw_fd()], false)?.0
+            match crate::start::spawn::spawn_entry(entry, &[fd, alive_r.as_raw_fd()], false) {
+                Ok((pid, _)) => pid,
+                Err(e) => {
+                    if let Some(dir) = &dir {
+                        let _ = std::fs::remove_dir_all(dir);
+                    }
+                    return Err(e);
+                }
+            }
         } else {
             // SAFETY: the child runs the server and ends with `exit_child`
             // (`_exit`); it never returns into the caller. `fork` refuses a

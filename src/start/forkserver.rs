@@ -49,34 +49,42 @@ static SERVER: Mutex<Option<Arc<Server>>> = Mutex::new(None);
 
 /// The running server, started if there is none. The lock is held across
 /// local system calls only (bind, spawn); no wait for the server.
-fn server(restart: bool) -> Result<Arc<Server>> {
+fn server() -> Result<Arc<Server>> {
     let mut g = SERVER.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(s) = g.as_ref() {
-        if !restart {
-            return Ok(Arc::clone(s));
-        }
-        // It died: reap it if it is ours.
-        if s.owner == std::process::id() {
-            let _ = crate::process::try_wait_pid(s.pid);
-        }
+        return Ok(Arc::clone(s));
+    }
+    if !super::spawn::initialized() {
+        return Err(Error::SpawnNotInitialized);
     }
     let dir = private_dir()?;
     let path = dir.join("fs");
-    let listener = UnixListener::bind(&path).map_err(|source| Error::Io {
-        op: "bind the fork server's socket",
-        source,
-    })?;
-    let mut authkey = vec![0u8; 32];
-    crate::connection::random_bytes(&mut authkey)?;
-    let (pid, alive) = spawn_entry(
-        Entry::ForkServer {
-            listener: listener.as_raw_fd(),
-            authkey: authkey.clone(),
-            dir,
-        },
-        &[listener.as_raw_fd()],
-        true,
-    )?;
+    let started = UnixListener::bind(&path)
+        .map_err(|source| Error::Io {
+            op: "bind the fork server's socket",
+            source,
+        })
+        .and_then(|listener| {
+            let mut authkey = vec![0u8; 32];
+            crate::connection::random_bytes(&mut authkey)?;
+            let (pid, alive) = spawn_entry(
+                Entry::ForkServer {
+                    listener: listener.as_raw_fd(),
+                    authkey: authkey.clone(),
+                    dir: dir.clone(),
+                },
+                &[listener.as_raw_fd()],
+                true,
+            )?;
+            Ok((listener, authkey, pid, alive))
+        });
+    let (listener, authkey, pid, alive) = match started {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
     drop(listener);
     let s = Arc::new(Server {
         path,
@@ -143,7 +151,7 @@ fn io(op: &'static str) -> impl Fn(std::io::Error) -> Error {
 pub(crate) fn start(name: &str, target: &FnTarget) -> Result<Served> {
     let mut restarted = false;
     loop {
-        let s = server(false)?;
+        let s = server()?;
         match request(&s, name, target) {
             Err(Error::ForkServerGone { .. }) if !restarted => {
                 // The server died (killed, say): start another, once.
@@ -151,9 +159,16 @@ pub(crate) fn start(name: &str, target: &FnTarget) -> Result<Served> {
                 let mut g = SERVER.lock().unwrap_or_else(PoisonError::into_inner);
                 if g.as_ref().is_some_and(|cur| Arc::ptr_eq(cur, &s)) {
                     *g = None;
+                    // Reap it if it is ours, and remove what it could not.
+                    if s.owner == std::process::id() {
+                        let _ = crate::process::try_wait_pid(s.pid);
+                    }
+                    let _ = std::fs::remove_file(&s.path);
+                    if let Some(dir) = s.path.parent() {
+                        let _ = std::fs::remove_dir(dir);
+                    }
                 }
                 drop(g);
-                let _ = server(true)?;
             }
             other => return other,
         }
