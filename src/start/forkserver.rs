@@ -194,7 +194,7 @@ fn gone(op: &'static str) -> impl Fn(Error) -> Error {
 }
 
 fn request(s: &Server, name: &str, target: &FnTarget) -> Result<Served> {
-    let stream = UnixStream::connect(&s.path)
+    let stream = connect_bounded(&s.path, REQUEST_TIMEOUT)
         .map_err(io("connect to the fork server"))
         .map_err(gone("connect"))?;
     stream
@@ -257,6 +257,44 @@ fn request(s: &Server, name: &str, target: &FnTarget) -> Result<Served> {
         conn: stream,
         pidfd,
     })
+}
+
+/// Connect to a Unix socket, giving up after `timeout` while its listen
+/// queue stays full (a blocking `connect` would wait for ever on a server
+/// that stopped accepting).
+fn connect_bounded(path: &std::path::Path, timeout: Duration) -> std::io::Result<UnixStream> {
+    use nix::errno::Errno;
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    let addr = UnixAddr::new(path)?;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut nap = Duration::from_micros(100);
+    loop {
+        match connect(fd.as_raw_fd(), &addr) {
+            Ok(()) => break,
+            Err(Errno::EINTR) => continue,
+            // A Unix socket's queue is full: retry until the deadline.
+            Err(Errno::EAGAIN) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(nap);
+                nap = (nap * 2).min(Duration::from_millis(20));
+            }
+            Err(Errno::EAGAIN) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    format!("the fork server's listen queue stayed full for {timeout:?}"),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let stream = UnixStream::from(fd);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
 }
 
 fn send_with_fds(s: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> std::io::Result<()> {
