@@ -272,3 +272,16 @@ fn a_dead_fork_server_is_reported_and_replaced() {
     assert_eq!(value(&err, "after_restart"), "0", "{err}");
     assert_eq!(value(&err, "old_server_reaped"), "true", "{err}");
 }
+
+/// Arguments of any size reach a spawned or fork-served child whole (a
+/// spawned child gets small payloads in its environment, large ones through
+/// a pipe).
+#[test]
+fn arguments_of_any_size_cross_to_fresh_children() {
+    let err = run(&["big_args"]);
+    for method in ["spawn", "forkserver"] {
+        for len in ["10", "100000", "3000000"] {
+            assert_eq!(value(&err, &format!("{method} {len}")), "0", "{err}");
+        }
+    }
+}
