@@ -53,6 +53,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::pool::Wire;
+use crate::start::StartMethod;
 use crate::worker::{
     at_least_one, call_map, listen_all, pump, sweep, Chunks, Config, Core, Handle, Listener,
     OnDeath, Shared,
@@ -87,6 +88,15 @@ impl ExecutorBuilder {
     /// as in CPython.
     pub fn initializer(mut self, init: impl Fn() + Send + Sync + 'static) -> Self {
         self.config.initializer = Some(Arc::new(init));
+        self
+    }
+
+    /// Start the workers by `method` (Python: `mp_context=get_context(method)`).
+    /// `Fork` is the default; `Spawn` and `ForkServer` spawn each worker as
+    /// a fresh run of this executable, which needs
+    /// [`forklore::init()`](crate::init) and no initializer.
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.config.method = Some(method);
         self
     }
 
@@ -132,6 +142,7 @@ impl ProcessPoolExecutor {
                 // No prefetching: a task stays cancellable until a worker is free.
                 depth: 1,
                 names: ["max_workers", "max_tasks_per_child"],
+                method: None,
             },
         }
     }

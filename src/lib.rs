@@ -9,6 +9,7 @@
 //! | `os.fork()` | [`fork()`] returning [`Fork`] |
 //! | `multiprocessing.Process` | [`Process`] |
 //! | `multiprocessing.current_process()` | [`current_process()`] |
+//! | `set_start_method`, `get_context("spawn")`, the `__main__` guard | [`start::set_start_method`], [`start::get_context`], [`init()`], [`Process::from_fn`] |
 //! | `Process.exitcode` | [`ExitStatus`] (displays as `-15` after `terminate`) |
 //! | `multiprocessing.Pipe()`, `Connection` | [`connection::pipe()`], [`connection::Connection`] |
 //! | `multiprocessing.Pool`, `AsyncResult` | [`Pool`], [`pool::AsyncResult`] |

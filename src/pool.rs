@@ -24,10 +24,20 @@
 //! workers were forked when the pool started, so only code (which both sides
 //! share) can be named later, not data created since.
 //!
-//! The workers are forked once, in [`Pool::new`], and reused; with
+//! The workers are started once, in [`Pool::new`], and reused; with
 //! [`PoolBuilder::maxtasksperchild`] each one is replaced after that many
 //! tasks, and an [`initializer`](PoolBuilder::initializer) runs once in every
-//! worker when it starts. Workers are named `ForkPoolWorker-N`, as in CPython.
+//! worker when it starts. Workers are named `ForkPoolWorker-N`, as in CPython
+//! (`SpawnPoolWorker-N`, `ForkServerPoolWorker-N` under those methods).
+//!
+//! # Start methods
+//! Workers are forked by default (a program that never called
+//! [`forklore::init()`](crate::init)), which is refused in a process that
+//! has other threads. With [`PoolBuilder::start_method`] (or, after
+//! `init`, the program's method) they are spawned instead: fresh runs of
+//! the executable, safe from any program. Tasks cross as offsets of `fn`
+//! items from a symbol of forklore, so they name the same functions in a
+//! forked or a spawned worker.
 //!
 //! # Errors from tasks
 //! - A task that panics comes back as [`Error::TaskPanicked`] with the panic
@@ -96,6 +106,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::start::StartMethod;
 use crate::worker::{
     at_least_one, call_map, call_star, decode_one, sweep, Call, Chunks, Config, Core, Handle,
     OnDeath, Shared, Stage, TaskError, TaskId, PREFETCH_DEPTH,
@@ -132,6 +143,22 @@ impl PoolBuilder {
     /// worker gets its own copy. A panicking initializer ends its worker.
     pub fn initializer(mut self, init: impl Fn() + Send + Sync + 'static) -> Self {
         self.config.initializer = Some(Arc::new(init));
+        self
+    }
+
+    /// Start the workers (and their replacements) by `method` (Python:
+    /// `get_context(method).Pool(...)`). `Spawn` and `ForkServer` both
+    /// spawn each worker as a fresh run of this executable, which needs
+    /// [`forklore::init()`](crate::init) at the top of `main` and no
+    /// [`initializer`](Self::initializer) (a closure); a pool so started is
+    /// safe to create and use from a threaded program.
+    ///
+    /// Without this call, a pool follows the program's method
+    /// ([`get_start_method`](crate::start::get_start_method), `forkserver`
+    /// by default) when `main` called `init` and there is no initializer,
+    /// and forks its workers otherwise (refused in a threaded process).
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.config.method = Some(method);
         self
     }
 
@@ -194,6 +221,7 @@ impl Pool {
                 worker_name: Some("ForkPoolWorker"),
                 depth: PREFETCH_DEPTH,
                 names: ["the number of processes", "maxtasksperchild"],
+                method: None,
             },
         }
     }

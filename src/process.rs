@@ -130,6 +130,8 @@ pub struct Process {
     target: Option<Target>,
     /// `None`: the program's method at `start` ([`crate::start::get_start_method`]).
     method: Option<StartMethod>,
+    /// Descriptors a spawned child inherits (a pool worker's socket).
+    inherit: Vec<std::os::fd::RawFd>,
     state: State,
     /// The process that started the child (its parent); only it may signal
     /// or wait for the child. Set by `start`, since a handle can be created
@@ -187,6 +189,7 @@ impl Process {
             daemon: false,
             target: Some(target),
             method,
+            inherit: Vec::new(),
             state: State::Initial,
             owner: getpid(),
         }
@@ -196,6 +199,13 @@ impl Process {
     /// (Python: a process made from `get_context(method)`).
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.method = Some(method);
+        self
+    }
+
+    /// Let a spawned child inherit `fd` (under its number); crate-internal,
+    /// for pool workers.
+    pub(crate) fn inherit_fd(mut self, fd: std::os::fd::RawFd) -> Self {
+        self.inherit.push(fd);
         self
     }
 
@@ -369,7 +379,7 @@ impl Process {
                     name: self.name.clone(),
                     target: f.to_wire(),
                 },
-                &[],
+                &self.inherit,
                 false,
             )
             .map(|(pid, _)| State::Running(pid)),

@@ -25,8 +25,11 @@
 //! A task is a plain `fn(A) -> R`. The parent sends the function's address
 //! and the address of a monomorphized trampoline (`call_map::<A, R>`) that
 //! decodes the arguments, calls the function and encodes the results.
-//! Workers are forks of the parent: the same program image at the same
-//! addresses, so both addresses are valid there. Closures are not accepted
+//! Both go as offsets from a symbol of forklore (`crate::start::spawn`'s
+//! anchor), not as addresses: a forked worker has the parent's image at the
+//! same addresses, a spawned one (start methods `spawn`, `forkserver`) the
+//! same executable elsewhere, and the offsets name the same functions in
+//! both. Closures are not accepted
 //! (only non-capturing ones, which coerce to `fn` pointers), because what a
 //! closure captures after the fork exists only in the parent.
 //!
@@ -72,6 +75,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::start::spawn::{address_of, offset_of};
+use crate::start::StartMethod;
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 use nix::unistd::{getpid, Pid};
@@ -226,7 +231,10 @@ fn run_chunk<T: DeserializeOwned, R: Serialize>(
 /// The encoded record of one task.
 fn task_record<T: Serialize>(id: TaskId, call: Call, func: usize, items: &[T]) -> Result<Vec<u8>> {
     let enc = |e: postcard::Error| Error::Encode(e.to_string());
-    let mut record = postcard::to_extend(&(id, call as usize, func), Vec::new()).map_err(enc)?;
+    // Offsets from a symbol of forklore, not addresses: a spawned worker
+    // maps the executable elsewhere (see `crate::start::spawn`).
+    let (call, func) = (offset_of(call as usize), offset_of(func));
+    let mut record = postcard::to_extend(&(id, call, func), Vec::new()).map_err(enc)?;
     if !with_length(&mut record, |out| postcard::to_io(items, out).map(drop)).map_err(enc)? {
         return Err(Error::Encode("a task's arguments exceed 4 GiB".into()));
     }
@@ -279,6 +287,12 @@ pub(crate) struct Config {
     /// What the API calls `workers` and `max_tasks`, for error messages
     /// (`"processes"`, `"maxtasksperchild"`).
     pub names: [&'static str; 2],
+    /// How workers (and their replacements) are started. `Spawn` and
+    /// `ForkServer` both spawn them (the fork server passes no descriptor
+    /// but the standard three, and a worker needs its socket). `None`: the
+    /// program's method if `main` called `forklore::init()` and there is no
+    /// initializer (a closure), `Fork` otherwise.
+    pub method: Option<StartMethod>,
 }
 
 /// Check a count that must be at least 1.
@@ -569,25 +583,57 @@ impl Core {
             })
             .collect();
         inherited.push(parent_end.as_fd().as_raw_fd());
+        let mut drop_after_start = Vec::new();
         let init = self.config.initializer.clone();
         let max_tasks = self.config.max_tasks;
-        // A worker dies with the owner, even in the middle of a task (see
-        // `crate::orphan`, which explains why this is right from any thread).
-        let owner = crate::orphan::Owner::here();
-        let mut process = Process::new(move || {
-            if !owner.arm(libc::SIGKILL) {
-                exit_child(0);
+        let method = match self.config.method {
+            Some(m) => m,
+            None if self.config.initializer.is_none() && crate::start::server_is_spawned(None) => {
+                crate::start::get_start_method()
             }
-            worker_main(child_end, &inherited, init, max_tasks)
-        })
+            None => StartMethod::Fork,
+        };
+        let mut process = if method == StartMethod::Fork {
+            // `start` forks; in the parent it drops the closure, and with it
+            // the worker's end of the socket. A worker dies with the owner,
+            // even in the middle of a task (see `crate::orphan`, which
+            // explains why this is right from any thread).
+            let owner = crate::orphan::Owner::here();
+            Process::new(move || {
+                if !owner.arm(libc::SIGKILL) {
+                    exit_child(0);
+                }
+                worker_main(child_end, &inherited, init, max_tasks)
+            })
+        } else {
+            if init.is_some() {
+                return Err(Error::InvalidArgument(format!(
+                    "a worker initializer is a closure, which only the fork start method can \
+                     run; workers started by {method} cannot have one"
+                )));
+            }
+            let fd = child_end.as_fd().as_raw_fd();
+            // The spawned worker inherits `fd` (only it: every other socket
+            // of this pool is close-on-exec); ours is closed once it started.
+            let p = Process::from_fn(spawned_worker, SpawnedWorker { fd, max_tasks })
+                .start_method(StartMethod::Spawn)
+                .inherit_fd(fd);
+            drop_after_start.push(child_end);
+            p
+        }
         .daemon(true);
         if let Some(prefix) = self.config.worker_name {
+            let prefix = match method {
+                StartMethod::Fork => prefix,
+                // CPython: `SpawnPoolWorker-3`, `ForkServerPoolWorker-3`.
+                StartMethod::Spawn => "SpawnPoolWorker",
+                StartMethod::ForkServer => "ForkServerPoolWorker",
+            };
             let name = process.get_name().replacen("Process", prefix, 1);
             process = process.name(name);
         }
-        // `start` forks; in the parent it drops the closure, and with it the
-        // worker's end of the socket.
         process.start()?;
+        drop(drop_after_start);
         let pidfd = process.pid().and_then(crate::sys::pidfd_open);
         self.slots[slot] = Some(Worker {
             process,
@@ -1181,6 +1227,26 @@ thread_local! {
 }
 
 /// The body of a worker process. Never returns.
+/// What a spawned worker gets: the number of its inherited socket.
+#[derive(Serialize, Deserialize)]
+struct SpawnedWorker {
+    fd: RawFd,
+    max_tasks: Option<usize>,
+}
+
+/// The target of a spawned worker.
+fn spawned_worker(args: SpawnedWorker) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the parent made this descriptor inheritable for this process
+    // only and sent its number; nothing else here owns it.
+    let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(args.fd) };
+    // SAFETY: F_SETFD on our own descriptor touches no memory.
+    unsafe { libc::fcntl(args.fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let mut conn = Connection::from(stream);
+    conn.set_max_message_size(MAX_FRAME);
+    worker_main(conn, &[], None, args.max_tasks)
+}
+
 fn worker_main(
     mut conn: Connection,
     inherited: &[RawFd],
@@ -1251,7 +1317,8 @@ fn flush(conn: &mut Connection, replies: &mut Vec<u8>) {
 /// and return where the next record starts; `None` if it is not a task.
 fn run_task(frame: &[u8], at: usize, out: &mut Vec<u8>) -> Option<usize> {
     let ((id, call, func), rest) =
-        postcard::take_from_bytes::<(TaskId, usize, usize)>(&frame[at..]).ok()?;
+        postcard::take_from_bytes::<(TaskId, i64, i64)>(&frame[at..]).ok()?;
+    let (call, func) = (address_of(call), address_of(func));
     let (args, rest) = split_length(rest)?;
     let next = frame.len() - rest.len();
     // SAFETY: `call` is the address of a trampoline of type `Call` in this

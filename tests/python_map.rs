@@ -48,10 +48,14 @@ macro_rules! table {
 }
 
 table! {
-    ["Processes", "os.fork()", func (forklore::fork), "`unsafe`: returns `Fork::Parent { child }` or `Fork::Child`; flushes stdio first and warns once if the process has threads"]
+    ["Processes", "os.fork()", func (forklore::fork), "`unsafe`: returns `Fork::Parent { child }` or `Fork::Child`; flushes stdio first; refused (`Error::ForkWithThreads`) if the process has other threads, `fork_with_threads` opts in"]
     ["Processes", "os._exit(n)", func (forklore::process::exit_child), "flushes what the child printed, then `_exit`"]
     ["Processes", "os.waitpid(pid, 0)", func (forklore::process::wait_pid), "returns an `ExitStatus`"]
     ["Processes", "multiprocessing.Process(target=f)", func (forklore::Process::new::<fn()>), "a closure replaces `target=` and `args=`; `.name(..)`, `.daemon(..)` set the rest"]
+    ["Processes", "multiprocessing.Process(target=f, args=(a,))", func (forklore::Process::from_fn::<i32>), "a `fn` item and serde arguments: any start method (a closure is fork-only)"]
+    ["Processes", "multiprocessing.set_start_method(m)", func (forklore::start::set_start_method), "`StartMethod::{Fork, Spawn, ForkServer}`; `forkserver` by default, as in CPython 3.14"]
+    ["Processes", "multiprocessing.get_context(m)", func (forklore::start::get_context), "`.process(f, a)`, `.manager()`; `Process::start_method`, `PoolBuilder::start_method` per object"]
+    ["Processes", "if __name__ == '__main__':", func (forklore::init), "first in `main`: a spawned process runs its target there and exits"]
     ["Processes", "p.start()", func (forklore::Process::start), "a second call is `Error::AlreadyStarted`"]
     ["Processes", "p.join()", func (forklore::Process::join), "before `start` it is `Error::NotStarted`"]
     ["Processes", "p.join(timeout)", func (forklore::Process::join_timeout), "`Ok(None)` while the child still runs; sleeps on a pidfd"]

@@ -221,3 +221,67 @@ fn a_manager_starts_from_a_threaded_program_by_spawn_and_forkserver() {
         "{err}"
     );
 }
+
+/// A Pool (map, a worker's death and its replacement, close and join) and
+/// an executor, created and used from a program with 8 busy threads, their
+/// workers spawned; by fork, the pool is refused with the thread count.
+#[test]
+fn pools_start_from_a_threaded_program_by_spawn_and_forkserver() {
+    for method in ["spawn", "forkserver"] {
+        let err = run(&["pool", method]);
+        assert_eq!(value(&err, "map_ok"), "true", "{method}: {err}");
+        assert_eq!(value(&err, "worker_death"), "true", "{method}: {err}");
+        assert_eq!(value(&err, "after_replacement"), "144", "{method}: {err}");
+        assert_eq!(value(&err, "executor"), "81", "{method}: {err}");
+        assert!(
+            value(&err, "initializer").contains("only the fork start method can run"),
+            "{method}: {err}"
+        );
+    }
+    let err = run(&["pool", "fork"]);
+    assert!(
+        value(&err, "error").starts_with("fork refused: this process has 9 threads"),
+        "{err}"
+    );
+}
+
+/// After `forklore::init()`, with the default method (forkserver), a Pool
+/// and a Manager are created from a threaded program without naming a
+/// method.
+#[test]
+fn pool_and_manager_follow_the_default_method_after_init() {
+    let err = run(&["pool_default"]);
+    assert_eq!(value(&err, "map"), "[0, 1, 4, 9, 16]", "{err}");
+    assert_eq!(value(&err, "list"), "[5]", "{err}");
+}
+
+/// The fork server killed: a child it had started reports ForkServerGone on
+/// join (its status is lost), can still be killed through its pidfd, and
+/// the next start spawns a new server (the old one is reaped).
+#[test]
+fn a_dead_fork_server_is_reported_and_replaced() {
+    let err = run(&["forkserver_gone"]);
+    assert_eq!(value(&err, "first"), "0", "{err}");
+    assert_eq!(
+        value(&err, "join_after_server_died"),
+        "the fork server is gone (wait): the child's status is unknown",
+        "{err}"
+    );
+    assert_eq!(value(&err, "is_gone"), "true", "{err}");
+    assert_eq!(value(&err, "orphan_killed"), "true", "{err}");
+    assert_eq!(value(&err, "after_restart"), "0", "{err}");
+    assert_eq!(value(&err, "old_server_reaped"), "true", "{err}");
+}
+
+/// Arguments of any size reach a spawned or fork-served child whole (a
+/// spawned child gets small payloads in its environment, large ones through
+/// a pipe).
+#[test]
+fn arguments_of_any_size_cross_to_fresh_children() {
+    let err = run(&["big_args"]);
+    for method in ["spawn", "forkserver"] {
+        for len in ["10", "100000", "3000000"] {
+            assert_eq!(value(&err, &format!("{method} {len}")), "0", "{err}");
+        }
+    }
+}

@@ -51,6 +51,9 @@ fn main() {
     }
     // The spawn and forkserver rows re-execute this binary: run the target.
     forklore::init();
+    // Every other row measures fork (pools, managers), as its CPython twin
+    // does; the forkserver and spawn rows choose their method per process.
+    forklore::start::set_start_method(forklore::StartMethod::Fork);
     if std::env::args().any(|a| a == "--report") {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         match report::write(&harness::json_path(), &root.join("workbook")) {

@@ -128,8 +128,9 @@
 //! # Reference counting
 //! The server frees an object when the last proxy of it, in any process, is
 //! dropped, as CPython's does. A proxy that a child inherits by `fork` is
-//! counted before the child exists (a `pthread_atfork` handler adopts the
-//! parent's live proxies on a connection the child inherits), and the
+//! counted before the child exists (forklore's own fork path adopts the
+//! parent's live proxies on a connection the child inherits; no
+//! process-wide fork hook is installed), and the
 //! child's references go away with the child, however it ends. See
 //! [`Manager::object_count`].
 //!
@@ -509,7 +510,15 @@ impl Manager {
                 alive: alive_r.as_raw_fd(),
                 dir: dir.clone(),
             };
-            crate::start::spawn::spawn_entry(entry, &[fd, alive_r.as_raw_fd()], false)?.0
+            match crate::start::spawn::spawn_entry(entry, &[fd, alive_r.as_raw_fd()], false) {
+                Ok((pid, _)) => pid,
+                Err(e) => {
+                    if let Some(dir) = &dir {
+                        let _ = std::fs::remove_dir_all(dir);
+                    }
+                    return Err(e);
+                }
+            }
         } else {
             let owner = crate::orphan::Owner::here();
             let held = lifeline::hold();

@@ -49,34 +49,42 @@ static SERVER: Mutex<Option<Arc<Server>>> = Mutex::new(None);
 
 /// The running server, started if there is none. The lock is held across
 /// local system calls only (bind, spawn); no wait for the server.
-fn server(restart: bool) -> Result<Arc<Server>> {
+fn server() -> Result<Arc<Server>> {
     let mut g = SERVER.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(s) = g.as_ref() {
-        if !restart {
-            return Ok(Arc::clone(s));
-        }
-        // It died: reap it if it is ours.
-        if s.owner == std::process::id() {
-            let _ = crate::process::try_wait_pid(s.pid);
-        }
+        return Ok(Arc::clone(s));
+    }
+    if !super::spawn::initialized() {
+        return Err(Error::SpawnNotInitialized);
     }
     let dir = private_dir()?;
     let path = dir.join("fs");
-    let listener = UnixListener::bind(&path).map_err(|source| Error::Io {
-        op: "bind the fork server's socket",
-        source,
-    })?;
-    let mut authkey = vec![0u8; 32];
-    crate::connection::random_bytes(&mut authkey)?;
-    let (pid, alive) = spawn_entry(
-        Entry::ForkServer {
-            listener: listener.as_raw_fd(),
-            authkey: authkey.clone(),
-            dir,
-        },
-        &[listener.as_raw_fd()],
-        true,
-    )?;
+    let started = UnixListener::bind(&path)
+        .map_err(|source| Error::Io {
+            op: "bind the fork server's socket",
+            source,
+        })
+        .and_then(|listener| {
+            let mut authkey = vec![0u8; 32];
+            crate::connection::random_bytes(&mut authkey)?;
+            let (pid, alive) = spawn_entry(
+                Entry::ForkServer {
+                    listener: listener.as_raw_fd(),
+                    authkey: authkey.clone(),
+                    dir: dir.clone(),
+                },
+                &[listener.as_raw_fd()],
+                true,
+            )?;
+            Ok((listener, authkey, pid, alive))
+        });
+    let (listener, authkey, pid, alive) = match started {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
     drop(listener);
     let s = Arc::new(Server {
         path,
@@ -143,7 +151,7 @@ fn io(op: &'static str) -> impl Fn(std::io::Error) -> Error {
 pub(crate) fn start(name: &str, target: &FnTarget) -> Result<Served> {
     let mut restarted = false;
     loop {
-        let s = server(false)?;
+        let s = server()?;
         match request(&s, name, target) {
             Err(Error::ForkServerGone { .. }) if !restarted => {
                 // The server died (killed, say): start another, once.
@@ -151,9 +159,16 @@ pub(crate) fn start(name: &str, target: &FnTarget) -> Result<Served> {
                 let mut g = SERVER.lock().unwrap_or_else(PoisonError::into_inner);
                 if g.as_ref().is_some_and(|cur| Arc::ptr_eq(cur, &s)) {
                     *g = None;
+                    // Reap it if it is ours, and remove what it could not.
+                    if s.owner == std::process::id() {
+                        let _ = crate::process::try_wait_pid(s.pid);
+                    }
+                    let _ = std::fs::remove_file(&s.path);
+                    if let Some(dir) = s.path.parent() {
+                        let _ = std::fs::remove_dir(dir);
+                    }
                 }
                 drop(g);
-                let _ = server(true)?;
             }
             other => return other,
         }
@@ -179,7 +194,7 @@ fn gone(op: &'static str) -> impl Fn(Error) -> Error {
 }
 
 fn request(s: &Server, name: &str, target: &FnTarget) -> Result<Served> {
-    let stream = UnixStream::connect(&s.path)
+    let stream = connect_bounded(&s.path, REQUEST_TIMEOUT)
         .map_err(io("connect to the fork server"))
         .map_err(gone("connect"))?;
     stream
@@ -242,6 +257,44 @@ fn request(s: &Server, name: &str, target: &FnTarget) -> Result<Served> {
         conn: stream,
         pidfd,
     })
+}
+
+/// Connect to a Unix socket, giving up after `timeout` while its listen
+/// queue stays full (a blocking `connect` would wait for ever on a server
+/// that stopped accepting).
+fn connect_bounded(path: &std::path::Path, timeout: Duration) -> std::io::Result<UnixStream> {
+    use nix::errno::Errno;
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    let addr = UnixAddr::new(path)?;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut nap = Duration::from_micros(100);
+    loop {
+        match connect(fd.as_raw_fd(), &addr) {
+            Ok(()) => break,
+            Err(Errno::EINTR) => continue,
+            // A Unix socket's queue is full: retry until the deadline.
+            Err(Errno::EAGAIN) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(nap);
+                nap = (nap * 2).min(Duration::from_millis(20));
+            }
+            Err(Errno::EAGAIN) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    format!("the fork server's listen queue stayed full for {timeout:?}"),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let stream = UnixStream::from(fd);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
 }
 
 fn send_with_fds(s: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> std::io::Result<()> {

@@ -25,6 +25,30 @@ use crate::error::{Error, Result};
 
 const ENV: &str = "FORKLORE_SPAWN";
 
+/// The largest payload sent in the environment variable itself (as hex,
+/// twice as long; Linux takes up to 128 KiB per variable).
+const INLINE_PAYLOAD: usize = 16 * 1024;
+
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+fn from_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    hex.as_bytes()
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+        .collect()
+}
+
 /// The largest payload a spawned child accepts (its arguments included).
 const MAX_PAYLOAD: usize = 1 << 30;
 
@@ -200,9 +224,15 @@ pub fn init() {
         let _ = EXE.get_or_init(exe_id);
         return;
     };
-    let Some((ppid, fd)) = value.to_str().and_then(|v| {
+    // `<parent pid>:<fd>` (a pipe to read the payload from) or
+    // `<parent pid>:x<hex>` (the payload itself).
+    let Some((ppid, source)) = value.to_str().and_then(|v| {
         let (p, f) = v.split_once(':')?;
-        Some((p.parse::<i32>().ok()?, f.parse::<RawFd>().ok()?))
+        let source = match f.strip_prefix('x') {
+            Some(hex) => Err(from_hex(hex)?),
+            None => Ok(f.parse::<RawFd>().ok()?),
+        };
+        Some((p.parse::<i32>().ok()?, source))
     }) else {
         return;
     };
@@ -213,13 +243,21 @@ pub fn init() {
         return;
     }
     std::env::remove_var(ENV);
-    // SAFETY: the parent passed this descriptor to us, open and unshared,
-    // under the name in `FORKLORE_SPAWN`; nothing else in this process uses
-    // it (init runs first in main).
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let payload = match read_payload(&fd) {
-        Ok(p) => p,
-        Err(e) => fail(&format!("cannot read what to run from the parent: {e}")),
+    let (fd, payload) = match source {
+        Ok(fd) => {
+            // SAFETY: the parent passed this descriptor to us, open and
+            // unshared, under the name in `FORKLORE_SPAWN`; nothing else in
+            // this process uses it (init runs first in main).
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            match read_payload(&fd) {
+                Ok(p) => (Some(fd), p),
+                Err(e) => fail(&format!("cannot read what to run from the parent: {e}")),
+            }
+        }
+        Err(bytes) => match postcard::from_bytes::<Payload>(&bytes) {
+            Ok(p) => (None, p),
+            Err(e) => fail(&format!("cannot decode what to run: {e}")),
+        },
     };
     let here = exe_id();
     if payload.exe.is_none() || payload.exe != here {
@@ -258,6 +296,11 @@ pub fn init() {
             authkey,
             dir,
         } => {
+            // The fork server's payload always comes through its pipe, whose
+            // end-of-file tells it that its client is gone.
+            let Some(fd) = fd else {
+                fail("the fork server needs its payload pipe")
+            };
             // SAFETY: the parent passed this listening socket to us (its
             // number is in the payload it wrote into our pipe).
             let listener = unsafe { OwnedFd::from_raw_fd(listener) };
@@ -317,14 +360,26 @@ pub(crate) fn spawn_entry(
         entry,
     };
     let bytes = postcard::to_stdvec(&payload).map_err(|e| Error::Encode(e.to_string()))?;
-    let (r, w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe2", e))?;
     let mut args = std::env::args_os();
     let mut cmd = std::process::Command::new("/proc/self/exe");
     if let Some(arg0) = args.next() {
         cmd.arg0(arg0);
     }
     cmd.args(args);
+    if inherit.is_empty() && !keep_pipe && bytes.len() <= INLINE_PAYLOAD {
+        // Small and needing no descriptor: the payload goes in the
+        // variable itself, and with no `pre_exec` std can use
+        // `posix_spawn` (a vfork) instead of a fork of this process.
+        cmd.env(ENV, format!("{}:x{}", std::process::id(), to_hex(&bytes)));
+        let child = cmd.spawn().map_err(|source| Error::Io {
+            op: "spawn this executable anew (/proc/self/exe)",
+            source,
+        })?;
+        // Dropping std's handle neither waits nor kills: the caller reaps.
+        return Ok((Pid::from_raw(child.id() as i32), None));
+    }
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe2", e))?;
     cmd.env(ENV, format!("{}:{}", std::process::id(), r.as_raw_fd()));
     let mut fds = inherit.to_vec();
     fds.push(r.as_raw_fd());
