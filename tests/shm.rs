@@ -177,3 +177,9 @@ fn a_forked_child_does_not_own_its_parents_rlock() {
     assert_eq!(value(&out, "child_release_refused"), "true", "{out}");
     assert_eq!(value(&out, "parent_level"), "1", "{out}");
 }
+
+#[test]
+fn create_succeeds_when_another_thread_reaps_every_child() {
+    let out = case("shm_create_with_reaper");
+    assert_eq!(value(&out, "created"), "20/20", "{out}");
+}

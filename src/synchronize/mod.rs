@@ -137,6 +137,10 @@ impl<'a> Mutex<'a> {
         if self.try_lock() {
             return true;
         }
+        if deadline.expired() {
+            // A try: do not mark the lock contended.
+            return false;
+        }
         let state = self.state();
         loop {
             if state.swap(2, Acquire) == 0 {
@@ -600,6 +604,22 @@ mod tests {
         .join()
         .unwrap();
         lock.release().unwrap();
+    }
+
+    #[test]
+    fn a_failed_try_leaves_the_lock_uncontended() {
+        // A contended mark (2) makes the holder's release a futex system call.
+        let lock = Lock::new().unwrap();
+        lock.acquire();
+        assert!(!lock.acquire_timeout(Duration::ZERO));
+        assert_eq!(lock.mutex().state().load(Relaxed), 1);
+        let rlock = RLock::new().unwrap();
+        rlock.acquire().unwrap();
+        let r2 = rlock.clone();
+        std::thread::spawn(move || assert!(!r2.try_acquire().unwrap()))
+            .join()
+            .unwrap();
+        assert_eq!(rlock.mutex().state().load(Relaxed), 1);
     }
 
     #[test]
