@@ -557,4 +557,17 @@ mod tests {
         assert!(Queue::<String>::from_fds(dup()).is_err());
         assert_eq!(Queue::<u32>::from_fds(dup()).unwrap().get().unwrap(), 9);
     }
+
+    // CPython: _TestSimpleQueue.test_empty / test_close
+    #[test]
+    fn simple_queue_put_get_empty_close() {
+        let q = SimpleQueue::<String>::new().unwrap();
+        assert!(q.empty());
+        q.put(&"a".into()).unwrap();
+        assert!(!q.empty());
+        assert_eq!(q.get().unwrap(), "a");
+        assert!(q.empty());
+        q.close();
+        assert!(matches!(q.put(&"b".into()), Err(Error::QueueClosed)));
+    }
 }
