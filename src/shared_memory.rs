@@ -302,6 +302,7 @@ fn start_guardian(fd: &OwnedFd, name: &str) -> Result<()> {
             unsafe {
                 match libc::fork() {
                     0 => guardian_child(gfd.as_raw_fd(), &path),
+                    -1 => libc::_exit(1),
                     _ => libc::_exit(0),
                 }
             }
@@ -311,7 +312,9 @@ fn start_guardian(fd: &OwnedFd, name: &str) -> Result<()> {
             // The middle process exits at once; reap it. ECHILD: someone
             // else's waitpid(-1) reaped it first, which is just as good.
             match nix::sys::wait::waitpid(child, None) {
-                Ok(_) | Err(nix::Error::ECHILD) => Ok(()),
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) | Err(nix::Error::ECHILD) => Ok(()),
+                // The second fork failed: no guardian, so no block.
+                Ok(_) => Err(Error::os("fork", nix::Error::EAGAIN)),
                 Err(e) => Err(Error::os("waitpid", e)),
             }
         }
