@@ -302,15 +302,21 @@ fn start_guardian(fd: &OwnedFd, name: &str) -> Result<()> {
             unsafe {
                 match libc::fork() {
                     0 => guardian_child(gfd.as_raw_fd(), &path),
+                    -1 => libc::_exit(1),
                     _ => libc::_exit(0),
                 }
             }
         }
         Fork::Parent { child } => {
             drop(gfd);
-            // The middle process exits at once; reap it.
-            nix::sys::wait::waitpid(child, None).map_err(|e| Error::os("waitpid", e))?;
-            Ok(())
+            // The middle process exits at once; reap it. ECHILD: someone
+            // else's waitpid(-1) reaped it first, which is just as good.
+            match nix::sys::wait::waitpid(child, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) | Err(nix::Error::ECHILD) => Ok(()),
+                // The second fork failed: no guardian, so no block.
+                Ok(_) => Err(Error::os("fork", nix::Error::EAGAIN)),
+                Err(e) => Err(Error::os("waitpid", e)),
+            }
         }
     }
 }
@@ -326,11 +332,13 @@ unsafe fn guardian_child(fd: libc::c_int, path: &CString) -> ! {
         libc::setsid();
         // Hold no descriptor but the block's: an inherited pipe end would
         // keep someone else's reader from seeing end of file.
-        if fd > 0 {
-            libc::syscall(libc::SYS_close_range, 0u32, (fd - 1) as u32, 0u32);
-        }
-        if libc::syscall(libc::SYS_close_range, (fd + 1) as u32, u32::MAX, 0u32) != 0 {
-            for other in (fd + 1)..65536 {
+        if libc::syscall(libc::SYS_close_range, (fd + 1) as u32, u32::MAX, 0u32) == 0 {
+            if fd > 0 {
+                libc::syscall(libc::SYS_close_range, 0u32, (fd - 1) as u32, 0u32);
+            }
+        } else {
+            // Before Linux 5.9: one by one.
+            for other in (0..65536).filter(|&o| o != fd) {
                 libc::close(other);
             }
         }

@@ -165,3 +165,21 @@ fn processes_killed_inside_put_and_get_leave_the_queue_usable_and_counted() {
     let out = case("queue_killed_inside");
     assert_eq!(value(&out, "consistent_rounds"), "30/30", "{out}");
 }
+
+#[test]
+fn a_forked_child_does_not_own_its_parents_rlock() {
+    let out = case("rlock_forked_child");
+    assert_eq!(
+        value(&out, "child_acquired_parents_rlock"),
+        "false",
+        "{out}"
+    );
+    assert_eq!(value(&out, "child_release_refused"), "true", "{out}");
+    assert_eq!(value(&out, "parent_level"), "1", "{out}");
+}
+
+#[test]
+fn create_succeeds_when_another_thread_reaps_every_child() {
+    let out = case("shm_create_with_reaper");
+    assert_eq!(value(&out, "created"), "20/20", "{out}");
+}

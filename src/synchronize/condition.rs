@@ -611,4 +611,30 @@ mod tests {
         assert!(matches!(h.join().unwrap(), Err(Error::BrokenBarrier)));
         assert_eq!(b.parties(), 3);
     }
+
+    #[test]
+    fn a_barrier_travels_as_its_three_memfds() {
+        let b = Barrier::new(2).unwrap();
+        let fds = b
+            .fds()
+            .into_iter()
+            .map(|f| f.try_clone_to_owned().unwrap())
+            .collect();
+        let b2 = Barrier::from_fds(fds).unwrap();
+        let h = thread::spawn(move || b2.wait().unwrap());
+        let mine = b.wait().unwrap();
+        assert_eq!(mine + h.join().unwrap(), 1);
+        assert!(Barrier::from_fds(Vec::new()).is_err());
+        let c = Condition::with_lock(Lock::new().unwrap()).unwrap();
+        let fds = c
+            .fds()
+            .into_iter()
+            .map(|f| f.try_clone_to_owned().unwrap())
+            .collect();
+        let c2 = Condition::from_fds(fds).unwrap();
+        assert!(matches!(c2.lock(), ConditionLock::Lock(_)));
+        c.acquire().unwrap();
+        assert!(!c2.acquire_timeout(Duration::from_millis(5)).unwrap());
+        c.release().unwrap();
+    }
 }
