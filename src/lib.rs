@@ -47,6 +47,7 @@ pub mod io;
 pub mod managers;
 pub mod pool;
 pub mod process;
+pub mod pyproto;
 pub mod subprocess;
 mod worker;
 

@@ -1,0 +1,433 @@
+//! forklore ↔ real CPython: the pickle codec, the handshake, and a forklore
+//! client of CPython's own manager server (3.11 as `python3`, 3.12 and 3.13
+//! from pyenv where present).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use forklore::pyproto::pickle::{decode, encode, Build, Global, Object};
+use forklore::pyproto::{PyAddress, PyManager, Value};
+use forklore::Error;
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py");
+
+/// Every CPython 3.11+ interpreter on this machine: `python3` and pyenv's.
+fn pythons() -> Vec<(String, PathBuf)> {
+    let mut candidates = vec![PathBuf::from("python3")];
+    let root = Command::new("pyenv")
+        .arg("root")
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    for minor in ["3.11", "3.12", "3.13"] {
+        let found = root.as_ref().and_then(|r| {
+            std::fs::read_dir(r.join("versions"))
+                .ok()?
+                .flatten()
+                .find_map(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    let bin = e.path().join("bin").join(format!("python{minor}"));
+                    (n.starts_with(&format!("{minor}.")) && bin.exists()).then_some(bin)
+                })
+        });
+        candidates.extend(found);
+    }
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    for p in candidates {
+        let v = Command::new(&p)
+            .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+            .output();
+        if let Ok(o) = v {
+            let v = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            if o.status.success() && v.as_str() >= "3.11" && !out.iter().any(|(w, _)| *w == v) {
+                out.push((v, p));
+            }
+        }
+    }
+    for minor in ["3.11", "3.12", "3.13"] {
+        if !out.iter().any(|(v, _)| v == minor) {
+            eprintln!("skipping CPython {minor}: neither python3 nor pyenv has it");
+        }
+    }
+    out
+}
+
+fn i(v: i64) -> Value {
+    Value::Int(v)
+}
+fn s(v: &str) -> Value {
+    Value::str(v)
+}
+fn big(v: i128) -> Value {
+    let mut b = v.to_le_bytes().to_vec();
+    while b.len() > 1 {
+        let last = b[b.len() - 1];
+        let sign = b[b.len() - 2] & 0x80;
+        if (last == 0 && sign == 0) || (last == 0xff && sign != 0) {
+            b.pop();
+        } else {
+            break;
+        }
+    }
+    Value::BigInt(b)
+}
+fn exc(m: &str, n: &str, args: Vec<Value>) -> Value {
+    Value::exception(m, n, args)
+}
+fn token() -> Value {
+    Value::Object(Box::new(Object {
+        class: Global::new("multiprocessing.managers", "Token"),
+        build: Build::NewObj,
+        args: vec![],
+        state: Some(Value::Tuple(vec![
+            s("Queue"),
+            Value::Tuple(vec![s("127.0.0.1"), i(5000)]),
+            s("7f00"),
+        ])),
+    }))
+}
+
+/// The values of `pickles.py`'s VALUES, as forklore sees them.
+fn expected() -> Vec<Value> {
+    use Value::*;
+    vec![
+        None,
+        Bool(true),
+        Bool(false),
+        i(0),
+        i(255),
+        i(256),
+        i(65536),
+        i(-1),
+        i(1 << 31),
+        i(-(1 << 31) - 1),
+        i(i64::MAX),
+        i(i64::MIN),
+        big(1 << 64),
+        big(-(1i128 << 100)),
+        Float(1.5),
+        Float(-0.0),
+        s(""),
+        s("héllo"),
+        s(&"x".repeat(300)),
+        Bytes(vec![]),
+        Bytes(vec![0, 255]),
+        Bytes(vec![b'y'; 70000]),
+        Tuple(vec![]),
+        Tuple(vec![i(1)]),
+        Tuple(vec![i(1), i(2)]),
+        Tuple(vec![i(1), i(2), i(3)]),
+        Tuple(vec![i(1), i(2), i(3), i(4)]),
+        List(vec![]),
+        List(vec![i(1), List(vec![i(2), List(vec![i(3)])])]),
+        Dict(vec![]),
+        Dict(vec![(s("a"), i(1)), (i(2), List(vec![None]))]),
+        Set(vec![]),
+        Set(vec![i(1)]),
+        FrozenSet(vec![i(2)]),
+        Tuple(vec![s("#RETURN"), token()]),
+        Tuple(vec![s("#ERROR"), exc("_queue", "Empty", vec![])]),
+        Tuple(vec![s("#ERROR"), exc("queue", "Full", vec![])]),
+        Tuple(vec![s("#ERROR"), exc("builtins", "KeyError", vec![s("k")])]),
+        Tuple(vec![
+            s("#ERROR"),
+            exc("builtins", "IndexError", vec![s("list index out of range")]),
+        ]),
+        Tuple(vec![
+            s("7f"),
+            s("append"),
+            Tuple(vec![List(vec![i(1), big(1 << 70), Set(vec![i(1), i(2)])])]),
+            Dict(vec![]),
+        ]),
+    ]
+}
+
+#[test]
+fn decodes_what_every_cpython_pickles() {
+    for (ver, py) in pythons() {
+        let out = Command::new(&py)
+            .arg(format!("{DIR}/pickles.py"))
+            .arg("dump")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{ver}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<Vec<u8>> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                (0..l.len())
+                    .step_by(2)
+                    .map(|k| u8::from_str_radix(&l[k..k + 2], 16).unwrap())
+                    .collect()
+            })
+            .collect();
+        let exp = expected();
+        assert_eq!(lines.len(), exp.len() + 3, "{ver}");
+        for (k, e) in exp.iter().enumerate() {
+            assert_eq!(&decode(&lines[k]).unwrap(), e, "{ver}: value {k}");
+        }
+        let one = Value::List(vec![i(1)]);
+        assert_eq!(
+            decode(&lines[exp.len()]).unwrap(),
+            Value::List(vec![one.clone(), one])
+        );
+        let d = Value::Dict(vec![
+            (s("p"), Value::Bytes(b"ab".to_vec())),
+            (s("q"), Value::Tuple(vec![Value::Float(1.25)])),
+        ]);
+        assert_eq!(
+            decode(&lines[exp.len() + 1]).unwrap(),
+            d,
+            "{ver}: protocol 2"
+        );
+        assert_eq!(
+            decode(&lines[exp.len() + 2]).unwrap(),
+            d,
+            "{ver}: protocol 5"
+        );
+    }
+}
+
+#[test]
+fn every_cpython_reads_what_forklore_pickles() {
+    for (ver, py) in pythons() {
+        let mut child = Command::new(&py)
+            .arg(format!("{DIR}/pickles.py"))
+            .arg("load")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = String::new();
+        for v in expected() {
+            let b = encode(&v).unwrap();
+            input.extend(b.iter().map(|x| format!("{x:02x}")));
+            input.push('\n');
+        }
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{ver}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let got: Vec<&str> = text.lines().collect();
+        let want = [
+            "None",
+            "True",
+            "False",
+            "0",
+            "255",
+            "256",
+            "65536",
+            "-1",
+            "2147483648",
+            "-2147483649",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "18446744073709551616",
+            "-1267650600228229401496703205376",
+            "1.5",
+            "-0.0",
+            "''",
+            "'héllo'",
+        ];
+        assert_eq!(&got[..want.len()], &want[..], "{ver}");
+        assert_eq!(got[18], format!("'{}'", "x".repeat(300)));
+        assert_eq!(got[20], r"b'\x00\xff'");
+        assert_eq!(
+            &got[22..34],
+            &[
+                "()",
+                "(1,)",
+                "(1, 2)",
+                "(1, 2, 3)",
+                "(1, 2, 3, 4)",
+                "[]",
+                "[1, [2, [3]]]",
+                "{}",
+                "{'a': 1, 2: [None]}",
+                "set()",
+                "{1}",
+                "frozenset({2})"
+            ]
+        );
+        assert_eq!(
+            got[34], "('#RETURN', Token(typeid='Queue', address=('127.0.0.1', 5000), id='7f00'))",
+            "{ver}"
+        );
+        assert_eq!(got[35], "('#ERROR', Empty())");
+        assert_eq!(got[36], "('#ERROR', Full())");
+        assert_eq!(got[37], "('#ERROR', KeyError('k'))");
+        assert_eq!(
+            got[39],
+            "('7f', 'append', ([1, 1180591620717411303424, {1, 2}],), {})"
+        );
+    }
+}
+
+/// A CPython SyncManager server (with `get_task_queue` and
+/// `get_result_queue`) on a free port; shut down and reaped on drop.
+struct PyServer {
+    child: Child,
+    port: u16,
+}
+
+impl PyServer {
+    fn start(py: &PathBuf, key: &str) -> PyServer {
+        let mut child = Command::new(py)
+            .arg(format!("{DIR}/cpython_server.py"))
+            .arg(key)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("server printed {line:?}"));
+        PyServer { child, port }
+    }
+    fn addr(&self) -> PyAddress {
+        PyAddress::Tcp("127.0.0.1".into(), self.port)
+    }
+}
+
+impl Drop for PyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn forklore_client_uses_every_cpython_server() {
+    for (ver, py) in pythons() {
+        let srv = PyServer::start(&py, "s3cret");
+        let m = PyManager::connect(srv.addr(), b"s3cret").unwrap();
+
+        // The classic named queues.
+        let tasks = m.named_queue::<i64>("get_task_queue").unwrap();
+        let results = m.named_queue::<String>("get_result_queue").unwrap();
+        for n in 0..5 {
+            tasks.put(&n).unwrap();
+        }
+        assert_eq!(tasks.qsize().unwrap(), 5, "{ver}");
+        while let Ok(n) = tasks.get_nowait() {
+            results.put(&format!("{n} * {n} = {}", n * n)).unwrap();
+        }
+        assert!(
+            matches!(
+                tasks.get_timeout(Duration::from_millis(10)),
+                Err(Error::QueueEmpty)
+            ),
+            "{ver}"
+        );
+        // A second proxy of the same name is the same queue.
+        let again = m.named_queue::<String>("get_result_queue").unwrap();
+        assert_eq!(again.get().unwrap(), "0 * 0 = 0");
+        assert_eq!(results.qsize().unwrap(), 4);
+
+        // list
+        let l = m.list(&[1i64, 2]).unwrap();
+        l.append(&(1 << 40)).unwrap();
+        l.extend(&[7, 7]).unwrap();
+        assert_eq!(l.to_vec().unwrap(), vec![1, 2, 1 << 40, 7, 7]);
+        assert_eq!(l.len().unwrap(), 5);
+        assert_eq!(l.get(-1).unwrap(), 7);
+        assert_eq!(l.count(&7).unwrap(), 2);
+        assert_eq!(l.index(&(1 << 40)).unwrap(), 2);
+        match l.get(99) {
+            Err(Error::PythonException { type_name, message }) => {
+                assert_eq!(type_name, "builtins.IndexError");
+                assert_eq!(message, "list index out of range");
+            }
+            other => panic!("{ver}: {other:?}"),
+        }
+        // a big int that only Python's int holds round-trips as u64
+        let lu = m.list::<u64>(&[u64::MAX]).unwrap();
+        assert_eq!(lu.pop().unwrap(), u64::MAX);
+
+        // dict
+        let d = m.dict::<String, Vec<f64>>().unwrap();
+        d.insert(&"a".into(), &vec![1.5]).unwrap();
+        assert_eq!(d.get(&"a".into()).unwrap(), vec![1.5]);
+        assert!(matches!(d.get(&"zz".into()), Err(Error::KeyNotFound { key }) if key == "'zz'"));
+        assert_eq!(d.get_opt(&"zz".into()).unwrap(), None);
+        assert_eq!(d.items().unwrap(), vec![("a".to_string(), vec![1.5])]);
+
+        // Value, Event, Lock, RLock, Semaphore, Namespace
+        let v = m.value("i", &5i32).unwrap();
+        v.set(&6).unwrap();
+        assert_eq!(v.get().unwrap(), 6);
+        let e = m.event().unwrap();
+        assert!(!e.wait(Some(Duration::from_millis(1))).unwrap());
+        e.set().unwrap();
+        assert!(e.is_set().unwrap());
+        let lock = m.acquirer("Lock", vec![]).unwrap();
+        assert!(lock.acquire(true, None).unwrap());
+        assert!(!lock.acquire(false, None).unwrap());
+        lock.release().unwrap();
+        assert!(
+            matches!(lock.release(), Err(Error::PythonException { type_name, .. }) if type_name == "builtins.RuntimeError")
+        );
+        let sem = m.acquirer("BoundedSemaphore", vec![Value::Int(1)]).unwrap();
+        assert!(sem.acquire(true, Some(Duration::from_millis(1))).unwrap());
+        sem.release().unwrap();
+        assert!(
+            matches!(sem.release(), Err(Error::PythonException { type_name, .. }) if type_name == "builtins.ValueError")
+        );
+        let ns = m.namespace().unwrap();
+        ns.set("x", &"y").unwrap();
+        assert_eq!(ns.get::<String>("x").unwrap(), "y");
+        assert!(
+            matches!(ns.get::<String>("nope"), Err(Error::PythonException { type_name, .. }) if type_name == "builtins.AttributeError")
+        );
+
+        // Bounded queue: Full.
+        let q = m.queue::<i64>(1).unwrap();
+        q.put(&1).unwrap();
+        assert!(matches!(q.put_nowait(&2), Err(Error::QueueFull)), "{ver}");
+
+        // An unregistered name is refused by the server (a '#TRACEBACK').
+        assert!(matches!(
+            m.create("nope", vec![], vec![]),
+            Err(Error::PythonException { .. })
+        ));
+
+        // Dropping proxies decrefs: only the two named queues' objects stay.
+        let before = m.number_of_objects().unwrap();
+        drop((l, lu, d, v, e, lock, sem, ns, q));
+        let after = m.number_of_objects().unwrap();
+        assert_eq!(before - after, 9, "{ver}: {before} -> {after}");
+
+        m.shutdown().unwrap();
+    }
+}
+
+#[test]
+fn a_wrong_key_fails_against_every_cpython_server() {
+    for (ver, py) in pythons() {
+        let srv = PyServer::start(&py, "right");
+        match PyManager::connect(srv.addr(), b"wrong") {
+            Err(Error::AuthenticationFailed { .. }) => {}
+            other => panic!("{ver}: {other:?}"),
+        }
+        // The server goes on serving the right key.
+        PyManager::connect(srv.addr(), b"right")
+            .unwrap()
+            .shutdown()
+            .unwrap();
+    }
+}
