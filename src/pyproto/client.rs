@@ -164,36 +164,7 @@ fn str_of(v: &Value) -> String {
     }
 }
 
-/// A Python-like `repr` of simple values, for messages.
-pub fn repr(v: &Value) -> String {
-    fn seq(v: &[Value]) -> String {
-        v.iter().map(repr).collect::<Vec<_>>().join(", ")
-    }
-    match v {
-        Value::None => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Int(i) => i.to_string(),
-        Value::BigInt(b) => format!("<int of {} bytes>", b.len()),
-        Value::Float(f) => format!("{f:?}"),
-        Value::Str(s) => format!("{s:?}").replace('"', "'"),
-        Value::Bytes(b) => format!("b{:?}", String::from_utf8_lossy(b)),
-        Value::Tuple(x) if x.len() == 1 => format!("({},)", repr(&x[0])),
-        Value::Tuple(x) => format!("({})", seq(x)),
-        Value::List(x) => format!("[{}]", seq(x)),
-        Value::Set(x) => format!("{{{}}}", seq(x)),
-        Value::FrozenSet(x) => format!("frozenset({{{}}})", seq(x)),
-        Value::Dict(x) => format!(
-            "{{{}}}",
-            x.iter()
-                .map(|(k, v)| format!("{}: {}", repr(k), repr(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Value::Global(g) => format!("<class '{g}'>"),
-        Value::Object(o) => format!("{}({})", o.class.name, seq(&o.args)),
-    }
-}
+pub use super::pyops::repr;
 
 #[derive(Debug)]
 struct Inner {

@@ -6,6 +6,8 @@
 //!   of CPython 3.11 (MD5) and 3.12+ (`{sha256}`).
 //! - [`client`]: a forklore client of a CPython `BaseManager`/`SyncManager`
 //!   server, with typed proxies ([`PyManager`]).
+//! - [`server`]: a manager server that CPython clients use unmodified
+//!   ([`PyServer`]; the `forklore-manager` program wraps it).
 //! - [`value_serde`]: serde types ↔ [`Value`].
 //!
 //! ```no_run
@@ -22,8 +24,11 @@
 pub mod client;
 pub mod conn;
 pub mod pickle;
+pub mod pyops;
+pub mod server;
 pub mod value_serde;
 
 pub use client::{PyAddress, PyManager, PyProxy, Token};
 pub use conn::{Handshake, PyConnection};
 pub use pickle::Value;
+pub use server::{PyServer, ShutdownHandle};

@@ -1,0 +1,412 @@
+//! `forklore-manager` and [`PyServer`] serving real CPython 3.11/3.12/3.13
+//! clients, and forklore clients, on the same objects.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use forklore::pyproto::server::spawn;
+use forklore::pyproto::{Handshake, PyAddress, PyConnection, PyManager, PyServer};
+use forklore::Error;
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py");
+const BIN: &str = env!("CARGO_BIN_EXE_forklore-manager");
+
+/// Every CPython 3.11+ interpreter on this machine: `python3` and pyenv's.
+fn pythons() -> Vec<(String, PathBuf)> {
+    let mut candidates = vec![PathBuf::from("python3")];
+    let root = Command::new("pyenv")
+        .arg("root")
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    for minor in ["3.11", "3.12", "3.13"] {
+        let found = root.as_ref().and_then(|r| {
+            std::fs::read_dir(r.join("versions"))
+                .ok()?
+                .flatten()
+                .find_map(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    let bin = e.path().join("bin").join(format!("python{minor}"));
+                    (n.starts_with(&format!("{minor}.")) && bin.exists()).then_some(bin)
+                })
+        });
+        candidates.extend(found);
+    }
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    for p in candidates {
+        let v = Command::new(&p)
+            .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+            .output();
+        if let Ok(o) = v {
+            let v = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            if o.status.success() && v.as_str() >= "3.11" && !out.iter().any(|(w, _)| *w == v) {
+                out.push((v, p));
+            }
+        }
+    }
+    for minor in ["3.11", "3.12", "3.13"] {
+        if !out.iter().any(|(v, _)| v == minor) {
+            eprintln!("skipping CPython {minor}: neither python3 nor pyenv has it");
+        }
+    }
+    out
+}
+
+/// A `forklore-manager serve` child on a free port; killed and reaped on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl Server {
+    fn start(key: &str, extra: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--queue",
+                "get_task_queue",
+                "--queue",
+                "get_result_queue",
+            ])
+            .args(extra)
+            .env("FORKLORE_AUTHKEY", key)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("serving on 127.0.0.1:")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("server printed {line:?}"));
+        Server { child, port, out }
+    }
+    fn addr(&self) -> PyAddress {
+        PyAddress::Tcp("127.0.0.1".into(), self.port)
+    }
+    /// Waits for the server to exit; its status and the rest of its output.
+    fn wait(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        let mut rest = String::new();
+        self.out.read_to_string(&mut rest).unwrap();
+        (status, rest)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_py(py: &PathBuf, script: &str, port: u16, key: &str) -> (bool, String) {
+    let out = Command::new(py)
+        .arg(format!("{DIR}/{script}"))
+        .arg(port.to_string())
+        .arg(key)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn every_cpython_syncmanager_client_passes_its_checks_against_forklore_manager() {
+    let pys = pythons();
+    let srv = Server::start("k3y", &[]);
+    for (ver, py) in &pys {
+        let (ok, text) = run_py(py, "sync_client.py", srv.port, "k3y");
+        assert!(
+            ok && text.contains("all ok"),
+            "CPython {ver} against forklore-manager:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn the_same_checks_pass_against_cpythons_own_server() {
+    // The checks are CPython's behaviour, not forklore's: each version's own
+    // server passes them too.
+    for (ver, py) in pythons() {
+        let mut child = Command::new(&py)
+            .arg(format!("{DIR}/cpython_server.py"))
+            .arg("k3y")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().parse().unwrap();
+        let (ok, text) = run_py(&py, "sync_client.py", port, "k3y");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            ok && text.contains("all ok"),
+            "CPython {ver} against its own server:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn classic_python_workers_serve_a_forklore_client_on_forklore_manager() {
+    let pys = pythons();
+    let srv = Server::start("k3y", &[]);
+    let m = PyManager::connect(srv.addr(), b"k3y").unwrap();
+    let tasks = m.named_queue::<i64>("get_task_queue").unwrap();
+    let results = m.named_queue::<String>("get_result_queue").unwrap();
+    let n = 10;
+    for k in 0..n {
+        tasks.put(&k).unwrap();
+    }
+    // Python workers of every version drain the queue together.
+    let workers: Vec<Child> = pys
+        .iter()
+        .map(|(_, py)| {
+            Command::new(py)
+                .arg(format!("{DIR}/classic_worker.py"))
+                .arg(srv.port.to_string())
+                .arg("k3y")
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut got: Vec<String> = (0..n)
+        .map(|_| results.get_timeout(Duration::from_secs(60)).unwrap())
+        .collect();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(out.status.success());
+    }
+    got.sort();
+    let mut want: Vec<String> = (0..n).map(|k| format!("{k} * {k} = {}", k * k)).collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(matches!(tasks.get_nowait(), Err(Error::QueueEmpty)));
+}
+
+#[test]
+fn a_python_client_killed_mid_call_leaves_the_server_serving_others() {
+    let pys = pythons();
+    let (_, py) = &pys[0];
+    let srv = Server::start("k3y", &[]);
+    let mut blocked = Command::new(py)
+        .arg(format!("{DIR}/block_forever.py"))
+        .arg(srv.port.to_string())
+        .arg("k3y")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(blocked.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "blocking");
+    blocked.kill().unwrap();
+    blocked.wait().unwrap();
+
+    // A client that dies in the middle of sending a frame.
+    let mut raw = PyConnection::new(std::net::TcpStream::connect(("127.0.0.1", srv.port)).unwrap());
+    raw.client_handshake(b"k3y", Handshake::default()).unwrap();
+    let mut s = raw.get_ref().try_clone().unwrap();
+    s.write_all(&1000i32.to_be_bytes()).unwrap();
+    s.write_all(b"\x80\x04partial").unwrap();
+    drop(s);
+    drop(raw);
+
+    // Everyone else is still served.
+    let (ok, text) = run_py(py, "sync_client.py", srv.port, "k3y");
+    assert!(ok && text.contains("all ok"), "{text}");
+    let m = PyManager::connect(srv.addr(), b"k3y").unwrap();
+    let l = m.list::<i64>(&[1]).unwrap();
+    l.append(&2).unwrap();
+    assert_eq!(l.to_vec().unwrap(), vec![1, 2]);
+}
+
+#[test]
+fn a_wrong_key_fails_on_both_sides_and_the_server_goes_on() {
+    let srv = Server::start("right", &[]);
+    // forklore client, wrong key.
+    assert!(matches!(
+        PyManager::connect(srv.addr(), b"wrong"),
+        Err(Error::AuthenticationFailed { .. })
+    ));
+    // CPython clients, wrong key: sync_client.py's last check connects with
+    // a wrong key and expects AuthenticationError, after passing with the
+    // right one.
+    for (ver, py) in pythons() {
+        let (ok, text) = run_py(&py, "sync_client.py", srv.port, "right");
+        assert!(
+            ok && text.contains("ok wrong key -> AuthenticationError"),
+            "{ver}: {text}"
+        );
+    }
+    PyManager::connect(srv.addr(), b"right").unwrap();
+}
+
+#[test]
+fn no_md5_refuses_cpython_311_and_serves_312() {
+    let srv = Server::start("k3y", &["--no-md5"]);
+    for (ver, py) in pythons() {
+        let (ok, text) = run_py(&py, "classic_worker.py", srv.port, "k3y");
+        if ver == "3.11" {
+            assert!(!ok && text.contains("AuthenticationError"), "{ver}: {text}");
+        } else {
+            assert!(ok, "{ver}: {text}");
+        }
+    }
+}
+
+#[test]
+fn a_client_shutdown_and_sigterm_stop_forklore_manager_cleanly() {
+    let srv = Server::start("k3y", &[]);
+    PyManager::connect(srv.addr(), b"k3y")
+        .unwrap()
+        .shutdown()
+        .unwrap();
+    let (status, rest) = srv.wait();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(rest.trim(), "shut down");
+
+    let srv = Server::start("k3y", &[]);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(srv.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let (status, rest) = srv.wait();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(rest.trim(), "shut down");
+}
+
+#[test]
+fn the_authkey_never_comes_from_argv_and_a_readable_key_file_is_refused() {
+    let out = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--authkey", "x"])
+        .env_remove("FORKLORE_AUTHKEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never taken from the command line"));
+
+    let out = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env_remove("FORKLORE_AUTHKEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no authkey"));
+
+    let dir = std::env::temp_dir().join(format!("forklore-keyfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key");
+    std::fs::write(&key, "filekey\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--authkey-file"])
+        .arg(&key)
+        .env_remove("FORKLORE_AUTHKEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("chmod 600"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--authkey-file"])
+        .arg(&key)
+        .env_remove("FORKLORE_AUTHKEY")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
+    let m = PyManager::connect(PyAddress::Tcp("127.0.0.1".into(), port), b"filekey").unwrap();
+    m.shutdown().unwrap();
+    assert!(child.wait().unwrap().success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn forklore_clients_share_objects_on_an_in_process_server() {
+    let (addr, stop, thread) = spawn(
+        &PyAddress::Tcp("127.0.0.1".into(), 0),
+        b"k",
+        &[("get_task_queue", "Queue"), ("shared", "dict")],
+    )
+    .unwrap();
+    let a = PyManager::connect(addr.clone(), b"k").unwrap();
+    let b = PyManager::connect(addr.clone(), b"k").unwrap();
+    let qa = a.named_queue::<(i64, String)>("get_task_queue").unwrap();
+    let qb = b.named_queue::<(i64, String)>("get_task_queue").unwrap();
+    qa.put(&(1, "one".into())).unwrap();
+    assert_eq!(qb.get().unwrap(), (1, "one".to_string()));
+    let da = a.create("shared", vec![], vec![]).unwrap();
+    let db = b.create("shared", vec![], vec![]).unwrap();
+    assert_eq!(da.token().id, db.token().id);
+    assert!(matches!(qb.get_nowait(), Err(Error::QueueEmpty)));
+    // Objects are freed when the last proxy goes; named ones stay registered.
+    let l = a.list(&["x"]).unwrap();
+    let n = a.number_of_objects().unwrap();
+    drop(l);
+    assert_eq!(a.number_of_objects().unwrap(), n - 1);
+    stop.shutdown();
+    thread.join().unwrap().unwrap();
+    assert!(matches!(
+        PyManager::connect(addr, b"k"),
+        Err(Error::ManagerGone { .. })
+    ));
+}
+
+#[test]
+fn an_in_process_server_refuses_a_wrong_key_and_unknown_typeids() {
+    let mut s = PyServer::bind(&PyAddress::Tcp("127.0.0.1".into(), 0), b"k").unwrap();
+    assert!(matches!(
+        s.register("q", "Pool"),
+        Err(Error::InvalidArgument(_))
+    ));
+    s.register("q", "Queue").unwrap();
+    assert!(matches!(
+        s.register("q", "list"),
+        Err(Error::InvalidArgument(_))
+    ));
+    let addr = s.address().clone();
+    let stop = s.shutdown_handle();
+    let t = std::thread::spawn(move || s.serve_forever());
+    assert!(matches!(
+        PyManager::connect(addr.clone(), b"nope"),
+        Err(Error::AuthenticationFailed { .. })
+    ));
+    let m = PyManager::connect(addr, b"k").unwrap();
+    match m.create("Pool", vec![], vec![]) {
+        Err(Error::PythonException { type_name, message }) => {
+            assert_eq!(type_name, "multiprocessing.managers.RemoteError");
+            assert!(message.contains("KeyError: 'Pool'"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    stop.shutdown();
+    t.join().unwrap().unwrap();
+}
