@@ -16,6 +16,7 @@
 //! `workbook/appendix_performance.md` and the chart `workbook/versus.svg`.
 
 mod harness;
+mod interop;
 mod managers;
 mod pool;
 mod process;
@@ -34,6 +35,8 @@ fn specs() -> Vec<Spec<'static>> {
         pool::apply_async(),
         pool::map(),
         pool::submit(),
+        interop::list_append(),
+        interop::rust_client_list_append(),
     ]
 }
 
