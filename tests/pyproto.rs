@@ -431,3 +431,120 @@ fn a_wrong_key_fails_against_every_cpython_server() {
             .unwrap();
     }
 }
+
+mod codec_properties {
+    use super::*;
+    use forklore::pyproto::pyops;
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    fn big_outside_i64() -> impl Strategy<Value = Value> {
+        any::<i128>().prop_filter_map("outside i64", |i| i64::try_from(i).is_err().then(|| big(i)))
+    }
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::None),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int),
+            big_outside_i64(),
+            any::<f64>()
+                .prop_filter("NaN is not equal to itself", |f| !f.is_nan())
+                .prop_map(Value::Float),
+            ".{0,40}".prop_map(Value::Str),
+            prop::collection::vec(any::<u8>(), 0..300).prop_map(Value::Bytes),
+        ]
+    }
+
+    /// Values Python can hold as they are: set items and dict keys distinct
+    /// and hashable.
+    fn value() -> impl Strategy<Value = Value> {
+        scalar().prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Tuple),
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::List),
+                prop::collection::btree_map("[a-z]{0,6}", inner, 0..6).prop_map(|m| Value::Dict(
+                    m.into_iter().map(|(k, v)| (Value::Str(k), v)).collect()
+                )),
+                prop::collection::btree_set(any::<i64>(), 0..6)
+                    .prop_map(|s| Value::Set(s.into_iter().map(Value::Int).collect())),
+                prop::collection::btree_set("[a-z]{0,4}", 0..6)
+                    .prop_map(|s| Value::FrozenSet(s.into_iter().map(Value::Str).collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn encode_then_decode_is_identity(v in value()) {
+            prop_assert_eq!(decode(&encode(&v).unwrap()).unwrap(), v);
+        }
+
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(b in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode(&b);
+        }
+
+        #[test]
+        fn decoding_a_corrupted_pickle_never_panics(v in value(), at in any::<usize>(), byte in any::<u8>()) {
+            let mut b = encode(&v).unwrap();
+            let i = at % b.len();
+            b[i] = byte;
+            let _ = decode(&b);
+            b.truncate(i);
+            let _ = decode(&b);
+        }
+    }
+
+    /// 300 random values go through every CPython (`pickle.loads` then
+    /// `ForkingPickler.dumps`) and come back equal (Python's `==`).
+    #[test]
+    fn random_values_survive_a_round_trip_through_every_cpython() {
+        let mut runner = TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+        );
+        let values: Vec<Value> = (0..300)
+            .map(|_| value().new_tree(&mut runner).unwrap().current())
+            .collect();
+        let input: String = values
+            .iter()
+            .map(|v| {
+                encode(v)
+                    .unwrap()
+                    .iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect::<String>()
+                    + "\n"
+            })
+            .collect();
+        let echo = "import sys\nfrom multiprocessing.reduction import ForkingPickler\nimport pickle\n\
+                    for l in sys.stdin:\n    print(bytes(ForkingPickler.dumps(pickle.loads(bytes.fromhex(l)))).hex())\n";
+        for (ver, py) in pythons() {
+            let mut child = Command::new(&py)
+                .args(["-c", echo])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let input = input.clone();
+            let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+            let out = child.wait_with_output().unwrap();
+            writer.join().unwrap().unwrap();
+            assert!(out.status.success(), "{ver}");
+            let text = String::from_utf8(out.stdout).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), values.len(), "{ver}");
+            for (v, l) in values.iter().zip(lines) {
+                let b: Vec<u8> = (0..l.len())
+                    .step_by(2)
+                    .map(|k| u8::from_str_radix(&l[k..k + 2], 16).unwrap())
+                    .collect();
+                let back = decode(&b).unwrap();
+                assert!(pyops::eq(&back, v), "{ver}: {v:?} came back as {back:?}");
+            }
+        }
+    }
+}

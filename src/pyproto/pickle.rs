@@ -32,6 +32,11 @@ pub const MAX_DEPTH: usize = 200;
 /// A decoded value may hold at most this many nodes per byte of pickle
 /// (shared references through the memo are copied; this bounds the copies).
 pub const MAX_NODES_PER_BYTE: usize = 4;
+/// [`decode`]'s limit on the objects one pickle may create (and on its
+/// stack): about 2 million, so that a hostile pickle of one-byte opcodes
+/// costs at most a few hundred MB however large its frame, while a list of
+/// a million items still decodes. [`decode_with_limit`] sets another.
+pub const DEFAULT_MAX_NODES: usize = 1 << 21;
 
 /// A Python value, as the manager protocol carries it.
 #[derive(Debug, Clone, PartialEq)]
@@ -220,6 +225,7 @@ enum Slot {
 }
 
 struct Decoder<'a> {
+    max_nodes: usize,
     data: &'a [u8],
     pos: usize,
     arena: Vec<Node>,
@@ -235,7 +241,17 @@ struct Decoder<'a> {
 /// malformed stack, trailing bytes after `STOP`, or a value over the
 /// limits described in the module documentation.
 pub fn decode(data: &[u8]) -> Result<Value, PickleError> {
+    decode_with_limit(data, DEFAULT_MAX_NODES)
+}
+
+/// [`decode`] with a limit on the objects the pickle may create.
+///
+/// # Errors
+/// As [`decode`]; also when the pickle creates more than `max_nodes`
+/// objects or stack entries.
+pub fn decode_with_limit(data: &[u8], max_nodes: usize) -> Result<Value, PickleError> {
     let mut d = Decoder {
+        max_nodes,
         data,
         pos: 0,
         arena: Vec::new(),
@@ -247,7 +263,10 @@ pub fn decode(data: &[u8]) -> Result<Value, PickleError> {
     if d.pos != data.len() {
         return err(format!("{} bytes after STOP", data.len() - d.pos));
     }
-    let mut budget = data.len().saturating_mul(MAX_NODES_PER_BYTE).max(16);
+    let mut budget = data
+        .len()
+        .saturating_mul(MAX_NODES_PER_BYTE)
+        .clamp(16, max_nodes.max(16));
     let mut path = Vec::new();
     d.build(root, 0, &mut budget, &mut path)
 }
@@ -394,6 +413,13 @@ impl Decoder<'_> {
 
     fn run(&mut self) -> Result<usize, PickleError> {
         loop {
+            // Each opcode adds at most one object and one stack entry.
+            if self.arena.len() > self.max_nodes || self.stack.len() > self.max_nodes {
+                return err(format!(
+                    "pickle creates more than {} objects (the decoder's limit)",
+                    self.max_nodes
+                ));
+            }
             let op = self.u8()?;
             match op {
                 0x80 => {
@@ -984,6 +1010,30 @@ mod tests {
         assert!(decode(&p).is_err());
         let p = [0x80, 4, b'N', b'r', 0xff, 0xff, 0xff, 0xff, b'.'];
         assert_eq!(decode(&p).unwrap(), Value::None);
+    }
+
+    #[test]
+    fn a_flood_of_one_byte_objects_is_refused_at_the_limit() {
+        let mut p = vec![0x80, 4, b'('];
+        p.extend(vec![b'N'; 5000]);
+        p.extend_from_slice(b"l.");
+        assert!(decode_with_limit(&p, 1000)
+            .unwrap_err()
+            .0
+            .contains("more than 1000"));
+        let mut marks = vec![0x80, 4];
+        marks.extend(vec![b'('; 5000]);
+        assert!(decode_with_limit(&marks, 1000)
+            .unwrap_err()
+            .0
+            .contains("more than 1000"));
+        assert_eq!(
+            decode_with_limit(&p, 10_000)
+                .unwrap()
+                .as_seq()
+                .map(<[Value]>::len),
+            Some(5000)
+        );
     }
 
     #[test]
