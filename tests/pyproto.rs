@@ -548,3 +548,88 @@ mod codec_properties {
         }
     }
 }
+
+/// Chapter 16's worker role, as a library call: take int tasks until
+/// `get(timeout)` raises `queue.Empty` (or the master has shut down), put
+/// `'n * n = n²'` strings.
+fn square_worker(m: &PyManager) -> forklore::Result<usize> {
+    let tasks = m.named_queue::<i64>("get_task_queue")?;
+    let results = m.named_queue::<String>("get_result_queue")?;
+    let mut done = 0;
+    loop {
+        match tasks.get_timeout(Duration::from_secs(1)) {
+            Ok(n) => {
+                let sq = n
+                    .checked_mul(n)
+                    .ok_or_else(|| Error::InvalidArgument(format!("{n}² overflows")))?;
+                results.put(&format!("{n} * {n} = {sq}"))?;
+                done += 1;
+            }
+            Err(Error::QueueEmpty) => return Ok(done),
+            // The classic master shuts its server down once it has every
+            // result, possibly while this get() waits: the work is done.
+            Err(e) if e.is_manager_gone() && done > 0 => return Ok(done),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[test]
+fn a_forklore_worker_serves_the_classic_cpython_master() {
+    for (ver, py) in pythons() {
+        let mut master = Command::new(&py)
+            .arg(format!("{DIR}/classic_master.py"))
+            .args(["k", "7"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(master.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let port: u16 = line.trim().parse().unwrap();
+        let m = PyManager::connect(PyAddress::Tcp("127.0.0.1".into(), port), b"k").unwrap();
+        assert_eq!(square_worker(&m).unwrap(), 7, "{ver}");
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+        assert!(master.wait().unwrap().success(), "{ver}");
+        let mut lines: Vec<&str> = rest.lines().collect();
+        assert_eq!(lines.pop(), Some("master done"));
+        assert_eq!(
+            lines,
+            (0..7)
+                .map(|n| format!("{n} * {n} = {}", n * n))
+                .collect::<Vec<_>>(),
+            "{ver}"
+        );
+    }
+}
+
+#[test]
+fn forklore_client_reaches_a_cpython_server_on_a_unix_socket() {
+    // CPython's default family on Linux is AF_UNIX.
+    let (_, py) = &pythons()[0];
+    let dir = std::env::temp_dir().join(format!("forklore-pyunix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.sock");
+    let script = "import sys\nfrom multiprocessing.managers import SyncManager\n\
+                  m = SyncManager(address=sys.argv[1], authkey=b'k')\ns = m.get_server()\n\
+                  print('up', flush=True)\ns.serve_forever()\n";
+    let mut child = Command::new(py)
+        .args(["-c", script])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "up");
+    let m = PyManager::connect(PyAddress::Unix(path.clone()), b"k").unwrap();
+    let d = m.dict::<String, i64>().unwrap();
+    d.insert(&"a".into(), &1).unwrap();
+    assert_eq!(d.get(&"a".into()).unwrap(), 1);
+    m.shutdown().unwrap();
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -410,3 +410,138 @@ fn an_in_process_server_refuses_a_wrong_key_and_unknown_typeids() {
     stop.shutdown();
     t.join().unwrap().unwrap();
 }
+
+#[test]
+fn garbage_and_oversized_frames_cost_their_sender_only() {
+    let (addr, stop, thread) = spawn(&PyAddress::Tcp("127.0.0.1".into(), 0), b"k", &[]).unwrap();
+    let PyAddress::Tcp(_, port) = addr.clone() else {
+        unreachable!()
+    };
+    let open = || {
+        let mut c = PyConnection::new(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+        c.client_handshake(b"k", Handshake::default()).unwrap();
+        c
+    };
+    let m = PyManager::connect(addr.clone(), b"k").unwrap();
+    let l = m.list::<i64>(&[1]).unwrap();
+    let id = l.0.token().id.clone();
+
+    // After accept_connection: a frame that is not a pickle gets a
+    // '#TRACEBACK' and the connection goes on.
+    let mut c = open();
+    let accept = |c: &mut PyConnection<std::net::TcpStream>| {
+        c.send(&forklore::pyproto::Value::Tuple(vec![
+            forklore::pyproto::Value::None,
+            forklore::pyproto::Value::str("accept_connection"),
+            forklore::pyproto::Value::Tuple(vec![forklore::pyproto::Value::str("t")]),
+            forklore::pyproto::Value::Dict(vec![]),
+        ]))
+        .unwrap();
+        c.recv().unwrap();
+    };
+    accept(&mut c);
+    c.send_bytes(b"\x80\x04not a pickle").unwrap();
+    let r = c.recv().unwrap();
+    assert_eq!(
+        r.as_seq().unwrap()[0],
+        forklore::pyproto::Value::str("#TRACEBACK")
+    );
+    use forklore::pyproto::Value as V;
+    c.send(&V::Tuple(vec![
+        V::str(&id),
+        V::str("__len__"),
+        V::Tuple(vec![]),
+        V::Dict(vec![]),
+    ]))
+    .unwrap();
+    assert_eq!(
+        c.recv().unwrap(),
+        V::Tuple(vec![V::str("#RETURN"), V::Int(1)])
+    );
+    // A method outside the exposed list is refused, as CPython refuses it.
+    c.send(&V::Tuple(vec![
+        V::str(&id),
+        V::str("__class__"),
+        V::Tuple(vec![]),
+        V::Dict(vec![]),
+    ]))
+    .unwrap();
+    let r = c.recv().unwrap();
+    assert_eq!(r.as_seq().unwrap()[0], V::str("#TRACEBACK"));
+
+    // A frame header announcing 3 GB: the server allocates nothing and drops
+    // that connection.
+    let mut big = open();
+    accept(&mut big);
+    let s = big.get_ref();
+    (&*s).write_all(&(-1i32).to_be_bytes()).unwrap();
+    (&*s).write_all(&(3u64 << 30).to_be_bytes()).unwrap();
+    assert!(matches!(big.recv(), Err(Error::Closed)));
+
+    // A handshake reply longer than CPython's 256-byte limit is refused.
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut hdr = [0u8; 4];
+    raw.read_exact(&mut hdr).unwrap();
+    let mut chal = vec![0u8; i32::from_be_bytes(hdr) as usize];
+    raw.read_exact(&mut chal).unwrap();
+    raw.write_all(&1000i32.to_be_bytes()).unwrap();
+    raw.write_all(&[0u8; 1000]).unwrap();
+    let mut rest = Vec::new();
+    let _ = raw.read_to_end(&mut rest);
+    assert!(!rest.windows(9).any(|w| w == b"#WELCOME#"));
+
+    // Everyone else is still served.
+    l.append(&2).unwrap();
+    assert_eq!(l.to_vec().unwrap(), vec![1, 2]);
+    stop.shutdown();
+    thread.join().unwrap().unwrap();
+}
+
+#[test]
+fn python_and_forklore_clients_share_a_dict_on_a_unix_socket() {
+    let pys = pythons();
+    let (_, py) = &pys[0];
+    let dir = std::env::temp_dir().join(format!("forklore-pysrv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.sock");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--unix"])
+        .arg(&path)
+        .args(["--object", "get_shared=dict"])
+        .env("FORKLORE_AUTHKEY", "k")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("serving on"), "{line}");
+    let m = PyManager::connect(PyAddress::Unix(path.clone()), b"k").unwrap();
+    let d = m.create("get_shared", vec![], vec![]).unwrap();
+    use forklore::pyproto::Value as V;
+    d.call("__setitem__", vec![V::str("from rust"), V::Int(1)])
+        .unwrap();
+    let script = "import sys\nfrom multiprocessing.managers import SyncManager, DictProxy\n\
+                  class M(SyncManager): pass\nM.register('get_shared', proxytype=DictProxy)\n\
+                  m = M(address=sys.argv[1], authkey=b'k')\nm.connect()\nd = m.get_shared()\n\
+                  assert d['from rust'] == 1\nd['from python'] = [2.5, None]\nprint('ok')\n";
+    let out = Command::new(py)
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        d.call("__getitem__", vec![V::str("from python")]).unwrap(),
+        V::List(vec![V::Float(2.5), V::None])
+    );
+    m.shutdown().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(!path.exists(), "the socket file is removed on shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
