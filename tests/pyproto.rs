@@ -316,7 +316,41 @@ fn forklore_client_uses_every_cpython_server() {
     for (ver, py) in pythons() {
         let srv = PyServer::start(&py, "s3cret");
         let m = PyManager::connect(srv.addr(), b"s3cret").unwrap();
+        client_checks(&m, &format!("CPython {ver}"));
+        m.shutdown().unwrap();
+    }
+}
 
+#[test]
+fn forklore_client_passes_the_same_checks_on_forklore_manager() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_forklore-manager"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--queue",
+            "get_task_queue",
+            "--queue",
+            "get_result_queue",
+        ])
+        .env("FORKLORE_AUTHKEY", "s3cret")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
+    let m = PyManager::connect(PyAddress::Tcp("127.0.0.1".into(), port), b"s3cret").unwrap();
+    client_checks(&m, "forklore-manager");
+    m.shutdown().unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// What a forklore client checks on a CPython-protocol server.
+fn client_checks(m: &PyManager, ver: &str) {
+    {
         // The classic named queues.
         let tasks = m.named_queue::<i64>("get_task_queue").unwrap();
         let results = m.named_queue::<String>("get_result_queue").unwrap();
@@ -395,6 +429,37 @@ fn forklore_client_uses_every_cpython_server() {
             matches!(ns.get::<String>("nope"), Err(Error::PythonException { type_name, .. }) if type_name == "builtins.AttributeError")
         );
 
+        // Condition, Barrier, Array
+        let c = m.condition().unwrap();
+        assert!(
+            matches!(c.wait(Some(Duration::from_millis(1))), Err(Error::PythonException { type_name, .. }) if type_name == "builtins.RuntimeError")
+        );
+        assert!(c.acquire(true, None).unwrap());
+        assert!(!c.wait(Some(Duration::from_millis(1))).unwrap());
+        c.notify(1).unwrap();
+        c.notify_all().unwrap();
+        c.release().unwrap();
+        let b = m.barrier(2, None).unwrap();
+        assert_eq!(b.parties().unwrap(), 2);
+        assert!(
+            matches!(
+                b.wait(Some(Duration::from_millis(1))),
+                Err(Error::BrokenBarrier)
+            ),
+            "{ver}"
+        );
+        assert!(b.broken().unwrap());
+        b.reset().unwrap();
+        assert!(!b.broken().unwrap());
+        let arr = m.array("i", &[1i32, -2, 3]).unwrap();
+        arr.set(0, &9).unwrap();
+        assert_eq!(arr.get(-1).unwrap(), 3);
+        assert_eq!(arr.len().unwrap(), 3);
+        assert_eq!(arr.to_vec().unwrap(), vec![9, -2, 3], "{ver}");
+        let arr_d = m.array("d", &[0.5f64]).unwrap();
+        assert_eq!(arr_d.to_vec().unwrap(), vec![0.5]);
+        drop((c, b, arr, arr_d));
+
         // Bounded queue: Full.
         let q = m.queue::<i64>(1).unwrap();
         q.put(&1).unwrap();
@@ -411,8 +476,6 @@ fn forklore_client_uses_every_cpython_server() {
         drop((l, lu, d, v, e, lock, sem, ns, q));
         let after = m.number_of_objects().unwrap();
         assert_eq!(before - after, 9, "{ver}: {before} -> {after}");
-
-        m.shutdown().unwrap();
     }
 }
 

@@ -972,3 +972,243 @@ impl NamespaceProxy {
             .map(drop)
     }
 }
+
+/// A `Condition` on a CPython-protocol server.
+#[derive(Debug)]
+pub struct ConditionProxy(pub PyProxy);
+
+impl ConditionProxy {
+    /// `acquire(blocking, timeout)`.
+    ///
+    /// # Errors
+    /// As [`PyProxy::call`].
+    pub fn acquire(&self, blocking: bool, timeout: Option<Duration>) -> Result<bool> {
+        let mut args = vec![Value::Bool(blocking)];
+        if let Some(t) = timeout {
+            args.push(timeout_value(t));
+        }
+        self.0.call_as("acquire", args)
+    }
+    /// `release()`.
+    ///
+    /// # Errors
+    /// `RuntimeError` as [`Error::PythonException`] when not held by this
+    /// connection.
+    pub fn release(&self) -> Result<()> {
+        self.0.call("release", vec![]).map(drop)
+    }
+    /// `wait(timeout)`: false on timeout.
+    ///
+    /// # Errors
+    /// `RuntimeError` when the lock is not held by this connection.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+        self.0
+            .call_as("wait", vec![timeout.map_or(Value::None, timeout_value)])
+    }
+    /// `notify(n)`.
+    ///
+    /// # Errors
+    /// `RuntimeError` when the lock is not held by this connection.
+    pub fn notify(&self, n: usize) -> Result<()> {
+        self.0.call("notify", vec![usize_value(n)]).map(drop)
+    }
+    /// `notify_all()`.
+    ///
+    /// # Errors
+    /// As [`notify`](Self::notify).
+    pub fn notify_all(&self) -> Result<()> {
+        self.0.call("notify_all", vec![]).map(drop)
+    }
+}
+
+/// A `Barrier` on a CPython-protocol server.
+#[derive(Debug)]
+pub struct BarrierProxy(pub PyProxy);
+
+impl BarrierProxy {
+    /// `wait(timeout)`: this party's index.
+    ///
+    /// # Errors
+    /// [`Error::BrokenBarrier`] on timeout, abort or reset.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<usize> {
+        self.0
+            .call_as("wait", vec![timeout.map_or(Value::None, timeout_value)])
+    }
+    /// `abort()`.
+    ///
+    /// # Errors
+    /// As [`PyProxy::call`].
+    pub fn abort(&self) -> Result<()> {
+        self.0.call("abort", vec![]).map(drop)
+    }
+    /// `reset()`.
+    ///
+    /// # Errors
+    /// As [`PyProxy::call`].
+    pub fn reset(&self) -> Result<()> {
+        self.0.call("reset", vec![]).map(drop)
+    }
+    /// `parties`.
+    ///
+    /// # Errors
+    /// As [`PyProxy::call`].
+    pub fn parties(&self) -> Result<usize> {
+        self.0
+            .call_as("__getattribute__", vec![Value::str("parties")])
+    }
+    /// `broken`.
+    ///
+    /// # Errors
+    /// As [`PyProxy::call`].
+    pub fn broken(&self) -> Result<bool> {
+        self.0
+            .call_as("__getattribute__", vec![Value::str("broken")])
+    }
+}
+
+/// An `Array` on a CPython-protocol server.
+#[derive(Debug)]
+pub struct ArrayProxy<T>(pub PyProxy, PhantomData<fn(T) -> T>);
+
+impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
+    /// `len(a)`.
+    ///
+    /// # Errors
+    /// As [`PyProxy::call`].
+    pub fn len(&self) -> Result<usize> {
+        self.0.call_as("__len__", vec![])
+    }
+    /// Whether the array is empty.
+    ///
+    /// # Errors
+    /// As [`PyProxy::call`].
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+    /// `a[i]`.
+    ///
+    /// # Errors
+    /// `IndexError` as [`Error::PythonException`] out of range.
+    pub fn get(&self, i: i64) -> Result<T> {
+        self.0.call_as("__getitem__", vec![Value::Int(i)])
+    }
+    /// `a[i] = x`.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get); `TypeError`/`OverflowError` for a value the
+    /// array's typecode does not hold (on a CPython server).
+    pub fn set(&self, i: i64, x: &T) -> Result<()> {
+        self.0
+            .call("__setitem__", vec![Value::Int(i), enc(x)?])
+            .map(drop)
+    }
+    /// `a[:]`, the whole array.
+    ///
+    /// # Errors
+    /// As [`PyProxy::call`].
+    pub fn to_vec(&self) -> Result<Vec<T>> {
+        let all = Value::Object(Box::new(Object {
+            class: Global::new("builtins", "slice"),
+            build: Build::Reduce,
+            args: vec![Value::None, Value::None, Value::None],
+            state: None,
+        }));
+        match self.0.call("__getitem__", vec![all])? {
+            // CPython's server sends an array.array slice as
+            // `array.array(typecode, machine_bytes)`; forklore's as a list.
+            Value::Object(o) if o.class.is("array", "array") => match o.args.as_slice() {
+                [Value::Str(tc), Value::Bytes(b)] => dec(Value::List(array_items(tc, b)?)),
+                [_, items] => dec(items.clone()),
+                _ => Err(Error::Decode("malformed array.array".into())),
+            },
+            other => dec(other),
+        }
+    }
+}
+
+/// The items of an `array.array` from its typecode and machine bytes
+/// (little-endian, the sizes of CPython on 64-bit Linux).
+fn array_items(typecode: &str, b: &[u8]) -> Result<Vec<Value>> {
+    let (size, float, signed) = match typecode {
+        "b" => (1, false, true),
+        "B" => (1, false, false),
+        "h" => (2, false, true),
+        "H" => (2, false, false),
+        "i" => (4, false, true),
+        "I" => (4, false, false),
+        "l" | "q" => (8, false, true),
+        "L" | "Q" => (8, false, false),
+        "f" => (4, true, true),
+        "d" => (8, true, true),
+        other => {
+            return Err(Error::Decode(format!(
+                "array typecode {other:?} is not supported"
+            )))
+        }
+    };
+    if b.len() % size != 0 {
+        return Err(Error::Decode(
+            "array bytes are not a whole number of items".into(),
+        ));
+    }
+    Ok(b.chunks_exact(size)
+        .map(|c| {
+            let mut raw = [0u8; 8];
+            raw[..size].copy_from_slice(c);
+            if float {
+                if size == 4 {
+                    Value::Float(f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                } else {
+                    Value::Float(f64::from_le_bytes(raw))
+                }
+            } else if signed {
+                let shift = 64 - 8 * size as u32;
+                Value::Int(i64::from_le_bytes(raw) << shift >> shift)
+            } else {
+                let u = u64::from_le_bytes(raw);
+                i64::try_from(u).map_or_else(|_| usize_value_u64(u), Value::Int)
+            }
+        })
+        .collect())
+}
+
+fn usize_value_u64(u: u64) -> Value {
+    let mut b = u.to_le_bytes().to_vec();
+    b.push(0);
+    Value::BigInt(b)
+}
+
+impl PyManager {
+    /// `manager.Condition()`.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub fn condition(&self) -> Result<ConditionProxy> {
+        Ok(ConditionProxy(self.create("Condition", vec![], vec![])?))
+    }
+    /// `manager.Barrier(parties, timeout=timeout)`.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub fn barrier(&self, parties: usize, timeout: Option<Duration>) -> Result<BarrierProxy> {
+        let mut kw = vec![];
+        if let Some(t) = timeout {
+            kw.push(("timeout", timeout_value(t)));
+        }
+        Ok(BarrierProxy(self.create(
+            "Barrier",
+            vec![usize_value(parties)],
+            kw,
+        )?))
+    }
+    /// `manager.Array(typecode, items)`.
+    ///
+    /// # Errors
+    /// As [`list`](Self::list).
+    pub fn array<T: Serialize>(&self, typecode: &str, items: &[T]) -> Result<ArrayProxy<T>> {
+        Ok(ArrayProxy(
+            self.create("Array", vec![Value::str(typecode), enc(items)?], vec![])?,
+            PhantomData,
+        ))
+    }
+}
