@@ -545,3 +545,37 @@ fn python_and_forklore_clients_share_a_dict_on_a_unix_socket() {
     assert!(!path.exists(), "the socket file is removed on shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Chapter 16's master role, as the library offers it: a server thread with
+/// the two named queues, and the master's own client of them.
+#[test]
+fn an_in_process_master_serves_classic_cpython_workers() {
+    let (addr, stop, thread) = spawn(
+        &PyAddress::Tcp("127.0.0.1".into(), 0),
+        b"k3y",
+        &[("get_task_queue", "Queue"), ("get_result_queue", "Queue")],
+    )
+    .unwrap();
+    let PyAddress::Tcp(_, port) = addr.clone() else {
+        unreachable!()
+    };
+    let m = PyManager::connect(addr, b"k3y").unwrap();
+    let tasks = m.named_queue::<i64>("get_task_queue").unwrap();
+    let results = m.named_queue::<String>("get_result_queue").unwrap();
+    for n in 1..=6 {
+        tasks.put(&n).unwrap();
+    }
+    // The workers announce nothing; they just connect and drain the queue.
+    let (_, py) = &pythons()[0];
+    let (ok, text) = run_py(py, "classic_worker.py", port, "k3y");
+    assert!(ok && text.contains("worker done 6"), "{text}");
+    let mut got: Vec<String> = (0..6).map(|_| results.get_nowait().unwrap()).collect();
+    got.sort();
+    let mut want: Vec<String> = (1..=6)
+        .map(|n: i64| format!("{n} * {n} = {}", n * n))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    stop.shutdown();
+    thread.join().unwrap().unwrap();
+}
