@@ -86,6 +86,8 @@ fn token() -> Value {
             Value::Tuple(vec![s("127.0.0.1"), i(5000)]),
             s("7f00"),
         ])),
+        items: vec![],
+        dict_items: vec![],
     }))
 }
 

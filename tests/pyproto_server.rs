@@ -579,3 +579,12 @@ fn an_in_process_master_serves_classic_cpython_workers() {
     stop.shutdown();
     thread.join().unwrap().unwrap();
 }
+
+#[test]
+fn values_beyond_the_plain_types_pass_through_unchanged() {
+    let srv = Server::start("k3y", &[]);
+    for (ver, py) in pythons() {
+        let (ok, text) = run_py(&py, "exotic_values.py", srv.port, "k3y");
+        assert!(ok, "CPython {ver}:\n{text}");
+    }
+}

@@ -97,6 +97,8 @@ impl Token {
                 self.address.clone(),
                 Value::str(&self.id),
             ])),
+            items: vec![],
+            dict_items: vec![],
         }))
     }
 
@@ -1112,6 +1114,8 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
             build: Build::Reduce,
             args: vec![Value::None, Value::None, Value::None],
             state: None,
+            items: vec![],
+            dict_items: vec![],
         }));
         match self.0.call("__getitem__", vec![all])? {
             // CPython's server sends an array.array slice as

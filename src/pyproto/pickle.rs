@@ -124,6 +124,25 @@ pub struct Object {
     pub args: Vec<Value>,
     /// The state given by `BUILD`, if any.
     pub state: Option<Value>,
+    /// Items appended to it (`APPENDS`: a `deque`, a list subclass).
+    pub items: Vec<Value>,
+    /// Items set on it (`SETITEMS`: an `OrderedDict`, a `defaultdict`).
+    pub dict_items: Vec<(Value, Value)>,
+}
+
+impl Object {
+    /// `class(*args)` or `class.__new__(class, *args)`, with no state or
+    /// items.
+    pub fn new(class: Global, build: Build, args: Vec<Value>) -> Object {
+        Object {
+            class,
+            build,
+            args,
+            state: None,
+            items: Vec::new(),
+            dict_items: Vec::new(),
+        }
+    }
 }
 
 impl Value {
@@ -156,12 +175,11 @@ impl Value {
     }
     /// An exception instance `module.name(*args)`, as CPython pickles one.
     pub fn exception(module: &str, name: &str, args: Vec<Value>) -> Value {
-        Value::Object(Box::new(Object {
-            class: Global::new(module, name),
-            build: Build::Reduce,
+        Value::Object(Box::new(Object::new(
+            Global::new(module, name),
+            Build::Reduce,
             args,
-            state: None,
-        }))
+        )))
     }
     /// Python's name of this value's type, for messages.
     pub fn type_name(&self) -> String {
@@ -216,6 +234,8 @@ enum Node {
         build: Build,
         args: usize,
         state: Option<usize>,
+        items: Vec<usize>,
+        dict_items: Vec<(usize, usize)>,
     },
 }
 
@@ -391,7 +411,7 @@ impl Decoder<'_> {
     }
     fn extend_list(&mut self, list: usize, items: Vec<usize>) -> Result<(), PickleError> {
         match &mut self.arena[list] {
-            Node::List(v) => {
+            Node::List(v) | Node::Object { items: v, .. } => {
                 v.extend(items);
                 Ok(())
             }
@@ -403,7 +423,7 @@ impl Decoder<'_> {
             return err("SETITEMS with an odd number of items");
         }
         match &mut self.arena[dict] {
-            Node::Dict(v) => {
+            Node::Dict(v) | Node::Object { dict_items: v, .. } => {
                 v.extend(items.chunks(2).map(|c| (c[0], c[1])));
                 Ok(())
             }
@@ -605,6 +625,8 @@ impl Decoder<'_> {
                         build,
                         args,
                         state: None,
+                        items: Vec::new(),
+                        dict_items: Vec::new(),
                     })
                 }
                 0x92 => {
@@ -624,6 +646,8 @@ impl Decoder<'_> {
                         build: Build::NewObj,
                         args,
                         state: None,
+                        items: Vec::new(),
+                        dict_items: Vec::new(),
                     })
                 }
                 b'b' => {
@@ -721,6 +745,8 @@ impl Decoder<'_> {
                 build,
                 args,
                 state,
+                items,
+                dict_items,
             } => {
                 let args = match self.build(*args, depth + 1, budget, path)? {
                     Value::Tuple(a) => a,
@@ -730,15 +756,26 @@ impl Decoder<'_> {
                     Some(s) => Some(self.build(*s, depth + 1, budget, path)?),
                     None => None,
                 };
-                if let Some(b) = protocol2_bytes(class, *build, &args, &state) {
-                    b
-                } else {
-                    Value::Object(Box::new(Object {
+                let items = items
+                    .iter()
+                    .map(|&c| self.build(c, depth + 1, budget, path))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut pairs = Vec::with_capacity(dict_items.len());
+                for &(k, x) in dict_items {
+                    let k = self.build(k, depth + 1, budget, path)?;
+                    let x = self.build(x, depth + 1, budget, path)?;
+                    pairs.push((k, x));
+                }
+                match protocol2_bytes(class, *build, &args, &state) {
+                    Some(b) if items.is_empty() && pairs.is_empty() => b,
+                    _ => Value::Object(Box::new(Object {
                         class: class.clone(),
                         build: *build,
                         args,
                         state,
-                    }))
+                        items,
+                        dict_items: pairs,
+                    })),
                 }
             }
         };
@@ -947,6 +984,20 @@ fn write(out: &mut Vec<u8>, v: &Value, depth: usize) -> Result<(), PickleError> 
                 Build::Reduce => b'R',
                 Build::NewObj => 0x81,
             });
+            // save_reduce's order: list items, dict items, then the state.
+            if !o.items.is_empty() {
+                out.push(b'(');
+                write_items(out, &o.items, depth)?;
+                out.push(b'e');
+            }
+            if !o.dict_items.is_empty() {
+                out.push(b'(');
+                for (k, x) in &o.dict_items {
+                    write(out, k, depth + 1)?;
+                    write(out, x, depth + 1)?;
+                }
+                out.push(b'u');
+            }
             if let Some(s) = &o.state {
                 write(out, s, depth + 1)?;
                 out.push(b'b');

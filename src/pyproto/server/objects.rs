@@ -490,6 +490,8 @@ impl Obj {
                 build: Build::NewObj,
                 args: vec![],
                 state: Some(state),
+                items: vec![],
+                dict_items: vec![],
             }))
         };
         match self {
