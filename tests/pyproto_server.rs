@@ -588,3 +588,42 @@ fn values_beyond_the_plain_types_pass_through_unchanged() {
         assert!(ok, "CPython {ver}:\n{text}");
     }
 }
+
+#[test]
+fn a_forked_child_dropping_its_copy_of_a_proxy_does_not_free_the_parents_object() {
+    let srv = Server::start("k3y", &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_fx_pyproto"))
+        .args(["child-drops", &srv.port.to_string(), "k3y"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The child took a reference of its own on its first call and gave it
+    // back when its copy was dropped: once the
+    // parent's proxy is gone, so is the list (the named queues were never
+    // created, so nothing else is counted).
+    assert_eq!(text, "child_exit=0\nparent_sees=[0, 1]\nobjects_left=0\n");
+}
+
+#[test]
+fn a_forked_child_keeps_the_object_alive_after_the_parent_drops_its_proxy() {
+    let srv = Server::start("k3y", &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_fx_pyproto"))
+        .args(["parent-drops", &srv.port.to_string(), "k3y"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text, "child_sees=[0, 1, 2]\nchild_exit=0\n");
+    let m = PyManager::connect(srv.addr(), b"k3y").unwrap();
+    // The child's own reference went with it: the list is freed.
+    assert_eq!(m.number_of_objects().unwrap(), 0);
+}

@@ -12,6 +12,7 @@ use std::marker::PhantomData;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -527,6 +528,9 @@ pub struct PyProxy {
     /// This process's connection (`accept_connection` done), taken out for
     /// the length of a call so that no lock is held across I/O.
     conn: Mutex<Option<(u32, PyConnection<Stream>)>>,
+    /// The process that holds this proxy's reference on the server. A
+    /// forked child's copy holds none, so dropping it decrefs nothing.
+    owner_pid: AtomicU32,
 }
 
 impl PyProxy {
@@ -536,6 +540,7 @@ impl PyProxy {
             token,
             exposed,
             conn: Mutex::new(None),
+            owner_pid: AtomicU32::new(std::process::id()),
         }
     }
 
@@ -551,6 +556,14 @@ impl PyProxy {
 
     fn take_conn(&self) -> Result<PyConnection<Stream>> {
         let pid = std::process::id();
+        if self.owner_pid.load(Ordering::Relaxed) != pid {
+            // First call in a forked child: take a reference of its own
+            // (CPython's BaseProxy._after_fork increfs), so that the object
+            // outlives the parent's proxy while the child uses it.
+            self.mgr
+                .public_call("incref", vec![Value::str(&self.token.id)], vec![])?;
+            self.owner_pid.store(pid, Ordering::Relaxed);
+        }
         let cached = self
             .conn
             .lock()
@@ -625,6 +638,11 @@ impl PyProxy {
 
 impl Drop for PyProxy {
     fn drop(&mut self) {
+        // A forked child's bitwise copy never counted a reference: only the
+        // owning process gives its reference back.
+        if std::process::id() != self.owner_pid.load(Ordering::Relaxed) {
+            return;
+        }
         // BaseProxy._decref: a fresh connection; failures ignored (the
         // server may be gone).
         let _ = self
