@@ -26,6 +26,7 @@
 //! threads still serving a connection are left to end with the process.
 
 pub mod objects;
+pub mod pydict;
 
 use std::collections::HashMap;
 use std::net::TcpListener;

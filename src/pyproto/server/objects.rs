@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::pydict::PyDict;
 use crate::pyproto::pickle::{Build, Global, Object, Value};
 use crate::pyproto::pyops::{self, as_slice, check_hashable, eq, repr, slice_indices};
 
@@ -214,7 +215,7 @@ pub enum Obj {
     /// `list`.
     List(Mutex<Vec<Value>>),
     /// `dict`, in insertion order.
-    Dict(Mutex<Vec<(Value, Value)>>),
+    Dict(Mutex<PyDict>),
     /// `Event`.
     Event(EventObj),
     /// `Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`.
@@ -412,7 +413,7 @@ pub fn construct(typeid: &str, a: &Args) -> Result<Obj, Outcome> {
             Some(v) => seq_arg(v)?,
         })),
         "dict" => {
-            let mut items: Vec<(Value, Value)> = Vec::new();
+            let mut items = PyDict::new();
             if let Some(v) = a.pos.first() {
                 dict_update(&mut items, v)?;
             }
@@ -444,20 +445,15 @@ pub fn construct(typeid: &str, a: &Args) -> Result<Obj, Outcome> {
     })
 }
 
-fn dict_find(items: &[(Value, Value)], k: &Value) -> Option<usize> {
-    items.iter().position(|(x, _)| eq(x, k))
+fn dict_set(items: &mut PyDict, k: Value, v: Value) -> Result<(), Outcome> {
+    items.set(k, v).map_err(|m| type_error(&m))
 }
 
-fn dict_set(items: &mut Vec<(Value, Value)>, k: Value, v: Value) -> Result<(), Outcome> {
-    check_hashable(&k).map_err(|m| type_error(&m))?;
-    match dict_find(items, &k) {
-        Some(i) => items[i].1 = v,
-        None => items.push((k, v)),
-    }
-    Ok(())
+fn hashable(k: &Value) -> Result<(), Outcome> {
+    check_hashable(k).map_err(|m| type_error(&m))
 }
 
-fn dict_update(items: &mut Vec<(Value, Value)>, src: &Value) -> Result<(), Outcome> {
+fn dict_update(items: &mut PyDict, src: &Value) -> Result<(), Outcome> {
     match src {
         Value::Dict(x) => {
             for (k, v) in x {
@@ -496,7 +492,7 @@ impl Obj {
         };
         match self {
             Obj::List(l) => Some(Value::List(lock(l).clone())),
-            Obj::Dict(d) => Some(Value::Dict(lock(d).clone())),
+            Obj::Dict(d) => Some(lock(d).to_value()),
             Obj::Value(v) => {
                 let g = lock(v);
                 Some(inst(
@@ -1085,7 +1081,7 @@ fn list_call(l: &mut Vec<Value>, method: &str, a: &Args) -> Result<Outcome, Outc
     }
 }
 
-fn dict_call(d: &mut Vec<(Value, Value)>, method: &str, a: &Args) -> Result<Outcome, Outcome> {
+fn dict_call(d: &mut PyDict, method: &str, a: &Args) -> Result<Outcome, Outcome> {
     match method {
         "__setitem__" => {
             let k = a.need(0, "key", method)?.clone();
@@ -1095,41 +1091,39 @@ fn dict_call(d: &mut Vec<(Value, Value)>, method: &str, a: &Args) -> Result<Outc
         }
         "__getitem__" => {
             let k = a.need(0, "key", method)?;
-            check_hashable(k).map_err(|m| type_error(&m))?;
-            match dict_find(d, k) {
-                Some(i) => ret(d[i].1.clone()),
+            hashable(k)?;
+            match d.get(k) {
+                Some(v) => ret(v.clone()),
                 None => Err(key_error(k.clone())),
             }
         }
         "get" => {
             let k = a.need(0, "key", method)?;
-            check_hashable(k).map_err(|m| type_error(&m))?;
-            ret(dict_find(d, k).map_or_else(
-                || a.get(1, "default").cloned().unwrap_or(Value::None),
-                |i| d[i].1.clone(),
-            ))
+            hashable(k)?;
+            ret(d
+                .get(k)
+                .cloned()
+                .unwrap_or_else(|| a.get(1, "default").cloned().unwrap_or(Value::None)))
         }
         "__delitem__" => {
             let k = a.need(0, "key", method)?;
-            match dict_find(d, k) {
-                Some(i) => {
-                    d.remove(i);
-                    ok()
-                }
+            hashable(k)?;
+            match d.remove(k) {
+                Some(_) => ok(),
                 None => Err(key_error(k.clone())),
             }
         }
         "__contains__" => {
             let k = a.need(0, "key", method)?;
-            check_hashable(k).map_err(|m| type_error(&m))?;
-            ret(Value::Bool(dict_find(d, k).is_some()))
+            hashable(k)?;
+            ret(Value::Bool(d.get(k).is_some()))
         }
         "__len__" => ret(Value::Int(i64::try_from(d.len()).unwrap_or(i64::MAX))),
         "clear" => {
             d.clear();
             ok()
         }
-        "copy" => ret(Value::Dict(d.clone())),
+        "copy" => ret(d.to_value()),
         // Views are sent as lists, as CPython's managers register them.
         "keys" => ret(Value::List(d.iter().map(|(k, _)| k.clone()).collect())),
         "values" => ret(Value::List(d.iter().map(|(_, v)| v.clone()).collect())),
@@ -1140,22 +1134,24 @@ fn dict_call(d: &mut Vec<(Value, Value)>, method: &str, a: &Args) -> Result<Outc
         )),
         "pop" => {
             let k = a.need(0, "key", method)?;
-            match dict_find(d, k) {
-                Some(i) => ret(d.remove(i).1),
+            hashable(k)?;
+            match d.remove(k) {
+                Some((_, v)) => ret(v),
                 None => match a.get(1, "default") {
                     Some(v) => ret(v.clone()),
                     None => Err(key_error(k.clone())),
                 },
             }
         }
-        "popitem" => match d.pop() {
+        "popitem" => match d.pop_last() {
             Some((k, v)) => ret(Value::Tuple(vec![k, v])),
             None => Err(key_error(Value::str("popitem(): dictionary is empty"))),
         },
         "setdefault" => {
             let k = a.need(0, "key", method)?.clone();
-            match dict_find(d, &k) {
-                Some(i) => ret(d[i].1.clone()),
+            hashable(&k)?;
+            match d.get(&k) {
+                Some(v) => ret(v.clone()),
                 None => {
                     let v = a.get(1, "default").cloned().unwrap_or(Value::None);
                     dict_set(d, k, v.clone())?;
