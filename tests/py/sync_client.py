@@ -156,6 +156,20 @@ check('Namespace get/set', ns.x == 1 and ns.y == 'two')
 del ns.x
 check('Namespace missing -> AttributeError', raises(AttributeError, getattr, ns, 'x'))
 
+# Nested proxies: a proxy stored in a managed container keeps its referent
+# alive after the client drops its own proxy. (A proxy rebuilt from a pickle
+# authenticates with the process's authkey, so set it to the manager's.)
+import multiprocessing
+multiprocessing.current_process().authkey = key
+outer = m.list()
+inner = m.dict()
+outer.append(inner)
+del inner
+import gc
+gc.collect()
+outer[0]['x'] = 1
+check('nested proxy outlives its creator', outer[0]['x'] == 1 and outer[0].copy() == {'x': 1})
+
 check('number_of_objects is an int', isinstance(m._number_of_objects(), int))
 check('debug_info is a str', isinstance(m._debug_info(), str))
 

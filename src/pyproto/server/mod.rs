@@ -17,6 +17,19 @@
 //! stores share nothing; a forklore program reaches this server's objects
 //! through [`PyManager`](super::PyManager), the same as a Python program.
 //!
+//! # Nested proxies
+//! A proxy stored inside a shared object (`outer.append(inner_proxy)`)
+//! pins its referent: the object stays after its last reference goes, so
+//! that the stored proxy can still reach it, as CPython's server keeps such
+//! objects in `id_to_local_proxy_obj`. Like CPython's, a pinned object is
+//! kept until the server stops.
+//!
+//! # Not served
+//! The `Pool` and `AsyncResult` typeids (a process pool inside the server),
+//! `sort(key=...)` and slice assignment on lists, `Condition(lock)` with a
+//! lock of its own, `Barrier(action=...)`, and the `xmlrpclib` serializer.
+//! Each is refused with the error a CPython client can catch.
+//!
 //! # Threads
 //! [`PyServer::serve_forever`] runs the accept loop in the calling thread and
 //! serves each connection on a thread of its own, as CPython's server does:
@@ -54,6 +67,10 @@ struct Entry {
     obj: Arc<Obj>,
     exposed: &'static [&'static str],
     refcount: u64,
+    /// A proxy of it was stored inside a shared object (a nested proxy):
+    /// it outlives its last reference, as in CPython's
+    /// `id_to_local_proxy_obj`.
+    pinned: bool,
 }
 
 #[derive(Debug, Default)]
@@ -62,9 +79,47 @@ struct Store {
     /// Registered names: (typeid shown to clients, fixed id, the object).
     named: HashMap<String, (String, Arc<Obj>, &'static [&'static str])>,
     next_id: u64,
+    /// Pinned objects whose references all went: still reachable through
+    /// the proxies stored inside other objects (an `incref` revives them).
+    local: HashMap<String, Entry>,
 }
 
 impl Store {
+    fn lookup(&self, id: &str) -> Option<&Entry> {
+        self.objects.get(id).or_else(|| self.local.get(id))
+    }
+
+    /// Pins every object named by a proxy (`RebuildProxy(..., token, ...)`)
+    /// inside `v`.
+    fn pin_nested(&mut self, v: &Value) {
+        match v {
+            Value::Object(o) => {
+                if o.class.is("multiprocessing.managers", "RebuildProxy") {
+                    if let Some(Ok(t)) = o.args.get(1).map(Token::from_value) {
+                        if let Some(e) = self.objects.get_mut(&t.id) {
+                            e.pinned = true;
+                        }
+                    }
+                }
+                for x in o.args.iter().chain(&o.items).chain(&o.state) {
+                    self.pin_nested(x);
+                }
+            }
+            Value::Tuple(x) | Value::List(x) | Value::Set(x) | Value::FrozenSet(x) => {
+                for y in x {
+                    self.pin_nested(y);
+                }
+            }
+            Value::Dict(x) => {
+                for (k, y) in x {
+                    self.pin_nested(k);
+                    self.pin_nested(y);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn fresh_id(&mut self) -> String {
         self.next_id = self.next_id.wrapping_add(1);
         format!("{:x}", self.next_id)
@@ -379,9 +434,15 @@ fn exposed_value(e: &[&str]) -> Value {
 }
 
 fn incref(st: &mut Store, ident: &str) -> std::result::Result<(), String> {
-    match st.objects.get_mut(ident) {
-        Some(e) => {
-            e.refcount = e.refcount.saturating_add(1);
+    if let Some(e) = st.objects.get_mut(ident) {
+        e.refcount = e.refcount.saturating_add(1);
+        return Ok(());
+    }
+    // A pinned object whose references all went: counted again.
+    match st.local.remove(ident) {
+        Some(mut e) => {
+            e.refcount = 1;
+            st.objects.insert(ident.to_owned(), e);
             Ok(())
         }
         None => Err(format!("KeyError: '{ident}'")),
@@ -410,6 +471,7 @@ fn public_call(state: &State, func: &str, a: Args) -> std::result::Result<Value,
                     obj,
                     exposed,
                     refcount: 0,
+                    pinned: false,
                 });
                 incref(&mut st, &id)?;
                 return Ok(Value::Tuple(vec![Value::Str(id), exposed_value(exposed)]));
@@ -431,6 +493,7 @@ fn public_call(state: &State, func: &str, a: Args) -> std::result::Result<Value,
                     obj: Arc::new(obj),
                     exposed,
                     refcount: 1,
+                    pinned: false,
                 },
             );
             Ok(Value::Tuple(vec![Value::Str(id), exposed_value(exposed)]))
@@ -443,6 +506,10 @@ fn public_call(state: &State, func: &str, a: Args) -> std::result::Result<Value,
             let ident = str_arg(0, "ident")?;
             let mut st = state.store();
             let Some(e) = st.objects.get_mut(&ident) else {
+                if st.local.contains_key(&ident) {
+                    // CPython: "Server DECREF skipping" a pinned object.
+                    return Ok(Value::None);
+                }
                 return Err(format!("KeyError: '{ident}'"));
             };
             if e.refcount == 0 {
@@ -453,8 +520,15 @@ fn public_call(state: &State, func: &str, a: Args) -> std::result::Result<Value,
                 // The object itself is dropped after the store lock is
                 // released.
                 let gone = st.objects.remove(&ident);
-                drop(st);
-                drop(gone);
+                match gone {
+                    Some(e) if e.pinned => {
+                        st.local.insert(ident, e);
+                    }
+                    gone => {
+                        drop(st);
+                        drop(gone);
+                    }
+                }
             }
             Ok(Value::None)
         }
@@ -464,7 +538,7 @@ fn public_call(state: &State, func: &str, a: Args) -> std::result::Result<Value,
                 .ok_or("TypeError: get_methods() needs a token")?;
             let token = Token::from_value(token).map_err(|e| format!("TypeError: {e}"))?;
             let st = state.store();
-            match st.objects.get(&token.id) {
+            match st.lookup(&token.id) {
                 Some(e) => Ok(exposed_value(e.exposed)),
                 None => Err(format!("KeyError: '{}'", token.id)),
             }
@@ -538,8 +612,11 @@ fn call(state: &State, ident: Value, method: &str, args: &Args, conn_id: u64) ->
         return traceback("KeyError: None");
     };
     let (obj, exposed, typeid) = {
-        let st = state.store();
-        match st.objects.get(ident) {
+        let mut st = state.store();
+        for v in args.pos.iter().chain(args.kw.iter().map(|(_, v)| v)) {
+            st.pin_nested(v);
+        }
+        match st.lookup(ident) {
             Some(e) => (e.obj.clone(), e.exposed, e.typeid.clone()),
             None => return traceback(&format!("KeyError: '{ident}'")),
         }
@@ -574,6 +651,7 @@ fn call(state: &State, ident: Value, method: &str, args: &Args, conn_id: u64) ->
                     obj: Arc::from(new_obj),
                     exposed: rexposed,
                     refcount: 1,
+                    pinned: false,
                 },
             );
             drop(st);
