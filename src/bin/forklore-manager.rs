@@ -152,7 +152,9 @@ fn main() -> ExitCode {
             return fail(&e.to_string());
         }
     }
-    server.stop_on_readable(sfd.as_fd());
+    if let Err(e) = server.stop_on_readable(sfd.as_fd()) {
+        return fail(&e.to_string());
+    }
     let shown = match server.address() {
         PyAddress::Tcp(h, p) => format!("{h}:{p}"),
         PyAddress::Unix(p) => p.display().to_string(),

@@ -43,7 +43,7 @@ pub mod pydict;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -178,7 +178,7 @@ pub struct PyServer {
     listener: Listener,
     state: Arc<State>,
     wake_read: OwnedFd,
-    stop_fd: Option<RawFd>,
+    stop_fd: Option<OwnedFd>,
     local: PyAddress,
 }
 
@@ -246,10 +246,18 @@ impl PyServer {
     }
 
     /// Makes [`serve_forever`](Self::serve_forever) also return when `fd`
-    /// becomes readable (a `signalfd` for SIGTERM, say). The caller keeps
-    /// `fd` open while the server runs.
-    pub fn stop_on_readable(&mut self, fd: BorrowedFd<'_>) {
-        self.stop_fd = Some(fd.as_raw_fd());
+    /// becomes readable (a `signalfd` for SIGTERM, say). The server keeps
+    /// a duplicate of `fd`; the caller may close its own.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the descriptor cannot be duplicated.
+    pub fn stop_on_readable(&mut self, fd: BorrowedFd<'_>) -> Result<()> {
+        let owned = fd.try_clone_to_owned().map_err(|source| Error::Io {
+            op: "duplicate the stop descriptor",
+            source,
+        })?;
+        self.stop_fd = Some(owned);
+        Ok(())
     }
 
     /// Registers a named object, created now, that every `create(name)`
@@ -299,9 +307,7 @@ impl PyServer {
             if self.state.stopping.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            // SAFETY: the caller of stop_on_readable keeps that descriptor
-            // open while the server runs (documented there).
-            let stop = self.stop_fd.map(|fd| unsafe { BorrowedFd::borrow_raw(fd) });
+            let stop = self.stop_fd.as_ref().map(|f| f.as_fd());
             let mut fds = vec![
                 PollFd::new(listen_fd, PollFlags::POLLIN),
                 PollFd::new(self.wake_read.as_fd(), PollFlags::POLLIN),
