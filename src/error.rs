@@ -289,6 +289,21 @@ pub enum Error {
         id: u64,
     },
 
+    /// A CPython manager (or a CPython client of a forklore server) raised
+    /// a Python exception that has no variant of its own here: `type_name`
+    /// is its qualified type (`builtins.ValueError`,
+    /// `multiprocessing.managers.RemoteError` for a `'#TRACEBACK'` reply)
+    /// and `message` its text. `queue.Empty`, `queue.Full` and `KeyError`
+    /// come back as [`Error::QueueEmpty`], [`Error::QueueFull`] and
+    /// [`Error::KeyNotFound`] instead.
+    #[error("Python {type_name}: {message}")]
+    PythonException {
+        /// The exception's module and name, such as `builtins.IndexError`.
+        type_name: String,
+        /// Its arguments or traceback text.
+        message: String,
+    },
+
     /// The manager refused a request it cannot carry out for another reason
     /// (a method sent to an object of another type, a zero slice step, a
     /// value it cannot store, a value nested too deeply, a request or a

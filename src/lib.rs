@@ -55,6 +55,7 @@ pub mod managers;
 mod orphan;
 pub mod pool;
 pub mod process;
+pub mod pyproto;
 pub mod queues;
 mod region;
 pub mod shared_memory;

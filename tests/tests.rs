@@ -12,6 +12,8 @@ mod executor;
 mod managers;
 mod pool;
 mod process;
+mod pyproto;
+mod pyproto_server;
 mod python_map;
 mod remote;
 mod shm;

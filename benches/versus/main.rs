@@ -16,6 +16,7 @@
 //! `workbook/appendix_performance.md` and the chart `workbook/versus.svg`.
 
 mod harness;
+mod interop;
 mod managers;
 mod pool;
 mod process;
@@ -41,6 +42,8 @@ fn specs() -> Vec<Spec<'static>> {
         shm::value_add_locked(),
         shm::lock_acquire_release(),
         shm::queue_put_get(),
+        interop::list_append(),
+        interop::rust_client_list_append(),
     ]
 }
 

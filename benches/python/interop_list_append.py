@@ -1,0 +1,59 @@
+"""interop.list_append: a CPython client appending to a managed list over TCP.
+
+Usage:
+  python3 interop_list_append.py OPS                      CPython's own server (forked), then time
+  python3 interop_list_append.py OPS --connect PORT KEY   a running server: m.list(), then time
+  python3 interop_list_append.py OPS --raw PORT KEY       a server that answers every frame with
+                                                          ('#RETURN', None): a ListProxy built
+                                                          without create/incref, then time
+  python3 interop_list_append.py 0 --serve KEY            serve a SyncManager on a free port
+                                                          (prints the port) until shut down
+Prints the seconds OPS appends took (the proxy's connection opened before timing).
+"""
+import multiprocessing as mp
+import sys
+import time
+from multiprocessing.managers import ListProxy, SyncManager, Token
+
+
+def timed(li, ops):
+    li.append(0)
+    t = time.perf_counter()
+    for i in range(ops):
+        li.append(i)
+    return time.perf_counter() - t
+
+
+def main():
+    ops = int(sys.argv[1])
+    mode = sys.argv[2] if len(sys.argv) > 2 else None
+    if mode is None:
+        m = SyncManager(address=('127.0.0.1', 0), authkey=b'bench', ctx=mp.get_context('fork'))
+        m.start()
+        li = m.list()
+        elapsed = timed(li, ops)
+        assert len(li) == ops + 1
+        m.shutdown()
+    elif mode == '--serve':
+        m = SyncManager(address=('127.0.0.1', 0), authkey=sys.argv[3].encode())
+        s = m.get_server()
+        print(s.address[1], flush=True)
+        s.serve_forever()
+        return
+    else:
+        port, key = int(sys.argv[3]), sys.argv[4].encode()
+        if mode == '--connect':
+            m = SyncManager(address=('127.0.0.1', port), authkey=key)
+            m.connect()
+            li = m.list()
+            elapsed = timed(li, ops)
+            assert len(li) == ops + 1
+        else:
+            token = Token('list', ('127.0.0.1', port), 'x')
+            li = ListProxy(token, 'pickle', authkey=key, incref=False)
+            elapsed = timed(li, ops)
+    print(elapsed)
+
+
+if __name__ == '__main__':
+    main()
