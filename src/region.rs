@@ -51,7 +51,12 @@ impl Region {
         let len = len.max(BODY);
         // SAFETY: the name is a NUL-terminated literal; memfd_create only
         // reads it.
-        let raw = unsafe { libc::memfd_create(c"forklore".as_ptr(), libc::MFD_CLOEXEC) };
+        let raw = unsafe {
+            libc::memfd_create(
+                c"forklore".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        };
         if raw < 0 {
             return Err(Error::os("memfd_create", nix::Error::last()));
         }
@@ -60,6 +65,20 @@ impl Region {
         let size = libc::off_t::try_from(len)
             .map_err(|_| Error::InvalidArgument(format!("region of {len} bytes is too large")))?;
         nix::unistd::ftruncate(&fd, size).map_err(|e| Error::os("ftruncate", e))?;
+        // Sealed at this size for ever: a process that receives the
+        // descriptor cannot shrink it under another's mapping (which would
+        // make that process's next access a SIGBUS).
+        // SAFETY: fcntl on a descriptor we own, with integer arguments.
+        let sealed = unsafe {
+            libc::fcntl(
+                fd.as_raw_fd(),
+                libc::F_ADD_SEALS,
+                libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL,
+            )
+        };
+        if sealed != 0 {
+            return Err(Error::os("fcntl(F_ADD_SEALS)", nix::Error::last()));
+        }
         let region = Region::map(fd, len)?;
         region.u32_at(4).store(kind, Ordering::Relaxed);
         region.u64_at(8).store(len as u64, Ordering::Relaxed);
@@ -71,6 +90,14 @@ impl Region {
     /// checking that it is a forklore region of kind `kind` of at least
     /// `min_len` bytes.
     pub(crate) fn from_fd(fd: OwnedFd, kind: u32, min_len: usize) -> Result<Region> {
+        // SAFETY: fcntl on a descriptor we own.
+        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+        if seals < 0 || seals & libc::F_SEAL_SHRINK == 0 {
+            return Err(Error::InvalidArgument(
+                "descriptor is not a sealed forklore memfd (it could shrink under the mapping)"
+                    .into(),
+            ));
+        }
         let st = nix::sys::stat::fstat(&fd).map_err(|e| Error::os("fstat", e))?;
         let len = usize::try_from(st.st_size).unwrap_or(0);
         if len < BODY.max(min_len) {
@@ -322,6 +349,20 @@ mod tests {
         assert_eq!(b.u32_at(BODY).load(Ordering::SeqCst), 42);
         b.u32_at(BODY).store(43, Ordering::SeqCst);
         assert_eq!(a.u32_at(BODY).load(Ordering::SeqCst), 43);
+    }
+
+    #[test]
+    fn a_region_cannot_shrink_and_an_unsealed_memfd_is_refused() {
+        let a = Region::new(7, 4096).unwrap();
+        assert!(nix::unistd::ftruncate(a.fd(), 0).is_err());
+        // SAFETY: a literal name; the result is checked.
+        let raw = unsafe { libc::memfd_create(c"other".as_ptr(), libc::MFD_CLOEXEC) };
+        assert!(raw >= 0);
+        // SAFETY: a new descriptor nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        nix::unistd::ftruncate(&fd, 4096).unwrap();
+        let err = Region::from_fd(fd, 7, BODY).unwrap_err();
+        assert!(err.to_string().contains("sealed"), "{err}");
     }
 
     #[test]

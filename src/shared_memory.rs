@@ -31,6 +31,12 @@
 //! What it costs: two `fork`s per [`create`](SharedMemory::create) (about
 //! half a millisecond) and one sleeping process per live block. Killing the
 //! guardian itself leaves the name behind, as killing CPython's tracker does.
+//!
+//! A named block is a file anyone with permission may truncate; a process
+//! that touches its mapping past the new end gets `SIGBUS`, as in CPython.
+//! (The unnamed objects of [`synchronize`](crate::synchronize),
+//! [`sharedctypes`](crate::sharedctypes) and [`queues`](crate::queues) are
+//! sealed `memfd`s, which nobody can shrink.)
 
 use std::ffi::CString;
 use std::fmt;

@@ -216,7 +216,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.get_timeout(Duration::ZERO)
     }
 
-    /// The number of items in the queue (exact at the moment of the call).
+    /// The number of items in the queue (exact at the moment of the call,
+    /// even just after a process died inside `put` or `get`).
     pub fn qsize(&self) -> usize {
         self.ring.count() as usize
     }

@@ -280,7 +280,16 @@ impl Ring {
         Ok(out)
     }
 
+    /// The number of items, read under the lock, so that a count left
+    /// stale by a process that died inside `put` or `get` is repaired
+    /// first. (If the lock cannot be had, the bare word.)
     pub(super) fn count(&self) -> u32 {
-        self.word(COUNT).load(Relaxed)
+        if self.lock().is_ok() {
+            let n = self.word(COUNT).load(Relaxed);
+            self.unlock();
+            n
+        } else {
+            self.word(COUNT).load(Relaxed)
+        }
     }
 }

@@ -42,6 +42,7 @@
 mod condition;
 mod robust;
 mod semaphore;
+mod travel;
 
 use std::fmt;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -55,6 +56,7 @@ pub use robust::RobustLock;
 pub(crate) use robust::{init_robust, lock_robust, unlock_robust, ROBUST_SIZE};
 pub(crate) use semaphore::Sem;
 pub use semaphore::{BoundedSemaphore, Event, Semaphore};
+pub use travel::{recv_shared, send_shared};
 
 use crate::error::{Error, Result};
 use crate::region::{futex_wait, futex_wake, gettid, Deadline, Region, BODY};
@@ -72,7 +74,8 @@ pub(crate) const KIND_EVENT: u32 = 5;
 /// not inherit them (a `spawn` or `forkserver` child) as file descriptors,
 /// sent over a Unix socket with `SCM_RIGHTS`.
 ///
-/// A forked child needs none of this: it inherits the mappings.
+/// A forked child needs none of this: it inherits the mappings. See
+/// [`send_shared`] and [`recv_shared`] for the sending.
 pub trait SharedFds: Sized {
     /// The descriptors to send, in order.
     fn fds(&self) -> Vec<BorrowedFd<'_>>;
