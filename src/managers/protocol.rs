@@ -48,7 +48,10 @@ pub enum Request {
     Create(Kind),
     /// Take one more reference to each object, held by this connection
     /// until it sends [`Request::Decref`] or closes. A parent sends this for
-    /// its child just before `fork` (see the managers module's docs).
+    /// its child just before `fork`, and a process whose session connection
+    /// failed sends it again on the new one (see the managers module's
+    /// docs). Objects that no longer exist are skipped; the first of them
+    /// is reported with [`RemoteError::UnknownObject`].
     Adopt(Vec<ObjId>),
     /// Give back one reference this connection holds; the object is freed
     /// when no connection holds one.
