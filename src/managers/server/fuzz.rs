@@ -631,3 +631,30 @@ fn a_frame_of_millions_of_units_is_refused_before_allocating() {
         "{r:?}"
     );
 }
+
+/// Adopting a list of ids takes every object that still exists and reports
+/// the first that does not (a session that reconnects re-adopts its live
+/// references this way); the references go with the connection.
+#[test]
+fn adopt_takes_what_exists_and_reports_the_rest() {
+    let srv = server();
+    let before = srv.objects().len();
+    let reqs = [
+        Request::Create(Kind::List(vec![])),
+        Request::Adopt(vec![1, 999, 998]),
+        Request::Decref(1),
+        Request::ObjectCount,
+    ];
+    let (_, sent) = serve_with(&srv, frames(&reqs), true, None);
+    let replies = responses(&sent);
+    assert_eq!(replies.len(), 4, "{replies:?}");
+    let Ok(Reply::Id(id)) = replies[0] else {
+        panic!("{replies:?}")
+    };
+    assert_eq!(replies[1], Err(RemoteError::UnknownObject(999)));
+    assert_eq!(replies[2], Ok(Reply::Unit));
+    assert_eq!(replies[3], Ok(Reply::Size(before as u64 + 1)));
+    // Object 1 kept the reference it had before; the new list is freed.
+    assert_eq!(srv.objects().get(&1).map(|e| e.refs), Some(1));
+    assert!(!srv.objects().contains_key(&id));
+}
