@@ -27,10 +27,10 @@
 //! process dies, however it dies.
 //!
 //! The session connection, too, is dropped only on a transport failure.
-//! When that happens in a live process, the next session call reconnects
-//! and adopts the process's live references again (an object that nobody
-//! else held has been freed meanwhile; see the managers module's docs on
-//! why references stay tied to connections).
+//! When that happens in a live process, the next session call reconnects;
+//! the server hands the new connection the references it kept for the
+//! process, and the session adopts its live references again, which counts
+//! none twice (see the managers module's docs).
 //!
 //! Inside a process, proxies count their clones locally: the session holds
 //! one reference per object while at least one proxy of it lives in the

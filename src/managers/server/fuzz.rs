@@ -115,6 +115,7 @@ fn server() -> Arc<Server> {
         dir: None,
         tcp: false,
         procs: procs::Procs::default(),
+        parked: Mutex::new(HashMap::new()),
         panics: AtomicU64::new(0),
         exit_on_shutdown: false,
     })
@@ -657,4 +658,60 @@ fn adopt_takes_what_exists_and_reports_the_rest() {
     // Object 1 kept the reference it had before; the new list is freed.
     assert_eq!(srv.objects().get(&1).map(|e| e.refs), Some(1));
     assert!(!srv.objects().contains_key(&id));
+}
+
+/// A connection that fails (here: a frame header that is no length) keeps
+/// its references for its process while that process lives; the process's
+/// next connection takes them back when it says hello, and re-adopting
+/// them does not count them twice. A process that is gone gets nothing
+/// kept.
+#[test]
+fn references_of_a_failed_connection_wait_for_their_process() {
+    let srv = server();
+    let before = srv.objects().len();
+    let hello = |process: u64, pid: u32| Request::Hello {
+        process,
+        pid,
+        thread: 1,
+    };
+    let broken = |process: u64, pid: u32| {
+        let mut bytes = frames(&[hello(process, pid), Request::Create(Kind::List(vec![]))]);
+        bytes.extend((-5i32).to_be_bytes());
+        let (_, sent) = serve_with(&srv, bytes, true, None);
+        match responses(&sent)[..] {
+            [Ok(Reply::Unit), Ok(Reply::Id(id))] => id,
+            ref other => panic!("{other:?}"),
+        }
+    };
+    // This test process is alive: its list is kept.
+    let id = broken(77, std::process::id());
+    assert!(srv.objects().contains_key(&id), "kept for a live process");
+    let reqs = [
+        hello(77, std::process::id()),
+        Request::Adopt(vec![id]),
+        Request::Decref(id),
+        Request::ObjectCount,
+    ];
+    let (_, sent) = serve_with(&srv, frames(&reqs), true, None);
+    let replies = responses(&sent);
+    assert_eq!(
+        replies,
+        [
+            Ok(Reply::Unit),
+            Ok(Reply::Unit),
+            Ok(Reply::Unit),
+            Ok(Reply::Size(before as u64))
+        ]
+    );
+    assert!(!srv.objects().contains_key(&id));
+    // A process that has exited: nothing is kept.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let id = broken(78, dead);
+    assert!(
+        !srv.objects().contains_key(&id),
+        "released for a dead process"
+    );
+    assert_eq!(srv.objects().len(), before);
 }
