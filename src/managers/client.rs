@@ -248,16 +248,17 @@ fn round_trip(conn: &mut Connection, req: &Request) -> Result<Response> {
     exchange(conn, encode(req)?)
 }
 
-/// Open a connection and say who calls on it (see [`identity`]).
-fn open(ep: &Endpoint) -> Result<Connection> {
+/// Open a connection and say who calls on it (see [`identity`]); `session`
+/// for the process's session connection.
+fn open(ep: &Endpoint, session: bool) -> Result<Connection> {
     let mut conn = connect(ep)?;
-    greet(&mut conn)?;
+    greet(&mut conn, session)?;
     Ok(conn)
 }
 
 /// Say hello on `conn` for this process and thread.
-fn greet(conn: &mut Connection) -> Result<()> {
-    match round_trip(conn, &identity::hello(current_pid()))? {
+fn greet(conn: &mut Connection, session: bool) -> Result<()> {
+    match round_trip(conn, &identity::hello(current_pid(), session))? {
         Ok(_) => Ok(()),
         Err(e) => Err(e.into()),
     }
@@ -344,7 +345,7 @@ pub(crate) fn call(ep: &Endpoint, req: &Request) -> Result<Reply> {
     });
     let mut conn = match cached {
         Some(c) => c,
-        None => open(ep)?,
+        None => open(ep, false)?,
     };
     // Only a transport failure loses the connection: a refusal or any
     // other error from the server leaves it open on both sides.
@@ -465,15 +466,30 @@ impl Session {
     /// answered: a refused request is only a refused request.
     fn call(&mut self, req: &Request) -> Result<Reply> {
         // Too big to send: refused before anything is sent.
-        let bytes = encode(req)?;
+        let frame = encode(req)?;
+        // A connection used before may have failed since (its link cut, the
+        // server having closed it): then reconnect and send once more.
+        // Session requests bear that: Adopt counts nothing twice, a Decref
+        // of a reference no longer held is refused, a duplicate Create or
+        // Lookup only holds an object until this process exits.
+        let reused = self.conn.is_some();
+        match self.call_once(frame.clone()) {
+            Err(e) if reused && self.conn.is_none() && e.is_manager_gone() => self.call_once(frame),
+            r => r,
+        }
+    }
+
+    fn call_once(&mut self, frame: Vec<u8>) -> Result<Reply> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => {
                 install_fork_handlers();
-                let mut conn = open(&self.ep)?;
-                // The session lost its connection (a transport failure, or
-                // a fork whose adoption failed): take this process's live
-                // references again. An object freed meanwhile is gone.
+                // Saying hello takes back the references the server kept
+                // for this process if its session connection failed.
+                let mut conn = open(&self.ep, true)?;
+                // Then take this process's live references again (a fork
+                // whose adoption failed, or an object someone else freed
+                // meanwhile is reported and skipped).
                 if !self.live.is_empty() {
                     let ids = self.live.keys().copied().collect();
                     round_trip(&mut conn, &Request::Adopt(ids))?.ok();
@@ -484,10 +500,10 @@ impl Session {
         };
         let mut r = Ok(());
         if !self.greeted {
-            r = greet(conn);
+            r = greet(conn, true);
             self.greeted = r.is_ok();
         }
-        match r.and_then(|()| exchange(conn, bytes)) {
+        match r.and_then(|()| exchange(conn, frame)) {
             Ok(r) => r.map_err(Error::from),
             Err(e) => {
                 if !matches!(e, Error::ManagerRequest(_)) {

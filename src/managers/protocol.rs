@@ -42,6 +42,10 @@ pub enum Request {
         pid: u32,
         /// A number for the calling thread, unique within the process.
         thread: u64,
+        /// Whether this is the process's session connection (the one that
+        /// holds its references): it takes back the references that a
+        /// failed session connection of the same process left behind.
+        session: bool,
     },
     /// Create an object. The connection that asks holds one reference to it.
     /// Replies [`Reply::Id`].

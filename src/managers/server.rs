@@ -482,16 +482,19 @@ fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Reques
             process,
             pid,
             thread,
+            session: is_session,
         } => {
             server.procs.detach(session.caller.process);
             session.caller = Caller { process, thread };
             session.greeted = true;
             // On a Unix socket the client is on this host: watch its pid.
             server.procs.attach(process, Some(pid), !server.tcp);
-            // References a failed connection of this process left behind
-            // are this connection's now.
-            for (id, n) in server.resume(process) {
-                *session.refs.entry(id).or_default() += n;
+            // References a failed session connection of this process left
+            // behind are this session connection's now.
+            if is_session {
+                for (id, n) in server.resume(process) {
+                    *session.refs.entry(id).or_default() += n;
+                }
             }
             Next::Reply(Ok(Reply::Unit))
         }

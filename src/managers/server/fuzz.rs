@@ -500,13 +500,14 @@ fn extreme_request() -> impl Strategy<Value = Request> {
         1 => edge_u64().prop_map(|maxsize| Request::Create(Kind::Queue { maxsize })),
         1 => edge_u64().prop_map(Request::Decref),
         1 => prop::collection::vec(edge_u64(), 0..50).prop_map(Request::Adopt),
-        1 => (edge_u64(), edge_u64(), any::<u32>()).prop_map(|(process, thread, pid)| {
-            Request::Hello {
+        1 => (edge_u64(), edge_u64(), any::<u32>(), any::<bool>()).prop_map(
+            |(process, thread, pid, session)| Request::Hello {
                 process,
                 pid,
                 thread,
+                session,
             }
-        }),
+        ),
     ]
 }
 
@@ -673,6 +674,7 @@ fn references_of_a_failed_connection_wait_for_their_process() {
         process,
         pid,
         thread: 1,
+        session: true,
     };
     let broken = |process: u64, pid: u32| {
         let mut bytes = frames(&[hello(process, pid), Request::Create(Kind::List(vec![]))]);
