@@ -287,6 +287,27 @@ fn a_refused_request_loses_no_object_and_no_lock() {
     none_closed(&err);
 }
 
+/// Issue 10, finding 1: when connections fail anyway (here a TCP
+/// forwarder cuts them), the client reconnects on its next calls without
+/// losing a reference or its RLock. Before: the server freed every object
+/// of the failed session at once.
+#[test]
+fn a_client_whose_connections_fail_reconnects_without_losing_anything() {
+    let (out, _) = case("reconnect");
+    expect(
+        &out,
+        &[
+            ("objects_before", "2"),
+            ("objects_after_cut", "2"),
+            ("first_call_gone", "true"),
+            ("second_call", "Ok([1, 2, 3])"),
+            ("rlock_still_ours", "true"),
+            ("objects_after_reconnect", "3"),
+            ("objects_after_drop", "0"),
+        ],
+    );
+}
+
 /// Issue 10, finding 2: the lock rules. A Lock, an RLock, a Semaphore's
 /// permits and a Condition held by a process that exits or is killed stay
 /// held (CPython); a Lock may be released by another process; a robust

@@ -27,10 +27,10 @@
 //! process dies, however it dies.
 //!
 //! The session connection, too, is dropped only on a transport failure.
-//! When that happens in a live process, the next session call reconnects
-//! and adopts the process's live references again (an object that nobody
-//! else held has been freed meanwhile; see the managers module's docs on
-//! why references stay tied to connections).
+//! When that happens in a live process, the next session call reconnects;
+//! the server hands the new connection the references it kept for the
+//! process, and the session adopts its live references again, which counts
+//! none twice (see the managers module's docs).
 //!
 //! Inside a process, proxies count their clones locally: the session holds
 //! one reference per object while at least one proxy of it lives in the
@@ -255,16 +255,17 @@ fn round_trip(conn: &mut Connection, req: &Request) -> Result<Response> {
     exchange(conn, encode(req)?)
 }
 
-/// Open a connection and say who calls on it (see [`identity`]).
-fn open(ep: &Endpoint) -> Result<Connection> {
+/// Open a connection and say who calls on it (see [`identity`]); `session`
+/// for the process's session connection.
+fn open(ep: &Endpoint, session: bool) -> Result<Connection> {
     let mut conn = connect(ep)?;
-    greet(&mut conn)?;
+    greet(&mut conn, session)?;
     Ok(conn)
 }
 
 /// Say hello on `conn` for this process and thread.
-fn greet(conn: &mut Connection) -> Result<()> {
-    match round_trip(conn, &identity::hello(current_pid()))? {
+fn greet(conn: &mut Connection, session: bool) -> Result<()> {
+    match round_trip(conn, &identity::hello(current_pid(), session))? {
         Ok(_) => Ok(()),
         Err(e) => Err(e.into()),
     }
@@ -332,7 +333,7 @@ pub(crate) fn call(ep: &Endpoint, req: &Request) -> Result<Reply> {
     });
     let mut conn = match cached {
         Some(c) => c,
-        None => open(ep)?,
+        None => open(ep, false)?,
     };
     // Only a transport failure loses the connection: a refusal or any
     // other error from the server leaves it open on both sides.
@@ -453,14 +454,29 @@ impl Session {
     /// answered: a refused request is only a refused request.
     fn call(&mut self, req: &Request) -> Result<Reply> {
         // Too big to send: refused before anything is sent.
-        let bytes = encode(req)?;
+        let frame = encode(req)?;
+        // A connection used before may have failed since (its link cut, the
+        // server having closed it): then reconnect and send once more.
+        // Session requests bear that: Adopt counts nothing twice, a Decref
+        // of a reference no longer held is refused, a duplicate Create or
+        // Lookup only holds an object until this process exits.
+        let reused = self.conn.is_some();
+        match self.call_once(frame.clone()) {
+            Err(e) if reused && self.conn.is_none() && e.is_manager_gone() => self.call_once(frame),
+            r => r,
+        }
+    }
+
+    fn call_once(&mut self, frame: Vec<u8>) -> Result<Reply> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => {
-                let mut conn = open(&self.ep)?;
-                // The session lost its connection (a transport failure, or
-                // a fork whose adoption failed): take this process's live
-                // references again. An object freed meanwhile is gone.
+                // Saying hello takes back the references the server kept
+                // for this process if its session connection failed.
+                let mut conn = open(&self.ep, true)?;
+                // Then take this process's live references again (a fork
+                // whose adoption failed, or an object someone else freed
+                // meanwhile is reported and skipped).
                 if !self.live.is_empty() {
                     let ids = self.live.keys().copied().collect();
                     round_trip(&mut conn, &Request::Adopt(ids))?.ok();
@@ -471,10 +487,10 @@ impl Session {
         };
         let mut r = Ok(());
         if !self.greeted {
-            r = greet(conn);
+            r = greet(conn, true);
             self.greeted = r.is_ok();
         }
-        match r.and_then(|()| exchange(conn, bytes)) {
+        match r.and_then(|()| exchange(conn, frame)) {
             Ok(r) => r.map_err(Error::from),
             Err(e) => {
                 if !matches!(e, Error::ManagerRequest(_)) {

@@ -117,14 +117,18 @@
 //! The server closes a connection only when its byte stream can no longer
 //! be trusted (a frame header that is no length, a frame announced at more
 //! than 1 GiB, a frame cut short). References are counted per connection,
-//! so we chose to keep connections open in every refusal case rather than
-//! carry references over a reconnection: then the references of a live
-//! process are lost only if its session connection itself fails (over TCP,
-//! a link cut for longer than the keepalive bound). When that happens the
-//! client reconnects on its next call and takes its live references again
-//! (an object that no other process held has been freed meanwhile); lock
-//! holds, which belong to callers, survive the reconnection untouched.
-//!
+//! and we chose to keep connections open in every refusal case, and to let
+//! a process take its references back when a connection *fails* anyway:
+//! the server keeps the references of a failed connection (one it closed,
+//! or whose socket broke, not one its client closed) for the connection's
+//! process — on a Unix socket while that process lives (the server watches
+//! its pid), over TCP for 30 s — and the process's next connection takes
+//! them back when it says who it is. The client reconnects on its next
+//! call and re-adopts its live references (which counts none twice), so a
+//! process whose link failed loses nothing. A process that exits or is
+//! killed closes its connections cleanly, and its references go at once.
+//! Lock holds belong to callers, so they survive a reconnection untouched.
+
 //! # Reference counting
 //! The server frees an object when the last proxy of it, in any process, is
 //! dropped, as CPython's does. A proxy that a child inherits by `fork` is
@@ -216,7 +220,6 @@ mod server;
 use std::fmt;
 use std::net::TcpListener;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -232,6 +235,7 @@ use client::Endpoint;
 use datum::to_datum;
 use protocol::{Kind, Request};
 
+use address::private_dir;
 pub use address::Address;
 pub use client::dict::DictProxy;
 pub use client::list::{ArrayProxy, ListProxy};
@@ -328,35 +332,6 @@ impl fmt::Debug for Manager {
             .field("server_pid", &self.server_pid())
             .finish()
     }
-}
-
-/// Make a fresh private directory (mode 0700) for the socket.
-fn private_dir() -> Result<PathBuf> {
-    let mut base = std::env::temp_dir();
-    // sun_path holds 108 bytes; keep well inside it.
-    if base.as_os_str().len() > 60 {
-        base = PathBuf::from("/tmp");
-    }
-    for _ in 0..16 {
-        let mut r = [0u8; 8];
-        crate::connection::random_bytes(&mut r)?;
-        let name: String = r.iter().map(|b| format!("{b:02x}")).collect();
-        let dir = base.join(format!("forklore-manager-{name}"));
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(source) => {
-                return Err(Error::Io {
-                    op: "create the manager's socket directory",
-                    source,
-                })
-            }
-        }
-    }
-    Err(Error::Io {
-        op: "create the manager's socket directory",
-        source: std::io::Error::other("16 random names were all taken"),
-    })
 }
 
 /// In a process spawned to be a Manager's server: serve on the inherited

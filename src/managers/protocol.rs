@@ -42,13 +42,20 @@ pub enum Request {
         pid: u32,
         /// A number for the calling thread, unique within the process.
         thread: u64,
+        /// Whether this is the process's session connection (the one that
+        /// holds its references): it takes back the references that a
+        /// failed session connection of the same process left behind.
+        session: bool,
     },
     /// Create an object. The connection that asks holds one reference to it.
     /// Replies [`Reply::Id`].
     Create(Kind),
     /// Take one more reference to each object, held by this connection
     /// until it sends [`Request::Decref`] or closes. A parent sends this for
-    /// its child just before `fork` (see the managers module's docs).
+    /// its child just before `fork`, and a process whose session connection
+    /// failed sends it again on the new one (see the managers module's
+    /// docs). Objects that no longer exist are skipped; the first of them
+    /// is reported with [`RemoteError::UnknownObject`].
     Adopt(Vec<ObjId>),
     /// Give back one reference this connection holds; the object is freed
     /// when no connection holds one.

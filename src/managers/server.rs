@@ -51,8 +51,11 @@ pub(super) struct Server {
     /// Whether connections come over TCP (then a client's pid means nothing
     /// here, so robust locks cannot watch it).
     tcp: bool,
-    /// Client processes, for robust locks.
+    /// Client processes, for robust locks and parked references.
     procs: procs::Procs,
+    /// References of failed connections, by process token, until the
+    /// process reconnects (see `Session::broken`).
+    parked: Mutex<HashMap<u64, Parked>>,
     /// Panics caught in connection threads (a bug each; the fuzz test
     /// checks that there are none).
     panics: AtomicU64,
@@ -70,6 +73,53 @@ impl Server {
         self.objects.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Keep the references of a failed connection of `process` for it.
+    fn park(&self, process: u64, refs: HashMap<ObjId, u64>) {
+        let until = self.tcp.then(|| std::time::Instant::now() + RESUME_GRACE);
+        let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+        let p = parked.entry(process).or_insert(Parked {
+            refs: HashMap::new(),
+            until,
+        });
+        p.until = until;
+        for (id, n) in refs {
+            *p.refs.entry(id).or_default() += n;
+        }
+    }
+
+    /// The references parked for `process`, which takes them back.
+    fn resume(&self, process: u64) -> HashMap<ObjId, u64> {
+        self.parked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&process)
+            .map(|p| p.refs)
+            .unwrap_or_default()
+    }
+
+    /// Give back the parked references whose process died (Unix) or whose
+    /// grace ran out (TCP).
+    fn sweep_parked(&self) {
+        let now = std::time::Instant::now();
+        let mut expired = Vec::new();
+        {
+            let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+            parked.retain(|&process, p| {
+                let keep = match p.until {
+                    Some(until) => now < until,
+                    None => self.procs.alive(process),
+                };
+                if !keep {
+                    expired.push(std::mem::take(&mut p.refs));
+                }
+                keep
+            });
+        }
+        for refs in expired {
+            release_refs(self, refs);
+        }
+    }
+
     /// A server with no object yet, for [`run`](super::accept::run).
     pub(super) fn new(authkey: Vec<u8>, dir: Option<PathBuf>, tcp: bool) -> Server {
         Server {
@@ -82,6 +132,7 @@ impl Server {
             gate: Gate::default(),
             tcp,
             procs: procs::Procs::default(),
+            parked: Mutex::new(HashMap::new()),
             panics: AtomicU64::new(0),
             exit_on_shutdown: true,
         }
@@ -136,8 +187,26 @@ struct Session {
     cid: ConnId,
     /// Who calls on it (see `Request::Hello`).
     caller: Caller,
+    /// Whether the client said hello (its process is known).
+    greeted: bool,
+    /// Whether the connection failed (rather than being closed by its
+    /// client): its references are then kept for a while (see `park`).
+    broken: bool,
     /// References this connection holds; given back when it closes.
     refs: HashMap<ObjId, u64>,
+}
+
+/// How long, over TCP, the references of a connection that failed are kept
+/// for its process to reconnect and take them back. On a Unix socket they
+/// are kept while the process lives (the server watches its pid).
+pub(crate) const RESUME_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// References of a failed connection, waiting for its process.
+struct Parked {
+    refs: HashMap<ObjId, u64>,
+    /// Over TCP, when they are given back; `None` on a Unix socket, where
+    /// they are given back when the process dies.
+    until: Option<std::time::Instant>,
 }
 
 /// The longest frame the server reads and throws away to refuse it while
@@ -152,6 +221,8 @@ fn serve_session(server: &Arc<Server>, mut conn: Connection, cid: ConnId, peer: 
     let mut session = Session {
         cid,
         caller: Caller::anonymous(cid),
+        greeted: false,
+        broken: false,
         refs: HashMap::new(),
     };
     server.procs.attach(session.caller.process, None, false);
@@ -164,7 +235,19 @@ fn serve_session(server: &Arc<Server>, mut conn: Connection, cid: ConnId, peer: 
         Some(format!("the server panicked: {}", panic_message(&*p)))
     });
     server.procs.detach(session.caller.process);
-    release_refs(server, std::mem::take(&mut session.refs));
+    let refs = std::mem::take(&mut session.refs);
+    // A connection that failed, of a process that may come back: keep its
+    // references for it. A clean close (the process dropped the connection,
+    // exited or was killed) gives them back at once.
+    let comes_back = session.greeted
+        && session.broken
+        && (server.tcp || server.procs.alive(session.caller.process));
+    if comes_back && !refs.is_empty() {
+        server.park(session.caller.process, refs);
+    } else {
+        release_refs(server, refs);
+    }
+    server.sweep_parked();
     if let Some(why) = reason {
         log(&format!("connection {cid} ({peer}) closed: {why}"));
     }
@@ -193,18 +276,28 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
                 Ok(()) => {
                     let why = format!("a request of {len} bytes is over the limit of {max} bytes");
                     if let Err(e) = send_reply(conn, &Err(RemoteError::Refused(why))) {
+                        session.broken = true;
                         return Some(format!("could not reply: {e}"));
                     }
                     continue;
                 }
-                Err(e) => return Some(format!("bad input: {e}")),
+                Err(e) => {
+                    session.broken = true;
+                    return Some(format!("bad input: {e}"));
+                }
             },
             // The socket failed (a reset, or a TCP peer whose host went
-            // silent past the keepalive bound): the client is gone.
-            Err(e @ Error::Io { .. }) => return Some(format!("connection lost: {e}")),
+            // silent past the keepalive bound).
+            Err(e @ Error::Io { .. }) => {
+                session.broken = true;
+                return Some(format!("connection lost: {e}"));
+            }
             // A header that is no length, or a frame cut short: the stream
             // can no longer be trusted.
-            Err(e) => return Some(format!("bad input: {e}")),
+            Err(e) => {
+                session.broken = true;
+                return Some(format!("bad input: {e}"));
+            }
         };
         // A whole frame that does not decode (or would decode to too much)
         // is refused; the connection stays open.
@@ -231,6 +324,7 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
         match next {
             Next::Reply(r) => {
                 if let Err(e) = send_reply(conn, &r) {
+                    session.broken = true;
                     return Some(format!("could not reply: {e}"));
                 }
             }
@@ -293,11 +387,20 @@ fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Reques
             process,
             pid,
             thread,
+            session: is_session,
         } => {
             server.procs.detach(session.caller.process);
             session.caller = Caller { process, thread };
+            session.greeted = true;
             // On a Unix socket the client is on this host: watch its pid.
             server.procs.attach(process, Some(pid), !server.tcp);
+            // References a failed session connection of this process left
+            // behind are this session connection's now.
+            if is_session {
+                for (id, n) in server.resume(process) {
+                    *session.refs.entry(id).or_default() += n;
+                }
+            }
             Next::Reply(Ok(Reply::Unit))
         }
         Request::Call(id, method) => {
@@ -328,12 +431,15 @@ fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Reques
             Next::Reply(Ok(Reply::Id(id)))
         }
         Request::Adopt(ids) => {
-            // Adopt every object that still exists; report the first that
-            // does not.
+            // Make sure this connection holds a reference to every object
+            // that still exists (one it already holds, resumed after a
+            // failed connection, is not counted twice); report the first
+            // that does not exist.
             let mut objects = server.objects();
             let mut missing = None;
             for id in ids {
                 match objects.get_mut(&id) {
+                    Some(_) if refs.get(&id).is_some_and(|&n| n > 0) => {}
                     Some(e) => {
                         e.refs = e.refs.saturating_add(1);
                         *refs.entry(id).or_default() += 1;
@@ -359,7 +465,10 @@ fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Reques
                 "this connection holds no reference to object {id}"
             )))),
         },
-        Request::ObjectCount => Next::Reply(Ok(Reply::Size(server.objects().len() as u64))),
+        Request::ObjectCount => {
+            server.sweep_parked();
+            Next::Reply(Ok(Reply::Size(server.objects().len() as u64)))
+        }
         Request::Register(name, id) => {
             let mut objects = server.objects();
             let Some(e) = objects.get_mut(&id) else {

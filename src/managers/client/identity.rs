@@ -74,11 +74,13 @@ fn thread_number() -> u64 {
     })
 }
 
-/// The `Hello` this thread of this process sends on a new connection.
-pub(crate) fn hello(pid: u32) -> Request {
+/// The `Hello` this thread of this process sends on a new connection;
+/// `session` for the process's session connection.
+pub(crate) fn hello(pid: u32, session: bool) -> Request {
     Request::Hello {
         process: process_token(pid),
         pid,
         thread: thread_number(),
+        session,
     }
 }
