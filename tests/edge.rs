@@ -246,8 +246,10 @@ fn load_8_clients_append_80000_items_and_lose_none() {
 fn load_with_a_client_killed_every_100ms_loses_nothing_acknowledged() {
     let (out, err) = case_args(&["load", "--kill"]);
     let kills: usize = value(&out, "kills").parse().unwrap();
+    // 80,000 appends take 0.3 s at the least (4 µs each), so at least two
+    // kills 100 ms apart; a slower machine sees more (about 20 in debug).
     assert!(
-        kills >= 3,
+        kills >= 2,
         "the run was long enough to kill clients:\n{out}"
     );
     for (k, want) in [
