@@ -97,7 +97,8 @@ fn descriptor_exhaustion_backs_off_without_flooding_the_log() {
     );
     assert!(
         err.lines()
-            .any(|l| l.contains("accept failed: Too many open files")),
+            .any(|l| l.contains("failed: Too many open files")
+                && l.contains("accepting again at most every 500 ms")),
         "the trouble is logged once:\n{err}"
     );
     assert!(

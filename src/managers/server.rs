@@ -109,6 +109,12 @@ pub(super) fn serve(server: Arc<Server>, mut conn: Connection, cid: ConnId, peer
         return;
     }
     server.gate.passed(cid);
+    // A connection admitted without the gate's watch (no descriptor was
+    // left for it) had a timeout on each read: authenticated, it may wait
+    // for ever (a blocked `get`).
+    if super::tcp::set_read_timeout(&conn, None).is_err() {
+        return;
+    }
     // References this connection holds, and the objects it may hold a lock
     // or permit in; both are given back when it closes.
     let mut refs: HashMap<ObjId, u64> = HashMap::new();
