@@ -97,7 +97,8 @@ fn descriptor_exhaustion_backs_off_without_flooding_the_log() {
     );
     assert!(
         err.lines()
-            .any(|l| l.contains("accept failed: Too many open files")),
+            .any(|l| l.contains("failed: Too many open files")
+                && l.contains("accepting again at most every 500 ms")),
         "the trouble is logged once:\n{err}"
     );
     assert!(
@@ -246,8 +247,10 @@ fn load_8_clients_append_80000_items_and_lose_none() {
 fn load_with_a_client_killed_every_100ms_loses_nothing_acknowledged() {
     let (out, err) = case_args(&["load", "--kill"]);
     let kills: usize = value(&out, "kills").parse().unwrap();
+    // 80,000 appends take 0.3 s at the least (4 µs each), so at least two
+    // kills 100 ms apart; a slower machine sees more (about 20 in debug).
     assert!(
-        kills >= 3,
+        kills >= 2,
         "the run was long enough to kill clients:\n{out}"
     );
     for (k, want) in [

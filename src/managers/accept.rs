@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::gate::Backoff;
+use super::gate::{Backoff, HANDSHAKE_TIMEOUT};
 use super::lifeline::{die_by, Event, Lifeline};
 use super::server::{log, serve, Server};
 use crate::connection::Connection;
@@ -156,32 +156,37 @@ pub(crate) fn run(
         let now = std::time::Instant::now();
         match listener.accept() {
             Ok((conn, peer)) => {
-                if let Some(line) = backoff.success(now) {
-                    log(&line);
-                }
                 let id = server.next_conn.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = server.gate.admit(id, &conn, now) {
-                    // No descriptor left to watch its deadline with: an
-                    // unbounded connection is not served.
-                    if let Some(line) = backoff.failure(&e, now) {
-                        log(&line);
-                    }
-                    continue;
+                if server.gate.admit(id, &conn, now).is_err() {
+                    // No descriptor left for the duplicate that bounds the
+                    // whole handshake: bound each read instead, as before
+                    // the gate (the thread clears it once authenticated).
+                    // Shedding the connection would hit legitimate clients
+                    // queued behind an attack just as descriptors free up.
+                    let _ = super::tcp::set_read_timeout(&conn, Some(HANDSHAKE_TIMEOUT));
                 }
                 let s = Arc::clone(&server);
                 let spawned = std::thread::Builder::new()
                     .name(format!("conn-{id}"))
                     .stack_size(1 << 20)
                     .spawn(move || serve(s, conn, id, peer));
-                if let Err(e) = spawned {
-                    server.gate.failed(id);
-                    if let Some(line) = backoff.failure(&e, now) {
-                        log(&format!("connection {id}: cannot start a thread: {line}"));
+                match spawned {
+                    Ok(_) => {
+                        if let Some(line) = backoff.success(now) {
+                            log(&line);
+                        }
+                    }
+                    Err(e) => {
+                        server.gate.failed(id);
+                        let what = "starting a connection thread";
+                        if let Some(line) = backoff.failure(what, &e, now) {
+                            log(&line);
+                        }
                     }
                 }
             }
             Err(e) => {
-                if let Some(line) = backoff.failure(&e, now) {
+                if let Some(line) = backoff.failure("accept", &e, now) {
                     log(&line);
                 }
             }

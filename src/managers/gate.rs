@@ -31,7 +31,11 @@
 //! and logs one line when the trouble starts and one when `accept` works
 //! again (with the number of failed attempts), never a line per failure.
 //! Clients waiting in the queue are served as soon as descriptors free up,
-//! at most [`BACKOFF_MAX`] later.
+//! at most [`BACKOFF_MAX`] later. When `accept` got the last free
+//! descriptor and none is left for the duplicate that bounds the whole
+//! handshake, the connection is still served, with a timeout of
+//! [`HANDSHAKE_TIMEOUT`] on each read of its handshake instead (the bound
+//! before the gate): descriptors are then what limits such connections.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -284,7 +288,12 @@ impl Backoff {
     /// line to log, if this failure is worth one. Any failure but one that
     /// concerns only the queued connection pauses `accept`: `EMFILE`,
     /// `ENFILE`, `ENOBUFS`, `ENOMEM`, or `EAGAIN` from thread creation.
-    pub(crate) fn failure(&mut self, e: &std::io::Error, now: Instant) -> Option<String> {
+    pub(crate) fn failure(
+        &mut self,
+        what: &str,
+        e: &std::io::Error,
+        now: Instant,
+    ) -> Option<String> {
         if transient(e) {
             return None;
         }
@@ -297,7 +306,7 @@ impl Backoff {
         }
         self.since = Some(now);
         Some(format!(
-            "accept failed: {e}; retrying at most every {} ms until it works \
+            "{what} failed: {e}; accepting again at most every {} ms until it works \
              (further failures are counted, not logged)",
             BACKOFF_MAX.as_millis()
         ))
@@ -371,17 +380,20 @@ mod tests {
         let mut b = Backoff::default();
         let t0 = Instant::now();
         let emfile = std::io::Error::from_raw_os_error(libc::EMFILE);
-        assert!(b.failure(&emfile, t0).is_some());
+        assert!(b.failure("accept", &emfile, t0).is_some());
         assert_eq!(b.remaining(t0), BACKOFF_MIN);
         for _ in 0..100 {
-            assert!(b.failure(&emfile, t0).is_none());
+            assert!(b.failure("accept", &emfile, t0).is_none());
         }
         assert_eq!(b.remaining(t0), BACKOFF_MAX);
         // Working again right after a failure: no pause, but the episode
         // goes on (near the limit, accept alternates).
         assert!(b.success(t0).is_none());
         assert_eq!(b.remaining(t0), Duration::ZERO);
-        assert!(b.failure(&emfile, t0).is_none(), "still the same episode");
+        assert!(
+            b.failure("accept", &emfile, t0).is_none(),
+            "still the same episode"
+        );
         let line = b.success(t0 + RECOVERED_AFTER).unwrap();
         assert_eq!(
             line,
@@ -390,7 +402,7 @@ mod tests {
         assert!(b.success(t0 + RECOVERED_AFTER * 2).is_none());
         // A peer that gave up while queued is no trouble.
         let aborted = std::io::Error::from_raw_os_error(libc::ECONNABORTED);
-        assert!(b.failure(&aborted, t0).is_none());
+        assert!(b.failure("accept", &aborted, t0).is_none());
         assert_eq!(b.remaining(t0), Duration::ZERO);
     }
 }

@@ -179,6 +179,12 @@ pub(super) fn serve(server: Arc<Server>, mut conn: Connection, cid: ConnId, peer
         return;
     }
     server.gate.passed(cid);
+    // A connection admitted without the gate's watch (no descriptor was
+    // left for it) had a timeout on each read: authenticated, it may wait
+    // for ever (a blocked `get`).
+    if super::tcp::set_read_timeout(&conn, None).is_err() {
+        return;
+    }
     serve_session(&server, conn, cid, &peer);
 }
 
