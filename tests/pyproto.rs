@@ -698,3 +698,22 @@ fn forklore_client_reaches_a_cpython_server_on_a_unix_socket() {
     assert!(child.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn with_legacy_md5_off_a_forklore_client_refuses_a_cpython_311_server_only() {
+    use forklore::pyproto::Handshake;
+    for (ver, py) in pythons() {
+        let srv = PyServer::start(&py, "k");
+        let r = PyManager::connect_with(srv.addr(), b"k", Handshake { legacy_md5: false });
+        if ver == "3.11" {
+            // A 3.11 server's bare 20-byte challenge can only be answered
+            // with HMAC-MD5.
+            assert!(
+                matches!(r, Err(Error::AuthenticationFailed { .. })),
+                "{ver}: {r:?}"
+            );
+        } else {
+            r.unwrap().shutdown().unwrap();
+        }
+    }
+}
