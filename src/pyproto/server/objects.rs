@@ -100,6 +100,14 @@ fn truthy(v: &Value) -> bool {
     }
 }
 
+/// A boolean argument that defaults to true (`block=True`).
+fn flag_or_true(v: Option<&Value>) -> bool {
+    match v {
+        None => true,
+        Some(v) => truthy(v),
+    }
+}
+
 /// `None` → wait forever; a number → that many seconds (negative refused).
 fn timeout_arg(v: Option<&Value>) -> Result<Option<Duration>, Outcome> {
     let secs = match v {
@@ -607,7 +615,7 @@ impl QueueObj {
                     (false, None)
                 } else {
                     (
-                        a.get(1, "block").map_or(true, truthy),
+                        flag_or_true(a.get(1, "block")),
                         timeout_arg(a.get(2, "timeout"))?,
                     )
                 };
@@ -632,7 +640,7 @@ impl QueueObj {
                     (false, None)
                 } else {
                     (
-                        a.get(0, "block").map_or(true, truthy),
+                        flag_or_true(a.get(0, "block")),
                         timeout_arg(a.get(1, "timeout"))?,
                     )
                 };
@@ -702,7 +710,7 @@ impl EventObj {
 
 impl LockObj {
     fn acquire(&self, caller: u64, a: &Args) -> Result<bool, Outcome> {
-        let blocking = a.get(0, "blocking").map_or(true, truthy);
+        let blocking = flag_or_true(a.get(0, "blocking"));
         let timeout = match a.get(1, "timeout") {
             Some(Value::Float(f)) if *f == -1.0 => None,
             Some(Value::Int(-1)) => None,
