@@ -1168,7 +1168,7 @@ fn array_items(typecode: &str, b: &[u8]) -> Result<Vec<Value>> {
             )))
         }
     };
-    if b.len() % size != 0 {
+    if !b.chunks_exact(size).remainder().is_empty() {
         return Err(Error::Decode(
             "array bytes are not a whole number of items".into(),
         ));

@@ -423,7 +423,7 @@ impl Decoder<'_> {
         }
     }
     fn set_items(&mut self, dict: usize, items: Vec<usize>) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
+        if !items.chunks_exact(2).remainder().is_empty() {
             return err("SETITEMS with an odd number of items");
         }
         match &mut self.arena[dict] {
