@@ -627,3 +627,29 @@ fn a_forked_child_keeps_the_object_alive_after_the_parent_drops_its_proxy() {
     // The child's own reference went with it: the list is freed.
     assert_eq!(m.number_of_objects().unwrap(), 0);
 }
+
+#[test]
+fn each_thread_is_its_own_caller_for_an_rlock_proxy_shared_between_threads() {
+    // As in CPython, where each thread has its own connection: an RLock
+    // held by one thread is not re-entered by another thread that uses the
+    // same proxy.
+    let (addr, stop, thread) = spawn(&PyAddress::Tcp("127.0.0.1".into(), 0), b"k", &[]).unwrap();
+    let m = PyManager::connect(addr, b"k").unwrap();
+    let rl = std::sync::Arc::new(m.acquirer("RLock", vec![]).unwrap());
+    assert!(rl.acquire(true, None).unwrap());
+    let other = rl.clone();
+    let got = std::thread::spawn(move || other.acquire(false, None).unwrap())
+        .join()
+        .unwrap();
+    assert!(!got, "another thread re-entered this thread's RLock");
+    rl.release().unwrap();
+    let other = rl.clone();
+    let released = std::thread::spawn(move || other.release()).join().unwrap();
+    assert!(
+        matches!(&released, Err(Error::PythonException { type_name, .. }) if type_name == "builtins.RuntimeError"),
+        "{released:?}"
+    );
+    drop(rl);
+    stop.shutdown();
+    thread.join().unwrap().unwrap();
+}
