@@ -37,6 +37,7 @@ fn specs() -> Vec<Spec<'static>> {
         pool::submit(),
         interop::list_append(),
         interop::rust_client_list_append(),
+        interop::rust_client_forklore_server(),
     ]
 }
 
