@@ -672,7 +672,11 @@ fn a_forklore_worker_serves_the_classic_cpython_master() {
 #[test]
 fn forklore_client_reaches_a_cpython_server_on_a_unix_socket() {
     // CPython's default family on Linux is AF_UNIX.
-    let (_, py) = &pythons()[0];
+    let Some((_, py)) = pythons().into_iter().next() else {
+        eprintln!("skipping: no CPython 3.11+ on this machine");
+        return;
+    };
+    let py = &py;
     let dir = std::env::temp_dir().join(format!("forklore-pyunix-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("m.sock");

@@ -203,7 +203,10 @@ fn classic_python_workers_serve_a_forklore_client_on_forklore_manager() {
 #[test]
 fn a_python_client_killed_mid_call_leaves_the_server_serving_others() {
     let pys = pythons();
-    let (_, py) = &pys[0];
+    let Some((_, py)) = pys.first() else {
+        eprintln!("skipping: no CPython 3.11+ on this machine");
+        return;
+    };
     let srv = Server::start("k3y", &[]);
     let mut blocked = Command::new(py)
         .arg(format!("{DIR}/block_forever.py"))
@@ -500,7 +503,10 @@ fn garbage_and_oversized_frames_cost_their_sender_only() {
 #[test]
 fn python_and_forklore_clients_share_a_dict_on_a_unix_socket() {
     let pys = pythons();
-    let (_, py) = &pys[0];
+    let Some((_, py)) = pys.first() else {
+        eprintln!("skipping: no CPython 3.11+ on this machine");
+        return;
+    };
     let dir = std::env::temp_dir().join(format!("forklore-pysrv-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("m.sock");
@@ -566,7 +572,11 @@ fn an_in_process_master_serves_classic_cpython_workers() {
         tasks.put(&n).unwrap();
     }
     // The workers announce nothing; they just connect and drain the queue.
-    let (_, py) = &pythons()[0];
+    let Some((_, py)) = pythons().into_iter().next() else {
+        eprintln!("skipping: no CPython 3.11+ on this machine");
+        return;
+    };
+    let py = &py;
     let (ok, text) = run_py(py, "classic_worker.py", port, "k3y");
     assert!(ok && text.contains("worker done 6"), "{text}");
     let mut got: Vec<String> = (0..6).map(|_| results.get_nowait().unwrap()).collect();
