@@ -13,6 +13,9 @@
 //! appending to a list on CPython's own server (cpython column: the Python
 //! client on the same kind of server; compare with `manager.list_append`
 //! for forklore's own client and server).
+//!
+//! `interop.rust_client_forklore_server`: forklore's client on forklore's
+//! CPython-protocol server, both in this process's run (no Python).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -171,5 +174,35 @@ pub fn rust_client_list_append() -> Spec<'static> {
         }),
         floor: None,
         python: Some(("interop_list_append.py", vec![])),
+    }
+}
+
+/// `interop.rust_client_forklore_server`: forklore's [`PyManager`] client on
+/// forklore's [`PyServer`] (TCP loopback, CPython's protocol): what
+/// forklore would cost if it spoke CPython's protocol to itself (compare
+/// with `manager.list_append`, its own protocol on a Unix socket).
+pub fn rust_client_forklore_server() -> Spec<'static> {
+    let mut server = lazy_forklore_server();
+    Spec {
+        name: "interop.rust_client_forklore_server",
+        unit: "µs per call",
+        ops: OPS,
+        rounds: ROUNDS,
+        forklore: Box::new(move |ops| {
+            let port = server();
+            let m = PyManager::connect(PyAddress::Tcp("127.0.0.1".into(), port), KEY.as_bytes())
+                .unwrap();
+            let li = m.list::<u64>(&[]).unwrap();
+            li.append(&0).unwrap();
+            let t = Instant::now();
+            for i in 0..ops as u64 {
+                li.append(&i).unwrap();
+            }
+            let d = t.elapsed();
+            assert_eq!(li.len().unwrap(), ops + 1);
+            d
+        }),
+        floor: None,
+        python: None,
     }
 }

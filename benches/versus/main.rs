@@ -44,6 +44,7 @@ fn specs() -> Vec<Spec<'static>> {
         shm::queue_put_get(),
         interop::list_append(),
         interop::rust_client_list_append(),
+        interop::rust_client_forklore_server(),
     ]
 }
 

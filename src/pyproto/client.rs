@@ -14,6 +14,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -525,9 +526,11 @@ pub struct PyProxy {
     mgr: Arc<Inner>,
     token: Token,
     exposed: Vec<String>,
-    /// This process's connection (`accept_connection` done), taken out for
-    /// the length of a call so that no lock is held across I/O.
-    conn: Mutex<Option<(u32, PyConnection<Stream>)>>,
+    /// One connection per process and thread (`accept_connection` done),
+    /// as CPython keeps one per thread: a lock is held by a connection, so
+    /// each thread is its own caller. Taken out for the length of a call so
+    /// that no lock is held across I/O.
+    conns: Mutex<Vec<(u32, ThreadId, PyConnection<Stream>)>>,
     /// The process that holds this proxy's reference on the server. A
     /// forked child's copy holds none, so dropping it decrefs nothing.
     owner_pid: AtomicU32,
@@ -539,7 +542,7 @@ impl PyProxy {
             mgr,
             token,
             exposed,
-            conn: Mutex::new(None),
+            conns: Mutex::new(Vec::new()),
             owner_pid: AtomicU32::new(std::process::id()),
         }
     }
@@ -564,18 +567,30 @@ impl PyProxy {
                 .public_call("incref", vec![Value::str(&self.token.id)], vec![])?;
             self.owner_pid.store(pid, Ordering::Relaxed);
         }
-        let cached = self
-            .conn
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some((p, c)) = cached {
-            if p == pid {
-                return Ok(c);
-            }
-            // Inherited across fork: the parent's stream. Closing our copy
-            // of the descriptor leaves the parent's connection open.
-            drop(c);
+        let tid = std::thread::current().id();
+        let (mine, inherited) = {
+            let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
+            // Connections inherited across fork are the parent's streams:
+            // closing our copies of the descriptors (after the lock is
+            // released) leaves the parent's connections open.
+            let inherited: Vec<_> = if conns.iter().any(|(p, _, _)| *p != pid) {
+                let (keep, old): (Vec<_>, Vec<_>) = std::mem::take(&mut *conns)
+                    .into_iter()
+                    .partition(|(p, _, _)| *p == pid);
+                *conns = keep;
+                old
+            } else {
+                Vec::new()
+            };
+            let mine = conns
+                .iter()
+                .position(|(_, t, _)| *t == tid)
+                .map(|i| conns.swap_remove(i).2);
+            (mine, inherited)
+        };
+        drop(inherited);
+        if let Some(c) = mine {
+            return Ok(c);
         }
         let mut c = self.mgr.open()?;
         let name = format!("forklore-{pid}");
@@ -611,10 +626,8 @@ impl PyProxy {
             ),
         };
         if keep {
-            let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-            if slot.is_none() {
-                *slot = Some((std::process::id(), c));
-            }
+            let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
+            conns.push((std::process::id(), std::thread::current().id(), c));
         }
         r
     }
