@@ -11,49 +11,7 @@ use forklore::pyproto::pickle::{decode, encode, Build, Global, Object};
 use forklore::pyproto::{PyAddress, PyManager, Value};
 use forklore::Error;
 
-/// The Python programs these tests run (tests/py/).
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py");
-
-/// Every CPython 3.11+ interpreter on this machine: `python3` and pyenv's.
-fn pythons() -> Vec<(String, PathBuf)> {
-    let mut candidates = vec![PathBuf::from("python3")];
-    let root = Command::new("pyenv")
-        .arg("root")
-        .output()
-        .ok()
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    for minor in ["3.11", "3.12", "3.13"] {
-        let found = root.as_ref().and_then(|r| {
-            std::fs::read_dir(r.join("versions"))
-                .ok()?
-                .flatten()
-                .find_map(|e| {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    let bin = e.path().join("bin").join(format!("python{minor}"));
-                    (n.starts_with(&format!("{minor}.")) && bin.exists()).then_some(bin)
-                })
-        });
-        candidates.extend(found);
-    }
-    let mut out: Vec<(String, PathBuf)> = Vec::new();
-    for p in candidates {
-        let v = Command::new(&p)
-            .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
-            .output();
-        if let Ok(o) = v {
-            let v = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            if o.status.success() && v.as_str() >= "3.11" && !out.iter().any(|(w, _)| *w == v) {
-                out.push((v, p));
-            }
-        }
-    }
-    for minor in ["3.11", "3.12", "3.13"] {
-        if !out.iter().any(|(v, _)| v == minor) {
-            eprintln!("skipping CPython {minor}: neither python3 nor pyenv has it");
-        }
-    }
-    out
-}
+use crate::cpython::{pythons, DIR};
 
 fn i(v: i64) -> Value {
     Value::Int(v)

@@ -4,6 +4,7 @@
 //! nothing forks inside this multithreaded test harness.
 
 mod common;
+mod cpython;
 #[path = "fixtures/pattern.rs"]
 mod pattern;
 
