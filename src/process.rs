@@ -1,4 +1,5 @@
-//! `multiprocessing.Process`: run a closure in a forked child.
+//! `multiprocessing.Process`: run a closure in a forked child, or a `fn`
+//! item with serde arguments by any start method ([`crate::start`]).
 //!
 //! ```
 //! use forklore::Process;
@@ -18,6 +19,15 @@
 //! `Process <name>:` and the panic message to stderr and exits with code 1,
 //! as Python prints `Process Process-2:` and a traceback. A target that calls
 //! [`std::process::exit(n)`](std::process::exit) exits with code `n`.
+//!
+//! A closure target ([`Process::new`]) is always forked, which is refused in
+//! a process that has other threads ([`Error::ForkWithThreads`]). A `fn`
+//! target ([`Process::from_fn`]) is started by the program's start method
+//! (`forkserver` unless chosen otherwise): the child is then a fork of the
+//! fork server, or a fresh run of the executable (`spawn`), and behaves the
+//! same: the same exit status, the same panic header, the same stdout and
+//! stderr, and `join`, `exitcode`, `is_alive`, `terminate` and `kill` work
+//! as with a forked child.
 //!
 //! # Dropping a handle
 //! A [`Process`] dropped while its child still runs behaves like Python at

@@ -205,7 +205,15 @@ fn a_panicking_initializer_fails_tasks_instead_of_looping() {
 
 #[test]
 fn workers_are_named_like_pythons() {
-    assert_eq!(value(&case("names"), "worker_name"), "ForkPoolWorker-1");
+    // CPython names a pool's workers after its context's Process class:
+    // ForkPoolWorker, SpawnPoolWorker, ForkServerPoolWorker. The fixture
+    // runs under FORKLORE_TEST_START_METHOD, forkserver by default.
+    let expected = match std::env::var("FORKLORE_TEST_START_METHOD").as_deref() {
+        Ok("fork") => "ForkPoolWorker-1",
+        Ok("spawn") => "SpawnPoolWorker-1",
+        _ => "ForkServerPoolWorker-1",
+    };
+    assert_eq!(value(&case("names"), "worker_name"), expected);
 }
 
 fn workers(out: &str) -> Vec<u32> {

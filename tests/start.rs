@@ -285,3 +285,35 @@ fn arguments_of_any_size_cross_to_fresh_children() {
         }
     }
 }
+
+/// A spawned child whose spawner died before the child reached `init` was
+/// handed to init (another parent), and used to run `main` again, which
+/// spawned again: a chain of re-executions (seen as a Manager's server
+/// "outliving its owner"). It must run its target, once.
+#[test]
+fn a_spawned_child_of_a_dead_parent_runs_its_target_not_main() {
+    let dir = std::env::temp_dir().join(format!("forklore-orphan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log");
+    let st = Command::new(env!("CARGO_BIN_EXE_fx_start"))
+        .arg("spawner_dies")
+        .env("FX_START_LOG", &log)
+        .status()
+        .unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(9));
+    // Wait (bounded) for the orphan's line, then a moment more for any
+    // extra run of main to show.
+    let t = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("target ran")
+        && t.elapsed() < Duration::from_secs(20)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(text, "main spawner_dies\ntarget ran\n");
+}

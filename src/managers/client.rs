@@ -607,6 +607,14 @@ pub(crate) struct ForkGuard(MutexGuard<'static, ClientState>);
 /// this fork by at most that, and then the child is not adopted); the lock
 /// is taken afterwards and held until [`after_fork`].
 pub(crate) fn before_fork() -> ForkGuard {
+    {
+        // The common case, a process that never used a manager: nothing to
+        // adopt, just hold the lock across the fork.
+        let st = state();
+        if st.sessions.is_empty() && st.pending.is_empty() {
+            return ForkGuard(st);
+        }
+    }
     let me = std::process::id();
     let wanted: Vec<(Arc<Endpoint>, Vec<ObjId>)> = {
         let mut st = state();
@@ -647,7 +655,7 @@ pub(crate) fn before_fork() -> ForkGuard {
 /// sessions lazily, on its first call.
 pub(crate) fn after_fork(guard: ForkGuard, in_child: bool) {
     let mut st = guard.0;
-    if !in_child {
+    if !in_child && !st.pending.is_empty() {
         let me = std::process::id();
         st.pending.retain(|p| p.creator != me);
     }

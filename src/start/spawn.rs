@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-use nix::unistd::{getppid, Pid};
+use nix::unistd::Pid;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -236,12 +236,12 @@ pub fn init() {
     }) else {
         return;
     };
-    // Only the process our parent spawned is meant: a program this one
-    // starts later inherits the variable, but has another parent.
-    if Pid::from_raw(ppid) != getppid() {
-        let _ = EXE.get_or_init(exe_id);
-        return;
-    }
+    // Whatever our parent is now, we were spawned: the spawner may have
+    // exited before we got here (we were then handed to init), and running
+    // `main` instead of the target would spawn again, and again. The
+    // variable is removed, so programs we start do not see it. (The
+    // spawner's pid is kept in it for `ps`/debugging only.)
+    let _ = ppid;
     std::env::remove_var(ENV);
     let (fd, payload) = match source {
         Ok(fd) => {
