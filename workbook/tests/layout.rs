@@ -248,8 +248,13 @@ fn the_library_package_carries_no_chapter_or_fixture_program() {
             )
         })
         .collect();
-    // The library, its benchmark, and the one real tool a user installs.
-    let allowed = ["bench versus", "bin forklore-manager"];
+    // The library, its benchmark, and the one real tool a user installs
+    // (with the test of its command line).
+    let allowed = [
+        "bench versus",
+        "bin forklore-manager",
+        "test forklore-manager",
+    ];
     let stray: Vec<&String> = programs
         .iter()
         .filter(|p| !allowed.contains(&p.as_str()))
