@@ -570,3 +570,15 @@ pub(crate) fn run_fn_child(name: String, f: FnTarget) -> ! {
     install_panic_hook();
     run_child(name, Target::Fn(f))
 }
+
+// Above `start`: the context makes a `Process`, so its constructor lives here.
+impl crate::start::Context {
+    /// A process that runs `target(args)`, started by this context's method
+    /// (Python: `ctx.Process(target=f, args=(a,))`).
+    pub fn process<A>(&self, target: fn(A), args: A) -> Process
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned + 'static,
+    {
+        Process::from_fn(target, args).start_method(self.method)
+    }
+}

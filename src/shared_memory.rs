@@ -115,7 +115,7 @@ impl SharedMemory {
     /// [`Error::Io`] or [`Error::Os`] if `/dev/shm` refuses.
     pub fn create(size: usize) -> Result<SharedMemory> {
         let mut r = [0u8; 8];
-        crate::connection::random_bytes(&mut r)?;
+        crate::sys::random_bytes(&mut r)?;
         let name: String = std::iter::once("fl_".to_string())
             .chain(r.iter().map(|b| format!("{b:02x}")))
             .collect();

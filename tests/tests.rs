@@ -9,6 +9,7 @@ mod pattern;
 
 mod edge;
 mod executor;
+mod layering;
 mod managers;
 mod pool;
 mod process;

@@ -612,3 +612,15 @@ use handle::Handle;
 pub(crate) use handle::{
     unexpected, want, want_bool, want_maybe, want_pairs, want_seq, want_size, want_unit,
 };
+
+// Above `start`: the context makes a `Manager`, so its constructor lives here.
+impl crate::start::Context {
+    /// A Manager whose server is started by this context's method
+    /// (Python: `ctx.Manager()`); see [`Manager::start_with`](crate::Manager::start_with).
+    ///
+    /// # Errors
+    /// Those of [`Manager::start_with`](crate::Manager::start_with).
+    pub fn manager(&self) -> Result<crate::Manager> {
+        crate::Manager::start_with(self.method)
+    }
+}

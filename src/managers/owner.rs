@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::address::private_dir;
 use super::client::{self, Endpoint};
 use super::protocol::{self, Request};
 use super::{accept, lifeline, Address, Manager};
@@ -127,7 +126,7 @@ impl Manager {
     }
 
     fn start_unix(method: Option<crate::start::StartMethod>) -> Result<Manager> {
-        let dir = private_dir()?;
+        let dir = crate::sys::private_dir("manager", "create the manager's socket directory")?;
         let path = dir.join("manager.sock");
         let listener = UnixListener::bind(&path).map_err(|source| {
             let _ = std::fs::remove_dir_all(&dir);
@@ -137,7 +136,7 @@ impl Manager {
             }
         })?;
         let mut authkey = vec![0u8; 32];
-        crate::connection::random_bytes(&mut authkey)?;
+        crate::sys::random_bytes(&mut authkey)?;
         Self::spawn(
             accept::Listener::Unix(listener),
             Address::Unix(path),

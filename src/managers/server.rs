@@ -272,7 +272,7 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
     loop {
         // A client in a tight loop sends its next request within
         // microseconds: poll for it briefly before sleeping in `read`.
-        super::client::spin_until_readable(conn);
+        conn.spin_until_readable();
         let frame = match conn.recv_bytes() {
             Ok(f) => f,
             Err(Error::Closed) => return None,

@@ -318,7 +318,7 @@ pub(crate) fn initialized() -> bool {
 
 fn fail(message: &str) -> ! {
     crate::io::write_stderr(&format!("forklore: spawned process: {message}\n"));
-    crate::process::exit_child(1)
+    crate::fork::exit_child(1)
 }
 
 fn set_cloexec(fd: RawFd) {

@@ -52,9 +52,9 @@ use std::time::Duration;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use self::objects::{construct, exposed_of, method_typeid, Args, Obj, Outcome, QUEUE_METHODS};
-use super::client::{PyAddress, Stream, Token};
 use super::conn::{Handshake, PyConnection};
 use super::pickle::Value;
+use super::shared::{PyAddress, Stream, Token};
 use crate::error::{Error, Result};
 
 /// How long a new connection may take to authenticate and send its first
