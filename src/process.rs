@@ -32,16 +32,16 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::signal::{self, Signal};
-use nix::unistd::{getpid, getppid, Pid};
+use nix::unistd::{getpid, Pid as NixPid};
 
 use crate::error::{Error, Result};
 pub use crate::exit_status::ExitStatus;
 pub use crate::fork::exit_child;
 use crate::fork::{fork, fork_with_threads, Fork};
+use crate::os::Pid;
 use crate::start::forkserver::Served;
 use crate::start::spawn::FnTarget;
 use crate::start::StartMethod;
-pub use crate::sys::{try_wait_pid, wait_pid, wait_pid_timeout};
 
 static PROCESS_COUNTER: AtomicUsize = AtomicUsize::new(1);
 
@@ -91,9 +91,36 @@ pub struct CurrentProcess {
 pub fn current_process() -> CurrentProcess {
     CurrentProcess {
         name: child_name().unwrap_or("MainProcess").to_string(),
-        pid: getpid(),
-        ppid: getppid(),
+        pid: Pid::this(),
+        ppid: Pid::parent(),
     }
+}
+
+/// Block until child `pid` ends and reap it (Python: `os.waitpid(pid, 0)`).
+///
+/// # Errors
+/// [`Error::Os`] (`ECHILD`) if `pid` is not an unreaped child of this process.
+pub fn wait_pid(pid: Pid) -> Result<ExitStatus> {
+    crate::sys::wait_pid(pid.to_nix())
+}
+
+/// Reap child `pid` if it has ended; `Ok(None)` while it still runs
+/// (Python: `os.waitpid(pid, os.WNOHANG)`).
+///
+/// # Errors
+/// [`Error::Os`] (`ECHILD`) if `pid` is not an unreaped child of this process.
+pub fn try_wait_pid(pid: Pid) -> Result<Option<ExitStatus>> {
+    crate::sys::try_wait_pid(pid.to_nix())
+}
+
+/// Wait up to `timeout` for child `pid` to end, reaping it if it does;
+/// `Ok(None)` if it still runs when the time is up. The wait sleeps in the
+/// kernel on a pidfd (Linux 5.3+; older kernels: a growing sleep).
+///
+/// # Errors
+/// [`Error::Os`] (`ECHILD`) if `pid` is not an unreaped child of this process.
+pub fn wait_pid_timeout(pid: Pid, timeout: Duration) -> Result<Option<ExitStatus>> {
+    crate::sys::wait_pid_timeout(pid.to_nix(), timeout)
 }
 
 type Closure = Box<dyn FnOnce() + Send + 'static>;
@@ -112,10 +139,10 @@ enum Target {
 enum State {
     Initial,
     /// A child of this process (fork, spawn).
-    Running(Pid),
+    Running(NixPid),
     /// A child of the fork server.
     Served(Box<Served>),
-    Finished(Pid, ExitStatus),
+    Finished(NixPid, ExitStatus),
 }
 
 /// A closure run in a forked child (Python: `multiprocessing.Process`).
@@ -137,7 +164,7 @@ pub struct Process {
     /// or wait for the child. Set by `start`, since a handle can be created
     /// in one process and moved into another (a child's target) before it
     /// is started there.
-    owner: Pid,
+    owner: NixPid,
 }
 
 impl std::fmt::Debug for Process {
@@ -332,7 +359,7 @@ impl Process {
         match forked {
             Ok(Fork::Child) => run_child(&self.name, target),
             Ok(Fork::Parent { child }) => {
-                self.state = State::Running(child);
+                self.state = State::Running(child.to_nix());
                 Ok(())
             }
             Err(e) => {
@@ -400,8 +427,8 @@ impl Process {
     pub fn pid(&self) -> Option<Pid> {
         match &self.state {
             State::Initial => None,
-            State::Served(s) => Some(s.pid),
-            State::Running(p) | State::Finished(p, _) => Some(*p),
+            State::Served(s) => Some(Pid::from_nix(s.pid)),
+            State::Running(p) | State::Finished(p, _) => Some(Pid::from_nix(*p)),
         }
     }
 
@@ -424,8 +451,8 @@ impl Process {
             State::Running(pid) => {
                 let pid = *pid;
                 let st = match timeout {
-                    None => Some(wait_pid(pid)?),
-                    Some(t) => wait_pid_timeout(pid, t)?,
+                    None => Some(crate::sys::wait_pid(pid)?),
+                    Some(t) => crate::sys::wait_pid_timeout(pid, t)?,
                 };
                 (pid, st)
             }

@@ -41,7 +41,7 @@ pub(crate) fn waitpid_raw(pid: Pid, nohang: bool) -> Result<Option<ExitStatus>> 
 ///
 /// # Errors
 /// [`Error::Os`] (`ECHILD`) if `pid` is not an unreaped child of this process.
-pub fn wait_pid(pid: Pid) -> Result<ExitStatus> {
+pub(crate) fn wait_pid(pid: Pid) -> Result<ExitStatus> {
     loop {
         if let Some(st) = waitpid_raw(pid, false)? {
             return Ok(st);
@@ -53,7 +53,7 @@ pub fn wait_pid(pid: Pid) -> Result<ExitStatus> {
 ///
 /// # Errors
 /// [`Error::Os`] (`ECHILD`) if `pid` is not an unreaped child of this process.
-pub fn try_wait_pid(pid: Pid) -> Result<Option<ExitStatus>> {
+pub(crate) fn try_wait_pid(pid: Pid) -> Result<Option<ExitStatus>> {
     waitpid_raw(pid, true)
 }
 
@@ -66,7 +66,7 @@ pub fn try_wait_pid(pid: Pid) -> Result<Option<ExitStatus>> {
 ///
 /// # Errors
 /// [`Error::Os`] (`ECHILD`) if `pid` is not an unreaped child of this process.
-pub fn wait_pid_timeout(pid: Pid, timeout: Duration) -> Result<Option<ExitStatus>> {
+pub(crate) fn wait_pid_timeout(pid: Pid, timeout: Duration) -> Result<Option<ExitStatus>> {
     if let Some(st) = try_wait_pid(pid)? {
         return Ok(Some(st));
     }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 /// Bottom to top: a module may use the ones before it, never one after it.
 const ORDER: &[&str] = &[
+    "os",
     "exit_status",
     "error",
     "sys",

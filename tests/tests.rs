@@ -3,6 +3,7 @@
 //! through fixture programs (`tests/fixtures/`, binaries of this package) so that
 //! nothing forks inside this multithreaded test harness.
 
+mod api_surface;
 mod common;
 #[path = "fixtures/pattern.rs"]
 mod pattern;

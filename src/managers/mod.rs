@@ -315,8 +315,8 @@ impl Manager {
     }
 
     /// The server process's pid, for a handle made by [`start`](Self::start).
-    pub fn server_pid(&self) -> Option<nix::unistd::Pid> {
-        self.owner.as_ref().map(|o| o.server)
+    pub fn server_pid(&self) -> Option<crate::Pid> {
+        self.owner.as_ref().map(|o| crate::Pid::from_nix(o.server))
     }
 
     /// Stop the server now (Python: `manager.shutdown()`), wait for it to

@@ -45,11 +45,11 @@ impl Owner {
             }
         }
         client::forget_connection(&self.endpoint.address);
-        let st = match crate::process::wait_pid_timeout(self.server, Duration::from_secs(2))? {
+        let st = match crate::sys::wait_pid_timeout(self.server, Duration::from_secs(2))? {
             Some(st) => st,
             None => {
                 let _ = nix::sys::signal::kill(self.server, nix::sys::signal::Signal::SIGKILL);
-                crate::process::wait_pid(self.server)?
+                crate::sys::wait_pid(self.server)?
             }
         };
         if let Some(dir) = &self.dir {
@@ -243,7 +243,7 @@ impl Manager {
                     client::forget_inherited();
                     accept::run(listener, authkey, alive_r, dir, owner)
                 }
-                Fork::Parent { child } => child,
+                Fork::Parent { child } => child.to_nix(),
             }
         };
         drop(listener);

@@ -109,7 +109,7 @@ struct Request {
 /// A child of the fork server, seen from the process that asked for it.
 #[derive(Debug)]
 pub(crate) struct Served {
-    pub pid: Pid,
+    pub(crate) pid: Pid,
     conn: UnixStream,
     pidfd: Option<OwnedFd>,
 }
@@ -517,6 +517,7 @@ fn handle(
             crate::process::run_fn_child(req.name, req.target.into_local())
         }
         Ok(crate::fork::Fork::Parent { child }) => {
+            let child = child.to_nix();
             drop(fds);
             let pidfd = crate::sys::pidfd_open(child);
             let bytes = child.as_raw().to_le_bytes();

@@ -89,7 +89,7 @@ use std::os::fd::OwnedFd;
 use crate::error::{Error, Result};
 use crate::process::ExitStatus;
 #[cfg(doc)]
-use crate::process::{wait_pid, wait_pid_timeout};
+use crate::sys::{wait_pid, wait_pid_timeout};
 
 mod command;
 mod popen;
