@@ -224,6 +224,7 @@ impl Process {
 
     /// Start this process with `method` rather than the program's
     /// (Python: a process made from `get_context(method)`).
+    #[must_use = "a builder setter returns the changed Process"]
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.method = Some(method);
         self
@@ -242,6 +243,7 @@ impl Process {
     }
 
     /// Set the name (Python: `Process(name=...)`).
+    #[must_use = "a builder setter returns the changed Process"]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -249,6 +251,7 @@ impl Process {
 
     /// Set the daemon flag before start (Python: `Process(daemon=True)`).
     /// A daemon child is terminated, not joined, when its handle is dropped.
+    #[must_use = "a builder setter returns the changed Process"]
     pub fn daemon(mut self, daemon: bool) -> Self {
         self.daemon = daemon;
         self

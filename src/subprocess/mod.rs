@@ -16,7 +16,7 @@
 //! assert_eq!(p.returncode().unwrap().code(), 0);
 //!
 //! // run(["sh", "-c", "exit 2"], check=True)
-//! let e = Command::new(["sh", "-c", "exit 2"]).check(true).run().unwrap_err();
+//! let e = Command::new(["sh", "-c", "exit 2"]).check().run().unwrap_err();
 //! assert_eq!(
 //!     e.to_string(),
 //!     "Command '['sh', '-c', 'exit 2']' returned non-zero exit status 2."
@@ -103,6 +103,7 @@ pub const SHELL: &str = "/bin/sh";
 /// Where one of the child's standard streams goes (Python: the `stdin`,
 /// `stdout` and `stderr` arguments of `Popen`).
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub enum Stdio {
     /// The child shares the parent's stream (Python: `None`, the default).
     #[default]
