@@ -357,13 +357,19 @@ impl EventProxy {
     pub fn is_set(&self) -> Result<bool> {
         self.0.call_as("is_set", vec![])
     }
-    /// `wait(timeout)`: whether the flag was set.
+    /// `wait()`: block until the flag is set.
     ///
     /// # Errors
     /// As [`PyProxy::call`].
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
-        self.0
-            .call_as("wait", vec![timeout.map_or(Value::None, timeout_value)])
+    pub fn wait(&self) -> Result<()> {
+        self.0.call_as::<bool>("wait", vec![Value::None]).map(drop)
+    }
+    /// `wait(timeout)`: whether the flag was set within `timeout`.
+    ///
+    /// # Errors
+    /// As [`PyProxy::call`].
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.0.call_as("wait", vec![timeout_value(timeout)])
     }
 }
 
@@ -373,16 +379,29 @@ impl EventProxy {
 pub struct AcquirerProxy(pub PyProxy);
 
 impl AcquirerProxy {
-    /// `acquire(blocking, timeout)`: whether it was acquired.
+    /// `acquire()`: block until acquired.
     ///
     /// # Errors
     /// As [`PyProxy::call`].
-    pub fn acquire(&self, blocking: bool, timeout: Option<Duration>) -> Result<bool> {
-        let mut args = vec![Value::Bool(blocking)];
-        if let Some(t) = timeout {
-            args.push(timeout_value(t));
-        }
-        self.0.call_as("acquire", args)
+    pub fn acquire(&self) -> Result<()> {
+        self.0
+            .call_as::<bool>("acquire", vec![Value::Bool(true)])
+            .map(drop)
+    }
+    /// `acquire(True, timeout)`: whether it was acquired within `timeout`.
+    ///
+    /// # Errors
+    /// As [`PyProxy::call`].
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.0
+            .call_as("acquire", vec![Value::Bool(true), timeout_value(timeout)])
+    }
+    /// `acquire(False)`: whether it was free and is now acquired.
+    ///
+    /// # Errors
+    /// As [`PyProxy::call`].
+    pub fn try_acquire(&self) -> Result<bool> {
+        self.0.call_as("acquire", vec![Value::Bool(false)])
     }
     /// `release()`.
     ///
@@ -421,16 +440,29 @@ impl NamespaceProxy {
 pub struct ConditionProxy(pub PyProxy);
 
 impl ConditionProxy {
-    /// `acquire(blocking, timeout)`.
+    /// `acquire()`: block until acquired.
     ///
     /// # Errors
     /// As [`PyProxy::call`].
-    pub fn acquire(&self, blocking: bool, timeout: Option<Duration>) -> Result<bool> {
-        let mut args = vec![Value::Bool(blocking)];
-        if let Some(t) = timeout {
-            args.push(timeout_value(t));
-        }
-        self.0.call_as("acquire", args)
+    pub fn acquire(&self) -> Result<()> {
+        self.0
+            .call_as::<bool>("acquire", vec![Value::Bool(true)])
+            .map(drop)
+    }
+    /// `acquire(True, timeout)`: whether it was acquired within `timeout`.
+    ///
+    /// # Errors
+    /// As [`PyProxy::call`].
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.0
+            .call_as("acquire", vec![Value::Bool(true), timeout_value(timeout)])
+    }
+    /// `acquire(False)`: whether it was free and is now acquired.
+    ///
+    /// # Errors
+    /// As [`PyProxy::call`].
+    pub fn try_acquire(&self) -> Result<bool> {
+        self.0.call_as("acquire", vec![Value::Bool(false)])
     }
     /// `release()`.
     ///
@@ -440,13 +472,19 @@ impl ConditionProxy {
     pub fn release(&self) -> Result<()> {
         self.0.call("release", vec![]).map(drop)
     }
-    /// `wait(timeout)`: false on timeout.
+    /// `wait()`: release the lock, block until notified, take it again.
     ///
     /// # Errors
     /// `RuntimeError` when the lock is not held by this connection.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
-        self.0
-            .call_as("wait", vec![timeout.map_or(Value::None, timeout_value)])
+    pub fn wait(&self) -> Result<()> {
+        self.0.call_as::<bool>("wait", vec![Value::None]).map(drop)
+    }
+    /// `wait(timeout)`: false when `timeout` passed without a notify.
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.0.call_as("wait", vec![timeout_value(timeout)])
     }
     /// `notify(n)`.
     ///
@@ -469,13 +507,19 @@ impl ConditionProxy {
 pub struct BarrierProxy(pub PyProxy);
 
 impl BarrierProxy {
+    /// `wait()`: this party's index (the barrier's own timeout applies).
+    ///
+    /// # Errors
+    /// [`Error::BrokenBarrier`] on the barrier's timeout, abort or reset.
+    pub fn wait(&self) -> Result<usize> {
+        self.0.call_as("wait", vec![Value::None])
+    }
     /// `wait(timeout)`: this party's index.
     ///
     /// # Errors
     /// [`Error::BrokenBarrier`] on timeout, abort or reset.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<usize> {
-        self.0
-            .call_as("wait", vec![timeout.map_or(Value::None, timeout_value)])
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<usize> {
+        self.0.call_as("wait", vec![timeout_value(timeout)])
     }
     /// `abort()`.
     ///
