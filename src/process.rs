@@ -26,8 +26,7 @@
 //! way no zombie is left behind. Call [`Process::terminate`] first if you do
 //! not want to wait.
 
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -45,36 +44,6 @@ use crate::start::StartMethod;
 
 static PROCESS_COUNTER: AtomicUsize = AtomicUsize::new(1);
 
-/// In a child started by [`Process::start`], the name it was started as; null
-/// in the main process. It points at the `name` field of the `Process` handle
-/// in the child's copy of the parent's memory. That handle is borrowed by
-/// `run_child`, which never returns, so the string is never freed in the child.
-/// Pointing instead of copying keeps the child from touching the heap, which
-/// matters for start-up time (every page a child writes is a copy-on-write fault).
-static CHILD_NAME: AtomicPtr<String> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Installs, once per process, the panic hook that gives a panicking child
-/// Python's `Process Process-N:` header. In the main process it defers to the
-/// hook that was there before.
-static PANIC_HOOK: Once = Once::new();
-
-fn child_name() -> Option<&'static str> {
-    let p = CHILD_NAME.load(Ordering::Acquire);
-    // SAFETY: `CHILD_NAME` is either null or points at a `String` that lives
-    // for the rest of this process (see its docs).
-    unsafe { p.as_ref() }.map(String::as_str)
-}
-
-fn install_panic_hook() {
-    PANIC_HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| match child_name() {
-            Some(name) => crate::io::write_stderr(&format!("Process {name}:\n{info}\n")),
-            None => previous(info),
-        }));
-    });
-}
-
 /// What [`current_process`] returns: this process's name and pids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrentProcess {
@@ -90,7 +59,9 @@ pub struct CurrentProcess {
 /// (Python: `multiprocessing.current_process()`).
 pub fn current_process() -> CurrentProcess {
     CurrentProcess {
-        name: child_name().unwrap_or("MainProcess").to_string(),
+        name: crate::start::child::name()
+            .unwrap_or("MainProcess")
+            .to_string(),
         pid: Pid::this(),
         ppid: Pid::parent(),
     }
@@ -347,7 +318,7 @@ impl Process {
         if let Target::Unencodable(_) = target {
             return self.unencodable(target);
         }
-        install_panic_hook();
+        crate::start::child::install_panic_hook();
         // Whoever forks is the parent, whichever process made the handle.
         self.owner = getpid();
         // SAFETY: the child runs the target and then leaves through
@@ -561,44 +532,15 @@ impl Drop for Process {
 }
 
 /// The child side of `start()`: run the target, then `_exit`. Never returns.
-///
-/// `name` must stay valid for the rest of the process, which holds because
-/// it borrows the handle in a frame that is never left (this never returns).
 fn run_child(name: &String, target: Target) -> ! {
-    CHILD_NAME.store(name as *const String as *mut String, Ordering::Release);
-    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match target {
+    crate::start::child::run(name, |name| match target {
         Target::Closure(c) => {
             c();
             0
         }
-        Target::Fn(f) => run_fn(name, &f),
+        Target::Fn(f) => crate::start::child::run_fn(name, &f),
         Target::Unencodable(_) => 1,
-    }))
-    .unwrap_or(1);
-    exit_child(code)
-}
-
-/// Run a `fn` target; 1 (with the `Process <name>:` header) when its
-/// arguments do not decode.
-fn run_fn(name: &str, f: &FnTarget) -> i32 {
-    match f.run() {
-        Ok(()) => 0,
-        Err(e) => {
-            crate::io::write_stderr(&format!(
-                "Process {name}:\ncannot decode the target's arguments: {e}\n"
-            ));
-            1
-        }
-    }
-}
-
-/// The child side of `spawn` and `forkserver`: run `f` as `name`, then
-/// `_exit`, with the same status and panic report as a forked child.
-pub(crate) fn run_fn_child(name: String, f: FnTarget) -> ! {
-    // The name lives for the rest of the process.
-    let name: &'static String = Box::leak(Box::new(name));
-    install_panic_hook();
-    run_child(name, Target::Fn(f))
+    })
 }
 
 // Above `start`: the context makes a `Process`, so its constructor lives here.

@@ -48,18 +48,8 @@ const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
     ),
     (
         "start/spawn.rs",
-        "process",
-        "init() in a spawned child runs the Process target it was spawned for",
-    ),
-    (
-        "start/spawn.rs",
         "managers",
         "init() in a spawned child runs the Manager server it was spawned for",
-    ),
-    (
-        "start/forkserver.rs",
-        "process",
-        "the fork server's children run their Process target",
     ),
 ];
 

@@ -514,7 +514,7 @@ fn handle(
                 }
             }
             drop(conn);
-            crate::process::run_fn_child(req.name, req.target.into_local())
+            super::child::run_fn_child(req.name, req.target.into_local())
         }
         Ok(crate::fork::Fork::Parent { child }) => {
             let child = child.to_nix();

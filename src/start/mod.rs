@@ -53,6 +53,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::error::{Error, Result};
 
+pub(crate) mod child;
 pub(crate) mod forkserver;
 pub(crate) mod spawn;
 

@@ -272,7 +272,7 @@ pub fn init() {
     match payload.entry {
         Entry::Target { name, target } => {
             drop(fd);
-            crate::process::run_fn_child(name, target.into_local())
+            super::child::run_fn_child(name, target.into_local())
         }
         Entry::Manager {
             listener,
