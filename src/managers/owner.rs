@@ -160,7 +160,7 @@ impl Manager {
     /// interface. Anyone who can reach the port and knows the key can use
     /// every object and shut the server down, and the traffic is not
     /// encrypted: on an untrusted network, tunnel it (SSH, WireGuard).
-    /// Connections use keepalive and timeouts (see [`tcp`]).
+    /// Connections use keepalive and timeouts (see [`tcp`](super::tcp)).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if `authkey` is empty (a TCP manager

@@ -1,4 +1,4 @@
-//! Start methods: how a [`Process`] gets its new process
+//! Start methods: how a [`Process`](crate::Process) gets its new process
 //! (Python: `multiprocessing.set_start_method`, `get_context`).
 //!
 //! | method | Python | what it does | what it can run |

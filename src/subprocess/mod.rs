@@ -66,9 +66,9 @@
 //! std's [`Child`](std::process::Child) handle is dropped right after the
 //! spawn. That is sound: std does not wait on drop, and the handle owns no
 //! pipe (forklore passes its own). From then on only forklore waits for the
-//! child, with `waitpid` on its pid ([`wait_pid`] and friends), so it is
+//! child, with `waitpid` on its pid ([`wait_pid`](crate::process::wait_pid) and friends), so it is
 //! reaped exactly once. A wait with a timeout sleeps on a pidfd in `poll(2)`
-//! ([`wait_pid_timeout`]); it does not busy-loop.
+//! ([`wait_pid_timeout`](crate::process::wait_pid_timeout)); it does not busy-loop.
 //!
 //! # Dropping a `Popen` whose child still runs
 //! Python leaves the child running and reaps it later (its `_cleanup` list,
