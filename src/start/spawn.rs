@@ -272,7 +272,7 @@ pub fn init() {
     match payload.entry {
         Entry::Target { name, target } => {
             drop(fd);
-            crate::process::run_fn_child(name, target.into_local())
+            super::child::run_fn_child(name, target.into_local())
         }
         Entry::Manager {
             listener,
@@ -318,7 +318,7 @@ pub(crate) fn initialized() -> bool {
 
 fn fail(message: &str) -> ! {
     crate::io::write_stderr(&format!("forklore: spawned process: {message}\n"));
-    crate::process::exit_child(1)
+    crate::fork::exit_child(1)
 }
 
 fn set_cloexec(fd: RawFd) {

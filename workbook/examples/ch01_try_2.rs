@@ -29,7 +29,7 @@ pub fn main() {
         }
         ForkResult::Parent { child } => {
             outln!("I ({}) just created a child process ({}).", getpid(), child);
-            wait_pid(child).expect("waitpid failed");
+            wait_pid(forklore::Pid::from_raw(child.as_raw())).expect("waitpid failed");
         }
     }
 }

@@ -9,6 +9,7 @@
 use forklore::managers::{ListProxy, Manager};
 use forklore::{outln, Process};
 use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 pub fn main() {
     let manager = Manager::start().expect("could not start the manager");
@@ -17,7 +18,7 @@ pub fn main() {
         .server_pid()
         .expect("a local manager has a server pid");
     let mut killer = Process::new(move || {
-        kill(server, Signal::SIGKILL).expect("kill failed");
+        kill(Pid::from_raw(server.as_raw()), Signal::SIGKILL).expect("kill failed");
     });
     killer.start().expect("start failed");
     killer.join().expect("join failed");

@@ -10,7 +10,7 @@ use forklore::{outln, Error};
 
 pub fn main() {
     let e = Command::shell("kill -KILL $$")
-        .check(true)
+        .check()
         .run()
         .expect_err("the shell was killed");
     outln!("{e}");

@@ -76,7 +76,7 @@ pub fn main() {
     let e = Command::new(["ls", "no-such-file"])
         .capture_output()
         .env("LC_ALL", "C")
-        .check(true)
+        .check()
         .run()
         .expect_err("ls no-such-file should fail");
     outln!("{e}");
