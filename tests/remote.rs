@@ -408,10 +408,10 @@ fn results(master_out: &str) -> Vec<u64> {
 
 #[test]
 fn chapter_roles_on_loopback() {
-    let ch = path_of("ch16_remote_manager");
+    let ch = path_of("ch19_remote_manager");
     // --help, and the usage on a mistake.
-    let help = run_ok("ch16_remote_manager", &["--help"]);
-    assert!(stdout(&help).starts_with("usage: ch16_remote_manager"));
+    let help = run_ok("ch19_remote_manager", &["--help"]);
+    assert!(stdout(&help).starts_with("usage: ch19_remote_manager"));
     let out = Command::new(&ch)
         .args(["master", "--bind", "127.0.0.1:0"])
         .env_remove(KEY_VAR)
@@ -451,7 +451,7 @@ fn chapter_roles_on_loopback() {
         "{bad:?}"
     );
     // The key from a file that only its owner can read.
-    let dir = common::TempDir::new("ch16-key");
+    let dir = common::TempDir::new("ch19-key");
     let key_file = dir.file("key", "loop-key\n");
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let w = Command::new(&ch)
@@ -492,7 +492,7 @@ fn chapter_roles_on_loopback() {
 /// reason. Before, it was the only way to give a key.
 #[test]
 fn the_chapter_refuses_a_key_on_the_command_line() {
-    let ch = path_of("ch16_remote_manager");
+    let ch = path_of("ch19_remote_manager");
     for args in [
         &["master", "--authkey", "s3cret"][..],
         &["worker", "127.0.0.1:50000", "--authkey=s3cret"][..],
@@ -514,8 +514,8 @@ fn the_chapter_refuses_a_key_on_the_command_line() {
 /// read is used (see `chapter_roles_on_loopback`).
 #[test]
 fn the_chapter_refuses_a_key_file_others_can_read() {
-    let ch = path_of("ch16_remote_manager");
-    let dir = common::TempDir::new("ch16-open-key");
+    let ch = path_of("ch19_remote_manager");
+    let dir = common::TempDir::new("ch19-open-key");
     let key_file = dir.file("key", "s3cret\n");
     for mode in [0o644, 0o640, 0o604, 0o660] {
         std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -825,9 +825,9 @@ fn across_hosts_the_chapter_master_survives_a_lost_worker() {
     let Some(h) = hosts_or_skip(2, "across_hosts_the_chapter_master_survives_a_lost_worker") else {
         return;
     };
-    let key = "ch16-netns-key";
+    let key = "ch19-netns-key";
     let mut master = Spawned::new(
-        h.exec(&h.a, "ch16_remote_manager")
+        h.exec(&h.a, "ch19_remote_manager")
             .args([
                 "master",
                 "--bind",
@@ -841,7 +841,7 @@ fn across_hosts_the_chapter_master_survives_a_lost_worker() {
     let addr = served_address(&line);
 
     let mut remote = Spawned::new(
-        h.exec(&h.b, "ch16_remote_manager")
+        h.exec(&h.b, "ch19_remote_manager")
             .args(["worker", &addr, "--name", "remote-1", "--work-ms", "100"])
             .env(KEY_VAR, key),
     );
@@ -853,7 +853,7 @@ fn across_hosts_the_chapter_master_survives_a_lost_worker() {
     }
     // A worker with a wrong key is refused.
     let bad = h
-        .exec(&h.b, "ch16_remote_manager")
+        .exec(&h.b, "ch19_remote_manager")
         .args(["worker", &addr])
         .env(KEY_VAR, "wrong")
         .output()
@@ -882,7 +882,7 @@ fn across_hosts_the_chapter_master_survives_a_lost_worker() {
 
     // A second worker, on host a, finishes the work.
     let local = h
-        .exec(&h.a, "ch16_remote_manager")
+        .exec(&h.a, "ch19_remote_manager")
         .args(["worker", &addr, "--name", "local-2", "--work-ms", "5"])
         .env(KEY_VAR, key)
         .output()

@@ -7,9 +7,9 @@ use crate::common;
 use common::{chapter, chapter_canon};
 
 #[test]
-fn ch16_remote_manager() {
-    let canon = chapter_canon("ch16_remote_manager");
-    for raw in chapter("ch16_remote_manager", 5, &canon) {
+fn ch19_remote_manager() {
+    let canon = chapter_canon("ch19_remote_manager");
+    for raw in chapter("ch19_remote_manager", 5, &canon) {
         let lines: Vec<&str> = raw.lines().collect();
         assert_eq!(lines.len(), 19, "{raw}");
         assert!(
