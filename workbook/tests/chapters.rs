@@ -125,3 +125,38 @@ fn tour_lists_every_chapter_and_runs_one_by_number_or_name() {
         .code(2)
         .stderr(predicate::str::contains("no chapter \"99\""));
 }
+
+#[test]
+fn ch03_start_methods() {
+    let canon = chapter_canon("ch03_start_methods");
+    let hung = Regex::new(r"(?m)^fork: (\d+) of 5 children hung on the log's lock$").unwrap();
+    for raw in chapter("ch03_start_methods", 2, &canon) {
+        let first = raw.lines().next().unwrap();
+        // forklore refuses, naming the thread count (the logger makes two).
+        assert!(
+            first.starts_with("fork: fork refused: this process has 2 threads"),
+            "{raw}"
+        );
+        // Forked anyway (the unsafe opt-in), children hang on the lock the
+        // logger held at the fork; the ones that got through said hello.
+        let n: usize = hung.captures(&raw).expect("the fork count")[1]
+            .parse()
+            .unwrap();
+        assert!(n >= 1, "no forked child hung:\n{raw}");
+        let through = raw.lines().filter(|l| l.starts_with("fork child ")).count();
+        assert_eq!(through, 5 - n, "{raw}");
+        // forkserver and spawn: every child finished and said hello, in order.
+        for method in ["forkserver", "spawn"] {
+            assert!(
+                raw.contains(&format!("{method}: 5 of 5 children finished")),
+                "{raw}"
+            );
+            for i in 0..5 {
+                assert!(
+                    raw.contains(&format!("\n{method} child {i}: hello\n")),
+                    "{raw}"
+                );
+            }
+        }
+    }
+}

@@ -48,7 +48,7 @@ fn check_ch03(raw: &str) {
             "task {i} ended before it began:\n{raw}"
         );
         assert_ne!(started[i].1, parent, "task {i} ran in the parent:\n{raw}");
-        // FORKLORE_CH03_SCALE=0.1: every sleep is under 0.3 s.
+        // FORKLORE_CH04_SCALE=0.1: every sleep is under 0.3 s.
         assert!(finished[i].1 < 1.3, "task {i} slept too long:\n{raw}");
     }
     let mut first_four: Vec<&str> = started[..4].iter().map(|s| s.1.as_str()).collect();
@@ -74,7 +74,7 @@ fn check_ch03(raw: &str) {
 #[test]
 fn ch04_pool() {
     for raw in chapter_with("ch04_pool", 5, &chapter_canon("ch04_pool"), |cmd| {
-        cmd.env("FORKLORE_CH03_SCALE", "0.1");
+        cmd.env("FORKLORE_CH04_SCALE", "0.1");
     }) {
         check_ch03(&raw);
     }

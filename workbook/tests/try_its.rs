@@ -631,3 +631,17 @@ fn ch18_try_3_run_kills_at_its_timeout() {
         ]
     );
 }
+
+/// Chapter 3, Try it 2: without `forklore::init()`, `forkserver` and
+/// `spawn` refuse to start anything.
+#[test]
+fn ch03_try_2_without_init_spawn_and_forkserver_are_refused() {
+    let out = example("ch03_try_2").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("forkserver: "), "{text}");
+    assert!(lines[1].starts_with("spawn: "), "{text}");
+    assert!(!text.contains("hello"), "a child ran: {text}");
+}

@@ -26,7 +26,7 @@
 //! done.` comes last, because `join` waits for the queued work.
 //!
 //! Run it: `cargo run --release --bin ch04_pool`. The tasks sleep a random
-//! 0–3 s; set `FORKLORE_CH03_SCALE=0.1` to make every sleep ten times shorter
+//! 0–3 s; set `FORKLORE_CH04_SCALE=0.1` to make every sleep ten times shorter
 //! (the tests do, to stay quick).
 
 use std::time::{Duration, Instant};
@@ -39,9 +39,9 @@ fn random() -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// How much to scale the sleeps: `FORKLORE_CH03_SCALE`, 1 by default.
+/// How much to scale the sleeps: `FORKLORE_CH04_SCALE`, 1 by default.
 fn scale() -> f64 {
-    std::env::var("FORKLORE_CH03_SCALE")
+    std::env::var("FORKLORE_CH04_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0)

@@ -21,6 +21,8 @@ use forklore::{outln, Process};
 mod ch01_fork;
 #[path = "ch02_process.rs"]
 mod ch02_process;
+#[path = "ch03_start_methods.rs"]
+mod ch03_start_methods;
 #[path = "ch04_pool.rs"]
 mod ch04_pool;
 #[path = "ch05_executor.rs"]
@@ -66,6 +68,11 @@ const CHAPTERS: &[Chapter] = &[
         slug: "ch02_process",
         title: "multiprocessing.Process: start and join",
         main: ch02_process::main,
+    },
+    Chapter {
+        slug: "ch03_start_methods",
+        title: "start methods: fork, spawn and forkserver in a threaded program",
+        main: ch03_start_methods::main,
     },
     Chapter {
         slug: "ch04_pool",
@@ -175,6 +182,10 @@ fn usage() -> String {
 }
 
 fn main() -> ExitCode {
+    // First thing: a process that a chapter starts by `spawn` or through
+    // the fork server is a fresh run of this binary, and `init` runs the
+    // chapter's function there instead of the tour (chapter 3).
+    forklore::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let chosen: Vec<&Chapter> = match args.first().map(String::as_str) {
         None => CHAPTERS.iter().collect(),
