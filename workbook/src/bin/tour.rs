@@ -43,6 +43,10 @@ mod ch11_manager_condition;
 mod ch12_manager_value;
 #[path = "ch13_manager_array.rs"]
 mod ch13_manager_array;
+#[path = "ch14_shared_value.rs"]
+mod ch14_shared_value;
+#[path = "ch15_queue.rs"]
+mod ch15_queue;
 #[path = "ch16_popen.rs"]
 mod ch16_popen;
 #[path = "ch17_communicate.rs"]
@@ -123,6 +127,16 @@ const CHAPTERS: &[Chapter] = &[
         slug: "ch13_manager_array",
         title: "workers fill their own slots of a shared Array",
         main: ch13_manager_array::main,
+    },
+    Chapter {
+        slug: "ch14_shared_value",
+        title: "the lost update again, with a Value in shared memory",
+        main: ch14_shared_value::main,
+    },
+    Chapter {
+        slug: "ch15_queue",
+        title: "multiprocessing.Queue: producers and consumers without a server",
+        main: ch15_queue::main,
     },
     Chapter {
         slug: "ch16_popen",

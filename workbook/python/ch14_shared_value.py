@@ -1,12 +1,12 @@
-# Chapter 17's Python twin: chapter 11's lost update with a shared-memory Value.
+# Chapter 14's Python twin: chapter 12's lost update with a shared-memory Value.
 import os
 import time
 from multiprocessing import Manager, Process, Value
 
 N_PROCS = 4
-N_INCS = 1_000
-N_COST = 1_000_000
-N_MANAGER_COST = 10_000
+N_INCS = 250
+N_COST = 100_000
+N_MANAGER_COST = 2_000
 
 
 def add_without_lock(counter):

@@ -1,7 +1,7 @@
-//! Chapter 18 (proposed) — `multiprocessing.Queue`: producers and consumers
-//! with no server, beside chapter 8's Manager queue.
+//! Chapter 15 — `multiprocessing.Queue`: producers and consumers
+//! with no server, beside chapter 9's Manager queue.
 //!
-//! Reproduces `ch18_queue.py`. Two producers put 2 000 numbers each, two
+//! Reproduces `workbook/python/ch15_queue.py`. Two producers put 2 000 numbers each, two
 //! consumers get until they see a `None` (one per consumer), and the
 //! parent checks the sum; once through a `forklore::queues::Queue`, once
 //! through a Manager's queue, with the cost per item. Then CPython's
@@ -13,7 +13,7 @@
 //! before it returns, so the producer exits at once. Watch for: equal sums;
 //! the per-item costs; and `alive after join: false`.
 //!
-//! Run it: `cargo run --release --bin ch18_queue`
+//! Run it: `cargo run --release --bin ch15_queue`
 
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ fn start(f: impl FnOnce() + Send + 'static) -> Process {
     p
 }
 
-fn main() {
+pub fn main() {
     let expected: u64 = (0..PRODUCERS * ITEMS).sum();
     outln!("{PRODUCERS} producers put {ITEMS} numbers each; {CONSUMERS} consumers add them up");
 
@@ -75,7 +75,7 @@ fn main() {
     let per = t.elapsed().as_secs_f64() * 1e6 / (PRODUCERS * ITEMS) as f64;
     outln!("Queue: sum = {sum} (expected {expected}), {per:.1} µs per item");
 
-    // Chapter 8's Manager queue, the same work.
+    // Chapter 9's Manager queue, the same work.
     let manager = Manager::start().expect("could not start the manager");
     let q = manager
         .queue::<Option<u64>>()

@@ -1,5 +1,5 @@
-# Chapter 18's Python twin: multiprocessing.Queue producers and consumers,
-# beside chapter 8's Manager queue, and the "joining processes that use
+# Chapter 15's Python twin: multiprocessing.Queue producers and consumers,
+# beside chapter 9's Manager queue, and the "joining processes that use
 # queues" trap.
 import time
 from multiprocessing import Manager, Process, Queue

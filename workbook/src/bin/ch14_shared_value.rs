@@ -1,15 +1,15 @@
-//! Chapter 17 (proposed) — chapter 11's lost update, with a `Value` in
+//! Chapter 14 — chapter 12's lost update, with a `Value` in
 //! shared memory instead of a Manager's.
 //!
-//! Reproduces `ch17_shared_value.py`. Part one: four processes add 1 to one
-//! counter 1 000 times each, four ways: read then write on a `RawValue`
+//! Reproduces `workbook/python/ch14_shared_value.py`. Part one: four processes add 1 to one
+//! counter 250 times each, four ways: read then write on a `RawValue`
 //! (Python's `Value('q', 0, lock=False)`); the same on a `Value`, whose read
 //! and write each take its lock, but not the pair; with `get_lock()` held
 //! around the pair; and with `fetch_add`, one atomic instruction (CPython
 //! has no such thing). Between the read and the write each process yields
 //! the CPU (`sched_yield`, Python's `os.sched_yield()`): the window is a few
 //! nanoseconds wide, too narrow to hit reliably on a busy machine, and the
-//! yield widens it, as the round trip to the server did in chapter 11.
+//! yield widens it, as the round trip to the server did in chapter 12.
 //! Part two: what one locked increment costs, in one process with no
 //! contention: through `get_lock()`, through `fetch_add`, and through a
 //! Manager's `Value` and `Lock`.
@@ -18,7 +18,7 @@
 //! run; the last two are exact; and the costs — tens of nanoseconds in
 //! shared memory, tens of microseconds through the Manager's server.
 //!
-//! Run it: `cargo run --release --bin ch17_shared_value`
+//! Run it: `cargo run --release --bin ch14_shared_value`
 
 use std::time::Instant;
 
@@ -26,9 +26,9 @@ use forklore::sharedctypes::{RawValue, Value};
 use forklore::{outln, Manager, Process};
 
 const N_PROCS: usize = 4;
-const N_INCS: i64 = 1_000;
-const N_COST: i64 = 1_000_000;
-const N_MANAGER_COST: i64 = 10_000;
+const N_INCS: i64 = 250;
+const N_COST: i64 = 100_000;
+const N_MANAGER_COST: i64 = 2_000;
 
 /// Run `target` in `N_PROCS` processes at once and wait for them all.
 fn run(target: impl FnOnce() + Clone + Send + 'static) {
