@@ -15,7 +15,7 @@
 //! Manager's `Value` and `Lock`.
 //!
 //! Watch for: the first two counts are short, by a different amount each
-//! run; the last two are exact; and the costs — tens of nanoseconds in
+//! run; the last two are exact; and the costs — nanoseconds to tens of them in
 //! shared memory, tens of microseconds through the Manager's server.
 //!
 //! Run it: `cargo run --release --bin ch14_shared_value`
