@@ -94,7 +94,9 @@ fn ch01_try_2_the_unflushed_buffer_is_printed_twice() {
     let lines: Vec<&str> = rest.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(
-        lines.iter().any(|l| l.contains("just created a child process"))
+        lines
+            .iter()
+            .any(|l| l.contains("just created a child process"))
             && lines.iter().any(|l| l.starts_with("I am child process")),
         "{text}"
     );
