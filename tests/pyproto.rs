@@ -573,7 +573,7 @@ mod codec_properties {
     }
 }
 
-/// Chapter 16's worker role, as a library call: take int tasks until
+/// Chapter 19's worker role, as a library call: take int tasks until
 /// `get(timeout)` raises `queue.Empty` (or the master has shut down), put
 /// `'n * n = n²'` strings.
 fn square_worker(m: &PyManager) -> forklore::Result<usize> {

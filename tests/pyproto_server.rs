@@ -510,7 +510,7 @@ fn python_and_forklore_clients_share_a_dict_on_a_unix_socket() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Chapter 16's master role, as the library offers it: a server thread with
+/// Chapter 19's master role, as the library offers it: a server thread with
 /// the two named queues, and the master's own client of them.
 #[test]
 fn an_in_process_master_serves_classic_cpython_workers() {

@@ -1,7 +1,7 @@
 //! `multiprocessing.managers`: a server process that holds shared objects,
 //! and typed proxies that reach them over a socket.
 //!
-//! Processes do not share memory (chapter 5). A [`Manager`] works around
+//! Processes do not share memory (chapter 6). A [`Manager`] works around
 //! that the way CPython's `SyncManager` does: [`Manager::start`] forks a
 //! server process, which holds the real list, dict, queue or lock; every
 //! other process holds only a *proxy* — an object id and the server's
