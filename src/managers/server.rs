@@ -66,7 +66,8 @@ pub(super) struct Server {
 
 /// One line of the server's log, through the `log` facade (target
 /// [`LOG_TARGET`], level info): a program that installed a logger before
-/// the server was forked gets the lines there; otherwise the server's own
+/// the server was forked gets the lines there; otherwise (and always for a
+/// spawned server, a fresh run of the program) the server's own
 /// [`default_logger`] writes them to its stderr, one `write` per line.
 pub(super) fn log(msg: &str) {
     log::info!(target: LOG_TARGET, "forklore manager (pid {}): {msg}", std::process::id());
