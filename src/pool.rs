@@ -438,8 +438,13 @@ impl Pool {
         chunksize: usize,
     ) -> Result<Vec<R>> {
         let items: Vec<(A, B)> = items.into_iter().collect();
-        let ids =
-            self.submit_chunks(call_star::<A, B, R>, f as usize, items, Some(chunksize), || None)?;
+        let ids = self.submit_chunks(
+            call_star::<A, B, R>,
+            f as usize,
+            items,
+            Some(chunksize),
+            || None,
+        )?;
         Chunks::new(self.core.clone(), ids, true).collect_all()
     }
 
@@ -503,7 +508,8 @@ impl Pool {
         chunksize: Option<usize>,
     ) -> Result<MapResult<R>> {
         let items: Vec<(A, B)> = items.into_iter().collect();
-        let ids = self.submit_chunks(call_star::<A, B, R>, f as usize, items, chunksize, || None)?;
+        let ids =
+            self.submit_chunks(call_star::<A, B, R>, f as usize, items, chunksize, || None)?;
         Ok(MapResult::new(&self.core, ids))
     }
 
@@ -600,7 +606,9 @@ impl Pool {
     ) -> Result<IMapIterator<R>> {
         let items: Vec<A> = items.into_iter().collect();
         let ids =
-            self.submit_chunks(call_map::<A, R>, f as usize, items, Some(chunksize), || None)?;
+            self.submit_chunks(call_map::<A, R>, f as usize, items, Some(chunksize), || {
+                None
+            })?;
         Ok(IMapIterator {
             chunks: Chunks::new(self.core.clone(), ids, ordered),
         })

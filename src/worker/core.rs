@@ -38,6 +38,10 @@ struct Task {
     /// Completion order, to queue tasks that finished before a listener
     /// registered (see [`Core::listen`]).
     done_seq: u64,
+    /// Its callback has been collected and not yet run: the task counts as
+    /// finished only once it has (as in CPython, where the callback runs
+    /// before the result is set).
+    callback_due: bool,
 }
 
 /// A frame on its way to a worker.
@@ -104,8 +108,8 @@ pub(crate) struct Core {
     pub(crate) stopped: bool,
     /// The worker death that broke an executor.
     pub broken: Option<(i32, ExitStatus)>,
-    /// Callback thunks to run once the lock is released.
-    thunks: Vec<Thunk>,
+    /// Callback thunks to run once the lock is released, with their tasks.
+    thunks: Vec<(TaskId, Thunk)>,
     /// Someone is the driver (see [`super::drive`]): only it polls or
     /// closes the workers' fds.
     pub(crate) driving: bool,
@@ -212,6 +216,7 @@ impl Core {
                 listeners: Vec::new(),
                 abandoned: false,
                 done_seq: 0,
+                callback_due: false,
             },
         );
         self.backlog.push_back(id);
@@ -226,8 +231,9 @@ impl Core {
         }
     }
 
+    /// Finished, and its callback (if any) has run.
     pub(crate) fn is_done(&self, id: TaskId) -> bool {
-        self.outcome(id).is_some()
+        self.outcome(id).is_some() && !self.tasks[&id].callback_due
     }
 
     /// True once the task has been handed to a worker and not yet finished.
@@ -238,7 +244,7 @@ impl Core {
     /// The handle to `id` is gone: forget it now, or when it completes.
     pub(crate) fn abandon(&mut self, id: TaskId) {
         if let Some(t) = self.tasks.get_mut(&id) {
-            if matches!(t.state, State::Done(_)) {
+            if matches!(t.state, State::Done(_)) && !t.callback_due {
                 self.tasks.remove(&id);
             } else {
                 t.abandoned = true;
@@ -289,9 +295,32 @@ impl Core {
         !self.backlog.is_empty() || self.slots.iter().flatten().any(|w| !w.inflight.is_empty())
     }
 
-    /// The callbacks collected since the last call, to run unlocked.
-    pub(crate) fn take_thunks(&mut self) -> Vec<Thunk> {
+    /// The callbacks collected since the last call, to run unlocked; then
+    /// call [`callbacks_ran`](Self::callbacks_ran) with their tasks.
+    pub(crate) fn take_thunks(&mut self) -> Vec<(TaskId, Thunk)> {
         std::mem::take(&mut self.thunks)
+    }
+
+    /// The callbacks of `ids` have run (or panicked): the tasks are done.
+    pub(crate) fn callbacks_ran(&mut self, ids: &[TaskId]) {
+        for &id in ids {
+            self.settle(id);
+        }
+    }
+
+    /// A task whose callback is out of the way: tell its listeners, forget
+    /// it if nobody holds it.
+    fn settle(&mut self, id: TaskId) {
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        task.callback_due = false;
+        for (listener, key) in task.listeners.drain(..) {
+            queue(&listener).push_back(key);
+        }
+        if task.abandoned {
+            self.tasks.remove(&id);
+        }
     }
 
     /// Stop the workers once there is no more work: each gets an empty
@@ -343,8 +372,9 @@ impl Core {
             self.complete(id, Err(failure.clone()));
         }
         // CPython never calls the callbacks of a terminated pool's tasks.
-        // (Listeners have been told: iterators must not wait for these.)
-        self.thunks.clear();
+        // (Listeners are told: iterators must not wait for these.)
+        let dropped: Vec<TaskId> = self.thunks.drain(..).map(|(id, _)| id).collect();
+        self.callbacks_ran(&dropped);
     }
 
     /// Start a worker in an empty slot.
@@ -706,19 +736,16 @@ impl Core {
         let Some(task) = self.tasks.get_mut(&id) else {
             return;
         };
-        for (listener, key) in task.listeners.drain(..) {
-            queue(&listener).push_back(key);
-        }
         if let Some(stage) = task.stage.take() {
-            self.thunks.push(stage(&outcome));
-        }
-        if task.abandoned {
-            self.tasks.remove(&id);
-            return;
+            self.thunks.push((id, stage(&outcome)));
+            task.callback_due = true;
         }
         task.done_seq = self.next_seq;
         self.next_seq += 1;
         task.state = State::Done(outcome);
+        if !task.callback_due {
+            self.settle(id);
+        }
     }
 
     /// Have `listener` receive `key` when task `id` completes. If it has
@@ -729,7 +756,7 @@ impl Core {
         let Some(task) = self.tasks.get_mut(&id) else {
             return Some(u64::MAX);
         };
-        if matches!(task.state, State::Done(_)) {
+        if matches!(task.state, State::Done(_)) && !task.callback_due {
             return Some(task.done_seq);
         }
         task.listeners.push((listener.clone(), key));

@@ -145,7 +145,7 @@ fn background(inner: &Inner) {
         }
         let (next, thunks, failed) = step(inner, c, None);
         drop(next);
-        run_thunks(thunks, false);
+        run_thunks(inner, thunks, false);
         if failed.is_some() {
             // A worker could not be started; try again a little later
             // rather than spin.
@@ -160,14 +160,18 @@ fn background(inner: &Inner) {
 
 /// What a step leaves: the lock, the callbacks to run once it is released,
 /// and the error of starting a worker, if one could not be.
-type Stepped<'a> = (MutexGuard<'a, Core>, Vec<Thunk>, Option<Error>);
+type Stepped<'a> = (MutexGuard<'a, Core>, Vec<(TaskId, Thunk)>, Option<Error>);
 
 /// One step of the driver (the caller holds the role): hand out work, wait
 /// up to `timeout` (`None`: until something happens) for replies, deaths,
 /// writable sockets or a wake-up, with the lock released, then handle them.
 /// Returns the lock again, the callbacks to run once it is released, and
 /// the first error (a worker that could not be started, a failed poll).
-fn step<'a>(inner: &'a Inner, mut c: MutexGuard<'a, Core>, timeout: Option<Duration>) -> Stepped<'a> {
+fn step<'a>(
+    inner: &'a Inner,
+    mut c: MutexGuard<'a, Core>,
+    timeout: Option<Duration>,
+) -> Stepped<'a> {
     let mut failed = c.dispatch().err();
     let watches = c.watches();
     let deadline = timeout.and_then(crate::sys::deadline);
@@ -227,13 +231,20 @@ fn step<'a>(inner: &'a Inner, mut c: MutexGuard<'a, Core>, timeout: Option<Durat
 /// from running. With `rethrow`, the first panic goes on unwinding once all
 /// have run (a waiting call's callbacks); otherwise (the background thread)
 /// the panic has been reported by the panic hook and the thread goes on.
-fn run_thunks(thunks: Vec<Thunk>, rethrow: bool) {
+fn run_thunks(inner: &Inner, thunks: Vec<(TaskId, Thunk)>, rethrow: bool) {
+    if thunks.is_empty() {
+        return;
+    }
     let mut first = None;
-    for thunk in thunks {
+    let mut ids = Vec::with_capacity(thunks.len());
+    for (id, thunk) in thunks {
+        ids.push(id);
         if let Err(p) = catch_unwind(AssertUnwindSafe(thunk)) {
             first.get_or_insert(p);
         }
     }
+    inner.lock().callbacks_ran(&ids);
+    inner.cond.notify_all();
     if let (Some(p), true) = (first, rethrow) {
         resume_unwind(p);
     }
@@ -282,7 +293,7 @@ pub(crate) fn pump(
         let verdict = zero.then(|| done(&next));
         drop(next);
         inner.cond.notify_all();
-        run_thunks(thunks, true);
+        run_thunks(inner, thunks, true);
         if let Some(e) = failed {
             // The waiter sees why no worker could be started.
             return Err(e);
@@ -571,4 +582,3 @@ impl<R> Drop for Chunks<R> {
         }
     }
 }
-
