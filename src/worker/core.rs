@@ -119,6 +119,8 @@ pub(crate) struct Core {
     pub(crate) quit: bool,
     /// Replace dead workers at once, not only when work is queued.
     eager: bool,
+    /// Tasks finished whose callback has not run yet.
+    callbacks_due: usize,
 }
 
 impl Core {
@@ -149,6 +151,7 @@ impl Core {
             threaded,
             quit: false,
             eager: threaded,
+            callbacks_due: 0,
         };
         for slot in 0..n {
             core.spawn(slot)?;
@@ -290,9 +293,16 @@ impl Core {
         }
     }
 
-    /// Tasks are queued or running.
+    /// Tasks wait in the backlog (the workers hold all they may).
+    pub(crate) fn backlogged(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// Tasks are queued or running, or callbacks are due.
     pub(crate) fn busy(&self) -> bool {
-        !self.backlog.is_empty() || self.slots.iter().flatten().any(|w| !w.inflight.is_empty())
+        !self.backlog.is_empty()
+            || self.callbacks_due > 0
+            || self.slots.iter().flatten().any(|w| !w.inflight.is_empty())
     }
 
     /// The callbacks collected since the last call, to run unlocked; then
@@ -314,7 +324,9 @@ impl Core {
         let Some(task) = self.tasks.get_mut(&id) else {
             return;
         };
-        task.callback_due = false;
+        if std::mem::take(&mut task.callback_due) {
+            self.callbacks_due -= 1;
+        }
         for (listener, key) in task.listeners.drain(..) {
             queue(&listener).push_back(key);
         }
@@ -739,6 +751,7 @@ impl Core {
         if let Some(stage) = task.stage.take() {
             self.thunks.push((id, stage(&outcome)));
             task.callback_due = true;
+            self.callbacks_due += 1;
         }
         task.done_seq = self.next_seq;
         self.next_seq += 1;

@@ -177,6 +177,7 @@ fn step<'a>(
     let deadline = timeout.and_then(crate::sys::deadline);
     drop(c);
     let mut ready = Vec::new();
+    let woken;
     {
         // SAFETY: every fd in `watches` belongs to a worker of this pool,
         // and only the driver (the caller, by the protocol of `driving`)
@@ -201,6 +202,10 @@ fn step<'a>(
         if let Err(e) = crate::sys::poll(&mut fds, deadline) {
             failed.get_or_insert(e);
         }
+        woken = fds
+            .last()
+            .and_then(PollFd::revents)
+            .is_some_and(|r| !r.is_empty());
         for (fd, w) in fds.iter().zip(&watches) {
             if let Some(r) = fd.revents() {
                 if !r.is_empty() {
@@ -209,7 +214,9 @@ fn step<'a>(
             }
         }
     }
-    inner.drain_wake();
+    if woken {
+        inner.drain_wake();
+    }
     let mut c = inner.lock();
     for (w, r) in ready {
         if w.write && r.contains(PollFlags::POLLOUT) {
@@ -314,9 +321,17 @@ pub(crate) fn kick(inner: &Inner) {
         inner.wake();
         return;
     }
+    // Hand the task out now, without reading replies; only when the
+    // workers hold all they can take is a step (which reads them) worth its
+    // poll. A failure here shows again when the results are waited for.
+    let mut c = c;
+    c.driving = true;
+    let full = c.dispatch().is_err() || c.backlogged();
+    c.driving = false;
     drop(c);
-    // A failure here shows again when the results are waited for.
-    let _ = pump(inner, Some(Duration::ZERO), |_| false);
+    if full {
+        let _ = pump(inner, Some(Duration::ZERO), |_| false);
+    }
 }
 
 /// A typed handle to one task's result: the common part of `AsyncResult`
