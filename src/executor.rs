@@ -93,9 +93,12 @@ impl ExecutorBuilder {
     }
 
     /// Start the workers by `method` (Python: `mp_context=get_context(method)`).
-    /// `Fork` is the default; `Spawn` and `ForkServer` spawn each worker as
-    /// a fresh run of this executable, which needs
-    /// [`forklore::init()`](crate::init) and no initializer.
+    /// Without this call: the program's method after
+    /// [`forklore::init()`](crate::init) (and no initializer), `Fork`
+    /// otherwise. `Spawn` and `ForkServer` spawn each worker as a fresh run
+    /// of this executable, which needs `init` and no initializer; such an
+    /// executor has a background thread that moves its work (see
+    /// [what runs where](crate::pool#what-runs-where)).
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.config.method = Some(method);
         self

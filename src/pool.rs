@@ -69,10 +69,12 @@
 //! those two seconds for a worker that ignores SIGTERM. Call `close()` and
 //! `join()` first to let queued work finish.
 //!
-//! **A killed owner takes its workers with it**, even in the middle of a
-//! task: each worker asks the kernel for `SIGKILL` when its parent dies
-//! (`PR_SET_PDEATHSIG`). CPython's workers run their current task to the end
-//! and only then notice that the parent is gone.
+//! **A killed owner takes its forked workers with it**, even in the middle
+//! of a task: each forked worker asks the kernel for `SIGKILL` when its
+//! parent dies (`PR_SET_PDEATHSIG`; see `crate::orphan` for why that is sound
+//! although pools are `Send`). Spawned workers (`spawn`, `forkserver`) see
+//! their socket to the owner close and exit after the task in hand, as
+//! CPython's workers do.
 //!
 //! A process forked from the pool's owner (with [`fork`](crate::fork())) holds
 //! a copy of the pool whose sockets lead to the parent's workers. Every call
