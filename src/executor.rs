@@ -238,12 +238,33 @@ impl ProcessPoolExecutor {
             }
         }
         if wait {
-            pump(&self.core, None, |c| !c.busy())?;
-            let mut c = self.core.take_over();
-            c.stop();
-            self.core.release(c);
+            self.finish(None)?;
         }
         Ok(())
+    }
+
+    /// `shutdown(wait = true)` that waits at most `timeout` for the
+    /// submitted work: true once the workers are stopped and reaped, false if
+    /// work was still running when the time ran out (the executor takes no
+    /// more tasks, and the rest still completes; call again to reap).
+    ///
+    /// # Errors
+    /// [`Error::Os`] if waiting for the workers fails.
+    pub fn shutdown_timeout(&self, timeout: Duration, cancel_futures: bool) -> Result<bool> {
+        self.shutdown(false, cancel_futures)?;
+        self.finish(Some(timeout))
+    }
+
+    /// Wait up to `timeout` for the work, then stop and reap the workers.
+    fn finish(&self, timeout: Option<Duration>) -> Result<bool> {
+        pump(&self.core, timeout, |c| !c.busy())?;
+        if self.core.lock().busy() {
+            return Ok(false);
+        }
+        let mut c = self.core.take_over();
+        c.stop();
+        self.core.release(c);
+        Ok(true)
     }
 }
 

@@ -224,3 +224,20 @@ fn a_large_submit_returns_at_once_behind_a_stopped_worker() {
         assert_eq!(value(&out, "result"), (8 << 20).to_string(), "{out}");
     }
 }
+
+/// Every wait has a form its timeout bounds: `shutdown(wait=True)` too.
+#[test]
+fn shutdown_with_a_timeout_is_bounded() {
+    for out in both("shutdown_timeout") {
+        assert_eq!(value(&out, "shutdown_timeout"), "false", "{out}");
+        assert_eq!(value(&out, "bounded"), "true", "{out}");
+        assert_eq!(
+            value(&out, "submit_after"),
+            "cannot schedule new futures after shutdown",
+            "{out}"
+        );
+        assert_eq!(value(&out, "result"), "800", "{out}");
+        assert_eq!(value(&out, "second"), "true", "{out}");
+        assert_eq!(value(&out, "children_after"), "0", "{out}");
+    }
+}
