@@ -280,11 +280,14 @@ fn ms(out: &str, key: &str) -> u64 {
     value(out, key).parse().unwrap()
 }
 
-/// What a submission of 8 MiB took beyond the same submission to an idle
-/// worker (encoding 8 MiB alone takes about 0.4 s in an unoptimized build,
-/// milliseconds in release, where the submission itself is under 0.5 s).
-pub(crate) fn submit_beyond_encoding(out: &str) -> u64 {
-    ms(out, "submit_ms").saturating_sub(ms(out, "idle_submit_ms"))
+/// Whether a submission of 8 MiB returned "at once": within 3 s of the same
+/// submission to an idle worker, while the bug blocked it for the whole
+/// initializer (10 s here) or for ever (a stopped worker). The margin is
+/// generous because encoding 8 MiB alone takes about 0.4 s in an
+/// unoptimized build, several times that on a loaded machine; in release
+/// the submission takes tens of milliseconds.
+pub(crate) fn returned_at_once(out: &str) -> bool {
+    ms(out, "submit_ms") < ms(out, "idle_submit_ms") + 3000
 }
 
 /// The output with every run of digits replaced by `N` (pids differ).
@@ -348,7 +351,7 @@ fn callbacks_run_and_workers_are_replaced_while_the_owner_is_away() {
 #[test]
 fn a_large_submission_returns_at_once_behind_a_stopped_worker() {
     for out in both("big_arg_stopped") {
-        assert!(submit_beyond_encoding(&out) < 500, "{out}");
+        assert!(returned_at_once(&out), "{out}");
         assert_eq!(value(&out, "get_timeout"), "true bounded=true", "{out}");
         assert_eq!(value(&out, "result"), (8 << 20).to_string(), "{out}");
     }
@@ -358,8 +361,9 @@ fn a_large_submission_returns_at_once_behind_a_stopped_worker() {
 #[test]
 fn a_large_submission_returns_at_once_behind_a_slow_initializer() {
     let out = case("big_arg_slow_init");
-    assert!(submit_beyond_encoding(&out) < 500, "{out}");
-    assert_eq!(value(&out, "result"), (8 << 20).to_string(), "{out}");
+    assert!(returned_at_once(&out), "{out}");
+    assert_eq!(value(&out, "get_timeout"), "true bounded=true", "{out}");
+    assert_eq!(value(&out, "children_after_drop"), "0", "{out}");
 }
 
 /// Issue 13: a panicking callback no longer drops the callbacks collected
