@@ -117,6 +117,10 @@ pub(crate) struct Core {
     pub(crate) threaded: bool,
     /// The background thread should end.
     pub(crate) quit: bool,
+    /// The driver is (about to be) asleep in `poll`: a submission must wake
+    /// it. While it is awake, it dispatches before it sleeps again, so a
+    /// submission needs no wake-up (and saves a system call).
+    pub(crate) asleep: bool,
     /// Replace dead workers at once, not only when work is queued.
     eager: bool,
     /// Tasks finished whose callback has not run yet.
@@ -150,6 +154,7 @@ impl Core {
             driving: false,
             threaded,
             quit: false,
+            asleep: false,
             eager: threaded,
             callbacks_due: 0,
         };

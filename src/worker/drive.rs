@@ -175,6 +175,7 @@ fn step<'a>(
     let mut failed = c.dispatch().err();
     let watches = c.watches();
     let deadline = timeout.and_then(crate::sys::deadline);
+    c.asleep = true;
     drop(c);
     let mut ready = Vec::new();
     let woken;
@@ -218,6 +219,7 @@ fn step<'a>(
         inner.drain_wake();
     }
     let mut c = inner.lock();
+    c.asleep = false;
     for (w, r) in ready {
         if w.write && r.contains(PollFlags::POLLOUT) {
             c.write_out(w.slot);
@@ -317,8 +319,12 @@ pub(crate) fn pump(
 pub(crate) fn kick(inner: &Inner) {
     let c = inner.lock();
     if c.threaded || c.driving {
+        // An awake driver dispatches before it sleeps again.
+        let asleep = c.asleep;
         drop(c);
-        inner.wake();
+        if asleep {
+            inner.wake();
+        }
         return;
     }
     // Hand the task out now, without reading replies; only when the
