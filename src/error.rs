@@ -454,6 +454,11 @@ pub enum Error {
     /// unfinished (Python: `CancelledError`).
     #[error("the task was cancelled before it finished")]
     Cancelled,
+
+    /// A pool's background side could not start any worker, so the tasks
+    /// waiting for one fail with this (the reason is the start error's text).
+    #[error("no pool worker could be started: {0}")]
+    WorkerStartFailed(String),
 }
 
 fn launch_cwd(cwd: &Option<std::path::PathBuf>) -> String {

@@ -20,11 +20,12 @@
 //! ```
 //!
 //! It shares its workers' machinery with [`Pool`](crate::Pool): tasks are
-//! `fn(A) -> R` with serde arguments and results, workers are forked when the
-//! executor is created (CPython forks them at the first `submit`), and the
-//! parent is driven from the calling thread, with no background thread (see
-//! the [`pool` module docs](crate::pool) for why). A [`Future`] makes progress
-//! whenever you ask it something.
+//! `fn(A) -> R` with serde arguments and results, workers are started when
+//! the executor is created (CPython starts them at the first `submit`), and
+//! what drives them is the same: one background thread when the workers are
+//! spawned (`spawn`, `forkserver`), or, when they are forked, whichever call
+//! waits (see [what runs where](crate::pool#what-runs-where)). The executor
+//! and its futures are `Send + Sync`; no `submit` blocks.
 //!
 //! # A broken pool
 //! When a worker dies abruptly (killed by a signal, or a task that calls
@@ -45,7 +46,6 @@
 //! task has finished, then reaps the workers. Call
 //! `shutdown(false, true)` first to cancel what has not started.
 
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,9 +54,10 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::pool::Wire;
 use crate::start::StartMethod;
+use crate::worker::drive::{self, kick, pump};
 use crate::worker::{
-    at_least_one, call_map, listen_all, pump, sweep, Chunks, Config, Core, Handle, Listener,
-    OnDeath, Shared,
+    at_least_one, call_map, listen_all, queue, Chunks, Config, Core, Handle, Listener, OnDeath,
+    Shared,
 };
 
 /// A pool of worker processes behind futures (Python:
@@ -67,7 +68,7 @@ pub struct ProcessPoolExecutor {
 
 impl std::fmt::Debug for ProcessPoolExecutor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let c = self.core.borrow();
+        let c = self.core.lock();
         f.debug_struct("ProcessPoolExecutor")
             .field("max_workers", &c.size())
             .field("accepting", &c.accepting)
@@ -92,9 +93,12 @@ impl ExecutorBuilder {
     }
 
     /// Start the workers by `method` (Python: `mp_context=get_context(method)`).
-    /// `Fork` is the default; `Spawn` and `ForkServer` spawn each worker as
-    /// a fresh run of this executable, which needs
-    /// [`forklore::init()`](crate::init) and no initializer.
+    /// Without this call: the program's method after
+    /// [`forklore::init()`](crate::init) (and no initializer), `Fork`
+    /// otherwise. `Spawn` and `ForkServer` spawn each worker as a fresh run
+    /// of this executable, which needs `init` and no initializer; such an
+    /// executor has a background thread that moves its work (see
+    /// [what runs where](crate::pool#what-runs-where)).
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.config.method = Some(method);
         self
@@ -113,7 +117,7 @@ impl ExecutorBuilder {
     /// [`Error::Os`] or [`Error::Io`] if a worker cannot be started.
     pub fn build(self) -> Result<ProcessPoolExecutor> {
         Ok(ProcessPoolExecutor {
-            core: Core::start(self.config)?,
+            core: drive::start(self.config)?,
         })
     }
 }
@@ -149,11 +153,11 @@ impl ProcessPoolExecutor {
 
     /// The number of workers.
     pub fn max_workers(&self) -> usize {
-        self.core.borrow().size()
+        self.core.lock().size()
     }
 
-    fn check_open(&self) -> Result<std::cell::RefMut<'_, Core>> {
-        let c = self.core.borrow_mut();
+    fn check_open(&self) -> Result<std::sync::MutexGuard<'_, Core>> {
+        let c = self.core.lock();
         if let Some((pid, status)) = c.broken {
             return Err(Error::BrokenProcessPool { pid, status });
         }
@@ -170,10 +174,11 @@ impl ProcessPoolExecutor {
     /// [`Error::ExecutorShutdown`] after [`shutdown`](Self::shutdown);
     /// [`Error::Encode`] if `arg` cannot be encoded.
     pub fn submit<A: Wire, R: Wire>(&self, f: fn(A) -> R, arg: A) -> Result<Future<R>> {
-        let id = self
-            .check_open()?
-            .submit(call_map::<A, R>, f as usize, &[arg], None)?;
-        let _ = sweep(&self.core);
+        let id = self.check_open()?.reserve_id();
+        // Encoded outside the lock: a large argument delays nobody.
+        let record = crate::worker::wire::task_record(id, call_map::<A, R>, f as usize, &[arg])?;
+        self.check_open()?.submit_record(id, record, None)?;
+        kick(&self.core);
         Ok(Future {
             handle: Handle::new(self.core.clone(), id),
         })
@@ -186,7 +191,8 @@ impl ProcessPoolExecutor {
     /// counts from this call: a result not ready by then yields
     /// [`Error::Timeout`]. After an error (a timeout, or the first failed
     /// task) the iterator ends and cancels the chunks that have not started,
-    /// as CPython's generator does when it raises.
+    /// as CPython's generator does when it raises. Dropping the iterator
+    /// cancels them too (CPython 3.x, when the generator is collected).
     ///
     /// # Errors
     /// As [`submit`](Self::submit), and [`Error::InvalidCount`] for a
@@ -207,7 +213,7 @@ impl ProcessPoolExecutor {
                 .map(|chunk| c.submit(call_map::<A, R>, f as usize, chunk, None))
                 .collect::<Result<Vec<_>>>()?
         };
-        let _ = sweep(&self.core);
+        kick(&self.core);
         Ok(MapIterator {
             chunks: Chunks::new(self.core.clone(), ids, true).stop_on_error(timeout),
         })
@@ -218,31 +224,55 @@ impl ProcessPoolExecutor {
     ///
     /// With `cancel_futures`, futures that no worker has started are
     /// cancelled first. Without `wait` it returns at once; the remaining work
-    /// still completes, driven by the futures' calls or by the drop of the
-    /// executor.
+    /// still completes, driven by the background thread (or, without one, by
+    /// the futures' calls or by the drop of the executor).
     ///
     /// # Errors
     /// [`Error::Os`] if waiting for the workers fails.
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) -> Result<()> {
         {
-            let mut c = self.core.borrow_mut();
+            let mut c = self.core.lock();
             c.accepting = false;
             if cancel_futures {
                 c.cancel_queued();
             }
         }
         if wait {
-            pump(&self.core, None, |c| !c.busy())?;
-            self.core.borrow_mut().stop();
+            self.finish(None)?;
         }
         Ok(())
+    }
+
+    /// `shutdown(wait = true)` that waits at most `timeout` for the
+    /// submitted work: true once the workers are stopped and reaped, false if
+    /// work was still running when the time ran out (the executor takes no
+    /// more tasks, and the rest still completes; call again to reap).
+    ///
+    /// # Errors
+    /// [`Error::Os`] if waiting for the workers fails.
+    pub fn shutdown_timeout(&self, timeout: Duration, cancel_futures: bool) -> Result<bool> {
+        self.shutdown(false, cancel_futures)?;
+        self.finish(Some(timeout))
+    }
+
+    /// Wait up to `timeout` for the work, then stop and reap the workers.
+    fn finish(&self, timeout: Option<Duration>) -> Result<bool> {
+        pump(&self.core, timeout, |c| !c.busy())?;
+        if self.core.lock().busy() {
+            return Ok(false);
+        }
+        let mut c = self.core.take_over();
+        c.stop();
+        self.core.release(c);
+        Ok(true)
     }
 }
 
 impl Drop for ProcessPoolExecutor {
     /// `shutdown(wait = true)`, as CPython's `with` block does on exit.
     fn drop(&mut self) {
-        if self.core.try_borrow().is_ok_and(|c| c.is_owner()) {
+        let owner = self.core.lock().is_owner();
+        if owner {
             let _ = self.shutdown(true, false);
         }
     }
@@ -251,8 +281,8 @@ impl Drop for ProcessPoolExecutor {
 /// The eventual result of [`ProcessPoolExecutor::submit`] (Python:
 /// `concurrent.futures.Future`).
 ///
-/// Each call first collects what the workers have finished, so a loop over
-/// [`done`](Self::done) makes progress.
+/// Without a background thread, each call first collects what the workers
+/// have finished, so a loop over [`done`](Self::done) makes progress.
 pub struct Future<R> {
     handle: Handle<R>,
 }
@@ -325,14 +355,14 @@ impl<R: DeserializeOwned> Future<R> {
     /// Whether a worker has taken the task and it has not finished
     /// (Python: `running()`).
     pub fn running(&self) -> bool {
-        let _ = sweep(&self.handle.core);
-        self.handle.core.borrow().is_running(self.handle.id)
+        let _ = pump(&self.handle.core, Some(Duration::ZERO), |_| false);
+        self.handle.core.lock().is_running(self.handle.id)
     }
 
     /// Cancel the task if no worker has taken it yet; true if it is
     /// cancelled (Python: `cancel()`). A running or finished task is left alone.
     pub fn cancel(&self) -> bool {
-        self.handle.core.borrow_mut().cancel(self.handle.id)
+        self.handle.core.lock().cancel(self.handle.id)
     }
 
     /// Whether the future was cancelled (Python: `cancelled()`).
@@ -391,7 +421,7 @@ pub fn as_completed<R: DeserializeOwned>(
     let ready = Listener::default();
     let mut cores: Vec<Shared> = Vec::new();
     for f in futures {
-        if !cores.iter().any(|c| Rc::ptr_eq(c, &f.handle.core)) {
+        if !cores.iter().any(|c| Arc::ptr_eq(c, &f.handle.core)) {
             cores.push(f.handle.core.clone());
         }
     }
@@ -399,7 +429,7 @@ pub fn as_completed<R: DeserializeOwned>(
         let mine = futures
             .iter()
             .enumerate()
-            .filter(|(_, f)| Rc::ptr_eq(&f.handle.core, core))
+            .filter(|(_, f)| Arc::ptr_eq(&f.handle.core, core))
             .map(|(i, f)| (i as u64, f.handle.id));
         listen_all(core, &ready, mine);
     }
@@ -439,7 +469,7 @@ impl<R> AsCompleted<'_, R> {
     fn wait_any(&self) -> Result<Option<usize>> {
         let ready = &self.ready;
         loop {
-            if let Some(i) = ready.borrow_mut().pop_front() {
+            if let Some(i) = queue(ready).pop_front() {
                 return Ok(Some(i as usize));
             }
             let left = self
@@ -449,19 +479,19 @@ impl<R> AsCompleted<'_, R> {
                 return Ok(None);
             }
             if let [core] = &self.cores[..] {
-                if !pump(core, left, |_| !ready.borrow().is_empty())? && left.is_none() {
+                if !pump(core, left, |_| !queue(ready).is_empty())? && left.is_none() {
                     // Nothing is running that could finish these futures.
                     return Err(Error::Cancelled);
                 }
                 continue;
             }
-            if !self.cores.iter().any(|c| c.borrow().busy()) {
+            if !self.cores.iter().any(|c| c.lock().busy()) {
                 return Err(Error::Cancelled);
             }
             // Several executors: watch each in turn for a millisecond.
             let slice = left.map_or(TURN, |l| l.min(TURN));
             for core in &self.cores {
-                if pump(core, Some(slice), |_| !ready.borrow().is_empty())? {
+                if pump(core, Some(slice), |_| !queue(ready).is_empty())? {
                     break;
                 }
             }
@@ -498,4 +528,78 @@ impl<'a, R> Iterator for AsCompleted<'a, R> {
             }
         }
     }
+}
+
+/// When [`wait`] returns (Python: `FIRST_COMPLETED`, `FIRST_EXCEPTION`,
+/// `ALL_COMPLETED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReturnWhen {
+    /// As soon as any future finishes or is cancelled.
+    FirstCompleted,
+    /// As soon as any future fails (not a cancellation); if none fails,
+    /// when all have finished.
+    FirstException,
+    /// When every future has finished or been cancelled.
+    AllCompleted,
+}
+
+/// What [`wait`] returns: the futures that had finished, and the others
+/// (Python: the named tuple `DoneAndNotDoneFutures`).
+#[derive(Debug)]
+pub struct DoneAndNotDone<'a, R> {
+    /// Finished (with a result or an error) or cancelled.
+    pub done: Vec<&'a Future<R>>,
+    /// Still pending or running.
+    pub not_done: Vec<&'a Future<R>>,
+}
+
+/// Wait until `return_when` is met or `timeout` (counted from this call)
+/// runs out, then split the futures into finished and not (Python:
+/// `concurrent.futures.wait(fs, timeout, return_when)`). A timeout is not an
+/// error: the futures that have not finished are in `not_done`.
+///
+/// ```
+/// use forklore::executor::{wait, ProcessPoolExecutor, ReturnWhen};
+///
+/// fn nap(ms: u64) -> u64 {
+///     std::thread::sleep(std::time::Duration::from_millis(ms));
+///     ms
+/// }
+///
+/// let ex = ProcessPoolExecutor::new(2).unwrap();
+/// let fs = vec![ex.submit(nap, 10).unwrap(), ex.submit(nap, 2000).unwrap()];
+/// let r = wait(&fs, None, ReturnWhen::FirstCompleted).unwrap();
+/// assert_eq!((r.done.len(), r.not_done.len()), (1, 1));
+/// # fs[1].cancel();
+/// ```
+///
+/// # Errors
+/// [`Error::Os`] if polling the workers fails.
+pub fn wait<R: DeserializeOwned>(
+    futures: &[Future<R>],
+    timeout: Option<Duration>,
+    return_when: ReturnWhen,
+) -> Result<DoneAndNotDone<'_, R>> {
+    for f in as_completed(futures, timeout) {
+        let f = match f {
+            Ok(f) => f,
+            Err(Error::Timeout { .. } | Error::Cancelled) => break,
+            Err(e) => return Err(e),
+        };
+        let stop = match return_when {
+            ReturnWhen::FirstCompleted => true,
+            ReturnWhen::FirstException => {
+                matches!(f.handle.error(), Some(e) if !matches!(e, Error::Cancelled))
+            }
+            ReturnWhen::AllCompleted => false,
+        };
+        if stop {
+            break;
+        }
+    }
+    let (done, not_done) = futures
+        .iter()
+        .partition(|f| f.handle.core.lock().is_done(f.handle.id));
+    Ok(DoneAndNotDone { done, not_done })
 }

@@ -16,12 +16,19 @@
 //!   the pid is the owner's and the signal is ignored; once the whole owner
 //!   is gone, the child has been handed to init (or a subreaper) and the
 //!   pid differs;
-//! - a pool worker runs the caller's tasks and forklore installs no signal
-//!   handler there, so it asks for `SIGKILL`. That is safe from any thread:
-//!   a pool (and an executor) is `!Send`, so the thread that forks its
-//!   workers is the only one that can ever use them, and it drops the pool,
-//!   stopping them, before it ends. A pool leaked on a thread that then
-//!   ends can be reached by nobody, and its workers are rightly killed.
+//! - a forked pool worker runs the caller's tasks and forklore installs no
+//!   signal handler there, so it asks for `SIGKILL`. Pools are `Send + Sync`,
+//!   but that is still right: a fork is refused in a process with more than
+//!   one thread ([`crate::fork()`]), so the thread that forks a worker is the
+//!   process's only thread, its main thread, whose end is the end of the
+//!   process. (That is also why a pool that forks its workers has no
+//!   background thread: it could not fork their replacements.)
+//! - a pool whose workers are spawned (`spawn`, `forkserver`) is driven by
+//!   its background thread, which also starts the replacements; those
+//!   workers ask for no death signal at all, since the thread that starts
+//!   them is not the owner's lifetime. They end when their socket to the
+//!   owner reaches end-of-file, which happens when the owner process dies,
+//!   after the task in hand (as CPython's workers do).
 //!
 //! There is a race: the owner may die between `fork` and the child's
 //! `prctl`. So the child checks afterwards that its parent is still the

@@ -69,10 +69,12 @@
 //! those two seconds for a worker that ignores SIGTERM. Call `close()` and
 //! `join()` first to let queued work finish.
 //!
-//! **A killed owner takes its workers with it**, even in the middle of a
-//! task: each worker asks the kernel for `SIGKILL` when its parent dies
-//! (`PR_SET_PDEATHSIG`). CPython's workers run their current task to the end
-//! and only then notice that the parent is gone.
+//! **A killed owner takes its forked workers with it**, even in the middle
+//! of a task: each forked worker asks the kernel for `SIGKILL` when its
+//! parent dies (`PR_SET_PDEATHSIG`; see `crate::orphan` for why that is sound
+//! although pools are `Send`). Spawned workers (`spawn`, `forkserver`) see
+//! their socket to the owner close and exit after the task in hand, as
+//! CPython's workers do.
 //!
 //! A process forked from the pool's owner (with [`fork`](crate::fork())) holds
 //! a copy of the pool whose sockets lead to the parent's workers. Every call
@@ -80,26 +82,35 @@
 //! and its `terminate` or drop leaves the parent's workers alone. (CPython's
 //! pool hangs in such a child.)
 //!
-//! # No background thread
-//! CPython runs three threads in the parent to feed tasks, collect results
-//! and replace workers. Here the parent drives the pool itself, from the
-//! calling thread, whenever a call needs progress: `get`, `wait`, iterating
-//! `imap`, `join`, and (without blocking) every submission. Queued tasks go to
-//! idle workers, replies are read, dead workers are reaped and replaced.
-//! Workers compute in parallel all the same; what waits for the next call is
-//! only the hand-over of the next queued task and the callbacks.
+//! # What runs where
+//! Your threads submit and wait; a *driver* moves the pool: it hands queued
+//! tasks to idle workers (writing them without ever blocking, so a large
+//! argument is streamed piece by piece), reads the results, reaps dead
+//! workers and starts their replacements, and runs the callbacks.
+//! - Workers started by `spawn` or `forkserver` (the default after
+//!   [`forklore::init()`](crate::init)): the pool has **one background
+//!   thread**, named `forklore-pool`, the driver for the pool's whole life,
+//!   as CPython's three pool threads are. Work moves while you do something
+//!   else; callbacks run in that thread. It ends in `join`, `terminate` or
+//!   the drop of the pool.
+//! - Forked workers (the default without `init`, or with an
+//!   [`initializer`](PoolBuilder::initializer)): **no thread**. A pool must
+//!   fork replacement workers long after it started, and a fork is refused
+//!   in a process with other threads, so the pool cannot have one. It moves
+//!   inside its own calls instead: the call that waits (`get`, `wait`, the
+//!   next item of `imap`, `join`) drives while it waits, every submission
+//!   makes one step without waiting, and callbacks run inside whichever call
+//!   collected the result.
 //!
-//! This keeps every fork of a replacement worker in a process with no thread
-//! of the pool's making, so it is as sound as [`Process::start`](crate::Process::start)
-//! (a `fork` in a multithreaded process may hand the child a lock held
-//! forever). The consequences:
-//! - `Pool` and its results are neither `Send` nor `Sync`: use them on the
-//!   thread that created the pool.
-//! - Callbacks passed to [`Pool::apply_async_with`] run in that thread,
-//!   inside whichever pool call collected the result (possibly a later
-//!   `apply_async`), never concurrently with your code.
+//! Either way `Pool`, [`AsyncResult`], [`MapResult`] and [`IMapIterator`]
+//! are `Send + Sync`: several threads may submit to one pool and wait on
+//! its results. No submission blocks, whatever the size of its arguments and
+//! whatever the workers are doing (starting, stopped, busy); every wait has a
+//! form with a timeout that bounds it. A callback that panics does not keep
+//! the callbacks collected with it from running; in a pool without a thread
+//! the panic then unwinds out of the call that ran them.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -107,9 +118,11 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::start::StartMethod;
+use crate::worker::drive::{self, kick, pump};
+use crate::worker::wire::task_record;
 use crate::worker::{
-    at_least_one, call_map, call_star, decode_one, sweep, Call, Chunks, Config, Core, Handle,
-    OnDeath, Shared, Stage, TaskError, TaskId, PREFETCH_DEPTH,
+    at_least_one, call_map, call_star, decode, decode_one, Call, Chunks, Config, Handle, OnDeath,
+    Outcome, Shared, Stage, TaskError, TaskId, Thunk, PREFETCH_DEPTH,
 };
 
 /// A pool of forked worker processes (Python: `multiprocessing.Pool`).
@@ -122,7 +135,7 @@ pub struct Pool {
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let c = self.core.borrow();
+        let c = self.core.lock();
         f.debug_struct("Pool")
             .field("processes", &c.size())
             .field("accepting", &c.accepting)
@@ -141,6 +154,8 @@ impl PoolBuilder {
     /// Run `init` once in each worker, when it starts (Python: `initializer`,
     /// `initargs`). Workers are forks, so `init` may capture values: each
     /// worker gets its own copy. A panicking initializer ends its worker.
+    /// A pool with an initializer forks its workers, so it has no
+    /// background thread (see the [module docs](self)).
     pub fn initializer(mut self, init: impl Fn() + Send + Sync + 'static) -> Self {
         self.config.initializer = Some(Arc::new(init));
         self
@@ -177,7 +192,7 @@ impl PoolBuilder {
     /// socket created.
     pub fn build(self) -> Result<Pool> {
         Ok(Pool {
-            core: Core::start(self.config)?,
+            core: drive::start(self.config)?,
         })
     }
 }
@@ -228,7 +243,7 @@ impl Pool {
 
     /// The number of workers.
     pub fn processes(&self) -> usize {
-        self.core.borrow().size()
+        self.core.lock().size()
     }
 
     /// Queue `items` in chunks of `chunksize`; the chunks' task ids.
@@ -238,9 +253,10 @@ impl Pool {
         func: usize,
         items: Vec<T>,
         chunksize: Option<usize>,
+        mut stage: impl FnMut() -> Option<Stage>,
     ) -> Result<Vec<TaskId>> {
         let ids = {
-            let mut c = self.core.borrow_mut();
+            let mut c = self.core.lock();
             if !c.accepting {
                 return Err(Error::PoolNotRunning);
             }
@@ -251,12 +267,10 @@ impl Pool {
             };
             items
                 .chunks(chunksize)
-                .map(|chunk| c.submit(call, func, chunk, None))
+                .map(|chunk| c.submit(call, func, chunk, stage()))
                 .collect::<Result<Vec<_>>>()?
         };
-        // Hand the chunks out now; a failure here shows again when the
-        // results are waited for.
-        let _ = sweep(&self.core);
+        kick(&self.core);
         Ok(ids)
     }
 
@@ -267,13 +281,22 @@ impl Pool {
         stage: Option<Stage>,
     ) -> Result<AsyncResult<R>> {
         let id = {
-            let mut c = self.core.borrow_mut();
+            let mut c = self.core.lock();
             if !c.accepting {
                 return Err(Error::PoolNotRunning);
             }
-            c.submit(call_map::<A, R>, f as usize, &[arg], stage)?
+            c.reserve_id()
         };
-        let _ = sweep(&self.core);
+        // Encoded outside the lock: a large argument delays nobody.
+        let record = task_record(id, call_map::<A, R>, f as usize, &[arg])?;
+        {
+            let mut c = self.core.lock();
+            if !c.accepting {
+                return Err(Error::PoolNotRunning);
+            }
+            c.submit_record(id, record, stage)?;
+        }
+        kick(&self.core);
         Ok(AsyncResult {
             handle: Handle::new(self.core.clone(), id),
         })
@@ -299,12 +322,12 @@ impl Pool {
 
     /// [`apply_async`](Self::apply_async) with Python's `callback` and
     /// `error_callback`: one of them runs when the result is collected, in
-    /// the calling thread, inside whichever pool call collects it (see the
-    /// [module docs](self)). A callback that panics unwinds out of that call.
+    /// the pool's background thread, or (a pool without one) inside
+    /// whichever pool call collects it (see the [module docs](self)).
     ///
     /// ```
-    /// use std::cell::Cell;
-    /// use std::rc::Rc;
+    /// use std::sync::atomic::{AtomicI32, Ordering};
+    /// use std::sync::Arc;
     /// use forklore::Pool;
     ///
     /// fn double(x: i32) -> i32 {
@@ -312,27 +335,31 @@ impl Pool {
     /// }
     ///
     /// let pool = Pool::new(1).unwrap();
-    /// let seen = Rc::new(Cell::new(0));
+    /// let seen = Arc::new(AtomicI32::new(0));
     /// let s = seen.clone();
     /// let r = pool
-    ///     .apply_async_with(double, 21, move |v| s.set(*v), |e| panic!("{e}"))
+    ///     .apply_async_with(double, 21, move |v| s.store(*v, Ordering::SeqCst), |e| panic!("{e}"))
     ///     .unwrap();
     /// r.wait().unwrap();
-    /// assert_eq!(seen.get(), 42);
+    /// pool.close();
+    /// pool.join().unwrap(); // the callbacks have run by now
+    /// assert_eq!(seen.load(Ordering::SeqCst), 42);
     /// ```
     ///
     /// # Errors
     /// As [`apply_async`](Self::apply_async).
-    pub fn apply_async_with<A: Wire, R: Wire + 'static>(
+    pub fn apply_async_with<A: Wire, R: Wire + Send + 'static>(
         &self,
         f: fn(A) -> R,
         arg: A,
-        callback: impl FnOnce(&R) + 'static,
-        error_callback: impl FnOnce(&Error) + 'static,
+        callback: impl FnOnce(&R) + Send + 'static,
+        error_callback: impl FnOnce(&Error) + Send + 'static,
     ) -> Result<AsyncResult<R>> {
-        let stage: Stage = Box::new(move |outcome| match decode_one::<R>(outcome) {
-            Ok(value) => Box::new(move || callback(&value)),
-            Err(e) => Box::new(move || error_callback(&e)),
+        let stage: Stage = Box::new(move |outcome| -> Thunk {
+            match decode_one::<R>(outcome) {
+                Ok(value) => Box::new(move || callback(&value)),
+                Err(e) => Box::new(move || error_callback(&e)),
+            }
         });
         self.submit_one(f, arg, Some(stage))
     }
@@ -373,7 +400,7 @@ impl Pool {
         chunksize: Option<usize>,
     ) -> Result<Vec<R>> {
         let items: Vec<A> = items.into_iter().collect();
-        let ids = self.submit_chunks(call_map::<A, R>, f as usize, items, chunksize)?;
+        let ids = self.submit_chunks(call_map::<A, R>, f as usize, items, chunksize, || None)?;
         Chunks::new(self.core.clone(), ids, true).collect_all()
     }
 
@@ -397,8 +424,114 @@ impl Pool {
         items: impl IntoIterator<Item = (A, B)>,
     ) -> Result<Vec<R>> {
         let items: Vec<(A, B)> = items.into_iter().collect();
-        let ids = self.submit_chunks(call_star::<A, B, R>, f as usize, items, None)?;
+        let ids = self.submit_chunks(call_star::<A, B, R>, f as usize, items, None, || None)?;
         Chunks::new(self.core.clone(), ids, true).collect_all()
+    }
+
+    /// [`starmap`](Self::starmap) with an explicit chunk size (Python:
+    /// `starmap(func, iterable, chunksize)`).
+    ///
+    /// # Errors
+    /// As [`map`](Self::map), and [`Error::InvalidCount`] for a chunk size of 0.
+    pub fn starmap_chunked<A: Wire, B: Wire, R: Wire>(
+        &self,
+        f: fn(A, B) -> R,
+        items: impl IntoIterator<Item = (A, B)>,
+        chunksize: usize,
+    ) -> Result<Vec<R>> {
+        let items: Vec<(A, B)> = items.into_iter().collect();
+        let ids = self.submit_chunks(
+            call_star::<A, B, R>,
+            f as usize,
+            items,
+            Some(chunksize),
+            || None,
+        )?;
+        Chunks::new(self.core.clone(), ids, true).collect_all()
+    }
+
+    /// Queue [`map`](Self::map)'s work and return at once (Python:
+    /// `map_async(func, iterable, chunksize)`; `None`: Python's default chunk
+    /// size).
+    ///
+    /// ```
+    /// fn inc(x: u8) -> u8 {
+    ///     x + 1
+    /// }
+    /// let pool = forklore::Pool::new(2).unwrap();
+    /// let r = pool.map_async(inc, [1, 2, 3], None).unwrap();
+    /// assert_eq!(r.get().unwrap(), [2, 3, 4]);
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::PoolNotRunning`] after `close`/`terminate`,
+    /// [`Error::InvalidCount`] for a chunk size of 0, [`Error::Encode`].
+    pub fn map_async<A: Wire, R: Wire>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
+    ) -> Result<MapResult<R>> {
+        let items: Vec<A> = items.into_iter().collect();
+        let ids = self.submit_chunks(call_map::<A, R>, f as usize, items, chunksize, || None)?;
+        Ok(MapResult::new(&self.core, ids))
+    }
+
+    /// [`map_async`](Self::map_async) with Python's `callback` (called with
+    /// every result, in order, once all chunks have finished) and
+    /// `error_callback` (called with the first error instead, if a chunk
+    /// failed). They run where [`apply_async_with`](Self::apply_async_with)'s do.
+    ///
+    /// # Errors
+    /// As [`map_async`](Self::map_async).
+    pub fn map_async_with<A: Wire, R: Wire + Send + 'static>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
+        callback: impl FnOnce(&[R]) + Send + 'static,
+        error_callback: impl FnOnce(&Error) + Send + 'static,
+    ) -> Result<MapResult<R>> {
+        let items: Vec<A> = items.into_iter().collect();
+        let stages = gather(callback, error_callback);
+        let ids = self.submit_chunks(call_map::<A, R>, f as usize, items, chunksize, stages)?;
+        Ok(MapResult::new(&self.core, ids))
+    }
+
+    /// Queue [`starmap`](Self::starmap)'s work and return at once (Python:
+    /// `starmap_async`).
+    ///
+    /// # Errors
+    /// As [`map_async`](Self::map_async).
+    pub fn starmap_async<A: Wire, B: Wire, R: Wire>(
+        &self,
+        f: fn(A, B) -> R,
+        items: impl IntoIterator<Item = (A, B)>,
+        chunksize: Option<usize>,
+    ) -> Result<MapResult<R>> {
+        let items: Vec<(A, B)> = items.into_iter().collect();
+        let ids =
+            self.submit_chunks(call_star::<A, B, R>, f as usize, items, chunksize, || None)?;
+        Ok(MapResult::new(&self.core, ids))
+    }
+
+    /// [`starmap_async`](Self::starmap_async) with `callback` and
+    /// `error_callback`, as [`map_async_with`](Self::map_async_with).
+    ///
+    /// # Errors
+    /// As [`map_async`](Self::map_async).
+    pub fn starmap_async_with<A: Wire, B: Wire, R: Wire + Send + 'static>(
+        &self,
+        f: fn(A, B) -> R,
+        items: impl IntoIterator<Item = (A, B)>,
+        chunksize: Option<usize>,
+        callback: impl FnOnce(&[R]) + Send + 'static,
+        error_callback: impl FnOnce(&Error) + Send + 'static,
+    ) -> Result<MapResult<R>> {
+        let items: Vec<(A, B)> = items.into_iter().collect();
+        let stages = gather(callback, error_callback);
+        let ids = self.submit_chunks(call_star::<A, B, R>, f as usize, items, chunksize, stages)?;
+        Ok(MapResult::new(&self.core, ids))
     }
 
     /// Like [`map`](Self::map), but yield each result as soon as it and
@@ -474,7 +607,10 @@ impl Pool {
         ordered: bool,
     ) -> Result<IMapIterator<R>> {
         let items: Vec<A> = items.into_iter().collect();
-        let ids = self.submit_chunks(call_map::<A, R>, f as usize, items, Some(chunksize))?;
+        let ids =
+            self.submit_chunks(call_map::<A, R>, f as usize, items, Some(chunksize), || {
+                None
+            })?;
         Ok(IMapIterator {
             chunks: Chunks::new(self.core.clone(), ids, ordered),
         })
@@ -483,7 +619,7 @@ impl Pool {
     /// Take no more tasks (Python: `close`). Queued work still runs; call
     /// [`join`](Self::join) to wait for it.
     pub fn close(&self) {
-        self.core.borrow_mut().accepting = false;
+        self.core.lock().accepting = false;
     }
 
     /// Wait for all queued work, then stop and reap every worker
@@ -493,36 +629,184 @@ impl Pool {
     /// [`Error::PoolStillRunning`] before [`close`](Self::close) or
     /// [`terminate`](Self::terminate); [`Error::Os`] if waiting fails.
     pub fn join(&self) -> Result<()> {
-        if self.core.borrow().accepting {
+        self.join_inner(None).map(drop)
+    }
+
+    /// [`join`](Self::join), waiting at most `timeout` for the queued work:
+    /// true once the workers are stopped and reaped, false if work was still
+    /// running when the time ran out (the pool goes on; join again later).
+    ///
+    /// # Errors
+    /// As [`join`](Self::join).
+    pub fn join_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.join_inner(Some(timeout))
+    }
+
+    fn join_inner(&self, timeout: Option<Duration>) -> Result<bool> {
+        if self.core.lock().accepting {
             return Err(Error::PoolStillRunning);
         }
-        crate::worker::pump(&self.core, None, |c| !c.busy())?;
-        self.core.borrow_mut().stop();
-        Ok(())
+        pump(&self.core, timeout, |c| !c.busy())?;
+        if self.core.lock().busy() {
+            return Ok(false);
+        }
+        let mut c = self.core.take_over();
+        c.stop();
+        self.core.release(c);
+        Ok(true)
     }
 
     /// Kill the workers now and reap them (Python: `terminate`). Results not
     /// yet collected fail with [`Error::Cancelled`].
     pub fn terminate(&self) {
-        self.core.borrow_mut().terminate(TaskError::Cancelled);
+        let mut c = self.core.take_over();
+        c.terminate(TaskError::Cancelled);
+        self.core.release(c);
     }
 }
 
 impl Drop for Pool {
     /// Terminate, as CPython's `with Pool()` does on exit (see the module docs).
     fn drop(&mut self) {
-        if let Ok(mut c) = self.core.try_borrow_mut() {
-            if c.is_owner() {
-                c.terminate(TaskError::Cancelled);
-            }
+        if self.core.lock().is_owner() {
+            self.terminate();
         }
+    }
+}
+
+/// One stage per chunk of a `map_async_with`: each decodes its chunk; the
+/// last to complete calls `callback` with every result in order, or
+/// `error_callback` with the first error (in completion order).
+fn gather<R: Wire + Send + 'static>(
+    callback: impl FnOnce(&[R]) + Send + 'static,
+    error_callback: impl FnOnce(&Error) + Send + 'static,
+) -> impl FnMut() -> Option<Stage> {
+    type Gathered<R> = (Vec<Option<Vec<R>>>, usize, Option<Error>);
+    type Callbacks<R> = (
+        Option<Box<dyn FnOnce(&[R]) + Send>>,
+        Option<Box<dyn FnOnce(&Error) + Send>>,
+    );
+    let state: Arc<Mutex<Gathered<R>>> = Arc::new(Mutex::new((Vec::new(), 0, None)));
+    let callbacks: Arc<Mutex<Callbacks<R>>> = Arc::new(Mutex::new((
+        Some(Box::new(callback)),
+        Some(Box::new(error_callback)),
+    )));
+    let mut index = 0;
+    move || {
+        let i = index;
+        index += 1;
+        lock(&state).0.push(None);
+        let state = state.clone();
+        let callbacks = callbacks.clone();
+        Some(Box::new(move |outcome: &Outcome| -> Thunk {
+            let mut s = lock(&state);
+            match decode::<R>(outcome) {
+                Ok(items) => s.0[i] = Some(items),
+                Err(e) => {
+                    s.2.get_or_insert(e);
+                }
+            }
+            s.1 += 1;
+            if s.1 < s.0.len() {
+                return Box::new(|| {});
+            }
+            let (chunks, _, error) = std::mem::take(&mut *s);
+            let (ok, err) = std::mem::take(&mut *lock(&callbacks));
+            Box::new(move || match (error, ok, err) {
+                (Some(e), _, Some(err)) => err(&e),
+                (None, Some(ok), _) => {
+                    let all: Vec<R> = chunks.into_iter().flatten().flatten().collect();
+                    ok(&all)
+                }
+                _ => {}
+            })
+        }) as Stage)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The pending results of [`Pool::map_async`] and [`Pool::starmap_async`]
+/// (Python: `MapResult`).
+pub struct MapResult<R> {
+    chunks: Chunks<R>,
+}
+
+impl<R> std::fmt::Debug for MapResult<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MapResult").finish_non_exhaustive()
+    }
+}
+
+impl<R: DeserializeOwned> MapResult<R> {
+    fn new(core: &Shared, ids: Vec<TaskId>) -> Self {
+        MapResult {
+            chunks: Chunks::new(core.clone(), ids, true),
+        }
+    }
+
+    /// Wait for every chunk; all results in order, or the first error
+    /// (Python: `get()`).
+    ///
+    /// # Errors
+    /// As [`Pool::map`].
+    pub fn get(&self) -> Result<Vec<R>> {
+        if !self.chunks.wait_all(None)? {
+            return Err(Error::Cancelled);
+        }
+        self.chunks.results()
+    }
+
+    /// [`get`](Self::get), waiting at most `timeout` (Python: `get(timeout)`).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if not every chunk is ready in time; otherwise as
+    /// [`get`](Self::get).
+    pub fn get_timeout(&self, timeout: Duration) -> Result<Vec<R>> {
+        if !self.chunks.wait_all(Some(timeout))? {
+            return Err(Error::Timeout {
+                op: "MapResult.get",
+                after: timeout,
+            });
+        }
+        self.chunks.results()
+    }
+
+    /// Whether every chunk has finished (Python: `ready()`).
+    pub fn ready(&self) -> bool {
+        self.chunks.wait_all(Some(Duration::ZERO)).unwrap_or(false)
+    }
+
+    /// Whether every chunk finished without error: `None` while some have
+    /// not finished (Python: `successful()`).
+    pub fn successful(&self) -> Option<bool> {
+        self.ready().then(|| self.chunks.results().is_ok())
+    }
+
+    /// Wait until every chunk has finished (Python: `wait()`).
+    ///
+    /// # Errors
+    /// [`Error::Os`] if polling the workers fails.
+    pub fn wait(&self) -> Result<()> {
+        self.chunks.wait_all(None).map(drop)
+    }
+
+    /// Wait up to `timeout`; true if every chunk has finished.
+    ///
+    /// # Errors
+    /// [`Error::Os`] if polling the workers fails.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.chunks.wait_all(Some(timeout))
     }
 }
 
 /// The pending result of [`Pool::apply_async`] (Python: `AsyncResult`).
 ///
-/// Each call collects whatever the workers have finished meanwhile, so
-/// polling [`ready`](Self::ready) in a loop makes progress. Dropping the
+/// In a pool without a background thread, each call collects whatever the
+/// workers have finished meanwhile, so polling [`ready`](Self::ready) in a
+/// loop makes progress. Dropping the
 /// handle does not cancel the task; its result is discarded when it comes.
 pub struct AsyncResult<R> {
     handle: Handle<R>,
@@ -596,6 +880,15 @@ pub struct IMapIterator<R> {
 impl<R> std::fmt::Debug for IMapIterator<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IMapIterator").finish_non_exhaustive()
+    }
+}
+
+impl<R: DeserializeOwned> IMapIterator<R> {
+    /// The next result, waiting at most `timeout` (Python:
+    /// `IMapIterator.next(timeout)`): `Some(Err(Error::Timeout))` if it is
+    /// not ready in time, and the iterator goes on.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R>> {
+        self.chunks.next_within(Some(timeout))
     }
 }
 

@@ -169,3 +169,75 @@ fn drop_waits_for_submitted_work() {
     assert_eq!(value(&out, "result_after_drop"), "300");
     assert_eq!(value(&out, "children_after_drop"), "0");
 }
+
+// ---- issue 13 ---------------------------------------------------------------
+
+fn both(name: &str) -> [String; 2] {
+    [
+        case(name),
+        stdout(&run_ok("fx_pool", &["bg-executor", name])),
+    ]
+}
+
+/// CPython's test_concurrent_futures/test_wait.py: test_first_completed,
+/// test_first_exception, test_all_completed, test_timeout.
+#[test]
+fn wait_with_return_when() {
+    for out in both("wait") {
+        assert_eq!(
+            value(&out, "first_completed done"),
+            "1 not_done=1 quick=true",
+            "{out}"
+        );
+        assert_eq!(
+            value(&out, "first_exception done"),
+            "1 not_done=1 quick=true",
+            "{out}"
+        );
+        assert_eq!(value(&out, "all_completed done"), "2 not_done=0", "{out}");
+        assert_eq!(
+            value(&out, "timeout done"),
+            "1 not_done=1 bounded=true",
+            "{out}"
+        );
+        assert_eq!(value(&out, "finished_first_exception done"), "2", "{out}");
+    }
+}
+
+/// Issue 13: dropping `map`'s iterator cancels the chunks not started, so
+/// the shutdown that follows waits only for the one running (it waited for
+/// all seven left, 2.1 s).
+#[test]
+fn dropping_the_map_iterator_cancels_what_has_not_started() {
+    for out in both("map_drop") {
+        assert_eq!(value(&out, "first"), "300", "{out}");
+        assert_eq!(value(&out, "shutdown_quick"), "true", "{out}");
+    }
+}
+
+/// Issue 13: `submit` of 8 MiB returns at once behind a stopped worker.
+#[test]
+fn a_large_submit_returns_at_once_behind_a_stopped_worker() {
+    for out in both("big_arg_stopped") {
+        assert!(crate::pool::returned_at_once(&out), "{out}");
+        assert_eq!(value(&out, "result_timeout"), "true bounded=true", "{out}");
+        assert_eq!(value(&out, "result"), (8 << 20).to_string(), "{out}");
+    }
+}
+
+/// Every wait has a form its timeout bounds: `shutdown(wait=True)` too.
+#[test]
+fn shutdown_with_a_timeout_is_bounded() {
+    for out in both("shutdown_timeout") {
+        assert_eq!(value(&out, "shutdown_timeout"), "false", "{out}");
+        assert_eq!(value(&out, "bounded"), "true", "{out}");
+        assert_eq!(
+            value(&out, "submit_after"),
+            "cannot schedule new futures after shutdown",
+            "{out}"
+        );
+        assert_eq!(value(&out, "result"), "800", "{out}");
+        assert_eq!(value(&out, "second"), "true", "{out}");
+        assert_eq!(value(&out, "children_after"), "0", "{out}");
+    }
+}

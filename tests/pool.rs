@@ -273,3 +273,178 @@ fn an_answer_sent_before_the_worker_died_is_kept() {
     assert_eq!(value(&out, "first"), "5", "{out}");
     assert_eq!(value(&out, "later"), "[4, 9, 16]", "{out}");
 }
+
+// ---- issue 13: background progress, no blocking submission -----------------
+
+fn bg(name: &str) -> String {
+    stdout(&run_ok("fx_pool", &["bg", name]))
+}
+
+fn both(name: &str) -> [String; 2] {
+    [case(name), stdout(&run_ok("fx_pool", &["bg-pool", name]))]
+}
+
+fn ms(out: &str, key: &str) -> u64 {
+    value(out, key).parse().unwrap()
+}
+
+/// Whether a submission of 8 MiB returned "at once": within 3 s of the same
+/// submission to an idle worker, while the bug blocked it for the whole
+/// initializer (10 s here) or for ever (a stopped worker). The margin is
+/// generous because encoding 8 MiB alone takes about 0.4 s in an
+/// unoptimized build, several times that on a loaded machine; in release
+/// the submission takes tens of milliseconds.
+pub(crate) fn returned_at_once(out: &str) -> bool {
+    ms(out, "submit_ms") < ms(out, "idle_submit_ms") + 3000
+}
+
+/// The output with every run of digits replaced by `N` (pids differ).
+fn masked(out: &str) -> String {
+    let mut s = String::new();
+    let mut digits = false;
+    for ch in out.chars() {
+        if ch.is_ascii_digit() {
+            if !digits {
+                s.push('N');
+            }
+            digits = true;
+        } else {
+            s.push(ch);
+            digits = false;
+        }
+    }
+    s
+}
+
+/// `Pool`, its results and the executor's futures may cross threads.
+#[test]
+fn pools_and_their_results_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<forklore::Pool>();
+    send_sync::<forklore::pool::AsyncResult<u8>>();
+    send_sync::<forklore::pool::MapResult<u8>>();
+    send_sync::<forklore::pool::IMapIterator<u8>>();
+    send_sync::<forklore::ProcessPoolExecutor>();
+    send_sync::<forklore::executor::Future<u8>>();
+    let out = bg("threads");
+    assert_eq!(value(&out, "threads_ok"), "true", "{out}");
+    assert_eq!(value(&out, "future_from_other_thread"), "144", "{out}");
+    assert_eq!(value(&out, "children_after_drop"), "0", "{out}");
+}
+
+/// Issue 13's program: 40 tasks of 50 ms, 2.5 s away, then the wait. It
+/// took 0.8 s before the pool had its background thread (CPython: 0.000 s).
+#[test]
+fn queued_tasks_move_while_the_owner_is_away() {
+    let out = bg("away");
+    assert_eq!(value(&out, "sum"), "2000", "{out}");
+    assert!(ms(&out, "wait_ms") < 300, "{out}");
+}
+
+#[test]
+fn callbacks_run_and_workers_are_replaced_while_the_owner_is_away() {
+    let out = bg("callbacks_away");
+    assert_eq!(value(&out, "callbacks_while_away"), "6", "{out}");
+    let out = bg("replaced_away");
+    assert_eq!(value(&out, "died"), "true", "{out}");
+    assert_eq!(
+        value(&out, "replacement_running_before_next_call"),
+        "1",
+        "{out}"
+    );
+    assert_eq!(value(&out, "next"), "9", "{out}");
+}
+
+/// Issue 13: `apply_async` of 8 MiB blocked for ever behind a stopped worker.
+#[test]
+fn a_large_submission_returns_at_once_behind_a_stopped_worker() {
+    for out in both("big_arg_stopped") {
+        assert!(returned_at_once(&out), "{out}");
+        assert_eq!(value(&out, "get_timeout"), "true bounded=true", "{out}");
+        assert_eq!(value(&out, "result"), (8 << 20).to_string(), "{out}");
+    }
+}
+
+/// Issue 13: `apply_async` of 8 MiB blocked as long as the initializer ran.
+#[test]
+fn a_large_submission_returns_at_once_behind_a_slow_initializer() {
+    let out = case("big_arg_slow_init");
+    assert!(returned_at_once(&out), "{out}");
+    assert_eq!(value(&out, "get_timeout"), "true bounded=true", "{out}");
+    assert_eq!(value(&out, "children_after_drop"), "0", "{out}");
+}
+
+/// Issue 13: a panicking callback no longer drops the callbacks collected
+/// with it.
+#[test]
+fn a_panicking_callback_does_not_drop_the_others() {
+    for out in both("callback_panic") {
+        assert_eq!(value(&out, "second_callback_ran"), "true", "{out}");
+        assert_eq!(value(&out, "pool_goes_on"), "81", "{out}");
+    }
+}
+
+/// CPython's test_pool: test_map_async, test_map_async_callbacks,
+/// test_starmap_async, test_starmap (with chunksize), test_async_error_callback.
+#[test]
+fn map_async_and_starmap_async_with_callbacks() {
+    for out in both("map_async") {
+        let squares = "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]";
+        let sums = "[0, 11, 22, 33, 44, 55, 66, 77, 88, 99]";
+        assert_eq!(value(&out, "map_async"), squares, "{out}");
+        assert_eq!(value(&out, "ready"), "true successful=Some(true)", "{out}");
+        assert_eq!(
+            value(&out, "map_async_callbacks"),
+            format!("[\"callback {squares}\"]"),
+            "{out}"
+        );
+        assert_eq!(
+            value(&out, "map_async_error_callback"),
+            "[\"error panic=true\"]",
+            "{out}"
+        );
+        assert_eq!(value(&out, "map_async_successful"), "Some(false)", "{out}");
+        assert_eq!(value(&out, "starmap_async"), sums, "{out}");
+        assert_eq!(
+            value(&out, "starmap_async_callbacks"),
+            format!("[\"callback {sums}\"]"),
+            "{out}"
+        );
+        assert_eq!(value(&out, "starmap_chunked"), sums, "{out}");
+        assert_eq!(value(&out, "get_timeout"), "true bounded=true", "{out}");
+    }
+}
+
+/// CPython's test_pool: test_imap's `it.next(timeout)` and test_join_timeout
+/// analogues: every wait has a form its timeout bounds.
+#[test]
+fn every_wait_has_a_timeout_form() {
+    for out in both("imap_next_timeout") {
+        assert_eq!(value(&out, "first_times_out"), "true bounded=true", "{out}");
+        assert_eq!(value(&out, "rest"), "[500, 1]", "{out}");
+    }
+    for out in both("join_timeout") {
+        assert_eq!(value(&out, "join_timeout"), "false", "{out}");
+        assert_eq!(value(&out, "bounded"), "true", "{out}");
+        assert_eq!(value(&out, "join"), "Ok(())", "{out}");
+        assert_eq!(value(&out, "result"), "800", "{out}");
+        assert_eq!(value(&out, "children_after_join"), "0", "{out}");
+    }
+}
+
+/// The promises kept so far hold with the background thread too.
+#[test]
+fn old_promises_hold_with_the_background_thread() {
+    for name in [
+        "map_order",
+        "sigkill_external",
+        "terminate",
+        "drop",
+        "maxtasks",
+        "lifecycle",
+    ] {
+        let out = stdout(&run_ok("fx_pool", &["bg-pool", name]));
+        let fork = case(name).replace("ForkPoolWorker", "ForkServerPoolWorker");
+        assert_eq!(masked(&out), masked(&fork), "{name}");
+    }
+}

@@ -39,6 +39,7 @@ fn specs() -> Vec<Spec<'static>> {
         pool::apply_async(),
         pool::map(),
         pool::submit(),
+        pool::away(),
         shm::value_add_locked(),
         shm::lock_acquire_release(),
         shm::queue_put_get(),
