@@ -340,8 +340,10 @@ pub enum Error {
 
     /// A command run by `subprocess` did not finish within its timeout
     /// (Python: `subprocess.TimeoutExpired`). After `communicate` or `wait`
-    /// the child is still running; after `run` it has been killed and reaped,
-    /// and `stdout`/`stderr` hold what it wrote before it died.
+    /// the child is still running; after `run` it has been killed and reaped.
+    /// After `run` and `communicate`, `stdout`/`stderr` hold what was read
+    /// from each piped stream so far (`communicate` keeps it too, and its
+    /// next call returns the whole output); after `wait`, nothing.
     #[error("Command '{cmd}' timed out after {} seconds", .timeout.as_secs_f64())]
     TimeoutExpired {
         /// The command, shown as Python shows it (`['sleep', '30']`).

@@ -99,6 +99,7 @@ table! {
     ["Managers", "li.pop(), li.remove(x), li.index(x), li.count(x)", func (forklore::managers::ListProxy::<i32>::remove::<i32>), "`Error::ValueNotInList` as Python's `ValueError`"]
     ["Managers", "li[i], li[i] = x, del li[i]", func (forklore::managers::ListProxy::<i32>::get), "and `set`, `del`; `Error::IndexOutOfRange` as `IndexError`"]
     ["Managers", "li.sort(), li.reverse(), len(li), x in li", func (forklore::managers::ListProxy::<i32>::sort), "and `reverse`, `len`, `contains`; the server orders values itself"]
+    ["Managers", "1 == 1.0 == True: li.count(1), d[1] finding the key 1.0", func (forklore::managers::datum::to_datum::<i32>), "the server compares `bool`, integers and floats by value, as CPython; a NaN equals itself (a total order, for sorting)"]
     ["Managers", "list(li), print(li)", func (forklore::managers::ListProxy::<i32>::to_vec), "a plain `Vec<T>`"]
     ["Managers", "manager.dict()", func (forklore::managers::Manager::dict::<String, i32>), "`DictProxy<K, V>`"]
     ["Managers", "d[k], d[k] = v, del d[k], d.get(k)", func (forklore::managers::DictProxy::<String, i32>::get_item::<str>), "and `set`, `del`, `get`; `Error::KeyNotFound` as `KeyError`"]
@@ -143,6 +144,7 @@ table! {
     ["subprocess", "subprocess.check_output(args)", func (forklore::subprocess::check_output::<[&str; 1], &str>), ""]
     ["subprocess", "CalledProcessError", variant (forklore::Error::CommandFailed), "carries the code and the output; displays as Python's message"]
     ["subprocess", "TimeoutExpired", variant (forklore::Error::TimeoutExpired), "`is_timeout()` is true for it and for `Error::Timeout`"]
+    ["subprocess", "TimeoutExpired.stdout, .stderr", variant (forklore::Error::TimeoutExpired), "the fields `stdout`/`stderr`: what `communicate` or `run` read before the timeout (`Some` for each pipe)"]
     ["subprocess", "FileNotFoundError, PermissionError at launch", variant (forklore::Error::Launch), "names the program or the cwd that failed"]
 }
 

@@ -10,6 +10,7 @@ mod pattern;
 mod edge;
 mod executor;
 mod managers;
+mod mp_cases;
 mod pool;
 mod process;
 mod pyproto;

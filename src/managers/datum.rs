@@ -36,14 +36,22 @@
 //! variants by declaration order, maps as sorted `(key, value)` lists like
 //! `BTreeMap`. So `ListProxy::sort` sorts exactly as `Vec::sort` would.
 //!
-//! Two deliberate differences from Python:
-//! - **Floats** compare with [`f64::total_cmp`]: `-0.0 < 0.0`, and a NaN
-//!   equals itself, so every stored value can be found, counted and sorted
-//!   (Python's `nan != nan` makes `li.remove(nan)` fail for a NaN that is not
-//!   the very same object).
-//! - Values of *different* kinds are ordered too (by the variant order of
-//!   `Datum`), where Python raises `TypeError` for `1 < "a"`; an integer never
-//!   equals a float (`1 != 1.0` here).
+//! Numbers compare as Python compares them: `bool`, integers and floats are
+//! one class, ordered by value, so `1 == 1.0 == true` on the server as in
+//! CPython. `count`, `index`, `remove`, `contains` and dict lookups agree
+//! with CPython's (`d[1]` finds the key `1.0`, which keeps its place and its
+//! type, as in Python). The comparison is exact: `i64::MAX` does not equal
+//! the float `2^63` it rounds to.
+//!
+//! Deliberate differences from Python:
+//! - **NaN** equals a NaN with the same bits and sorts above every number
+//!   (a NaN with its sign bit set, below), as [`f64::total_cmp`] has it, so
+//!   every stored value can be found, counted and sorted (Python's
+//!   `nan != nan` makes `li.remove(nan)` fail for a NaN that is not the very
+//!   same object). `-0.0 == 0.0`, as in Python.
+//! - Values of *different* kinds are ordered too (numbers, then characters,
+//!   strings, bytes, ... by the variant order of `Datum`), where Python
+//!   raises `TypeError` for `1 < "a"`.
 //!
 //! Because structs are stored as sequences, as postcard and bincode store
 //! them, serde attributes that need field names on the way back
@@ -158,7 +166,8 @@ impl fmt::Debug for F64 {
 ///
 /// Its `Display` is Python's `repr` (`[1, 'a', None]`), for error messages such
 /// as "`5 is not in list`".
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+// Equality, order and hash are in `cmp.rs` (numbers compare across types).
+#[derive(Clone, Debug, Serialize)]
 pub enum Datum {
     /// `()` or a unit struct.
     Unit,
@@ -166,7 +175,8 @@ pub enum Datum {
     Bool(bool),
     /// Any integer up to 128 bits (`u128` values above `i128::MAX` are refused).
     Int(i128),
-    /// A float, ordered by [`f64::total_cmp`].
+    /// A float. It compares by value with `Bool` and `Int` (see the
+    /// [module docs](self)); NaNs as [`f64::total_cmp`] orders them.
     Float(F64),
     /// A `char`.
     Char(char),
@@ -478,6 +488,7 @@ impl de::Error for DatumError {
     }
 }
 
+mod cmp;
 mod from_datum;
 mod to_datum;
 

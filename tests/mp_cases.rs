@@ -1,0 +1,50 @@
+//! Cases of CPython's `Lib/test/_test_multiprocessing.py` (issue 14),
+//! re-expressed against forklore's public API. Each runs in the
+//! `fx_mp_cases` fixture, a fresh single-threaded process, because forking
+//! inside this multithreaded test harness would not be sound. Each test
+//! names the CPython test it derives from.
+
+use crate::common;
+
+use common::{run_ok, stdout};
+
+/// Run a case and return its `key=value` lines.
+fn case(name: &str) -> String {
+    stdout(&run_ok("fx_mp_cases", &[name]))
+}
+
+/// Assert `key=want` for each pair.
+fn expect(out: &str, pairs: &[(&str, &str)]) {
+    for (k, want) in pairs {
+        let got = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k}= in\n{out}"));
+        assert_eq!(got, *want, "{k} in\n{out}");
+    }
+}
+
+// CPython: `_TestContainers.test_list` / `test_dict` run list and dict
+// methods on Python objects, where `True == 1 == 1.0`. Expected values are
+// CPython's: `l = [1.0, 2, True, 2.5]; l.count(1) == 2; l.index(2.0) == 1;
+// l.remove(1)` removes the `1.0`; `d = {1.0: 'one'}; d[1] == 'one'`;
+// `d[1] = 'uno'` gives `{1.0: 'uno'}`.
+#[test]
+fn numbers_compare_as_in_python() {
+    let out = case("numbers");
+    expect(
+        &out,
+        &[
+            ("count_1", "2"),
+            ("index_2f", "1"),
+            ("in_1", "true"),
+            ("in_2_5", "true"),
+            ("after_remove", "[2, True, 2.5]"),
+            ("sorted", "[-3, True, 2, 2.5]"),
+            ("d_get_1", "Some(Str(\"one\"))"),
+            ("d", "{1.0: 'uno'}"),
+            ("d_len", "1"),
+            ("d_in_true", "true"),
+        ],
+    );
+}
