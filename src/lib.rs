@@ -73,6 +73,6 @@ pub use managers::Manager;
 pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;
 pub use pool::Pool;
-pub use process::{current_process, CurrentProcess, ExitStatus, Process};
+pub use process::{active_children, current_process, CurrentProcess, ExitStatus, Process};
 pub use start::{init, StartMethod};
 pub use subprocess::Popen;

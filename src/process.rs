@@ -43,6 +43,9 @@ use crate::start::spawn::FnTarget;
 use crate::start::StartMethod;
 pub use crate::sys::{try_wait_pid, wait_pid, wait_pid_timeout};
 
+mod active;
+pub use active::{active_children, ActiveChild};
+
 static PROCESS_COUNTER: AtomicUsize = AtomicUsize::new(1);
 
 /// In a child started by [`Process::start`], the name it was started as; null
@@ -333,6 +336,7 @@ impl Process {
             Ok(Fork::Child) => run_child(&self.name, target),
             Ok(Fork::Parent { child }) => {
                 self.state = State::Running(child);
+                active::register(child, &self.name, None);
                 Ok(())
             }
             Err(e) => {
@@ -386,6 +390,11 @@ impl Process {
         };
         match started {
             Ok(state) => {
+                match &state {
+                    State::Running(pid) => active::register(*pid, &self.name, None),
+                    State::Served(sv) => active::register(sv.pid, &self.name, sv.watch_fd()),
+                    _ => {}
+                }
                 self.state = state;
                 Ok(())
             }
@@ -423,9 +432,18 @@ impl Process {
             State::Finished(_, st) => return Ok(Some(*st)),
             State::Running(pid) => {
                 let pid = *pid;
-                let st = match timeout {
-                    None => Some(wait_pid(pid)?),
-                    Some(t) => wait_pid_timeout(pid, t)?,
+                // `active_children` may have reaped it (before this wait,
+                // or while it waited: then the wait fails with ECHILD).
+                let st = match active::reaped(pid) {
+                    Some(st) => Some(st),
+                    None => match timeout {
+                        None => wait_pid(pid).map(Some),
+                        Some(t) => wait_pid_timeout(pid, t),
+                    }
+                    .or_else(|e| match active::reaped(pid) {
+                        Some(st) if active::is_echild(&e) => Ok(Some(st)),
+                        _ => Err(e),
+                    })?,
                 };
                 (pid, st)
             }
@@ -433,6 +451,7 @@ impl Process {
         };
         if let Some(st) = st {
             self.state = State::Finished(pid, st);
+            active::forget(pid);
         }
         Ok(st)
     }

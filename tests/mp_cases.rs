@@ -48,3 +48,36 @@ fn numbers_compare_as_in_python() {
         ],
     );
 }
+
+// CPython: `_TestProcess.test_active_children` (a started child is listed,
+// a joined one is not), for each start method; plus CPython's reaping: a
+// child that ended is dropped from the list and reaped by asking, and its
+// handle's `join` still returns its status.
+#[test]
+fn active_children_lists_live_children_and_reaps_ended_ones() {
+    let out = case("active_children");
+    for tag in ["fork", "spawn", "forkserver"] {
+        let k = |s: &str| format!("{tag}_{s}");
+        expect(
+            &out,
+            &[
+                (&k("empty"), "true"),
+                (&k("listed"), "true"),
+                (&k("names"), r#"["sleeper"]"#),
+                (&k("after_join"), "false"),
+                (&k("ended_listed"), "false"),
+                (&k("join"), "3"),
+                (&k("exitcode"), "3"),
+            ],
+        );
+    }
+    expect(
+        &out,
+        &[
+            ("fork_reaped", "true"),
+            ("spawn_reaped", "true"),
+            ("child_sees_none", "0"),
+            ("parent_sees", "1"),
+        ],
+    );
+}

@@ -65,6 +65,7 @@ table! {
     ["Processes", "p.terminate(), p.kill()", func (forklore::Process::terminate), "and `Process::kill`"]
     ["Processes", "p.daemon = True", func (forklore::Process::set_daemon), "after `start` it is `Error::DaemonAfterStart`"]
     ["Processes", "multiprocessing.current_process()", func (forklore::current_process), "name, pid and the parent's pid"]
+    ["Processes", "multiprocessing.active_children()", func (forklore::active_children), "`ActiveChild { pid, name }` of the live children started with `Process`; asking reaps the ended ones and keeps their status for `join`"]
     ["Processes", "p.exitcode values", ty (forklore::ExitStatus), "`Exited(code)` or `Signaled(signal)`"]
     ["Processes", "print(...) from several processes", mac (outln), "one `write(2)` per line, so lines never tear"]
     ["Pools", "multiprocessing.Pool(n)", func (forklore::Pool::new), "0 workers is `Error::InvalidCount`; workers are forked once and reused"]
