@@ -81,3 +81,39 @@ fn active_children_lists_live_children_and_reaps_ended_ones() {
         ],
     );
 }
+
+// CPython: `_TestBarrier.test_default_timeout`: `Barrier(n, timeout=t)`'s
+// own timeout applies to a `wait()` given none, and breaks the barrier.
+#[test]
+fn a_barrier_default_timeout_breaks_a_lonely_wait() {
+    let out = case("barrier_default_timeout");
+    expect(
+        &out,
+        &[
+            ("alone", "7"),
+            ("broken", "true"),
+            ("pair_ok", "true"),
+            ("pair_child", "0"),
+            ("zero", "true"),
+        ],
+    );
+}
+
+// CPython: `_TestContainers.test_list` (`b *= 2` gives the list twice), and
+// Python's list semantics of `+=` and `*=` (`n <= 0` empties the list).
+#[test]
+fn in_place_add_and_repeat_on_a_managed_list() {
+    let out = case("list_in_place");
+    expect(
+        &out,
+        &[
+            ("imul2", "[0, 1, 2, 3, 4, 0, 1, 2, 3, 4]"),
+            ("iadd", "[0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 5, 6]"),
+            ("imul1_len", "12"),
+            ("imul_huge", "true"),
+            ("after_huge_len", "12"),
+            ("imul_neg", "[]"),
+            ("imul0", "[]"),
+        ],
+    );
+}

@@ -815,6 +815,27 @@ impl Manager {
         }
         Ok(BarrierProxy::new(self.create(Kind::Barrier {
             parties: parties as u64,
+            timeout: None,
+        })?))
+    }
+
+    /// A new shared barrier whose [`wait`](BarrierProxy::wait) times out
+    /// after `timeout` (Python: `manager.Barrier(parties, timeout=timeout)`).
+    /// The timeout is the barrier's, kept on the server: every process's
+    /// `wait` uses it; [`wait_timeout`](BarrierProxy::wait_timeout) overrides
+    /// it for one call. A timeout breaks the barrier, as in Python.
+    ///
+    /// # Errors
+    /// As [`barrier`](Self::barrier).
+    pub fn barrier_with_timeout(&self, parties: usize, timeout: Duration) -> Result<BarrierProxy> {
+        if parties == 0 {
+            return Err(Error::ManagerRequest(
+                "a Barrier needs at least one party".into(),
+            ));
+        }
+        Ok(BarrierProxy::new(self.create(Kind::Barrier {
+            parties: parties as u64,
+            timeout: Some(timeout),
         })?))
     }
 

@@ -116,10 +116,13 @@ pub enum Kind {
     },
     /// `manager.Condition()`, with its own reentrant lock.
     Condition,
-    /// `manager.Barrier(parties)`.
+    /// `manager.Barrier(parties, timeout=timeout)`.
     Barrier {
         /// How many parties must wait before all are released.
         parties: u64,
+        /// The timeout of a `wait` that gives none (Python's default
+        /// timeout); `None` waits for ever.
+        timeout: Option<Duration>,
     },
     /// `manager.Value(typecode, value)`.
     Value(Datum),
@@ -193,6 +196,9 @@ pub enum ListOp {
     DelSlice(Slice),
     ToVec,
     Clear,
+    /// `li *= n` (Python's `__imul__`): repeat in one step; `n <= 0` empties
+    /// the list.
+    IMul(i64),
 }
 
 /// Dict methods. Keys and values come back in insertion order, as in Python.

@@ -91,6 +91,28 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         want_unit(self.op(ListOp::Extend(data(items)?))?)
     }
 
+    /// `li += items` (Python's `__iadd__`): the items added at the end in
+    /// one server-side step, as [`extend`](Self::extend) (which is what
+    /// CPython's `__iadd__` calls). A method rather than `AddAssign`, whose
+    /// `+=` could not report a dead manager except by panicking.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    pub fn iadd(&self, items: impl IntoIterator<Item = T>) -> Result<()> {
+        self.extend(items)
+    }
+
+    /// `li *= n` (Python's `__imul__`): the list repeated `n` times, in one
+    /// server-side step, so no other client sees it half-repeated; `n <= 0`
+    /// empties it.
+    ///
+    /// # Errors
+    /// [`Error::ManagerRequest`](crate::Error::ManagerRequest) if the result would pass 16 Mi items (the
+    /// list is unchanged; Python: `MemoryError`); [`Error::ManagerGone`](crate::Error::ManagerGone).
+    pub fn imul(&self, n: i64) -> Result<()> {
+        want_unit(self.op(ListOp::IMul(n))?)
+    }
+
     /// Insert `value` before index `i`; an index past either end inserts at
     /// that end (Python: `li.insert(i, x)`).
     ///

@@ -86,8 +86,9 @@ impl Object {
                 waiters: Vec::new(),
                 next_ticket: 0,
             })),
-            Kind::Barrier { parties } => Object::Barrier(Guarded::new(BarrierState {
+            Kind::Barrier { parties, timeout } => Object::Barrier(Guarded::new(BarrierState {
                 parties,
+                timeout,
                 count: 0,
                 phase: BarrierPhase::Filling,
             })),
