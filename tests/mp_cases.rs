@@ -117,3 +117,33 @@ fn in_place_add_and_repeat_on_a_managed_list() {
         ],
     );
 }
+
+// CPython: lock_tests.ConditionTests.test_acquire (`Condition(lock)` takes
+// the caller's lock), test_unacquired_notify and test_unacquired_wait
+// (RuntimeError, here `Error::NotOwner`); and two conditions sharing one
+// RLock across processes, as `threading.Condition(lock)` allows.
+#[test]
+fn conditions_share_a_caller_supplied_lock() {
+    let out = case("condition_shared_lock");
+    expect(
+        &out,
+        &[
+            ("lock_free_while_cond", "false"),
+            ("lock_free_after", "true"),
+            ("cond_free_while_lock", "false"),
+            ("lock_free_in_with", "false"),
+            ("rlock_mine", "true"),
+            ("child", "0"),
+            ("other_refused", "0"),
+            ("lock_kept", "true"),
+            ("cond_still_works", "true"),
+        ],
+    );
+    for k in ["notify_unheld", "wait_unheld"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{k}=")))
+            .unwrap();
+        assert!(line.contains("on a Condition"), "{line}");
+    }
+}

@@ -802,6 +802,42 @@ impl Manager {
         Ok(ConditionProxy::new(self.create(Kind::Condition)?))
     }
 
+    /// A new condition on `lock`, a [`LockProxy`] or an [`RLockProxy`] of
+    /// this manager (Python: `manager.Condition(lock)`). Several conditions
+    /// may share one lock, as in CPython: acquiring any of them, or the
+    /// lock itself, takes the same lock, and each condition's `wait`
+    /// releases it for the others. The condition keeps the lock object
+    /// alive on the server as long as the condition lives.
+    ///
+    /// As in CPython, `notify` and `wait` need the lock held: by the
+    /// caller for an RLock, by anyone for a plain Lock (which has no
+    /// owner); otherwise [`Error::NotOwner`].
+    ///
+    /// ```
+    /// let manager = forklore::managers::Manager::start().unwrap();
+    /// let lock = manager.lock().unwrap();
+    /// let not_empty = manager.condition_with(&lock).unwrap();
+    /// let not_full = manager.condition_with(&lock).unwrap();
+    /// not_empty.acquire().unwrap();
+    /// assert!(lock.locked().unwrap()); // the same lock
+    /// assert!(!not_full.acquire_timeout(std::time::Duration::ZERO).unwrap());
+    /// not_full.notify_all().unwrap(); // held (by this caller): allowed
+    /// not_empty.release().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a lock of another manager;
+    /// [`Error::ManagerGone`] if the server has gone.
+    pub fn condition_with(&self, lock: &impl ConditionLock) -> Result<ConditionProxy> {
+        let h = lock.lock_handle();
+        if h.endpoint.address != self.endpoint.address {
+            return Err(Error::InvalidArgument(
+                "Manager::condition_with: the lock belongs to another manager".into(),
+            ));
+        }
+        Ok(ConditionProxy::new(self.create(Kind::ConditionOn(h.id))?))
+    }
+
     /// A new barrier for `parties` parties (Python: `manager.Barrier(parties)`).
     ///
     /// # Errors
@@ -875,6 +911,28 @@ impl Manager {
 }
 
 mod handle;
+
+/// A lock that [`Manager::condition_with`] accepts: a [`LockProxy`] or an
+/// [`RLockProxy`] (sealed).
+pub trait ConditionLock: sealed::Sealed {}
+impl ConditionLock for LockProxy {}
+impl ConditionLock for RLockProxy {}
+
+mod sealed {
+    pub trait Sealed {
+        fn lock_handle(&self) -> &super::Handle;
+    }
+    impl Sealed for super::LockProxy {
+        fn lock_handle(&self) -> &super::Handle {
+            &self.handle
+        }
+    }
+    impl Sealed for super::RLockProxy {
+        fn lock_handle(&self) -> &super::Handle {
+            &self.handle
+        }
+    }
+}
 
 use handle::Handle;
 pub(crate) use handle::{

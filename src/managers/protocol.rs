@@ -116,6 +116,9 @@ pub enum Kind {
     },
     /// `manager.Condition()`, with its own reentrant lock.
     Condition,
+    /// `manager.Condition(lock)`: a condition on the `Lock` or `RLock`
+    /// object of this id, which several conditions may share.
+    ConditionOn(ObjId),
     /// `manager.Barrier(parties, timeout=timeout)`.
     Barrier {
         /// How many parties must wait before all are released.

@@ -425,11 +425,16 @@ fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Reques
             }
         }
         Request::Create(kind) => {
+            let lookup = |id| server.objects().get(&id).map(|e| Arc::clone(&e.obj));
+            let obj = match Object::create(kind, lookup) {
+                Ok(obj) => obj,
+                Err(e) => return Next::Reply(Err(e)),
+            };
             let id = server.next_id.fetch_add(1, Ordering::Relaxed);
             server.objects().insert(
                 id,
                 Entry {
-                    obj: Arc::new(Object::new(kind)),
+                    obj: Arc::new(obj),
                     refs: 1,
                 },
             );
