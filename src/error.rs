@@ -255,6 +255,14 @@ pub enum Error {
         op: String,
     },
 
+    /// A dict changed size while an iterator over it was in use
+    /// (Python: `RuntimeError: dictionary changed size during iteration`).
+    #[error("{what} changed size during iteration")]
+    ChangedDuringIteration {
+        /// What changed: `dictionary`.
+        what: String,
+    },
+
     /// A barrier was broken: by a timeout, by `abort`, by a `reset` while
     /// parties waited, or by a party that died while waiting
     /// (Python: `threading.BrokenBarrierError`).

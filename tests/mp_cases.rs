@@ -147,3 +147,34 @@ fn conditions_share_a_caller_supplied_lock() {
         assert!(line.contains("on a Condition"), "{line}");
     }
 }
+
+// CPython: `_TestContainers.test_list_iter` and `test_dict_iter`: live
+// iterators that see a change made mid-way (`a[0] = 100`), are empty once
+// exhausted, and fail after the dict changed size (`d.clear()`: RuntimeError
+// "dictionary changed size during iteration"). Python checked for the
+// extra cases: `it = iter(l)` past the end sees an append; `d[2] = 'z'`
+// mid-way is fine; `del d[3]` mid-way raises.
+#[test]
+fn live_iterators_see_changes_as_cpython_does() {
+    let out = case("iterators");
+    expect(
+        &out,
+        &[
+            ("list_all", "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"),
+            ("list_exhausted", "true"),
+            ("list_sees_set", "100"),
+            ("list_sees_append", "Some(10)"),
+            ("list_then_ends", "true"),
+            ("dict_all", "[65, 66, 67, 68, 69]"),
+            ("dict_exhausted", "true"),
+            (
+                "dict_after_clear",
+                "dictionary changed size during iteration",
+            ),
+            ("dict_after_error", "true"),
+            ("dict_first", "1"),
+            ("dict_rest", "[2, 3]"),
+            ("dict_after_del", "dictionary changed size during iteration"),
+        ],
+    );
+}

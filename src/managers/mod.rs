@@ -237,8 +237,8 @@ use protocol::{Kind, Request};
 
 use address::private_dir;
 pub use address::Address;
-pub use client::dict::DictProxy;
-pub use client::list::{ArrayProxy, ListProxy};
+pub use client::dict::{DictIter, DictProxy};
+pub use client::list::{ArrayProxy, ListIter, ListProxy};
 pub use client::queue::QueueProxy;
 pub use client::sync::{
     Acquired, BarrierProxy, ConditionProxy, EventProxy, Guard, LockProxy, RLockProxy,

@@ -225,6 +225,14 @@ pub enum DictOp {
     PopItem,
     SetDefault(Datum, Datum),
     Update(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<(Datum, Datum)>),
+    /// The key after the entry `after` (insertion sequence number; `None`:
+    /// the first), if the dict still has `len` entries: the step of a live
+    /// iterator. Replies `Pairs` with one `(sequence number, key)`, or none
+    /// at the end; `ChangedDuringIteration` if the size changed.
+    IterNext {
+        after: Option<u64>,
+        len: u64,
+    },
 }
 
 /// Queue methods. `timeout: None` with `block: true` waits for ever.
@@ -399,6 +407,8 @@ pub enum RemoteError {
     Invalid(String),
     /// No object is registered under this name.
     NotRegistered(String),
+    /// The object changed size during an iteration (`DictOp::IterNext`).
+    ChangedDuringIteration(String),
     /// The server panicked while handling this request (a bug in
     /// forklore): the connection's state was cleaned up and it stays open.
     Panicked(String),
@@ -424,6 +434,7 @@ impl From<RemoteError> for Error {
             RemoteError::Refused(m) | RemoteError::Invalid(m) => Error::ManagerRequest(m),
             RemoteError::NotRegistered(name) => Error::NotRegistered { name },
             RemoteError::Panicked(message) => Error::ManagerPanicked { message },
+            RemoteError::ChangedDuringIteration(what) => Error::ChangedDuringIteration { what },
         }
     }
 }

@@ -70,6 +70,34 @@ pub struct ListProxy<T> {
 proxy_common!(ListProxy<T>);
 
 impl<T: Serialize + DeserializeOwned> ListProxy<T> {
+    /// A live iterator: each step asks the server for the next item
+    /// (Python: `iter(li)`, which calls `li[i]` for `i = 0, 1, ...` until
+    /// `IndexError`). It sees changes made while it runs, as CPython's does:
+    /// set `li[0]` before the first step and the step returns the new value;
+    /// items appended before it reaches the end are returned too. Once it
+    /// has ended it stays ended. [`to_vec`](Self::to_vec) takes a snapshot
+    /// in one request instead.
+    ///
+    /// An error other than the end (a dead manager, an item that is not a
+    /// `T`) is returned once, and then the iterator ends (CPython would
+    /// raise it on every step; a Rust `for` loop would then never end).
+    ///
+    /// ```
+    /// let manager = forklore::managers::Manager::start().unwrap();
+    /// let li = manager.list_from([1, 2, 3]).unwrap();
+    /// let mut it = li.iter();
+    /// li.set(0, 100).unwrap();
+    /// assert_eq!(it.next().unwrap().unwrap(), 100);
+    /// let rest: Vec<i32> = it.collect::<Result<_, _>>().unwrap();
+    /// assert_eq!(rest, [2, 3]);
+    /// ```
+    pub fn iter(&self) -> ListIter<'_, T> {
+        ListIter {
+            list: self,
+            next: Some(0),
+        }
+    }
+
     fn op(&self, op: ListOp) -> Result<Reply> {
         self.handle.call(Method::List(op))
     }
@@ -411,3 +439,40 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
 }
 
 // ---------------------------------------------------------------------------
+
+/// A live iterator over a [`ListProxy`]: see [`ListProxy::iter`].
+pub struct ListIter<'a, T> {
+    list: &'a ListProxy<T>,
+    /// The index of the next step; `None` once ended.
+    next: Option<i64>,
+}
+
+impl<T> fmt::Debug for ListIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListIter")
+            .field("next", &self.next)
+            .finish()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Iterator for ListIter<'_, T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        let i = self.next?;
+        match self.list.get(i) {
+            Ok(v) => {
+                self.next = i.checked_add(1);
+                Some(Ok(v))
+            }
+            Err(e) => {
+                self.next = None;
+                if e.is_index_out_of_range() {
+                    None
+                } else {
+                    Some(Err(e))
+                }
+            }
+        }
+    }
+}
