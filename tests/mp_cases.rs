@@ -178,3 +178,45 @@ fn live_iterators_see_changes_as_cpython_does() {
         ],
     );
 }
+
+// CPython: `_TestContainers.test_list_proxy_in_list`, `test_list` (`f =
+// list([a])` sees `a.append`), `test_dict_proxy_nested` and
+// `test_nested_queue`; plus the reference counts (CPython's are the
+// server's `refcount`): an object lives while a container or a process
+// refers to it and is freed when the last reference goes.
+#[test]
+fn proxies_travel_inside_containers_queues_and_process_arguments() {
+    let out = case("nested");
+    expect(
+        &out,
+        &[
+            ("inner", "[[0, 1, 2], [0, 1, 2], [0, 1, 2]]"),
+            ("a0", "[0, 1, 55]"),
+            ("a1", "[0, 1, 2]"),
+            ("a1_pop", "2"),
+            ("a1_len", "2"),
+            ("a2_len", "3"),
+            ("objects_with_a", "4"),
+            ("objects_after_a", "0"),
+            ("f0", "[0, 1, 2, 3]"),
+            ("d_supplies_water", "10"),
+            ("supplies_blankets", "5"),
+            ("d_pets_ferrets_after_del", "2"),
+            ("d_len", "0"),
+            ("supplies_water_after_clear", "10"),
+            ("pets_hamsters_after_clear", "4"),
+            ("pets_marmots", "1"),
+            ("l0_marmots", "1"),
+            ("objects_after_dicts", "0"),
+            ("queue_in_list", "123"),
+            ("queue_in_dict", "456"),
+            ("child", "0"),
+            ("from_child", "[7, 8]"),
+            ("objects_after_queue", "0"),
+            ("arg_child", "0"),
+            ("arg_list", "[42]"),
+            ("wrong_type", "true"),
+            ("objects_at_end", "0"),
+        ],
+    );
+}

@@ -197,6 +197,11 @@ pub enum Datum {
     /// An enum variant: its index in declaration order and its payload
     /// (`Unit` for a unit variant, `Seq` for tuple and struct variants).
     Variant(u32, Box<Datum>),
+    /// A proxy (a [`ListProxy`](super::ListProxy) stored in a managed
+    /// dict...): its token, `Seq([address, object id, type name])`. The
+    /// server keeps the object it names alive while this value is stored
+    /// (see the managers module's docs, "Proxies inside shared objects").
+    Ref(Box<Datum>),
 }
 
 /// The wire image of [`Datum`], decoded with a depth limit. Its variants
@@ -215,6 +220,7 @@ enum Repr {
     Seq(#[serde(deserialize_with = "de_seq")] Vec<Datum>),
     Map(#[serde(deserialize_with = "de_seq")] Vec<(Datum, Datum)>),
     Variant(u32, Box<Datum>),
+    Ref(Box<Datum>),
 }
 
 /// Take `n` bytes from this thread's decoding budget, if one is set; false
@@ -310,6 +316,42 @@ thread_local! {
     /// Set when a decode hit [`MAX_DEPTH`]: postcard drops custom error
     /// messages, so the server asks here why a frame did not decode.
     static TOO_DEEP: Cell<bool> = const { Cell::new(false) };
+    /// Set when a decode met a [`Datum::Ref`] (a proxy inside a value).
+    static SAW_REF: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a decode on this thread met a proxy since the last call
+/// (clears the flag): the server then starts tracing references.
+pub(crate) fn take_saw_ref() -> bool {
+    SAW_REF.with(|c| c.replace(false))
+}
+
+/// The serde name under which a proxy serializes its token: [`to_datum`]
+/// turns it into a [`Datum::Ref`], and [`from_datum`] back.
+pub(crate) const TOKEN_NAME: &str = "$forklore::managers::Token";
+
+impl Datum {
+    /// The object ids of the proxies inside this value (its [`Datum::Ref`]s).
+    pub(crate) fn refs(&self, out: &mut Vec<u64>) {
+        match self {
+            Datum::Ref(t) => {
+                if let Datum::Seq(parts) = &**t {
+                    if let Some(Datum::Int(id)) = parts.get(1) {
+                        if let Ok(id) = u64::try_from(*id) {
+                            out.push(id);
+                        }
+                    }
+                }
+            }
+            Datum::Some(d) | Datum::Variant(_, d) => d.refs(out),
+            Datum::Seq(v) => v.iter().for_each(|d| d.refs(out)),
+            Datum::Map(m) => m.iter().for_each(|(k, v)| {
+                k.refs(out);
+                v.refs(out);
+            }),
+            _ => {}
+        }
+    }
 }
 
 /// Whether the last failed decode on this thread hit [`MAX_DEPTH`]
@@ -359,7 +401,9 @@ impl<'de> Deserialize<'de> for Datum {
         DEPTH.with(|c| c.set(depth));
         let r = r?;
         // A boxed node costs its box (a sequence paid for its elements).
-        if matches!(r, Repr::Some(_) | Repr::Variant(..)) && !charge(std::mem::size_of::<Datum>()) {
+        if matches!(r, Repr::Some(_) | Repr::Variant(..) | Repr::Ref(_))
+            && !charge(std::mem::size_of::<Datum>())
+        {
             return Err(too_big());
         }
         Ok(match r {
@@ -375,6 +419,10 @@ impl<'de> Deserialize<'de> for Datum {
             Repr::Seq(v) => Datum::Seq(v),
             Repr::Map(m) => Datum::Map(m),
             Repr::Variant(i, p) => Datum::Variant(i, p),
+            Repr::Ref(t) => {
+                SAW_REF.with(|c| c.set(true));
+                Datum::Ref(t)
+            }
         })
     }
 }
@@ -418,6 +466,12 @@ impl fmt::Display for Datum {
                 }
                 f.write_str("}")
             }
+            Datum::Ref(t) => match &**t {
+                Datum::Seq(parts) if parts.len() == 3 => {
+                    write!(f, "<{} proxy of object {}>", parts[2], parts[1])
+                }
+                t => write!(f, "<proxy {t}>"),
+            },
             Datum::Variant(i, p) => match &**p {
                 Datum::Unit => write!(f, "<variant {i}>"),
                 p => write!(f, "<variant {i}>({p})"),

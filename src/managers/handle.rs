@@ -24,7 +24,9 @@ pub struct Handle {
 
 impl Handle {
     pub(crate) fn call(&self, m: Method) -> Result<Reply> {
-        client::call(&self.endpoint, &Request::Call(self.id, m))
+        let r = client::call(&self.endpoint, &Request::Call(self.id, m));
+        super::named::sent();
+        r
     }
 
     /// How many proxies of this object live in this process.

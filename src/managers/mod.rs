@@ -514,6 +514,7 @@ impl Manager {
         drop(listener);
         drop(alive_r);
         let endpoint = Arc::new(Endpoint { address, authkey });
+        client::know(&endpoint);
         Ok(Manager {
             owner: Some(Arc::new(Owner {
                 creator: std::process::id(),
@@ -544,6 +545,7 @@ impl Manager {
             authkey: authkey.to_vec(),
         });
         drop(client::connect(&endpoint)?);
+        client::know(&endpoint);
         Ok(Manager {
             endpoint,
             owner: None,
@@ -602,6 +604,8 @@ impl Manager {
     /// assert_eq!(manager.object_count().unwrap(), 0);
     /// ```
     pub fn object_count(&self) -> Result<usize> {
+        // Proxies kept while being sent are let go first (see `named`).
+        named::sent();
         client::object_count(&self.endpoint)
     }
 
@@ -652,7 +656,9 @@ impl Manager {
     }
 
     fn create(&self, kind: Kind) -> Result<Handle> {
-        let id = client::create(&self.endpoint, kind)?;
+        let id = client::create(&self.endpoint, kind);
+        named::sent();
+        let id = id?;
         Ok(Handle {
             endpoint: Arc::clone(&self.endpoint),
             id,
@@ -675,10 +681,12 @@ impl Manager {
         &self,
         items: impl IntoIterator<Item = T>,
     ) -> Result<ListProxy<T>> {
+        let encoding = named::Encoding::start();
         let items = items
             .into_iter()
             .map(|x| to_datum(&x))
             .collect::<Result<_>>()?;
+        drop(encoding);
         Ok(ListProxy::new(self.create(Kind::List(items))?))
     }
 
@@ -707,10 +715,12 @@ impl Manager {
         K: Serialize + DeserializeOwned,
         V: Serialize + DeserializeOwned,
     {
+        let encoding = named::Encoding::start();
         let pairs = pairs
             .into_iter()
             .map(|(k, v)| Ok((to_datum(&k)?, to_datum(&v)?)))
             .collect::<Result<_>>()?;
+        drop(encoding);
         Ok(DictProxy::new(self.create(Kind::Dict(pairs))?))
     }
 
@@ -894,10 +904,12 @@ impl Manager {
         &self,
         items: impl IntoIterator<Item = T>,
     ) -> Result<ArrayProxy<T>> {
+        let encoding = named::Encoding::start();
         let items = items
             .into_iter()
             .map(|x| to_datum(&x))
             .collect::<Result<_>>()?;
+        drop(encoding);
         Ok(ArrayProxy::new(self.create(Kind::Array(items))?))
     }
 

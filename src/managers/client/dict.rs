@@ -242,10 +242,12 @@ where
     /// # Errors
     /// As [`set`](Self::set).
     pub fn update(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()> {
+        let encoding = crate::managers::named::Encoding::start();
         let pairs = pairs
             .into_iter()
             .map(|(k, v)| Ok((to_datum(&k)?, to_datum(&v)?)))
             .collect::<Result<_>>()?;
+        drop(encoding);
         want_unit(self.op(DictOp::Update(pairs))?)
     }
 

@@ -38,6 +38,7 @@ fn slice_of(range: impl RangeBounds<i64>) -> Slice {
 }
 
 fn data<T: Serialize>(items: impl IntoIterator<Item = T>) -> Result<Vec<Datum>> {
+    let _encoding = crate::managers::named::Encoding::start();
     items.into_iter().map(|x| to_datum(&x)).collect()
 }
 

@@ -91,6 +91,7 @@ fn rank(d: &Datum) -> u8 {
         Datum::Seq(_) => 7,
         Datum::Map(_) => 8,
         Datum::Variant(..) => 9,
+        Datum::Ref(_) => 10,
     }
 }
 
@@ -107,6 +108,7 @@ impl Ord for Datum {
             (Datum::Seq(a), Datum::Seq(b)) => a.cmp(b),
             (Datum::Map(a), Datum::Map(b)) => a.cmp(b),
             (Datum::Variant(i, a), Datum::Variant(j, b)) => (i, a).cmp(&(j, b)),
+            (Datum::Ref(a), Datum::Ref(b)) => a.cmp(b),
             _ => rank(self).cmp(&rank(other)),
         }
     }
@@ -148,7 +150,7 @@ impl Hash for Datum {
             Datum::Char(c) => c.hash(state),
             Datum::Str(s) => s.hash(state),
             Datum::Bytes(b) => b.hash(state),
-            Datum::Some(d) => d.hash(state),
+            Datum::Some(d) | Datum::Ref(d) => d.hash(state),
             Datum::Seq(v) => v.hash(state),
             Datum::Map(m) => m.hash(state),
             Datum::Variant(i, d) => (i, d).hash(state),

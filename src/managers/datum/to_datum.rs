@@ -149,9 +149,13 @@ impl ser::Serializer for DatumSerializer<'_> {
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
-        _name: &'static str,
+        name: &'static str,
         value: &T,
     ) -> SerResult {
+        if name == super::TOKEN_NAME {
+            // A proxy: its token, marked so the server counts it.
+            return Ok(Datum::Ref(Box::new(value.serialize(PLAIN)?)));
+        }
         value.serialize(PLAIN)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(

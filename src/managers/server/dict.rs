@@ -51,6 +51,14 @@ impl OrderedDict {
         Some((k, v))
     }
 
+    /// The ids of the proxies stored as keys or values.
+    pub(super) fn refs(&self, out: &mut Vec<u64>) {
+        for (k, v) in self.entries.values() {
+            k.refs(out);
+            v.refs(out);
+        }
+    }
+
     pub(super) fn len(&self) -> usize {
         self.entries.len()
     }

@@ -121,6 +121,7 @@ fn server() -> Arc<Server> {
         procs: procs::Procs::default(),
         parked: Mutex::new(HashMap::new()),
         panics: AtomicU64::new(0),
+        nested: std::sync::atomic::AtomicBool::new(false),
         exit_on_shutdown: false,
     })
 }

@@ -132,6 +132,21 @@ impl Object {
         }
     }
 
+    /// The ids of the objects the values stored in this one refer to
+    /// (proxies inside a list, a dict, a queue...), appended to `out`.
+    pub(crate) fn refs(&self, out: &mut Vec<ObjId>) {
+        match self {
+            Object::List(l) | Object::Array(l) => lock(l).iter().for_each(|d| d.refs(out)),
+            Object::Dict(d) => lock(d).refs(out),
+            Object::Queue(q) => q.lock().items.iter().for_each(|d| d.refs(out)),
+            Object::Value(v) => lock(v).refs(out),
+            Object::Namespace(n) => lock(n).values().for_each(|d| d.refs(out)),
+            Object::Event(_) | Object::Lock(_) | Object::Condition(_) | Object::Barrier(_) => {}
+            // The lock object it waits on is held through the Arc.
+            Object::ConditionOn(..) => {}
+        }
+    }
+
     /// The object's type, as Python names it.
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
