@@ -215,8 +215,13 @@ fn proxies_travel_inside_containers_queues_and_process_arguments() {
             ("objects_after_queue", "0"),
             ("arg_child", "0"),
             ("arg_list", "[42]"),
+            ("spawn_arg_child", "0"),
+            ("forkserver_arg_child", "0"),
+            ("arg_list_after", "[42, 42, 42]"),
             ("wrong_type", "true"),
             ("objects_at_end", "0"),
         ],
     );
+    let stray = out.lines().find(|l| l.starts_with("stray=")).unwrap();
+    assert!(stray.contains("does not know"), "{stray}");
 }

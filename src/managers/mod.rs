@@ -214,7 +214,7 @@ mod accept;
 mod address;
 pub(crate) mod client;
 mod lifeline;
-mod named;
+pub(crate) mod named;
 mod server;
 
 use std::fmt;
