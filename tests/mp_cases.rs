@@ -220,8 +220,14 @@ fn proxies_travel_inside_containers_queues_and_process_arguments() {
             ("arg_list_after", "[42, 42, 42]"),
             ("wrong_type", "true"),
             ("objects_at_end", "0"),
+            ("foreign_len", "0"),
         ],
     );
     let stray = out.lines().find(|l| l.starts_with("stray=")).unwrap();
     assert!(stray.contains("does not know"), "{stray}");
+    let foreign = out.lines().find(|l| l.starts_with("foreign=")).unwrap();
+    assert!(
+        foreign.contains("cannot be stored in an object of the manager"),
+        "{foreign}"
+    );
 }

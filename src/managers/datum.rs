@@ -320,6 +320,24 @@ thread_local! {
     static SAW_REF: Cell<bool> = const { Cell::new(false) };
 }
 
+thread_local! {
+    /// The managers' addresses of the proxies [`to_datum`] turned into
+    /// [`Datum::Ref`]s on this thread since they were last taken.
+    static REF_ADDRESSES: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn note_ref_address(address: &str) {
+    let _ = REF_ADDRESSES.try_with(|r| r.borrow_mut().push(address.to_string()));
+}
+
+/// The addresses noted since the last call (clears them): a request to a
+/// manager may carry proxies of that manager only.
+pub(crate) fn take_ref_addresses() -> Vec<String> {
+    REF_ADDRESSES
+        .try_with(|r| std::mem::take(&mut *r.borrow_mut()))
+        .unwrap_or_default()
+}
+
 /// Whether a decode on this thread met a proxy since the last call
 /// (clears the flag): the server then starts tracing references.
 pub(crate) fn take_saw_ref() -> bool {

@@ -24,6 +24,7 @@ pub struct Handle {
 
 impl Handle {
     pub(crate) fn call(&self, m: Method) -> Result<Reply> {
+        super::named::check_destination(&self.endpoint.address)?;
         let r = client::call(&self.endpoint, &Request::Call(self.id, m));
         super::named::sent();
         r

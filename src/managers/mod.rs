@@ -656,6 +656,7 @@ impl Manager {
     }
 
     fn create(&self, kind: Kind) -> Result<Handle> {
+        named::check_destination(&self.endpoint.address)?;
         let id = client::create(&self.endpoint, kind);
         named::sent();
         let id = id?;

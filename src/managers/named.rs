@@ -172,12 +172,39 @@ impl Drop for Encoding {
     }
 }
 
+/// Before a request to the manager at `address`: refuse it if the values
+/// it carries hold proxies of another manager (its server could not count
+/// them). Unless an outer value is still being encoded (then the check
+/// waits for the outer request).
+pub(crate) fn check_destination(address: &super::Address) -> crate::Result<()> {
+    if ENCODING.try_with(std::cell::Cell::get).unwrap_or(0) > 0 {
+        return Ok(());
+    }
+    let here = address.to_string();
+    match super::datum::take_ref_addresses()
+        .into_iter()
+        .find(|a| *a != here)
+    {
+        None => Ok(()),
+        Some(other) => {
+            sent();
+            Err(crate::Error::InvalidArgument(format!(
+                "a proxy of the manager at {other} cannot be stored in an object of the manager \
+                 at {here}: a server counts the references to its own objects only"
+            )))
+        }
+    }
+}
+
 /// After a call: let go of the proxies it carried (unless an outer value
 /// is still being encoded).
 pub(crate) fn sent() {
     if ENCODING.try_with(std::cell::Cell::get).unwrap_or(0) > 0 {
         return;
     }
+    // Proxies encoded but never sent (a `to_datum` by hand) are not held
+    // against the next request.
+    drop(super::datum::take_ref_addresses());
     let kept = SENDING
         .try_with(|s| std::mem::take(&mut *s.borrow_mut()))
         .unwrap_or_default();

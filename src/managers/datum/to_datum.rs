@@ -154,7 +154,13 @@ impl ser::Serializer for DatumSerializer<'_> {
     ) -> SerResult {
         if name == super::TOKEN_NAME {
             // A proxy: its token, marked so the server counts it.
-            return Ok(Datum::Ref(Box::new(value.serialize(PLAIN)?)));
+            let token = value.serialize(PLAIN)?;
+            if let Datum::Seq(parts) = &token {
+                if let Some(Datum::Str(address)) = parts.first() {
+                    super::note_ref_address(address);
+                }
+            }
+            return Ok(Datum::Ref(Box::new(token)));
         }
         value.serialize(PLAIN)
     }
