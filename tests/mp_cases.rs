@@ -198,6 +198,8 @@ fn proxies_travel_inside_containers_queues_and_process_arguments() {
             ("a2_len", "3"),
             ("objects_with_a", "4"),
             ("objects_after_a", "0"),
+            ("cycle_repr", "true"),
+            ("objects_after_cycle", "0"),
             ("f0", "[0, 1, 2, 3]"),
             ("d_supplies_water", "10"),
             ("supplies_blankets", "5"),

@@ -129,6 +129,8 @@ table! {
     ["Managers", "(no Python equivalent)", func (forklore::managers::ValueProxy::<i64>::fetch_add), "an atomic update on the server; also `compare_and_swap`"]
     ["Managers", "manager.Array(typecode, items)", args ((forklore::managers::Manager::array) (unreachable!(), vec![0i64])), "`ArrayProxy<T>`: `len`, `get`, `set`, slices"]
     ["Managers", "manager.Namespace()", func (forklore::managers::Manager::namespace), "attributes by name: `get`, `set`, `del`"]
+    ["Managers", "d['jobs'] = m.Queue(); b = m.list([a])", func (forklore::managers::DictProxy::<String, forklore::managers::QueueProxy<i32>>::set), "every proxy is serde: stored in lists, dicts, queues, `Process::from_fn` arguments (any start method); the server keeps an object alive while anything refers to it"]
+    ["Managers", "manager.Pool()", func (forklore::Pool::new), "not hosted by the manager (the server never runs callers' code): a `Pool` per process, fed from a managed queue"]
     ["Managers", "connection.deliver_challenge / answer_challenge", func (forklore::connection::deliver_challenge), "HMAC-SHA256 over a random nonce, both ways"]
     ["Managers", "AuthenticationError", variant (forklore::Error::AuthenticationFailed), "on both sides, with no access to any object"]
     ["Managers", "EOFError / BrokenPipeError from a dead manager", variant (forklore::Error::ManagerGone), "every call, even one blocked in `get`"]

@@ -485,9 +485,13 @@ impl fmt::Display for Datum {
                 f.write_str("}")
             }
             Datum::Ref(t) => match &**t {
-                Datum::Seq(parts) if parts.len() == 3 => {
-                    write!(f, "<{} proxy of object {}>", parts[2], parts[1])
-                }
+                Datum::Seq(parts) if parts.len() == 3 => match &parts[2] {
+                    // CPython: <ListProxy object, typeid 'list' at 0x7f...>
+                    Datum::Str(kind) => {
+                        write!(f, "<proxy object, typeid '{kind}', id {}>", parts[1])
+                    }
+                    kind => write!(f, "<proxy object, typeid {kind}, id {}>", parts[1]),
+                },
                 t => write!(f, "<proxy {t}>"),
             },
             Datum::Variant(i, p) => match &**p {

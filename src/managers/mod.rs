@@ -41,8 +41,8 @@
 //! | `manager.Lock()`, `manager.RLock()` | [`Manager::lock`], [`Manager::rlock`] → [`LockProxy`], [`RLockProxy`] |
 //! | (POSIX's robust mutex) | [`Manager::robust_lock`] → [`RobustLockProxy`] |
 //! | `manager.Semaphore(n)`, `manager.BoundedSemaphore(n)` | [`Manager::semaphore`], [`Manager::bounded_semaphore`] → [`SemaphoreProxy`] |
-//! | `manager.Condition()` | [`Manager::condition`] → [`ConditionProxy`] |
-//! | `manager.Barrier(n)` | [`Manager::barrier`] → [`BarrierProxy`] |
+//! | `manager.Condition()`, `manager.Condition(lock)` | [`Manager::condition`], [`Manager::condition_with`] → [`ConditionProxy`] |
+//! | `manager.Barrier(n)`, `manager.Barrier(n, timeout=t)` | [`Manager::barrier`], [`Manager::barrier_with_timeout`] → [`BarrierProxy`] |
 //! | `manager.Value(typecode, v)` | [`Manager::value`] → [`ValueProxy<T>`] |
 //! | `manager.Array(typecode, items)` | [`Manager::array`] → [`ArrayProxy<T>`] |
 //! | `manager.Namespace()` | [`Manager::namespace`] → [`NamespaceProxy`] |
@@ -137,6 +137,76 @@
 //! process-wide fork hook is installed), and the
 //! child's references go away with the child, however it ends. See
 //! [`Manager::object_count`].
+//!
+//! # Proxies inside shared objects
+//! Every proxy is `Serialize + Deserialize`, so it can be stored in a
+//! managed list or dict, put in a queue, or passed as a
+//! [`Process::from_fn`](crate::Process::from_fn) argument, as CPython's
+//! proxies are pickled (`d['jobs'] = m.Queue()`; `b = m.list([a])`, and
+//! `a.append(1)` is seen through `b[0]`):
+//!
+//! ```
+//! use forklore::managers::{ListProxy, Manager};
+//!
+//! let manager = Manager::start().unwrap();
+//! let a = manager.list::<i32>().unwrap();
+//! let b = manager.list_from([a.clone()]).unwrap();
+//! a.append(1).unwrap();
+//! let inner: ListProxy<i32> = b.get(0).unwrap();
+//! assert_eq!(inner.to_vec().unwrap(), [1]);
+//! ```
+//!
+//! A proxy serializes as a *token*: its manager's address, the object's id
+//! and its type (checked when read back: a list's token is not read as a
+//! queue). Inside a managed value it becomes a [`datum::Datum::Ref`], which
+//! the server recognizes. The reference counts stay right:
+//! - An object lives while any process holds a proxy of it **or** a value
+//!   stored in a live object (a list item, a dict key or value, a queued
+//!   item, a `Value`, a namespace attribute) refers to it: once a proxy has
+//!   been stored anywhere, the server frees objects by tracing from the
+//!   objects processes hold through the proxies stored in them (cycles
+//!   included: `b.append(b)` is freed when the last outside proxy goes).
+//!   A server where no proxy was ever stored frees at a count of zero, as
+//!   before, at no extra cost.
+//! - A reply that carries proxies (`b[0]`, `q.get()`, `d.pop(k)`) hands one
+//!   reference per proxy to the calling process, kept until that process
+//!   reads the proxy (which adopts it on its own connection): an object
+//!   taken out of the last container that held it is not freed on the way.
+//!   A handed reference that is never read (the reply read as a raw
+//!   [`datum::Datum`]) is given back when the process ends; over TCP,
+//!   after 30 s.
+//! - A proxy being sent is held by the sender until the request that
+//!   carries it is answered, so `manager.list_from((0..3).map(|_|
+//!   manager.list().unwrap()))` loses nothing.
+//!
+//! Deliberate differences from CPython, and why:
+//! - A token never carries the authkey (it may sit in a queue that other
+//!   clients read). A process reads a token only for a manager it knows:
+//!   one it started, connected to ([`Manager::connect`]) or inherited by
+//!   `fork`. A child started by `spawn` or `forkserver` learns the managers
+//!   of the proxies in its [`Process::from_fn`](crate::Process::from_fn)
+//!   arguments with them, as CPython hands its authkey to the children it
+//!   starts. Reading a token of an unknown manager is an
+//!   [`Error::Decode`] that says so.
+//! - A proxy of *another* manager cannot be stored in an object (the store
+//!   is refused with [`Error::InvalidArgument`]): a server counts references
+//!   to its own objects only, and would otherwise free the object while it
+//!   is stored (CPython stores it and lets it dangle).
+//! - A proxy passed as a `Process::from_fn` argument is counted by the
+//!   parent's proxies: keep one until the child has started using it
+//!   (CPython's `Process` object keeps its `args` alive for you; a forklore
+//!   `Process` keeps only their encoded bytes).
+//!
+//! # Left out: `SyncManager.Pool`
+//! CPython's manager can host a `Pool` whose tasks run in the manager's
+//! worker processes. forklore does not offer it. It was the lowest
+//! priority of the issue that asked for it (issue 14), and it would have
+//! the server run callers' code, which it never does today: a task that
+//! panics, blocks or leaks would then stall or take down the process that
+//! holds every other client's objects, where now a panic in the server is a
+//! bug that is caught and answered. To share work between processes, put
+//! tasks in a managed [`QueueProxy`] that each process's own
+//! [`Pool`](crate::Pool) (or worker [`Process`](crate::Process)es) drains.
 //!
 //! # Going further than CPython
 //! - A [`RobustLockProxy`], on request, is released when its holder's

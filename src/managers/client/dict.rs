@@ -257,6 +257,7 @@ where
     /// [`Error::ManagerGone`] if the server has gone.
     pub fn repr(&self) -> Result<String> {
         let pairs = want_pairs(self.op(DictOp::Items)?)?;
+        self.handle.settle(pairs.iter().flat_map(|(k, v)| [k, v]));
         // Datum::Map displays its pairs in the order given.
         Ok(Datum::Map(pairs).to_string())
     }

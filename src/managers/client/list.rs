@@ -341,7 +341,10 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// [`Error::ManagerGone`](crate::Error::ManagerGone) if the server has gone.
     pub fn repr(&self) -> Result<String> {
         match self.op(ListOp::ToVec)? {
-            Reply::Seq(v) => Ok(Datum::Seq(v).to_string()),
+            Reply::Seq(v) => {
+                self.handle.settle(&v);
+                Ok(Datum::Seq(v).to_string())
+            }
             r => Err(crate::managers::unexpected(&r)),
         }
     }
