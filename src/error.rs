@@ -256,6 +256,14 @@ pub enum Error {
         op: String,
     },
 
+    /// A dict changed size while an iterator over it was in use
+    /// (Python: `RuntimeError: dictionary changed size during iteration`).
+    #[error("{what} changed size during iteration")]
+    ChangedDuringIteration {
+        /// What changed: `dictionary`.
+        what: String,
+    },
+
     /// A barrier was broken: by a timeout, by `abort`, by a `reset` while
     /// parties waited, or by a party that died while waiting
     /// (Python: `threading.BrokenBarrierError`).
@@ -341,8 +349,10 @@ pub enum Error {
 
     /// A command run by `subprocess` did not finish within its timeout
     /// (Python: `subprocess.TimeoutExpired`). After `communicate` or `wait`
-    /// the child is still running; after `run` it has been killed and reaped,
-    /// and `stdout`/`stderr` hold what it wrote before it died.
+    /// the child is still running; after `run` it has been killed and reaped.
+    /// After `run` and `communicate`, `stdout`/`stderr` hold what was read
+    /// from each piped stream so far (`communicate` keeps it too, and its
+    /// next call returns the whole output); after `wait`, nothing.
     #[error("Command '{cmd}' timed out after {} seconds", .timeout.as_secs_f64())]
     TimeoutExpired {
         /// The command, shown as Python shows it (`['sleep', '30']`).

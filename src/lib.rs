@@ -73,6 +73,6 @@ pub use fork::{fork, fork_with_threads, thread_count, Fork};
 pub use managers::Manager;
 pub use os::{Pid, Signal};
 pub use pool::Pool;
-pub use process::{current_process, CurrentProcess, ExitStatus, Process};
+pub use process::{active_children, current_process, CurrentProcess, ExitStatus, Process};
 pub use start::{init, StartMethod};
 pub use subprocess::Popen;

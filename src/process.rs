@@ -52,6 +52,9 @@ use crate::start::forkserver::Served;
 use crate::start::spawn::FnTarget;
 use crate::start::StartMethod;
 
+mod active;
+pub use active::{active_children, ActiveChild};
+
 static PROCESS_COUNTER: AtomicUsize = AtomicUsize::new(1);
 
 /// What [`current_process`] returns: this process's name and pids.
@@ -344,6 +347,7 @@ impl Process {
             Ok(Fork::Child) => run_child(&self.name, target),
             Ok(Fork::Parent { child }) => {
                 self.state = State::Running(child.to_nix());
+                active::register(child.to_nix(), &self.name, None);
                 Ok(())
             }
             Err(e) => {
@@ -397,6 +401,11 @@ impl Process {
         };
         match started {
             Ok(state) => {
+                match &state {
+                    State::Running(pid) => active::register(*pid, &self.name, None),
+                    State::Served(sv) => active::register(sv.pid, &self.name, sv.watch_fd()),
+                    _ => {}
+                }
                 self.state = state;
                 Ok(())
             }
@@ -434,9 +443,18 @@ impl Process {
             State::Finished(_, st) => return Ok(Some(*st)),
             State::Running(pid) => {
                 let pid = *pid;
-                let st = match timeout {
-                    None => Some(crate::sys::wait_pid(pid)?),
-                    Some(t) => crate::sys::wait_pid_timeout(pid, t)?,
+                // `active_children` may have reaped it (before this wait,
+                // or while it waited: then the wait fails with ECHILD).
+                let st = match active::reaped(pid) {
+                    Some(st) => Some(st),
+                    None => match timeout {
+                        None => crate::sys::wait_pid(pid).map(Some),
+                        Some(t) => crate::sys::wait_pid_timeout(pid, t),
+                    }
+                    .or_else(|e| match active::reaped(pid) {
+                        Some(st) if active::is_echild(&e) => Ok(Some(st)),
+                        _ => Err(e),
+                    })?,
                 };
                 (pid, st)
             }
@@ -444,6 +462,7 @@ impl Process {
         };
         if let Some(st) = st {
             self.state = State::Finished(pid, st);
+            active::forget(pid);
         }
         Ok(st)
     }

@@ -37,7 +37,7 @@ macro_rules! shown {
 
 macro_rules! table {
     ($( [$section:literal, $py:literal, $kind:ident $item:tt, $note:literal] )*) => {
-        #[allow(dead_code, unused_imports, unreachable_code)]
+        #[allow(dead_code, unused_imports, unreachable_code, clippy::diverging_sub_expression)]
         fn compile_checks() {
             $( check!($kind $item); )*
         }
@@ -65,6 +65,7 @@ table! {
     ["Processes", "p.terminate(), p.kill()", func (forklore::Process::terminate), "and `Process::kill`"]
     ["Processes", "p.daemon = True", func (forklore::Process::set_daemon), "after `start` it is `Error::DaemonAfterStart`"]
     ["Processes", "multiprocessing.current_process()", func (forklore::current_process), "name, pid and the parent's pid"]
+    ["Processes", "multiprocessing.active_children()", func (forklore::active_children), "`ActiveChild { pid, name }` of the live children started with `Process`; asking reaps the ended ones and keeps their status for `join`"]
     ["Processes", "p.exitcode values", ty (forklore::ExitStatus), "`Exited(code)` or `Signaled(signal)`"]
     ["Processes", "print(...) from several processes", mac (outln), "one `write(2)` per line, so lines never tear"]
     ["Pools", "multiprocessing.Pool(n)", func (forklore::Pool::new), "0 workers is `Error::InvalidCount`; workers are forked once and reused"]
@@ -99,10 +100,14 @@ table! {
     ["Managers", "li.pop(), li.remove(x), li.index(x), li.count(x)", func (forklore::managers::ListProxy::<i32>::remove::<i32>), "`Error::ValueNotInList` as Python's `ValueError`"]
     ["Managers", "li[i], li[i] = x, del li[i]", func (forklore::managers::ListProxy::<i32>::get), "and `set`, `del`; `Error::IndexOutOfRange` as `IndexError`"]
     ["Managers", "li.sort(), li.reverse(), len(li), x in li", func (forklore::managers::ListProxy::<i32>::sort), "and `reverse`, `len`, `contains`; the server orders values itself"]
+    ["Managers", "1 == 1.0 == True: li.count(1), d[1] finding the key 1.0", func (forklore::managers::datum::to_datum::<i32>), "the server compares `bool`, integers and floats by value, as CPython; a NaN equals itself (a total order, for sorting)"]
+    ["Managers", "li += items, li *= n", func (forklore::managers::ListProxy::<i32>::imul), "and `iadd`: one server-side step each; methods, not `+=`, so a dead manager is an error, not a panic"]
     ["Managers", "list(li), print(li)", func (forklore::managers::ListProxy::<i32>::to_vec), "a plain `Vec<T>`"]
+    ["Managers", "for x in li (live)", func (forklore::managers::ListProxy::<i32>::iter), "one request per step: sees `li[0] = 100` made mid-way; `to_vec` is the one-request snapshot"]
     ["Managers", "manager.dict()", func (forklore::managers::Manager::dict::<String, i32>), "`DictProxy<K, V>`"]
     ["Managers", "d[k], d[k] = v, del d[k], d.get(k)", func (forklore::managers::DictProxy::<String, i32>::get_item::<str>), "and `set`, `del`, `get`; `Error::KeyNotFound` as `KeyError`"]
     ["Managers", "d.items(), d.keys(), d.values(), d.update(..)", func (forklore::managers::DictProxy::<String, i32>::items), "plain `Vec`s, as Python returns plain lists"]
+    ["Managers", "for k in d (live)", func (forklore::managers::DictProxy::<String, i32>::iter), "one request per step; after a change of size `Error::ChangedDuringIteration` (Python's `RuntimeError`)"]
     ["Managers", "manager.Queue(), manager.Queue(n)", func (forklore::managers::Manager::queue::<i32>), "and `queue_with_maxsize`; also a JoinableQueue"]
     ["Managers", "q.put(x), q.get()", func (forklore::managers::QueueProxy::<i32>::get), "and `put`"]
     ["Managers", "q.get(timeout=t) raising queue.Empty", func (forklore::managers::QueueProxy::<i32>::get_timeout), "`Error::QueueEmpty`, apart from `Error::Timeout` and `Error::ManagerGone`"]
@@ -116,13 +121,17 @@ table! {
     ["Managers", "with lock:", func (forklore::managers::LockProxy::guard), "a `Guard` that releases on drop"]
     ["Managers", "manager.Semaphore(n), manager.BoundedSemaphore(n)", func (forklore::managers::Manager::semaphore), "and `bounded_semaphore`"]
     ["Managers", "manager.Condition()", func (forklore::managers::Manager::condition), ""]
+    ["Managers", "manager.Condition(lock)", args ((forklore::managers::Manager::condition_with) (unreachable!(), { let l: &forklore::managers::LockProxy = unreachable!(); l })), "a `LockProxy` or `RLockProxy` of the same manager, which several conditions may share; the condition keeps the lock alive"]
     ["Managers", "cond.wait(timeout) -> bool", func (forklore::managers::ConditionProxy::wait_timeout), "`false` on timeout; also `notify`, `notify_n`, `notify_all`, `wait_for`"]
     ["Managers", "manager.Barrier(n)", func (forklore::managers::Manager::barrier), "`wait` returns each party's index; a broken barrier is `Error::BrokenBarrier`"]
+    ["Managers", "manager.Barrier(n, timeout=t)", func (forklore::managers::Manager::barrier_with_timeout), "the barrier's own timeout, kept on the server, for every `wait()` given none; `wait_timeout` overrides it"]
     ["Managers", "manager.Value(typecode, v)", func (forklore::managers::Manager::value::<i64>), "`ValueProxy<T>`"]
     ["Managers", "v.value, v.value = x", func (forklore::managers::ValueProxy::<i64>::get), "and `set`: racy, as in Python"]
     ["Managers", "(no Python equivalent)", func (forklore::managers::ValueProxy::<i64>::fetch_add), "an atomic update on the server; also `compare_and_swap`"]
     ["Managers", "manager.Array(typecode, items)", args ((forklore::managers::Manager::array) (unreachable!(), vec![0i64])), "`ArrayProxy<T>`: `len`, `get`, `set`, slices"]
     ["Managers", "manager.Namespace()", func (forklore::managers::Manager::namespace), "attributes by name: `get`, `set`, `del`"]
+    ["Managers", "d['jobs'] = m.Queue(); b = m.list([a])", func (forklore::managers::DictProxy::<String, forklore::managers::QueueProxy<i32>>::set), "every proxy is serde: stored in lists, dicts, queues, `Process::from_fn` arguments (any start method); the server keeps an object alive while anything refers to it"]
+    ["Managers", "manager.Pool()", func (forklore::Pool::new), "not hosted by the manager (the server never runs callers' code): a `Pool` per process, fed from a managed queue"]
     ["Managers", "connection.deliver_challenge / answer_challenge", func (forklore::connection::deliver_challenge), "HMAC-SHA256 over a random nonce, both ways (CPython 3.11: HMAC-MD5)"]
     ["Managers", "AuthenticationError", variant (forklore::Error::AuthenticationFailed), "on both sides, with no access to any object"]
     ["Managers", "EOFError / BrokenPipeError from a dead manager", variant (forklore::Error::ManagerGone), "every call, even one blocked in `get`"]
@@ -144,6 +153,7 @@ table! {
     ["subprocess", "subprocess.check_output(args)", func (forklore::subprocess::check_output::<[&str; 1], &str>), ""]
     ["subprocess", "CalledProcessError", variant (forklore::Error::CommandFailed), "carries the code and the output; displays as Python's message"]
     ["subprocess", "TimeoutExpired", variant (forklore::Error::TimeoutExpired), "`is_timeout()` is true for it and for `Error::Timeout`"]
+    ["subprocess", "TimeoutExpired.stdout, .stderr", variant (forklore::Error::TimeoutExpired), "the fields `stdout`/`stderr`: what `communicate` or `run` read before the timeout (`Some` for each pipe)"]
     ["subprocess", "FileNotFoundError, PermissionError at launch", variant (forklore::Error::Launch), "names the program or the cwd that failed"]
 }
 

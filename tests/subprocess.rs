@@ -369,6 +369,43 @@ fn communicate_timeout_leaves_the_child_running_and_loses_no_output() {
     });
 }
 
+// CPython: test_subprocess.ProcessTestCase.test_communicate_timeout (the
+// output so far comes with the timeout: `TimeoutExpired.stdout`/`.stderr`,
+// issue 14 item 7), and the whole output afterwards.
+#[test]
+fn communicate_timeout_carries_the_output_read_so_far() {
+    within(Duration::from_secs(90), || {
+        let mut p = Command::shell("echo started; echo pineapple >&2; exec cat")
+            .stdin(Stdio::Pipe)
+            .stdout(Stdio::Pipe)
+            .stderr(Stdio::Pipe)
+            .spawn()
+            .unwrap();
+        let gate = p.take_stdin(); // held: the child blocks in `cat`
+                                   // Each timeout carries everything read so far; wait until the
+                                   // child's two lines have arrived (a loaded machine may be slow).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (out, err) = loop {
+            let e = p
+                .communicate(None, Some(Duration::from_millis(100)))
+                .unwrap_err();
+            let Error::TimeoutExpired { stdout, stderr, .. } = e else {
+                panic!("not a timeout: {e}");
+            };
+            let (out, err) = (stdout.expect("a pipe"), stderr.expect("a pipe"));
+            if (out.len(), err.len()) == (8, 10) || Instant::now() > deadline {
+                break (out, err);
+            }
+        };
+        assert_eq!(out, b"started\n");
+        assert_eq!(err, b"pineapple\n");
+        drop(gate);
+        let (out, err) = p.communicate(None, Some(Duration::from_secs(60))).unwrap();
+        assert_eq!(out.unwrap(), b"started\n");
+        assert_eq!(err.unwrap(), b"pineapple\n");
+    });
+}
+
 #[test]
 fn communicate_after_a_timeout_sends_the_rest_of_the_input() {
     within(Duration::from_secs(90), || {

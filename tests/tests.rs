@@ -13,6 +13,7 @@ mod edge;
 mod executor;
 mod layering;
 mod managers;
+mod mp_cases;
 mod pool;
 mod process;
 mod pyproto;

@@ -552,6 +552,39 @@ pub(crate) fn local_refs(ep: &Arc<Endpoint>, id: ObjId) -> usize {
     st.session(ep).live.get(&id).copied().unwrap_or(0)
 }
 
+/// The managers this process knows (started, connected to, or inherited
+/// through `fork`): a proxy read from its token (see `named.rs`) finds its
+/// manager's key here. The key never travels inside a token.
+static KNOWN: Mutex<Vec<Arc<Endpoint>>> = Mutex::new(Vec::new());
+
+/// Remember `ep` for the tokens that name its address.
+pub(crate) fn know(ep: &Arc<Endpoint>) {
+    let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
+    known.retain(|k| k.address != ep.address);
+    known.push(Arc::clone(ep));
+}
+
+/// The known manager at `address`.
+pub(crate) fn known(address: &Address) -> Option<Arc<Endpoint>> {
+    KNOWN
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .find(|k| &k.address == address)
+        .cloned()
+}
+
+/// A proxy of `id` was read from a token in this process: hold a reference
+/// on this process's session (taking over the one the server handed off
+/// with the reply that carried it, if any), then count it locally.
+pub(crate) fn adopt(ep: &Arc<Endpoint>, id: ObjId) -> Result<()> {
+    let mut st = state();
+    let s = st.session(ep);
+    s.call(&Request::Adopt(vec![id]))?;
+    *s.live.entry(id).or_default() += 1;
+    Ok(())
+}
+
 /// Ask the server how many objects it holds, on the session connection (so
 /// that it sees this process's last `Decref`).
 pub(crate) fn object_count(ep: &Arc<Endpoint>) -> Result<usize> {

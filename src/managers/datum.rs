@@ -36,14 +36,22 @@
 //! variants by declaration order, maps as sorted `(key, value)` lists like
 //! `BTreeMap`. So `ListProxy::sort` sorts exactly as `Vec::sort` would.
 //!
-//! Two deliberate differences from Python:
-//! - **Floats** compare with [`f64::total_cmp`]: `-0.0 < 0.0`, and a NaN
-//!   equals itself, so every stored value can be found, counted and sorted
-//!   (Python's `nan != nan` makes `li.remove(nan)` fail for a NaN that is not
-//!   the very same object).
-//! - Values of *different* kinds are ordered too (by the variant order of
-//!   `Datum`), where Python raises `TypeError` for `1 < "a"`; an integer never
-//!   equals a float (`1 != 1.0` here).
+//! Numbers compare as Python compares them: `bool`, integers and floats are
+//! one class, ordered by value, so `1 == 1.0 == true` on the server as in
+//! CPython. `count`, `index`, `remove`, `contains` and dict lookups agree
+//! with CPython's (`d[1]` finds the key `1.0`, which keeps its place and its
+//! type, as in Python). The comparison is exact: `i64::MAX` does not equal
+//! the float `2^63` it rounds to.
+//!
+//! Deliberate differences from Python:
+//! - **NaN** equals a NaN with the same bits and sorts above every number
+//!   (a NaN with its sign bit set, below), as [`f64::total_cmp`] has it, so
+//!   every stored value can be found, counted and sorted (Python's
+//!   `nan != nan` makes `li.remove(nan)` fail for a NaN that is not the very
+//!   same object). `-0.0 == 0.0`, as in Python.
+//! - Values of *different* kinds are ordered too (numbers, then characters,
+//!   strings, bytes, ... by the variant order of `Datum`), where Python
+//!   raises `TypeError` for `1 < "a"`.
 //!
 //! Because structs are stored as sequences, as postcard and bincode store
 //! them, serde attributes that need field names on the way back
@@ -158,7 +166,8 @@ impl fmt::Debug for F64 {
 ///
 /// Its `Display` is Python's `repr` (`[1, 'a', None]`), for error messages such
 /// as "`5 is not in list`".
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+// Equality, order and hash are in `cmp.rs` (numbers compare across types).
+#[derive(Clone, Debug, Serialize)]
 pub enum Datum {
     /// `()` or a unit struct.
     Unit,
@@ -166,7 +175,8 @@ pub enum Datum {
     Bool(bool),
     /// Any integer up to 128 bits (`u128` values above `i128::MAX` are refused).
     Int(i128),
-    /// A float, ordered by [`f64::total_cmp`].
+    /// A float. It compares by value with `Bool` and `Int` (see the
+    /// [module docs](self)); NaNs as [`f64::total_cmp`] orders them.
     Float(F64),
     /// A `char`.
     Char(char),
@@ -187,6 +197,11 @@ pub enum Datum {
     /// An enum variant: its index in declaration order and its payload
     /// (`Unit` for a unit variant, `Seq` for tuple and struct variants).
     Variant(u32, Box<Datum>),
+    /// A proxy (a [`ListProxy`](super::ListProxy) stored in a managed
+    /// dict...): its token, `Seq([address, object id, type name])`. The
+    /// server keeps the object it names alive while this value is stored
+    /// (see the managers module's docs, "Proxies inside shared objects").
+    Ref(Box<Datum>),
 }
 
 /// The wire image of [`Datum`], decoded with a depth limit. Its variants
@@ -205,6 +220,7 @@ enum Repr {
     Seq(#[serde(deserialize_with = "de_seq")] Vec<Datum>),
     Map(#[serde(deserialize_with = "de_seq")] Vec<(Datum, Datum)>),
     Variant(u32, Box<Datum>),
+    Ref(Box<Datum>),
 }
 
 /// Take `n` bytes from this thread's decoding budget, if one is set; false
@@ -300,6 +316,60 @@ thread_local! {
     /// Set when a decode hit [`MAX_DEPTH`]: postcard drops custom error
     /// messages, so the server asks here why a frame did not decode.
     static TOO_DEEP: Cell<bool> = const { Cell::new(false) };
+    /// Set when a decode met a [`Datum::Ref`] (a proxy inside a value).
+    static SAW_REF: Cell<bool> = const { Cell::new(false) };
+}
+
+thread_local! {
+    /// The managers' addresses of the proxies [`to_datum`] turned into
+    /// [`Datum::Ref`]s on this thread since they were last taken.
+    static REF_ADDRESSES: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn note_ref_address(address: &str) {
+    let _ = REF_ADDRESSES.try_with(|r| r.borrow_mut().push(address.to_string()));
+}
+
+/// The addresses noted since the last call (clears them): a request to a
+/// manager may carry proxies of that manager only.
+pub(crate) fn take_ref_addresses() -> Vec<String> {
+    REF_ADDRESSES
+        .try_with(|r| std::mem::take(&mut *r.borrow_mut()))
+        .unwrap_or_default()
+}
+
+/// Whether a decode on this thread met a proxy since the last call
+/// (clears the flag): the server then starts tracing references.
+pub(crate) fn take_saw_ref() -> bool {
+    SAW_REF.with(|c| c.replace(false))
+}
+
+/// The serde name under which a proxy serializes its token: [`to_datum`]
+/// turns it into a [`Datum::Ref`], and [`from_datum`] back.
+pub(crate) const TOKEN_NAME: &str = "$forklore::managers::Token";
+
+impl Datum {
+    /// The object ids of the proxies inside this value (its [`Datum::Ref`]s).
+    pub(crate) fn refs(&self, out: &mut Vec<u64>) {
+        match self {
+            Datum::Ref(t) => {
+                if let Datum::Seq(parts) = &**t {
+                    if let Some(Datum::Int(id)) = parts.get(1) {
+                        if let Ok(id) = u64::try_from(*id) {
+                            out.push(id);
+                        }
+                    }
+                }
+            }
+            Datum::Some(d) | Datum::Variant(_, d) => d.refs(out),
+            Datum::Seq(v) => v.iter().for_each(|d| d.refs(out)),
+            Datum::Map(m) => m.iter().for_each(|(k, v)| {
+                k.refs(out);
+                v.refs(out);
+            }),
+            _ => {}
+        }
+    }
 }
 
 /// Whether the last failed decode on this thread hit [`MAX_DEPTH`]
@@ -349,7 +419,9 @@ impl<'de> Deserialize<'de> for Datum {
         DEPTH.with(|c| c.set(depth));
         let r = r?;
         // A boxed node costs its box (a sequence paid for its elements).
-        if matches!(r, Repr::Some(_) | Repr::Variant(..)) && !charge(std::mem::size_of::<Datum>()) {
+        if matches!(r, Repr::Some(_) | Repr::Variant(..) | Repr::Ref(_))
+            && !charge(std::mem::size_of::<Datum>())
+        {
             return Err(too_big());
         }
         Ok(match r {
@@ -365,6 +437,10 @@ impl<'de> Deserialize<'de> for Datum {
             Repr::Seq(v) => Datum::Seq(v),
             Repr::Map(m) => Datum::Map(m),
             Repr::Variant(i, p) => Datum::Variant(i, p),
+            Repr::Ref(t) => {
+                SAW_REF.with(|c| c.set(true));
+                Datum::Ref(t)
+            }
         })
     }
 }
@@ -408,6 +484,16 @@ impl fmt::Display for Datum {
                 }
                 f.write_str("}")
             }
+            Datum::Ref(t) => match &**t {
+                Datum::Seq(parts) if parts.len() == 3 => match &parts[2] {
+                    // CPython: <ListProxy object, typeid 'list' at 0x7f...>
+                    Datum::Str(kind) => {
+                        write!(f, "<proxy object, typeid '{kind}', id {}>", parts[1])
+                    }
+                    kind => write!(f, "<proxy object, typeid {kind}, id {}>", parts[1]),
+                },
+                t => write!(f, "<proxy {t}>"),
+            },
             Datum::Variant(i, p) => match &**p {
                 Datum::Unit => write!(f, "<variant {i}>"),
                 p => write!(f, "<variant {i}>({p})"),
@@ -478,6 +564,7 @@ impl de::Error for DatumError {
     }
 }
 
+mod cmp;
 mod from_datum;
 mod to_datum;
 

@@ -24,7 +24,25 @@ pub struct Handle {
 
 impl Handle {
     pub(crate) fn call(&self, m: Method) -> Result<Reply> {
-        client::call(&self.endpoint, &Request::Call(self.id, m))
+        super::named::check_destination(&self.endpoint.address)?;
+        let r = client::call(&self.endpoint, &Request::Call(self.id, m));
+        super::named::sent();
+        r
+    }
+
+    /// A reply read as raw data (a `repr`) carried these values: give back
+    /// the references the server handed to this process with the proxies
+    /// inside them, which no proxy will adopt (taken over, then dropped).
+    pub(crate) fn settle<'a>(&self, values: impl IntoIterator<Item = &'a Datum>) {
+        let mut ids = Vec::new();
+        for d in values {
+            d.refs(&mut ids);
+        }
+        for id in ids {
+            if client::adopt(&self.endpoint, id).is_ok() {
+                client::decref_local(&self.endpoint, id);
+            }
+        }
     }
 
     /// How many proxies of this object live in this process.

@@ -249,6 +249,7 @@ impl Manager {
         drop(listener);
         drop(alive_r);
         let endpoint = Arc::new(Endpoint { address, authkey });
+        client::know(&endpoint);
         Ok(Manager {
             owner: Some(Arc::new(Owner {
                 creator: std::process::id(),

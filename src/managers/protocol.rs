@@ -117,10 +117,16 @@ pub enum Kind {
     },
     /// `manager.Condition()`, with its own reentrant lock.
     Condition,
-    /// `manager.Barrier(parties)`.
+    /// `manager.Condition(lock)`: a condition on the `Lock` or `RLock`
+    /// object of this id, which several conditions may share.
+    ConditionOn(ObjId),
+    /// `manager.Barrier(parties, timeout=timeout)`.
     Barrier {
         /// How many parties must wait before all are released.
         parties: u64,
+        /// The timeout of a `wait` that gives none (Python's default
+        /// timeout); `None` waits for ever.
+        timeout: Option<Duration>,
     },
     /// `manager.Value(typecode, value)`.
     Value(Datum),
@@ -196,6 +202,9 @@ pub enum ListOp {
     DelSlice(Slice),
     ToVec,
     Clear,
+    /// `li *= n` (Python's `__imul__`): repeat in one step; `n <= 0` empties
+    /// the list.
+    IMul(i64),
 }
 
 /// Dict methods. Keys and values come back in insertion order, as in Python.
@@ -220,6 +229,14 @@ pub enum DictOp {
     PopItem,
     SetDefault(Datum, Datum),
     Update(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<(Datum, Datum)>),
+    /// The key after the entry `after` (insertion sequence number; `None`:
+    /// the first), if the dict still has `len` entries: the step of a live
+    /// iterator. Replies `Pairs` with one `(sequence number, key)`, or none
+    /// at the end; `ChangedDuringIteration` if the size changed.
+    IterNext {
+        after: Option<u64>,
+        len: u64,
+    },
 }
 
 /// Queue methods. `timeout: None` with `block: true` waits for ever.
@@ -402,6 +419,8 @@ pub enum RemoteError {
     Invalid(String),
     /// No object is registered under this name.
     NotRegistered(String),
+    /// The object changed size during an iteration (`DictOp::IterNext`).
+    ChangedDuringIteration(String),
     /// The server panicked while handling this request (a bug in
     /// forklore): the connection's state was cleaned up and it stays open.
     Panicked(String),
@@ -427,6 +446,7 @@ impl From<RemoteError> for Error {
             RemoteError::Refused(m) | RemoteError::Invalid(m) => Error::ManagerRequest(m),
             RemoteError::NotRegistered(name) => Error::NotRegistered { name },
             RemoteError::Panicked(message) => Error::ManagerPanicked { message },
+            RemoteError::ChangedDuringIteration(what) => Error::ChangedDuringIteration { what },
         }
     }
 }

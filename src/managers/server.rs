@@ -59,6 +59,10 @@ pub(super) struct Server {
     /// Panics caught in connection threads (a bug each; the fuzz test
     /// checks that there are none).
     panics: AtomicU64,
+    /// Whether a proxy was ever stored in an object: from then on an
+    /// object whose count reaches zero lives on while a stored value
+    /// refers to it, and the server traces references (see `collect`).
+    nested: std::sync::atomic::AtomicBool,
     /// Whether `Request::Shutdown` ends the process. Only the in-process
     /// fuzz test sets it to false: it must not end the test binary.
     exit_on_shutdown: bool,
@@ -117,6 +121,7 @@ impl Server {
         let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
         let p = parked.entry(process).or_insert(Parked {
             refs: HashMap::new(),
+            handed: HashMap::new(),
             until,
         });
         p.until = until;
@@ -127,12 +132,38 @@ impl Server {
 
     /// The references parked for `process`, which takes them back.
     fn resume(&self, process: u64) -> HashMap<ObjId, u64> {
-        self.parked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&process)
-            .map(|p| p.refs)
-            .unwrap_or_default()
+        let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(p) = parked.get_mut(&process) else {
+            return HashMap::new();
+        };
+        let refs = std::mem::take(&mut p.refs);
+        if p.handed.is_empty() {
+            parked.remove(&process);
+        }
+        refs
+    }
+
+    /// Take one handed-off reference of each of `ids` parked for `process`;
+    /// the ids that had one.
+    fn take_handed(&self, process: u64, ids: &[ObjId]) -> Vec<ObjId> {
+        let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(p) = parked.get_mut(&process) else {
+            return Vec::new();
+        };
+        let mut taken = Vec::new();
+        for &id in ids {
+            if let Some(n) = p.handed.get_mut(&id) {
+                *n -= 1;
+                if *n == 0 {
+                    p.handed.remove(&id);
+                }
+                taken.push(id);
+            }
+        }
+        if p.refs.is_empty() && p.handed.is_empty() {
+            parked.remove(&process);
+        }
+        taken
     }
 
     /// Give back the parked references whose process died (Unix) or whose
@@ -148,7 +179,11 @@ impl Server {
                     None => self.procs.alive(process),
                 };
                 if !keep {
-                    expired.push(std::mem::take(&mut p.refs));
+                    let mut refs = std::mem::take(&mut p.refs);
+                    for (id, n) in p.handed.drain() {
+                        *refs.entry(id).or_default() += n;
+                    }
+                    expired.push(refs);
                 }
                 keep
             });
@@ -172,6 +207,7 @@ impl Server {
             procs: procs::Procs::default(),
             parked: Mutex::new(HashMap::new()),
             panics: AtomicU64::new(0),
+            nested: std::sync::atomic::AtomicBool::new(false),
             exit_on_shutdown: true,
         }
     }
@@ -248,6 +284,10 @@ pub(crate) const RESUME_GRACE: std::time::Duration = std::time::Duration::from_s
 /// References of a failed connection, waiting for its process.
 struct Parked {
     refs: HashMap<ObjId, u64>,
+    /// References handed off with replies that carried proxies (a proxy
+    /// read out of a list, a queue...), until the process adopts them:
+    /// the object cannot be freed between the reply and the adoption.
+    handed: HashMap<ObjId, u64>,
     /// Over TCP, when they are given back; `None` on a Unix socket, where
     /// they are given back when the process dies.
     until: Option<std::time::Instant>,
@@ -348,6 +388,9 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
         let next = match super::datum::decode_bounded::<Request>(&frame) {
             Ok(req) => {
                 drop(frame);
+                if super::datum::take_saw_ref() {
+                    server.nested.store(true, Ordering::Relaxed);
+                }
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     handle(server, conn, session, req)
                 }))
@@ -408,15 +451,95 @@ fn release_refs(server: &Server, refs: HashMap<ObjId, u64>) {
     if refs.is_empty() {
         return;
     }
+    let nested = server.nested.load(Ordering::Relaxed);
     let mut objects = server.objects();
+    let mut zero = false;
     for (id, n) in refs {
         if let Some(e) = objects.get_mut(&id) {
             e.refs = e.refs.saturating_sub(n);
             if e.refs == 0 {
-                objects.remove(&id);
+                if nested {
+                    zero = true;
+                } else {
+                    objects.remove(&id);
+                }
             }
         }
     }
+    if zero {
+        collect(&mut objects);
+    }
+}
+
+/// Hand the proxies in reply `r` to the calling `process`: one reference
+/// each, parked for it until it adopts them (see `Parked::handed`).
+fn hand_off(server: &Server, process: u64, r: &Response) {
+    let mut ids = Vec::new();
+    if let Ok(reply) = r {
+        match reply {
+            Reply::Datum(d) | Reply::Maybe(Some(d)) => d.refs(&mut ids),
+            Reply::Seq(v) => v.iter().for_each(|d| d.refs(&mut ids)),
+            Reply::Pairs(v) => v.iter().for_each(|(k, d)| {
+                k.refs(&mut ids);
+                d.refs(&mut ids);
+            }),
+            Reply::Exchanged { previous, .. } => previous.refs(&mut ids),
+            _ => {}
+        }
+    }
+    if ids.is_empty() {
+        return;
+    }
+    let mut objects = server.objects();
+    ids.retain(|id| match objects.get_mut(id) {
+        Some(e) => {
+            e.refs = e.refs.saturating_add(1);
+            true
+        }
+        None => false,
+    });
+    drop(objects);
+    let until = server.tcp.then(|| std::time::Instant::now() + RESUME_GRACE);
+    let mut parked = server.parked.lock().unwrap_or_else(PoisonError::into_inner);
+    let p = parked.entry(process).or_insert(Parked {
+        refs: HashMap::new(),
+        handed: HashMap::new(),
+        until,
+    });
+    for id in ids {
+        *p.handed.entry(id).or_default() += 1;
+    }
+}
+
+/// Free the objects that no connection, name or handoff holds and that no
+/// stored value of a held object refers to (a proxy inside a list, a dict,
+/// a queue...): a mark from the held objects through the proxies stored in
+/// them, then a sweep. Only servers that have seen a proxy inside a value
+/// run it (see `Server::nested`). Lock order: the table, then one object's
+/// own lock at a time (no request holds an object's lock while it takes
+/// the table's).
+fn collect(objects: &mut HashMap<ObjId, Entry>) {
+    if objects.values().all(|e| e.refs > 0) {
+        return;
+    }
+    let mut marked: std::collections::HashSet<ObjId> = std::collections::HashSet::new();
+    let mut todo: Vec<ObjId> = objects
+        .iter()
+        .filter(|(_, e)| e.refs > 0)
+        .map(|(&id, _)| id)
+        .collect();
+    let mut out = Vec::new();
+    while let Some(id) = todo.pop() {
+        if !marked.insert(id) {
+            continue;
+        }
+        if let Some(e) = objects.get(&id) {
+            out.clear();
+            e.obj.refs(&mut out);
+            todo.extend(out.iter().copied().filter(|i| !marked.contains(i)));
+        }
+    }
+    objects.retain(|id, _| marked.contains(id));
 }
 
 fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Request) -> Next {
@@ -457,17 +580,30 @@ fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Reques
                 fd: conn.as_fd(),
                 procs: &server.procs,
             };
-            match obj.call(method, &ctx) {
-                Ok(r) => Next::Reply(r),
+            let r = obj.call(method, &ctx);
+            drop(obj);
+            match r {
+                Ok(r) => {
+                    if server.nested.load(Ordering::Relaxed) {
+                        hand_off(server, session.caller.process, &r);
+                        collect(&mut server.objects());
+                    }
+                    Next::Reply(r)
+                }
                 Err(ClientGone) => Next::Gone,
             }
         }
         Request::Create(kind) => {
+            let lookup = |id| server.objects().get(&id).map(|e| Arc::clone(&e.obj));
+            let obj = match Object::create(kind, lookup) {
+                Ok(obj) => obj,
+                Err(e) => return Next::Reply(Err(e)),
+            };
             let id = server.next_id.fetch_add(1, Ordering::Relaxed);
             server.objects().insert(
                 id,
                 Entry {
-                    obj: Arc::new(Object::new(kind)),
+                    obj: Arc::new(obj),
                     refs: 1,
                 },
             );
@@ -479,17 +615,31 @@ fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Reques
             // that still exists (one it already holds, resumed after a
             // failed connection, is not counted twice); report the first
             // that does not exist.
+            // A reference handed off to this process with a reply that
+            // carried the proxy is taken over (or given back, if this
+            // connection holds one already).
+            let handed = server.take_handed(session.caller.process, &ids);
             let mut objects = server.objects();
             let mut missing = None;
             for id in ids {
+                let was_handed = handed.contains(&id);
                 match objects.get_mut(&id) {
-                    Some(_) if refs.get(&id).is_some_and(|&n| n > 0) => {}
+                    Some(e) if refs.get(&id).is_some_and(|&n| n > 0) => {
+                        if was_handed {
+                            e.refs = e.refs.saturating_sub(1);
+                        }
+                    }
                     Some(e) => {
-                        e.refs = e.refs.saturating_add(1);
+                        if !was_handed {
+                            e.refs = e.refs.saturating_add(1);
+                        }
                         *refs.entry(id).or_default() += 1;
                     }
                     None => missing = missing.or(Some(id)),
                 }
+            }
+            if !handed.is_empty() {
+                collect(&mut objects);
             }
             Next::Reply(match missing {
                 Some(id) => Err(RemoteError::UnknownObject(id)),
@@ -511,6 +661,9 @@ fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Reques
         },
         Request::ObjectCount => {
             server.sweep_parked();
+            if server.nested.load(Ordering::Relaxed) {
+                collect(&mut server.objects());
+            }
             Next::Reply(Ok(Reply::Size(server.objects().len() as u64)))
         }
         Request::Register(name, id) => {

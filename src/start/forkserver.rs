@@ -315,6 +315,12 @@ fn recv_with_fds(s: &UnixStream, buf: &mut [u8]) -> std::io::Result<(usize, Vec<
 
 impl Served {
     /// Wait up to `timeout` (`None`: for ever) for the child's status.
+    /// A copy of the connection's descriptor, readable once the fork
+    /// server reports the child's end (for `active_children`).
+    pub(crate) fn watch_fd(&self) -> Option<std::os::fd::OwnedFd> {
+        self.conn.try_clone().ok().map(std::os::fd::OwnedFd::from)
+    }
+
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> Result<Option<ExitStatus>> {
         if let Some(t) = timeout {
             if !crate::sys::poll_readable(&self.conn, t)? {

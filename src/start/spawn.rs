@@ -124,6 +124,10 @@ pub(crate) struct FnTarget {
     pub call: usize,
     pub func: usize,
     pub args: Vec<u8>,
+    /// The managers (address, authkey) of the proxies in `args`: a
+    /// spawned child learns them before it reads the arguments, as CPython
+    /// gives its authkey to the children it starts (see `managers::named`).
+    pub managers: Vec<(String, Vec<u8>)>,
 }
 
 impl FnTarget {
@@ -131,16 +135,19 @@ impl FnTarget {
         f: fn(A),
         args: &A,
     ) -> Result<Self> {
+        let capture = crate::managers::named::Capture::start();
         let args = postcard::to_stdvec(args).map_err(|e| Error::Encode(e.to_string()))?;
         Ok(FnTarget {
             call: call_fn::<A> as Call as usize,
             func: f as usize,
             args,
+            managers: capture.finish(),
         })
     }
 
     /// Run it here. `Err` is a decode error of the arguments.
     pub(crate) fn run(&self) -> std::result::Result<(), String> {
+        crate::managers::named::learn(&self.managers);
         // SAFETY: `call` was taken from a real `Call` in this executable,
         // either in this process or (relocated by `address_of`) in the one
         // that sent it; see `call_fn`.
@@ -153,6 +160,7 @@ impl FnTarget {
             call: offset_of(self.call),
             func: offset_of(self.func),
             args: self.args.clone(),
+            managers: self.managers.clone(),
         }
     }
 }
@@ -163,6 +171,7 @@ pub(crate) struct WireFn {
     call: i64,
     func: i64,
     args: Vec<u8>,
+    managers: Vec<(String, Vec<u8>)>,
 }
 
 impl WireFn {
@@ -171,6 +180,7 @@ impl WireFn {
             call: address_of(self.call),
             func: address_of(self.func),
             args: self.args,
+            managers: self.managers,
         }
     }
 }

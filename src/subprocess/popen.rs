@@ -197,7 +197,11 @@ impl Popen {
     ///
     /// # Timeouts
     /// When `timeout` expires first, the result is [`Error::TimeoutExpired`]
-    /// and, as in Python, the child is **not** killed. What was read so far
+    /// and, as in Python, the child is **not** killed. Its `stdout` and
+    /// `stderr` hold a copy of what was read so far from each piped stream
+    /// (Python: `TimeoutExpired.stdout`/`.stderr`; CPython gives `None` for a
+    /// pipe nothing was read from yet, forklore an empty buffer, so `Some`
+    /// always means "a pipe"). What was read also
     /// stays in the `Popen`, with the input not yet sent: call `communicate`
     /// again (without input) to go on, and it returns the complete output.
     /// Calls after the one that returned the output return empty buffers.
@@ -267,7 +271,22 @@ impl Popen {
             {
                 set_nonblocking(f, false)?;
             }
-            return Err(self.timeout_expired(limit.map_or(Duration::ZERO, |(t, _)| t)));
+            // As CPython's TimeoutExpired: the output so far, which the
+            // Popen keeps too (the next call returns all of it).
+            let (stdout, stderr) = self
+                .comm
+                .as_ref()
+                .map_or((None, None), |c| (c.stdout.clone(), c.stderr.clone()));
+            let mut e = self.timeout_expired(limit.map_or(Duration::ZERO, |(t, _)| t));
+            if let Error::TimeoutExpired {
+                stdout: o,
+                stderr: r,
+                ..
+            } = &mut e
+            {
+                (*o, *r) = (stdout, stderr);
+            }
+            return Err(e);
         }
         self.wait_until(limit)?;
         let comm = self.comm.get_or_insert_with(Communication::default);

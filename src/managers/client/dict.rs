@@ -48,6 +48,43 @@ where
     K: Serialize + DeserializeOwned,
     V: Serialize + DeserializeOwned,
 {
+    /// A live iterator over the keys: each step asks the server for the
+    /// key after the last one returned, in insertion order (Python:
+    /// `iter(d)`). Keys added before it reaches the end are returned; as in
+    /// CPython, a step after the dict changed size (an insertion, a
+    /// deletion, a `clear`) since `iter` is
+    /// [`Error::ChangedDuringIteration`] (Python: `RuntimeError: dictionary
+    /// changed size during iteration`). An error is returned once, then the
+    /// iterator ends (CPython raises it again on every later step); an
+    /// ended iterator stays ended. [`keys`](Self::keys) takes a snapshot in
+    /// one request instead.
+    ///
+    /// ```
+    /// let manager = forklore::managers::Manager::start().unwrap();
+    /// let d = manager.dict::<u8, char>().unwrap();
+    /// d.update([(65, 'A'), (66, 'B')]).unwrap();
+    /// let keys: Vec<u8> = d.iter().unwrap().collect::<Result<_, _>>().unwrap();
+    /// assert_eq!(keys, [65, 66]);
+    /// let mut it = d.iter().unwrap();
+    /// d.clear().unwrap();
+    /// assert!(matches!(
+    ///     it.next(),
+    ///     Some(Err(forklore::Error::ChangedDuringIteration { .. }))
+    /// ));
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::ManagerGone`] if the server has gone (the size is taken
+    /// when the iterator is made, as CPython's is).
+    pub fn iter(&self) -> Result<DictIter<'_, K, V>> {
+        Ok(DictIter {
+            dict: self,
+            len: self.len()? as u64,
+            after: None,
+            done: false,
+        })
+    }
+
     fn op(&self, op: DictOp) -> Result<Reply> {
         self.handle.call(Method::Dict(op))
     }
@@ -205,10 +242,12 @@ where
     /// # Errors
     /// As [`set`](Self::set).
     pub fn update(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()> {
+        let encoding = crate::managers::named::Encoding::start();
         let pairs = pairs
             .into_iter()
             .map(|(k, v)| Ok((to_datum(&k)?, to_datum(&v)?)))
             .collect::<Result<_>>()?;
+        drop(encoding);
         want_unit(self.op(DictOp::Update(pairs))?)
     }
 
@@ -218,7 +257,67 @@ where
     /// [`Error::ManagerGone`] if the server has gone.
     pub fn repr(&self) -> Result<String> {
         let pairs = want_pairs(self.op(DictOp::Items)?)?;
+        self.handle.settle(pairs.iter().flat_map(|(k, v)| [k, v]));
         // Datum::Map displays its pairs in the order given.
         Ok(Datum::Map(pairs).to_string())
+    }
+}
+
+/// A live iterator over the keys of a [`DictProxy`]: see [`DictProxy::iter`].
+pub struct DictIter<'a, K, V> {
+    dict: &'a DictProxy<K, V>,
+    /// The size when the iterator was made.
+    len: u64,
+    /// The insertion number of the last key returned.
+    after: Option<u64>,
+    done: bool,
+}
+
+impl<K, V> fmt::Debug for DictIter<'_, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DictIter")
+            .field("len", &self.len)
+            .field("after", &self.after)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl<K, V> Iterator for DictIter<'_, K, V>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned,
+{
+    type Item = Result<K>;
+
+    fn next(&mut self) -> Option<Result<K>> {
+        if self.done {
+            return None;
+        }
+        let step = self
+            .dict
+            .op(DictOp::IterNext {
+                after: self.after,
+                len: self.len,
+            })
+            .and_then(want_pairs)
+            .and_then(|pairs| match pairs.into_iter().next() {
+                None => Ok(None),
+                Some((seq, k)) => Ok(Some((from_datum::<u64>(seq)?, from_datum::<K>(k)?))),
+            });
+        match step {
+            Ok(Some((seq, k))) => {
+                self.after = Some(seq);
+                Some(Ok(k))
+            }
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
     }
 }

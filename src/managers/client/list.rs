@@ -38,6 +38,7 @@ fn slice_of(range: impl RangeBounds<i64>) -> Slice {
 }
 
 fn data<T: Serialize>(items: impl IntoIterator<Item = T>) -> Result<Vec<Datum>> {
+    let _encoding = crate::managers::named::Encoding::start();
     items.into_iter().map(|x| to_datum(&x)).collect()
 }
 
@@ -70,6 +71,34 @@ pub struct ListProxy<T> {
 proxy_common!(ListProxy<T>);
 
 impl<T: Serialize + DeserializeOwned> ListProxy<T> {
+    /// A live iterator: each step asks the server for the next item
+    /// (Python: `iter(li)`, which calls `li[i]` for `i = 0, 1, ...` until
+    /// `IndexError`). It sees changes made while it runs, as CPython's does:
+    /// set `li[0]` before the first step and the step returns the new value;
+    /// items appended before it reaches the end are returned too. Once it
+    /// has ended it stays ended. [`to_vec`](Self::to_vec) takes a snapshot
+    /// in one request instead.
+    ///
+    /// An error other than the end (a dead manager, an item that is not a
+    /// `T`) is returned once, and then the iterator ends (CPython would
+    /// raise it on every step; a Rust `for` loop would then never end).
+    ///
+    /// ```
+    /// let manager = forklore::managers::Manager::start().unwrap();
+    /// let li = manager.list_from([1, 2, 3]).unwrap();
+    /// let mut it = li.iter();
+    /// li.set(0, 100).unwrap();
+    /// assert_eq!(it.next().unwrap().unwrap(), 100);
+    /// let rest: Vec<i32> = it.collect::<Result<_, _>>().unwrap();
+    /// assert_eq!(rest, [2, 3]);
+    /// ```
+    pub fn iter(&self) -> ListIter<'_, T> {
+        ListIter {
+            list: self,
+            next: Some(0),
+        }
+    }
+
     fn op(&self, op: ListOp) -> Result<Reply> {
         self.handle.call(Method::List(op))
     }
@@ -89,6 +118,28 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// As [`append`](Self::append).
     pub fn extend(&self, items: impl IntoIterator<Item = T>) -> Result<()> {
         want_unit(self.op(ListOp::Extend(data(items)?))?)
+    }
+
+    /// `li += items` (Python's `__iadd__`): the items added at the end in
+    /// one server-side step, as [`extend`](Self::extend) (which is what
+    /// CPython's `__iadd__` calls). A method rather than `AddAssign`, whose
+    /// `+=` could not report a dead manager except by panicking.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    pub fn iadd(&self, items: impl IntoIterator<Item = T>) -> Result<()> {
+        self.extend(items)
+    }
+
+    /// `li *= n` (Python's `__imul__`): the list repeated `n` times, in one
+    /// server-side step, so no other client sees it half-repeated; `n <= 0`
+    /// empties it.
+    ///
+    /// # Errors
+    /// [`Error::ManagerRequest`](crate::Error::ManagerRequest) if the result would pass 16 Mi items (the
+    /// list is unchanged; Python: `MemoryError`); [`Error::ManagerGone`](crate::Error::ManagerGone).
+    pub fn imul(&self, n: i64) -> Result<()> {
+        want_unit(self.op(ListOp::IMul(n))?)
     }
 
     /// Insert `value` before index `i`; an index past either end inserts at
@@ -290,7 +341,10 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// [`Error::ManagerGone`](crate::Error::ManagerGone) if the server has gone.
     pub fn repr(&self) -> Result<String> {
         match self.op(ListOp::ToVec)? {
-            Reply::Seq(v) => Ok(Datum::Seq(v).to_string()),
+            Reply::Seq(v) => {
+                self.handle.settle(&v);
+                Ok(Datum::Seq(v).to_string())
+            }
             r => Err(crate::managers::unexpected(&r)),
         }
     }
@@ -389,3 +443,40 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
 }
 
 // ---------------------------------------------------------------------------
+
+/// A live iterator over a [`ListProxy`]: see [`ListProxy::iter`].
+pub struct ListIter<'a, T> {
+    list: &'a ListProxy<T>,
+    /// The index of the next step; `None` once ended.
+    next: Option<i64>,
+}
+
+impl<T> fmt::Debug for ListIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListIter")
+            .field("next", &self.next)
+            .finish()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Iterator for ListIter<'_, T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        let i = self.next?;
+        match self.list.get(i) {
+            Ok(v) => {
+                self.next = i.checked_add(1);
+                Some(Ok(v))
+            }
+            Err(e) => {
+                self.next = None;
+                if e.is_index_out_of_range() {
+                    None
+                } else {
+                    Some(Err(e))
+                }
+            }
+        }
+    }
+}

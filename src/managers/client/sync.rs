@@ -622,6 +622,8 @@ impl BarrierProxy {
 
     /// Wait until `parties` callers are waiting, then release them all;
     /// returns a distinct index in `0..parties` for each (Python: `b.wait()`).
+    /// A barrier made with [`Manager::barrier_with_timeout`](crate::managers::Manager::barrier_with_timeout)
+    /// waits at most its timeout, then breaks.
     ///
     /// # Errors
     /// [`Error::BrokenBarrier`](crate::Error::BrokenBarrier) if the barrier is

@@ -212,7 +212,9 @@ impl NamespaceProxy {
     /// The attributes that do not start with `_`, sorted by name.
     fn public_items(&self) -> Result<Vec<(String, Datum)>> {
         let mut out = Vec::new();
-        for (k, v) in want_pairs(self.op(NamespaceOp::Items)?)? {
+        let pairs = want_pairs(self.op(NamespaceOp::Items)?)?;
+        self.handle.settle(pairs.iter().map(|(_, v)| v));
+        for (k, v) in pairs {
             let k: String = from_datum(k)?;
             if !k.starts_with('_') {
                 out.push((k, v));

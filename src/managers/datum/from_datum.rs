@@ -21,6 +21,7 @@ fn unexpected(d: &Datum) -> de::Unexpected<'_> {
         Datum::Seq(_) => de::Unexpected::Seq,
         Datum::Map(_) => de::Unexpected::Map,
         Datum::Variant(..) => de::Unexpected::Enum,
+        Datum::Ref(_) => de::Unexpected::NewtypeStruct,
     }
 }
 
@@ -33,6 +34,8 @@ impl<'de> Deserializer<'de> for Datum {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
         match self {
+            // A proxy's token, read by anything but a proxy: its parts.
+            Datum::Ref(t) => t.deserialize_any(visitor),
             Datum::Unit => visitor.visit_unit(),
             Datum::Bool(b) => visitor.visit_bool(b),
             Datum::Int(i) => {
@@ -97,7 +100,11 @@ impl<'de> Deserializer<'de> for Datum {
         _name: &'static str,
         visitor: V,
     ) -> DeResult<V::Value> {
-        visitor.visit_newtype_struct(self)
+        match self {
+            // A proxy reads its token.
+            Datum::Ref(t) => visitor.visit_newtype_struct(*t),
+            d => visitor.visit_newtype_struct(d),
+        }
     }
 
     fn deserialize_enum<V: Visitor<'de>>(

@@ -89,7 +89,8 @@ fn order_matches_derived_ord() {
     );
     assert!(to_datum(&"ab").unwrap() < to_datum(&"b").unwrap());
     assert!(to_datum(&None::<u8>).unwrap() < to_datum(&Some(0u8)).unwrap());
-    assert!(to_datum(&-0.0f64).unwrap() < to_datum(&0.0f64).unwrap());
+    // -0.0 == 0.0 as in Python (both equal the integer 0).
+    assert_eq!(to_datum(&-0.0f64).unwrap(), to_datum(&0.0f64).unwrap());
     assert_eq!(to_datum(&f64::NAN).unwrap(), to_datum(&f64::NAN).unwrap());
 }
 
@@ -210,4 +211,72 @@ fn a_budget_refuses_a_huge_sequence_before_decoding_it() {
     let d = to_datum(&vec![(); 1000]).unwrap();
     let ok = decode_bounded::<Datum>(&postcard::to_stdvec(&d).unwrap()).unwrap();
     assert_eq!(ok, d);
+}
+
+// CPython: `_test_multiprocessing._TestContainers` runs the proxied list and
+// dict methods on real Python objects, where `True == 1 == 1.0`; the server
+// must agree (issue 14, item 7).
+#[test]
+fn numbers_compare_across_types_like_python() {
+    use std::hash::{BuildHasher, RandomState};
+    let i = |v: i128| Datum::Int(v);
+    let f = |v: f64| Datum::Float(F64(v));
+    assert_eq!(i(1), f(1.0));
+    assert_eq!(Datum::Bool(true), i(1));
+    assert_eq!(Datum::Bool(false), f(-0.0));
+    assert!(i(1) < f(1.5) && f(1.5) < i(2));
+    assert!(f(-0.5) < i(0) && i(-1) < f(-0.5));
+    // Exact: i64::MAX is not the float 2^63 it rounds to.
+    assert!(i(i64::MAX.into()) < f(9_223_372_036_854_775_808.0));
+    assert!(i(i128::MAX) < f(f64::INFINITY) && f(f64::NEG_INFINITY) < i(i128::MIN));
+    assert!(i(i128::MAX) < f(1e39) && f(-1e39) < i(i128::MIN));
+    // NaN: equal to itself, above every number (total order kept).
+    assert_eq!(f(f64::NAN), f(f64::NAN));
+    assert!(i(i128::MAX) < f(f64::NAN) && f(f64::INFINITY) < f(f64::NAN));
+    assert!(f(-f64::NAN) < i(i128::MIN));
+    // Equal numbers hash alike (a BTreeMap or HashMap key finds either).
+    let h = RandomState::new();
+    assert_eq!(h.hash_one(i(3)), h.hash_one(f(3.0)));
+    assert_eq!(h.hash_one(i(0)), h.hash_one(f(-0.0)));
+    assert_eq!(h.hash_one(i(1)), h.hash_one(Datum::Bool(true)));
+    // Inside containers too, and a total order for sorting mixed values.
+    assert_eq!(
+        Datum::Seq(vec![i(1), f(2.0)]),
+        Datum::Seq(vec![f(1.0), i(2)])
+    );
+    let mut v = [
+        f(2.5),
+        i(3),
+        Datum::Str("a".into()),
+        i(-1),
+        f(0.5),
+        Datum::Unit,
+    ];
+    v.sort();
+    assert_eq!(
+        v.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+        ["None", "-1", "0.5", "2.5", "3", "'a'"]
+    );
+    // The order is transitive across the three number types.
+    let nums = [
+        i(-2),
+        f(-1.5),
+        Datum::Bool(false),
+        f(0.0),
+        f(-0.0),
+        Datum::Bool(true),
+        f(1.0),
+        i(1),
+        f(f64::NAN),
+    ];
+    for a in &nums {
+        for b in &nums {
+            for c in &nums {
+                if a <= b && b <= c {
+                    assert!(a <= c, "{a} <= {b} <= {c}");
+                }
+            }
+            assert_eq!(a.cmp(b), b.cmp(a).reverse());
+        }
+    }
 }

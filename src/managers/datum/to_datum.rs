@@ -149,9 +149,19 @@ impl ser::Serializer for DatumSerializer<'_> {
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
-        _name: &'static str,
+        name: &'static str,
         value: &T,
     ) -> SerResult {
+        if name == super::TOKEN_NAME {
+            // A proxy: its token, marked so the server counts it.
+            let token = value.serialize(PLAIN)?;
+            if let Datum::Seq(parts) = &token {
+                if let Some(Datum::Str(address)) = parts.first() {
+                    super::note_ref_address(address);
+                }
+            }
+            return Ok(Datum::Ref(Box::new(token)));
+        }
         value.serialize(PLAIN)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(

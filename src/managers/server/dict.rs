@@ -1,6 +1,7 @@
 //! The server's dicts: insertion order kept, as in Python.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use crate::managers::datum::Datum;
 use crate::managers::protocol::{DictOp, RemoteError, Reply};
@@ -48,6 +49,14 @@ impl OrderedDict {
         let (_, (k, v)) = self.entries.pop_last()?;
         self.index.remove(&k);
         Some((k, v))
+    }
+
+    /// The ids of the proxies stored as keys or values.
+    pub(super) fn refs(&self, out: &mut Vec<u64>) {
+        for (k, v) in self.entries.values() {
+            k.refs(out);
+            v.refs(out);
+        }
     }
 
     pub(super) fn len(&self) -> usize {
@@ -105,6 +114,19 @@ pub(super) fn dict_op(d: &mut OrderedDict, op: DictOp) -> CallResult {
                 ok(v)
             }
         },
+        DictOp::IterNext { after, len } => {
+            // Python's dict iterator: a change of size is an error.
+            if d.len() as u64 != len {
+                return err(RemoteError::ChangedDuringIteration("dictionary".into()));
+            }
+            let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+            let next = d.entries.range((lower, Bound::Unbounded)).next();
+            Ok(Ok(Reply::Pairs(
+                next.map(|(seq, (k, _))| (Datum::Int((*seq).into()), k.clone()))
+                    .into_iter()
+                    .collect(),
+            )))
+        }
         DictOp::Update(pairs) => {
             for (k, v) in pairs {
                 d.insert(k, v);

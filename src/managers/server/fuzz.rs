@@ -84,7 +84,10 @@ fn server() -> Arc<Server> {
         Kind::Dict(vec![]),
         Kind::Queue { maxsize: 2 },
         Kind::Lock,
-        Kind::Barrier { parties: 2 },
+        Kind::Barrier {
+            parties: 2,
+            timeout: None,
+        },
         Kind::Semaphore {
             value: u64::MAX,
             bounded: false,
@@ -118,6 +121,7 @@ fn server() -> Arc<Server> {
         procs: procs::Procs::default(),
         parked: Mutex::new(HashMap::new()),
         panics: AtomicU64::new(0),
+        nested: std::sync::atomic::AtomicBool::new(false),
         exit_on_shutdown: false,
     })
 }
@@ -501,7 +505,10 @@ fn extreme_request() -> impl Strategy<Value = Request> {
         ),
         1 => (edge_u64(), any::<bool>())
             .prop_map(|(value, bounded)| Request::Create(Kind::Semaphore { value, bounded })),
-        1 => edge_u64().prop_map(|parties| Request::Create(Kind::Barrier { parties })),
+        1 => edge_u64().prop_map(|parties| Request::Create(Kind::Barrier {
+            parties,
+            timeout: None,
+        })),
         1 => edge_u64().prop_map(|maxsize| Request::Create(Kind::Queue { maxsize })),
         1 => edge_u64().prop_map(Request::Decref),
         1 => prop::collection::vec(edge_u64(), 0..50).prop_map(Request::Adopt),

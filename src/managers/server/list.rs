@@ -59,6 +59,10 @@ fn slice_indices(s: Slice, len: usize) -> Result<Vec<usize>, RemoteError> {
     Ok(out)
 }
 
+/// The longest list `li *= n` may make: 16 Mi items (512 MiB of `Datum`
+/// nodes before any nested content).
+const MAX_REPEAT: usize = 1 << 24;
+
 fn not_in_list(d: &Datum) -> RemoteError {
     RemoteError::ValueNotInList(d.to_string())
 }
@@ -151,6 +155,29 @@ pub(super) fn list_op(l: &mut Vec<Datum>, op: ListOp, resizable: bool) -> CallRe
         ListOp::Extend(items) => {
             l.extend(items);
             ok(())
+        }
+        ListOp::IMul(n) => {
+            // Python: `n <= 0` empties the list; a result too big for
+            // memory is refused (Python: MemoryError), the list unchanged.
+            let n = usize::try_from(n).unwrap_or(0);
+            match l.len().checked_mul(n) {
+                Some(total) if total <= MAX_REPEAT => {
+                    if n == 0 {
+                        l.clear();
+                    } else {
+                        let once = l.clone();
+                        for _ in 1..n {
+                            l.extend(once.iter().cloned());
+                        }
+                    }
+                    ok(())
+                }
+                _ => err(RemoteError::Invalid(format!(
+                    "li *= {n}: {} items would be too many for the server's memory; \
+                     the list is unchanged",
+                    l.len() as u128 * n as u128
+                ))),
+            }
         }
         ListOp::Insert(i, d) => {
             let n = l.len() as i64;

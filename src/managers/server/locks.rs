@@ -342,6 +342,118 @@ pub(super) fn condition_op(
     }
 }
 
+/// Whether caller `c` owns `a` for a condition: an RLock it holds, or a
+/// plain Lock held by anyone (CPython's `Condition._is_owned` for a lock
+/// without an owner: "it cannot be acquired now").
+fn cond_owned(a: &Acquirer, c: Caller) -> bool {
+    match a {
+        Acquirer::RLock { owner, .. } => *owner == Some(c),
+        Acquirer::Lock { holder } => holder.is_some(),
+        _ => false,
+    }
+}
+
+/// A condition on a shared Lock or RLock (`Condition(lock)`): the lock's
+/// own state does the locking, `cond` holds the waiters. CPython's
+/// `threading.Condition`: a waiter is registered before the lock is
+/// released, so a notify after the release cannot be missed.
+pub(super) fn condition_on_op(
+    lock: &Guarded<Acquirer>,
+    cond: &Guarded<CondState>,
+    op: ConditionOp,
+    ctx: &Ctx<'_>,
+) -> CallResult {
+    let c = ctx.caller;
+    let not_owner = |what: &str| err(RemoteError::NotOwner(format!("{what} on a Condition")));
+    match op {
+        ConditionOp::Acquire { blocking, timeout } => {
+            lock_op(lock, LockOp::Acquire { blocking, timeout }, ctx)
+        }
+        ConditionOp::Release => lock_op(lock, LockOp::Release, ctx),
+        ConditionOp::Notify(_) | ConditionOp::NotifyAll | ConditionOp::Wait(_)
+            if !cond_owned(&lock.lock(), c) =>
+        {
+            not_owner(match op {
+                ConditionOp::Notify(_) => "notify",
+                ConditionOp::NotifyAll => "notify_all",
+                _ => "wait",
+            })
+        }
+        ConditionOp::Notify(n) => {
+            cond.lock().notify(n);
+            cond.notify_all();
+            ok(())
+        }
+        ConditionOp::NotifyAll => {
+            cond.lock().notify(u64::MAX);
+            cond.notify_all();
+            ok(())
+        }
+        ConditionOp::Wait(timeout) => {
+            let ticket = {
+                let mut g = cond.lock();
+                let ticket = g.next_ticket;
+                g.next_ticket = g.next_ticket.wrapping_add(1);
+                g.waiters.push(Waiter {
+                    ticket,
+                    notified: false,
+                });
+                ticket
+            };
+            // Release the lock completely (`_release_save`).
+            let saved = {
+                let mut a = lock.lock();
+                let saved = match &mut *a {
+                    Acquirer::RLock { owner, count } => {
+                        *owner = None;
+                        std::mem::take(count)
+                    }
+                    Acquirer::Lock { holder } => {
+                        *holder = None;
+                        1
+                    }
+                    _ => 0,
+                };
+                lock.notify_all();
+                saved
+            };
+            let notified =
+                |s: &mut CondState| s.waiters.iter().any(|w| w.ticket == ticket && w.notified);
+            let notified = match cond.wait(cond.lock(), deadline(timeout), ctx, notified) {
+                Waited::Ready(mut g) | Waited::TimedOut(mut g) => g.remove(ticket),
+                Waited::Gone(mut g) => {
+                    if g.remove(ticket) {
+                        g.notify(1);
+                        cond.notify_all();
+                    }
+                    return Err(ClientGone);
+                }
+            };
+            // Take the lock back (`_acquire_restore`).
+            let mut a = match lock.wait(lock.lock(), None, ctx, |s| s.can_acquire(c, ctx.procs)) {
+                Waited::Ready(a) | Waited::TimedOut(a) => a,
+                Waited::Gone(a) => {
+                    drop(a);
+                    if notified {
+                        cond.lock().notify(1);
+                        cond.notify_all();
+                    }
+                    return Err(ClientGone);
+                }
+            };
+            match &mut *a {
+                Acquirer::RLock { owner, count } => {
+                    *owner = Some(c);
+                    *count = saved;
+                }
+                Acquirer::Lock { holder } => *holder = Some(c),
+                _ => {}
+            }
+            ok(notified)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,16 +2,25 @@
 //! method call to the object's type.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::managers::datum::{Datum, F64};
-use crate::managers::protocol::{Kind, Method, NamespaceOp, RemoteError, Reply, ValueOp};
+use crate::managers::protocol::{Kind, Method, NamespaceOp, ObjId, RemoteError, Reply, ValueOp};
 
 use super::dict::{dict_op, OrderedDict};
 use super::list::list_op;
-use super::locks::{condition_op, event_op, lock_op, Acquirer, CondState};
+use super::locks::{condition_on_op, condition_op, event_op, lock_op, Acquirer, CondState};
 use super::queue::{barrier_op, queue_op, BarrierPhase, BarrierState, QueueState};
 use super::wait::{err, lock, ok, CallResult, Ctx, Guarded};
+
+fn new_cond() -> CondState {
+    CondState {
+        owner: None,
+        count: 0,
+        waiters: Vec::new(),
+        next_ticket: 0,
+    }
+}
 
 /// One shared object.
 pub(crate) enum Object {
@@ -22,6 +31,10 @@ pub(crate) enum Object {
     Event(Guarded<bool>),
     Lock(Guarded<Acquirer>),
     Condition(Guarded<CondState>),
+    /// A condition on a Lock or RLock object (`Condition(lock)`); the
+    /// condition keeps the lock object alive. Its `CondState` holds only
+    /// the waiters.
+    ConditionOn(Arc<Object>, Guarded<CondState>),
     Barrier(Guarded<BarrierState>),
     Value(Mutex<Datum>),
     Namespace(Mutex<BTreeMap<String, Datum>>),
@@ -52,8 +65,35 @@ fn fetch_add(v: &Datum, delta: &Datum, range: Option<(i128, i128)>) -> Result<Da
 
 impl Object {
     /// A new object of kind `k`.
+    /// A new object of kind `k`; `lookup` finds the objects it refers to
+    /// (a `Condition(lock)`'s lock).
+    pub(crate) fn create(
+        k: Kind,
+        lookup: impl Fn(ObjId) -> Option<Arc<Object>>,
+    ) -> Result<Object, RemoteError> {
+        match k {
+            Kind::ConditionOn(id) => {
+                let lock = lookup(id).ok_or(RemoteError::UnknownObject(id))?;
+                match &*lock {
+                    Object::Lock(l)
+                        if matches!(*l.lock(), Acquirer::Lock { .. } | Acquirer::RLock { .. }) => {}
+                    other => {
+                        return Err(RemoteError::Invalid(format!(
+                            "a Condition needs a Lock or an RLock, not a {}",
+                            other.type_name()
+                        )))
+                    }
+                }
+                Ok(Object::ConditionOn(lock, Guarded::new(new_cond())))
+            }
+            k => Ok(Object::new(k)),
+        }
+    }
+
+    /// A new object of kind `k` (one that refers to no other object).
     pub(crate) fn new(k: Kind) -> Object {
         match k {
+            Kind::ConditionOn(_) => unreachable!("Object::create makes it"),
             Kind::List(items) => Object::List(Mutex::new(items)),
             Kind::Array(items) => Object::Array(Mutex::new(items)),
             Kind::Dict(pairs) => {
@@ -80,19 +120,30 @@ impl Object {
                 bounded,
             })),
             Kind::RobustLock => Object::Lock(Guarded::new(Acquirer::Robust { owner: None })),
-            Kind::Condition => Object::Condition(Guarded::new(CondState {
-                owner: None,
-                count: 0,
-                waiters: Vec::new(),
-                next_ticket: 0,
-            })),
-            Kind::Barrier { parties } => Object::Barrier(Guarded::new(BarrierState {
+            Kind::Condition => Object::Condition(Guarded::new(new_cond())),
+            Kind::Barrier { parties, timeout } => Object::Barrier(Guarded::new(BarrierState {
                 parties,
+                timeout,
                 count: 0,
                 phase: BarrierPhase::Filling,
             })),
             Kind::Value(d) => Object::Value(Mutex::new(d)),
             Kind::Namespace => Object::Namespace(Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    /// The ids of the objects the values stored in this one refer to
+    /// (proxies inside a list, a dict, a queue...), appended to `out`.
+    pub(crate) fn refs(&self, out: &mut Vec<ObjId>) {
+        match self {
+            Object::List(l) | Object::Array(l) => lock(l).iter().for_each(|d| d.refs(out)),
+            Object::Dict(d) => lock(d).refs(out),
+            Object::Queue(q) => q.lock().items.iter().for_each(|d| d.refs(out)),
+            Object::Value(v) => lock(v).refs(out),
+            Object::Namespace(n) => lock(n).values().for_each(|d| d.refs(out)),
+            Object::Event(_) | Object::Lock(_) | Object::Condition(_) | Object::Barrier(_) => {}
+            // The lock object it waits on is held through the Arc.
+            Object::ConditionOn(..) => {}
         }
     }
 
@@ -111,7 +162,7 @@ impl Object {
                 Acquirer::Semaphore { bounded: true, .. } => "BoundedSemaphore",
                 Acquirer::Robust { .. } => "RobustLock",
             },
-            Object::Condition(_) => "Condition",
+            Object::Condition(_) | Object::ConditionOn(..) => "Condition",
             Object::Barrier(_) => "Barrier",
             Object::Value(_) => "Value",
             Object::Namespace(_) => "Namespace",
@@ -128,6 +179,12 @@ impl Object {
             (Object::Event(e), Method::Event(op)) => event_op(e, op, ctx),
             (Object::Lock(l), Method::Lock(op)) => lock_op(l, op, ctx),
             (Object::Condition(c), Method::Condition(op)) => condition_op(c, op, ctx),
+            (Object::ConditionOn(l, c), Method::Condition(op)) => match &**l {
+                Object::Lock(l) => condition_on_op(l, c, op, ctx),
+                _ => err(RemoteError::Invalid(
+                    "a Condition's lock is not a lock".into(),
+                )),
+            },
             (Object::Barrier(b), Method::Barrier(op)) => barrier_op(b, op, ctx),
             (Object::Value(v), Method::Value(op)) => value_op(&mut lock(v), op),
             (Object::Namespace(n), Method::Namespace(op)) => namespace_op(&mut lock(n), op),

@@ -18,6 +18,8 @@ pub(super) enum BarrierPhase {
 /// `threading.Barrier`, ported.
 pub(crate) struct BarrierState {
     pub(super) parties: u64,
+    /// The default timeout of a `wait` (Python: `Barrier(n, timeout=t)`).
+    pub(super) timeout: Option<std::time::Duration>,
     pub(super) count: u64,
     pub(super) phase: BarrierPhase,
 }
@@ -134,6 +136,8 @@ pub(super) fn barrier_op(b: &Guarded<BarrierState>, op: BarrierOp, ctx: &Ctx<'_>
             if g.phase == Broken {
                 return err(RemoteError::BrokenBarrier);
             }
+            // Python: `if timeout is None: timeout = self._timeout`.
+            let timeout = timeout.or(g.timeout);
             let index = g.count;
             g.count += 1;
             let (mut g, result) = if index + 1 == g.parties {
