@@ -158,7 +158,7 @@ impl fmt::Debug for F64 {
 ///
 /// Its `Display` is Python's `repr` (`[1, 'a', None]`), for error messages such
 /// as "`5 is not in list`".
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub enum Datum {
     /// `()` or a unit struct.
     Unit,
@@ -187,6 +187,232 @@ pub enum Datum {
     /// An enum variant: its index in declaration order and its payload
     /// (`Unit` for a unit variant, `Seq` for tuple and struct variants).
     Variant(u32, Box<Datum>),
+    /// A packed run of integers: a non-empty sequence (`Vec<i64>`,
+    /// `Vec<u32>`...) whose elements are all integers within `i64`, stored
+    /// 8 bytes each instead of one node each. It compares, hashes and
+    /// prints exactly as the [`Seq`](Datum::Seq) of the same
+    /// [`Int`](Datum::Int)s; empty, it is the empty sequence
+    /// ([`Bytes`](Datum::Bytes) `[]`).
+    Ints(Vec<i64>),
+    /// A packed run of floats: a non-empty sequence of `f64` or `f32`,
+    /// 8 bytes each. Equivalent to the [`Seq`](Datum::Seq) of the same
+    /// [`Float`](Datum::Float)s, as [`Ints`](Datum::Ints) is.
+    Floats(Vec<F64>),
+}
+
+/// The elements of a sequence-like [`Datum`] (`Seq`, `Ints`, `Floats`),
+/// seen one at a time as `Datum`s so that every form compares the same.
+#[derive(Clone, Copy)]
+enum SeqView<'a> {
+    Tree(&'a [Datum]),
+    Ints(&'a [i64]),
+    Floats(&'a [F64]),
+}
+
+impl<'a> SeqView<'a> {
+    fn len(self) -> usize {
+        match self {
+            SeqView::Tree(v) => v.len(),
+            SeqView::Ints(v) => v.len(),
+            SeqView::Floats(v) => v.len(),
+        }
+    }
+    fn get(self, i: usize) -> std::borrow::Cow<'a, Datum> {
+        use std::borrow::Cow;
+        match self {
+            SeqView::Tree(v) => Cow::Borrowed(&v[i]),
+            SeqView::Ints(v) => Cow::Owned(Datum::Int(v[i].into())),
+            SeqView::Floats(v) => Cow::Owned(Datum::Float(v[i])),
+        }
+    }
+    /// Lexicographic, element by element (as `[T]`'s order), with fast
+    /// paths for two runs of the same kind.
+    fn cmp(self, other: SeqView<'_>) -> Ordering {
+        match (self, other) {
+            (SeqView::Ints(a), SeqView::Ints(b)) => a.cmp(b),
+            (SeqView::Floats(a), SeqView::Floats(b)) => a.cmp(b),
+            (SeqView::Tree(a), SeqView::Tree(b)) => a.cmp(b),
+            (a, b) => {
+                let n = a.len().min(b.len());
+                for i in 0..n {
+                    match a.get(i).as_ref().cmp(b.get(i).as_ref()) {
+                        Ordering::Equal => {}
+                        o => return o,
+                    }
+                }
+                a.len().cmp(&b.len())
+            }
+        }
+    }
+}
+
+impl Datum {
+    /// The position of this value's kind in the order of kinds. The three
+    /// sequence forms share one rank, and an empty packed run is the empty
+    /// sequence, ranked with `Bytes`.
+    fn rank(&self) -> u8 {
+        match self {
+            Datum::Unit => 0,
+            Datum::Bool(_) => 1,
+            Datum::Int(_) => 2,
+            Datum::Float(_) => 3,
+            Datum::Char(_) => 4,
+            Datum::Str(_) => 5,
+            Datum::Bytes(_) => 6,
+            Datum::Ints(v) if v.is_empty() => 6,
+            Datum::Floats(v) if v.is_empty() => 6,
+            Datum::None => 7,
+            Datum::Some(_) => 8,
+            Datum::Seq(_) | Datum::Ints(_) | Datum::Floats(_) => 9,
+            Datum::Map(_) => 10,
+            Datum::Variant(..) => 11,
+        }
+    }
+
+    fn seq_view(&self) -> Option<SeqView<'_>> {
+        match self {
+            Datum::Seq(v) => Some(SeqView::Tree(v)),
+            Datum::Ints(v) => Some(SeqView::Ints(v)),
+            Datum::Floats(v) => Some(SeqView::Floats(v)),
+            _ => None,
+        }
+    }
+
+    /// A sequence-like value as its elements, one `Datum` each (`Bytes`
+    /// give one `Int` per byte); `None` for any other value.
+    pub(crate) fn into_items(self) -> Option<Vec<Datum>> {
+        Some(match self {
+            Datum::Seq(v) => v,
+            Datum::Ints(v) => v.into_iter().map(|i| Datum::Int(i.into())).collect(),
+            Datum::Floats(v) => v.into_iter().map(Datum::Float).collect(),
+            Datum::Bytes(v) => v.into_iter().map(|b| Datum::Int(b.into())).collect(),
+            _ => return None,
+        })
+    }
+
+    /// The sequence of `items`, packed when they allow it: all integers
+    /// within `i64` give [`Datum::Ints`], all floats [`Datum::Floats`],
+    /// none the empty sequence; anything else is a [`Datum::Seq`].
+    pub(crate) fn pack_owned(items: Vec<Datum>) -> Datum {
+        if items.is_empty() {
+            return Datum::Bytes(Vec::new());
+        }
+        match &items[0] {
+            Datum::Int(_) => {
+                let ints: Option<Vec<i64>> = items
+                    .iter()
+                    .map(|d| match d {
+                        Datum::Int(i) => i64::try_from(*i).ok(),
+                        _ => None,
+                    })
+                    .collect();
+                if let Some(v) = ints {
+                    return Datum::Ints(v);
+                }
+            }
+            Datum::Float(_) => {
+                let floats: Option<Vec<F64>> = items
+                    .iter()
+                    .map(|d| match d {
+                        Datum::Float(f) => Some(*f),
+                        _ => None,
+                    })
+                    .collect();
+                if let Some(v) = floats {
+                    return Datum::Floats(v);
+                }
+            }
+            _ => {}
+        }
+        Datum::Seq(items)
+    }
+
+    /// A run of integers: [`Datum::Ints`], or the empty sequence.
+    pub(crate) fn pack_owned_ints(v: Vec<i64>) -> Datum {
+        if v.is_empty() {
+            Datum::Bytes(Vec::new())
+        } else {
+            Datum::Ints(v)
+        }
+    }
+}
+
+impl PartialEq for Datum {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Datum {}
+impl PartialOrd for Datum {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Datum {
+    /// Kinds in declaration order, then contents, as `#[derive(Ord)]`
+    /// would give, except that a packed run ([`Ints`](Datum::Ints),
+    /// [`Floats`](Datum::Floats)) compares as the [`Seq`](Datum::Seq) of
+    /// its elements.
+    fn cmp(&self, other: &Self) -> Ordering {
+        let (ra, rb) = (self.rank(), other.rank());
+        if ra != rb {
+            return ra.cmp(&rb);
+        }
+        match (self, other) {
+            (Datum::Unit, Datum::Unit) | (Datum::None, Datum::None) => Ordering::Equal,
+            (Datum::Bool(a), Datum::Bool(b)) => a.cmp(b),
+            (Datum::Int(a), Datum::Int(b)) => a.cmp(b),
+            (Datum::Float(a), Datum::Float(b)) => a.cmp(b),
+            (Datum::Char(a), Datum::Char(b)) => a.cmp(b),
+            (Datum::Str(a), Datum::Str(b)) => a.cmp(b),
+            (Datum::Some(a), Datum::Some(b)) => a.cmp(b),
+            (Datum::Map(a), Datum::Map(b)) => a.cmp(b),
+            (Datum::Variant(i, a), Datum::Variant(j, b)) => (i, a).cmp(&(j, b)),
+            (a, b) => match (a.seq_view(), b.seq_view()) {
+                (Some(x), Some(y)) if ra == 9 => x.cmp(y),
+                // Rank 6: bytes, or an empty packed run (the empty sequence).
+                _ => bytes_of(a).cmp(bytes_of(b)),
+            },
+        }
+    }
+}
+
+/// The bytes of a value of rank 6: a `Bytes`, or an empty packed run.
+fn bytes_of(d: &Datum) -> &[u8] {
+    match d {
+        Datum::Bytes(b) => b,
+        _ => &[],
+    }
+}
+
+impl std::hash::Hash for Datum {
+    /// Consistent with `Eq`: a packed run hashes as the `Seq` of its elements.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let rank = self.rank();
+        state.write_u8(rank);
+        match self {
+            Datum::Unit | Datum::None => {}
+            Datum::Bool(b) => b.hash(state),
+            Datum::Int(i) => i.hash(state),
+            Datum::Float(f) => f.hash(state),
+            Datum::Char(c) => c.hash(state),
+            Datum::Str(s) => s.hash(state),
+            Datum::Bytes(b) => b.hash(state),
+            Datum::Some(d) => d.hash(state),
+            Datum::Map(m) => m.hash(state),
+            Datum::Variant(i, p) => (i, p).hash(state),
+            // An empty packed run is the empty byte string.
+            Datum::Ints(_) | Datum::Floats(_) if rank == 6 => Vec::<u8>::new().hash(state),
+            Datum::Seq(_) | Datum::Ints(_) | Datum::Floats(_) => {
+                let view = self.seq_view().expect("a sequence");
+                state.write_usize(view.len());
+                for i in 0..view.len() {
+                    view.get(i).hash(state);
+                }
+            }
+        }
+    }
 }
 
 /// The wire image of [`Datum`], decoded with a depth limit. Its variants
@@ -205,6 +431,8 @@ enum Repr {
     Seq(#[serde(deserialize_with = "de_seq")] Vec<Datum>),
     Map(#[serde(deserialize_with = "de_seq")] Vec<(Datum, Datum)>),
     Variant(u32, Box<Datum>),
+    Ints(#[serde(deserialize_with = "de_seq")] Vec<i64>),
+    Floats(#[serde(deserialize_with = "de_seq")] Vec<F64>),
 }
 
 /// Take `n` bytes from this thread's decoding budget, if one is set; false
@@ -365,6 +593,11 @@ impl<'de> Deserialize<'de> for Datum {
             Repr::Seq(v) => Datum::Seq(v),
             Repr::Map(m) => Datum::Map(m),
             Repr::Variant(i, p) => Datum::Variant(i, p),
+            // An empty run is the empty sequence, as `to_datum` makes it.
+            Repr::Ints(v) if v.is_empty() => Datum::Bytes(Vec::new()),
+            Repr::Floats(v) if v.is_empty() => Datum::Bytes(Vec::new()),
+            Repr::Ints(v) => Datum::Ints(v),
+            Repr::Floats(v) => Datum::Floats(v),
         })
     }
 }
@@ -396,6 +629,26 @@ impl fmt::Display for Datum {
             Datum::Seq(items) => {
                 f.write_str("[")?;
                 list(f, items)?;
+                f.write_str("]")
+            }
+            Datum::Ints(v) => {
+                f.write_str("[")?;
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{x}")?;
+                }
+                f.write_str("]")
+            }
+            Datum::Floats(v) => {
+                f.write_str("[")?;
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}", Datum::Float(*x))?;
+                }
                 f.write_str("]")
             }
             Datum::Map(pairs) => {
@@ -482,5 +735,11 @@ mod from_datum;
 mod to_datum;
 
 use to_datum::PLAIN;
+
+/// Convert the items to one sequence [`Datum`], as a `Vec` of them would
+/// be: a packed run when they allow it.
+pub(crate) fn seq_to_datum<T: Serialize>(items: impl IntoIterator<Item = T>) -> Result<Datum> {
+    to_datum::seq_to_datum(items).map_err(|e| Error::Encode(e.0))
+}
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::managers::datum::{to_datum, Datum};
+use crate::managers::datum::{seq_to_datum, to_datum, Datum};
 use crate::managers::protocol::{ListOp, Method, Reply, Slice};
 use crate::managers::{want, want_bool, want_seq, want_size, want_unit, Handle};
 
@@ -88,7 +88,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// # Errors
     /// As [`append`](Self::append).
     pub fn extend(&self, items: impl IntoIterator<Item = T>) -> Result<()> {
-        want_unit(self.op(ListOp::Extend(data(items)?))?)
+        want_unit(self.op(ListOp::Extend(seq_to_datum(items)?))?)
     }
 
     /// Insert `value` before index `i`; an index past either end inserts at
@@ -291,6 +291,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     pub fn repr(&self) -> Result<String> {
         match self.op(ListOp::ToVec)? {
             Reply::Seq(v) => Ok(Datum::Seq(v).to_string()),
+            Reply::Datum(d) => Ok(d.to_string()),
             r => Err(crate::managers::unexpected(&r)),
         }
     }

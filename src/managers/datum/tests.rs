@@ -163,8 +163,9 @@ fn byte_vectors_are_stored_as_bytes_and_round_trip() {
     round(Vec::<String>::new());
     round((vec![3u8], [4u8, 5]));
     round(Some(vec![9u8; 1000]));
-    // A sequence of other integers is not bytes, even when they fit.
-    assert!(matches!(to_datum(&vec![1u16, 2]).unwrap(), Datum::Seq(_)));
+    // A sequence of other integers is not bytes, even when they fit (it
+    // is a packed run of integers).
+    assert_eq!(to_datum(&vec![1u16, 2]).unwrap(), Datum::Ints(vec![1, 2]));
     // Through serde's self-describing paths (an untagged enum) too.
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     #[serde(untagged)]
@@ -210,4 +211,240 @@ fn a_budget_refuses_a_huge_sequence_before_decoding_it() {
     let d = to_datum(&vec![(); 1000]).unwrap();
     let ok = decode_bounded::<Datum>(&postcard::to_stdvec(&d).unwrap()).unwrap();
     assert_eq!(ok, d);
+}
+
+// ---------------------------------------------------------------------------
+// Packed runs (issue 16)
+// ---------------------------------------------------------------------------
+
+/// The same sequence as one node per element.
+fn tree(d: &Datum) -> Datum {
+    Datum::Seq(d.clone().into_items().unwrap())
+}
+
+fn hash_of(d: &Datum) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(d)
+}
+
+#[test]
+fn homogeneous_sequences_are_packed_runs() {
+    assert_eq!(
+        to_datum(&vec![1i64, -2, 3]).unwrap(),
+        Datum::Ints(vec![1, -2, 3])
+    );
+    assert_eq!(
+        to_datum(&[7u32; 3]).unwrap(),
+        Datum::Seq(vec![Datum::Int(7); 3])
+    );
+    assert_eq!(to_datum(&vec![7u32; 3]).unwrap(), Datum::Ints(vec![7; 3]));
+    assert_eq!(
+        to_datum(&vec![0.5f64, -1.0]).unwrap(),
+        Datum::Floats(vec![F64(0.5), F64(-1.0)])
+    );
+    assert_eq!(
+        to_datum(&vec![0.5f32]).unwrap(),
+        Datum::Floats(vec![F64(0.5)])
+    );
+    // Nested runs: a list of lists of integers is a tree of runs.
+    assert_eq!(
+        to_datum(&vec![vec![1u64], vec![2, 3]]).unwrap(),
+        Datum::Seq(vec![Datum::Ints(vec![1]), Datum::Ints(vec![2, 3])])
+    );
+    // The proxies' bulk calls build the same value from an iterator.
+    assert_eq!(
+        seq_to_datum(1..=3i64).unwrap(),
+        to_datum(&vec![1i64, 2, 3]).unwrap()
+    );
+    assert_eq!(
+        seq_to_datum(Vec::<f64>::new()).unwrap(),
+        Datum::Bytes(vec![])
+    );
+}
+
+#[test]
+fn mixed_sequences_fall_back_to_the_tree() {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Py {
+        Int(i64),
+        Float(f64),
+        Str(String),
+    }
+    // Integers, then something else: every element becomes a node.
+    let v = vec![Py::Int(1), Py::Int(2), Py::Str("x".into())];
+    let d = to_datum(&v).unwrap();
+    assert_eq!(
+        d,
+        Datum::Seq(vec![Datum::Int(1), Datum::Int(2), Datum::Str("x".into())])
+    );
+    assert!(matches!(d, Datum::Seq(_)));
+    round(v);
+    // Floats then an integer; integers then a float.
+    let d = to_datum(&vec![Py::Float(1.5), Py::Int(2)]).unwrap();
+    assert!(matches!(d, Datum::Seq(ref v) if v.len() == 2), "{d:?}");
+    let d = to_datum(&vec![Py::Int(2), Py::Float(1.5)]).unwrap();
+    assert!(matches!(d, Datum::Seq(ref v) if v.len() == 2), "{d:?}");
+    round(vec![Py::Int(2), Py::Float(1.5), Py::Int(3)]);
+    // An integer beyond i64 in the middle of a run.
+    let d = to_datum(&vec![1u64, u64::MAX, 3]).unwrap();
+    assert!(matches!(d, Datum::Seq(_)), "{d:?}");
+    round(vec![1u64, u64::MAX, 3]);
+    round(vec![0i128, i128::MAX]);
+    // Bytes, then a larger integer (an untagged enum of two widths).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Width {
+        Byte(u8),
+        Wide(u32),
+    }
+    let d = to_datum(&vec![Width::Byte(1), Width::Wide(300)]).unwrap();
+    assert_eq!(d, Datum::Seq(vec![Datum::Int(1), Datum::Int(300)]));
+}
+
+#[test]
+fn every_packed_kind_round_trips_through_the_wire() {
+    round(vec![0i64, -1, i64::MIN, i64::MAX, 1 << 40]);
+    round(vec![0u64, 1, i64::MAX as u64]);
+    round(vec![1u16, 65535]);
+    round(vec![-7i8, 7]);
+    round(vec![0.0f64, -0.0, f64::INFINITY, f64::MIN_POSITIVE, 1e300]);
+    round(vec![1.5f32, -2.25]);
+    round(vec![255u8, 0]);
+    round(vec![vec![1i32, 2], vec![], vec![3]]);
+    round((vec![1i64], vec![2.0f64], vec![3u8]));
+    // NaN: equal to itself here, so compare the bits.
+    let d = to_datum(&vec![f64::NAN, 1.0]).unwrap();
+    let back: Vec<f64> =
+        from_datum(decode_bounded::<Datum>(&postcard::to_stdvec(&d).unwrap()).unwrap()).unwrap();
+    assert!(back[0].is_nan() && back[1] == 1.0);
+    // Within the server's decoder, an empty run is the empty sequence.
+    for empty in [Datum::Ints(vec![]), Datum::Floats(vec![])] {
+        let got = decode_bounded::<Datum>(&postcard::to_stdvec(&empty).unwrap()).unwrap();
+        assert!(
+            matches!(got, Datum::Bytes(ref b) if b.is_empty()),
+            "{got:?}"
+        );
+    }
+}
+
+#[test]
+fn packed_runs_print_as_lists() {
+    assert_eq!(to_datum(&vec![1i64, -2]).unwrap().to_string(), "[1, -2]");
+    assert_eq!(
+        to_datum(&vec![1.0f64, 2.5]).unwrap().to_string(),
+        "[1.0, 2.5]"
+    );
+    assert_eq!(Datum::Ints(vec![]).to_string(), "[]");
+}
+
+/// A few values of every kind near the sequences, to compare against.
+fn neighbours() -> Vec<Datum> {
+    vec![
+        Datum::Unit,
+        Datum::Int(1),
+        Datum::Float(F64(1.0)),
+        Datum::Str("a".into()),
+        Datum::Bytes(vec![]),
+        Datum::Bytes(vec![1, 2]),
+        Datum::Seq(vec![]),
+        Datum::Seq(vec![Datum::Int(1)]),
+        Datum::Seq(vec![Datum::Int(1), Datum::Str("a".into())]),
+        Datum::Seq(vec![Datum::Float(F64(0.5)), Datum::Int(1)]),
+        Datum::Ints(vec![1, 2]),
+        Datum::Ints(vec![]),
+        Datum::Floats(vec![F64(0.5)]),
+        Datum::Floats(vec![]),
+        Datum::Map(vec![]),
+        Datum::None,
+    ]
+}
+
+proptest::proptest! {
+    /// A packed run and the tree of the same elements are the same value:
+    /// equal, ordered the same against anything, and hashed the same.
+    #[test]
+    fn packed_and_unpacked_compare_and_sort_the_same(
+        ints in proptest::collection::vec(proptest::prelude::any::<i64>(), 0..6),
+        small in proptest::collection::vec(-3i64..3, 0..4),
+        floats in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::prelude::Just(0.0f64),
+                proptest::prelude::Just(-0.0f64),
+                proptest::prelude::Just(f64::NAN),
+                -3.0f64..3.0,
+            ],
+            0..4,
+        ),
+    ) {
+        let runs: Vec<Datum> = [
+            Datum::Ints(ints),
+            Datum::Ints(small),
+            Datum::Floats(floats.into_iter().map(F64).collect()),
+        ]
+        .into_iter()
+        .collect();
+        let mut all = neighbours();
+        all.extend(runs.iter().cloned());
+        all.extend(runs.iter().map(tree));
+        for a in &all {
+            let ta = a.clone().into_items().map(Datum::pack_owned);
+            for b in &all {
+                let (pa, pb) = (plain(a), plain(b));
+                proptest::prop_assert_eq!(a.cmp(b), pa.cmp(&pb), "{:?} vs {:?}", a, b);
+                proptest::prop_assert_eq!(a == b, pa == pb);
+                if a == b {
+                    proptest::prop_assert_eq!(hash_of(a), hash_of(b));
+                }
+                proptest::prop_assert_eq!(b.cmp(a), a.cmp(b).reverse());
+            }
+            // Packing the elements again gives an equal value (an empty
+            // `Seq`, the image of an empty struct, is not the empty list).
+            if let Some(t) = ta {
+                if !matches!(a, Datum::Bytes(_)) && t != Datum::Bytes(vec![]) {
+                    proptest::prop_assert_eq!(&t, a);
+                }
+            }
+        }
+        // Sorting a mix of runs and trees gives the order of the trees.
+        let mut sorted = all.clone();
+        sorted.sort();
+        let mut plain_sorted: Vec<Datum> = all.iter().map(plain).collect();
+        plain_sorted.sort();
+        let sorted_plain: Vec<Datum> = sorted.iter().map(plain).collect();
+        proptest::prop_assert_eq!(sorted_plain, plain_sorted);
+    }
+}
+
+/// The value with every non-empty packed run written as its tree and every
+/// empty one as the empty byte string: what it stands for.
+fn plain(d: &Datum) -> Datum {
+    match d {
+        Datum::Ints(v) if v.is_empty() => Datum::Bytes(vec![]),
+        Datum::Floats(v) if v.is_empty() => Datum::Bytes(vec![]),
+        Datum::Ints(_) | Datum::Floats(_) => tree(d),
+        Datum::Seq(v) => Datum::Seq(v.iter().map(plain).collect()),
+        d => d.clone(),
+    }
+}
+
+#[test]
+fn a_budget_bounds_packed_runs_too() {
+    // Ints (variant 12) of 10 million elements, one byte each on the wire:
+    // 80 MB packed, 8 bytes per wire byte, which is DECODE_FACTOR: it
+    // decodes, into one allocation of 8 bytes per element.
+    let n = 10_000_000u64;
+    let mut bytes = vec![12u8];
+    let mut v = n;
+    while v >= 0x80 {
+        bytes.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    bytes.push(v as u8);
+    bytes.resize(bytes.len() + n as usize, 2);
+    let d = decode_bounded::<Datum>(&bytes).unwrap();
+    assert!(matches!(d, Datum::Ints(ref v) if v.len() == n as usize && v[0] == 1));
+    // An announced length with too few bytes present is never believed.
+    let short = &bytes[..bytes.len() - 1];
+    assert!(decode_bounded::<Datum>(short).is_err());
 }

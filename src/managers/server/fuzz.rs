@@ -11,7 +11,7 @@ use std::os::unix::net::UnixStream;
 use proptest::prelude::*;
 
 use super::*;
-use crate::managers::datum::Datum;
+use crate::managers::datum::{Datum, F64};
 use std::time::Duration;
 
 use crate::managers::protocol::{
@@ -159,6 +159,16 @@ fn seeds() -> Vec<Vec<u8>> {
             }),
         ),
         Request::Create(Kind::List(vec![d(1), d(2)])),
+        // Packed runs: their lengths and elements get mutated too.
+        Request::Call(
+            1,
+            Method::List(ListOp::Extend(Datum::Ints(vec![1, -300, 1 << 40]))),
+        ),
+        Request::Call(
+            1,
+            Method::List(ListOp::Extend(Datum::Floats(vec![F64(0.5), F64(-2.0)]))),
+        ),
+        Request::Call(1, Method::List(ListOp::Append(Datum::Str("s".into())))),
         Request::Adopt(vec![1, 2]),
         Request::Decref(1),
         Request::ObjectCount,
@@ -468,7 +478,11 @@ fn extreme_request() -> impl Strategy<Value = Request> {
         1 => edge_i64().prop_map(move |i| list(ListOp::Del(i))),
         1 => (edge_i64(), edge_int()).prop_map(move |(i, d)| list(ListOp::Insert(i, d))),
         1 => prop::option::of(edge_i64()).prop_map(move |i| list(ListOp::Pop(i))),
-        1 => long_list().prop_map(move |v| list(ListOp::Extend(v))),
+        1 => long_list().prop_map(move |v| list(ListOp::Extend(Datum::Seq(v)))),
+        1 => (0usize..20_000, edge_i64())
+            .prop_map(move |(n, i)| list(ListOp::Extend(Datum::Ints(vec![i; n])))),
+        1 => (0usize..2_000, any::<f64>())
+            .prop_map(move |(n, f)| list(ListOp::Extend(Datum::Floats(vec![F64(f); n])))),
         1 => long_list().prop_map(|v| Request::Create(Kind::List(v))),
         1 => (edge_slice(), long_list())
             .prop_map(|(s, v)| Request::Call(10, Method::List(ListOp::SetSlice(s, v)))),
