@@ -740,3 +740,42 @@ fn references_of_a_failed_connection_wait_for_their_process() {
     );
     assert_eq!(srv.objects().len(), before);
 }
+
+/// Issue 16: a frame of packed integers, one byte each on the wire,
+/// decodes into one allocation of 8 bytes per integer: exactly the budget
+/// of `DECODE_FACTOR` times the frame, at worst.
+#[test]
+fn a_frame_of_packed_integers_stays_within_the_decoding_budget() {
+    let run = |n: usize| {
+        // Request::Call(1, Method::List(ListOp::Extend(Datum::Ints(n × 2)))).
+        let reqs = postcard::to_allocvec(&Request::Call(
+            1,
+            Method::List(ListOp::Extend(Datum::Ints(vec![]))),
+        ))
+        .unwrap();
+        // The empty run ends with its length, 0: replace it with n.
+        let mut payload = reqs[..reqs.len() - 1].to_vec();
+        let mut v = n;
+        while v >= 0x80 {
+            payload.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        payload.push(v as u8);
+        payload.resize(payload.len() + n, 2);
+        payload
+    };
+    let n = 3_000_000;
+    let payload = run(n);
+    let (r, largest) =
+        largest_allocation(|| crate::managers::datum::decode_bounded::<Request>(&payload));
+    match r {
+        Ok(Request::Call(1, Method::List(ListOp::Extend(Datum::Ints(v))))) => {
+            assert_eq!(v.len(), n);
+            assert!(v.iter().all(|&i| i == 1));
+        }
+        Ok(_) => panic!("decoded to another request"),
+        Err(e) => panic!("{e}"),
+    }
+    assert!(largest <= 8 * n, "{largest} bytes for {n} integers");
+    assert!(largest <= crate::managers::datum::DECODE_FACTOR * payload.len());
+}

@@ -174,18 +174,16 @@ pub(super) fn items_op(items: &mut Items, op: ListOp, resizable: bool) -> CallRe
         return ok(());
     }
     let new = incoming(&op);
-    if !new.is_empty() && !new.iter().all(|d| items.admits(d)) {
-        let grows = matches!(op, ListOp::Append(_) | ListOp::Insert(..));
-        *items = if items.len() == 0 && grows {
-            // An empty list takes the kind of its first value.
-            match Items::from_vec(new.to_vec()) {
-                Items::Ints(_) => Items::Ints(Vec::new()),
-                Items::Floats(_) => Items::Floats(Vec::new()),
-                Items::Tree(_) => Items::Tree(Vec::new()),
-            }
-        } else {
-            Items::Tree(std::mem::replace(items, Items::Tree(Vec::new())).into_tree())
+    let grows = matches!(op, ListOp::Append(_) | ListOp::Insert(..));
+    if items.len() == 0 && grows {
+        // An empty list takes the kind of its first value.
+        *items = match Items::from_vec(new.to_vec()) {
+            Items::Ints(_) => Items::Ints(Vec::new()),
+            Items::Floats(_) => Items::Floats(Vec::new()),
+            Items::Tree(_) => Items::Tree(Vec::new()),
         };
+    } else if !new.iter().all(|d| items.admits(d)) {
+        *items = Items::Tree(std::mem::replace(items, Items::Tree(Vec::new())).into_tree());
     }
     match items {
         Items::Ints(v) => list_op(v, op, resizable),
@@ -540,5 +538,131 @@ mod tests {
             run(&mut empty, ListOp::Pop(None)),
             Err(RemoteError::IndexOutOfRange { len: 0, .. })
         ));
+    }
+}
+
+/// Packed storage answers every list method as the tree storage does.
+#[cfg(test)]
+mod packed_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn value() -> impl Strategy<Value = Datum> {
+        prop_oneof![
+            4 => (-3i64..3).prop_map(|i| Datum::Int(i.into())),
+            1 => Just(Datum::Int(i128::MAX)),
+            2 => prop_oneof![Just(-0.0f64), Just(0.0), Just(1.5), Just(f64::NAN)]
+                .prop_map(|f| Datum::Float(F64(f))),
+            1 => Just(Datum::Str("s".into())),
+        ]
+    }
+
+    fn seq() -> impl Strategy<Value = Datum> {
+        prop_oneof![
+            prop::collection::vec(-3i64..3, 0..5).prop_map(Datum::Ints),
+            prop::collection::vec(-2.0f64..2.0, 0..5)
+                .prop_map(|v| Datum::Floats(v.into_iter().map(F64).collect())),
+            prop::collection::vec(any::<u8>(), 0..3).prop_map(Datum::Bytes),
+            prop::collection::vec(value(), 0..4).prop_map(Datum::Seq),
+        ]
+    }
+
+    fn slice() -> impl Strategy<Value = Slice> {
+        (
+            prop::option::of(-6i64..6),
+            prop::option::of(-6i64..6),
+            prop::option::of(prop_oneof![Just(1i64), Just(-1), Just(2)]),
+        )
+            .prop_map(|(start, stop, step)| Slice { start, stop, step })
+    }
+
+    fn op() -> impl Strategy<Value = ListOp> {
+        prop_oneof![
+            4 => value().prop_map(ListOp::Append),
+            3 => seq().prop_map(ListOp::Extend),
+            1 => (-5i64..5, value()).prop_map(|(i, d)| ListOp::Insert(i, d)),
+            1 => prop::option::of(-4i64..4).prop_map(ListOp::Pop),
+            1 => value().prop_map(ListOp::Remove),
+            1 => value().prop_map(|d| ListOp::Index(d, Slice::default())),
+            1 => value().prop_map(ListOp::Count),
+            1 => value().prop_map(ListOp::Contains),
+            1 => any::<bool>().prop_map(|reverse| ListOp::Sort { reverse }),
+            1 => Just(ListOp::Reverse),
+            1 => (-4i64..4).prop_map(ListOp::Get),
+            1 => (-4i64..4, value()).prop_map(|(i, d)| ListOp::Set(i, d)),
+            1 => (-4i64..4).prop_map(ListOp::Del),
+            1 => slice().prop_map(ListOp::GetSlice),
+            1 => slice().prop_map(ListOp::DelSlice),
+            1 => (slice(), prop::collection::vec(value(), 0..3))
+                .prop_map(|(s, v)| ListOp::SetSlice(s, v)),
+            1 => Just(ListOp::ToVec),
+            1 => Just(ListOp::Len),
+        ]
+    }
+
+    /// A reply with any sequence written as its elements, one node each.
+    fn plain(r: Result<Reply, RemoteError>) -> Result<Reply, RemoteError> {
+        r.map(|r| match r {
+            Reply::Datum(d @ (Datum::Ints(_) | Datum::Floats(_) | Datum::Bytes(_))) => {
+                Reply::Seq(d.into_items().unwrap())
+            }
+            r => r,
+        })
+    }
+
+    fn contents(items: &Items) -> Vec<Datum> {
+        match items {
+            Items::Ints(v) => v.iter().map(Elem::datum).collect(),
+            Items::Floats(v) => v.iter().map(Elem::datum).collect(),
+            Items::Tree(v) => v.clone(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn packed_lists_answer_as_tree_lists(
+            start in seq(),
+            ops in prop::collection::vec(op(), 1..12),
+            resizable in any::<bool>(),
+        ) {
+            let mut packed = Items::from_seq(start.clone()).unwrap();
+            let mut tree = start.into_items().unwrap();
+            for op in ops {
+                let want = plain(list_op(&mut tree, op.clone(), resizable).unwrap());
+                let got = plain(items_op(&mut packed, op.clone(), resizable).unwrap());
+                prop_assert_eq!(&got, &want, "{:?}", op);
+                prop_assert_eq!(contents(&packed), tree.clone(), "after {:?}", op);
+            }
+        }
+    }
+
+    #[test]
+    fn lists_of_one_kind_stay_packed_and_mixed_ones_become_trees() {
+        let mut l = Items::from_vec(vec![]);
+        items_op(&mut l, ListOp::Append(Datum::Int(1)), true)
+            .unwrap()
+            .unwrap();
+        items_op(&mut l, ListOp::Extend(Datum::Ints(vec![2, 3])), true)
+            .unwrap()
+            .unwrap();
+        items_op(&mut l, ListOp::Sort { reverse: true }, true)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(l, Items::Ints(ref v) if v == &[3, 2, 1]), "{l:?}");
+        assert_eq!(
+            items_op(&mut l, ListOp::ToVec, true).unwrap(),
+            Ok(Reply::Datum(Datum::Ints(vec![3, 2, 1])))
+        );
+        items_op(&mut l, ListOp::Append(Datum::Str("x".into())), true)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(l, Items::Tree(ref v) if v.len() == 4), "{l:?}");
+        let mut f = Items::from_vec(vec![Datum::Float(F64(0.5))]);
+        assert!(matches!(f, Items::Floats(_)));
+        items_op(&mut f, ListOp::Append(Datum::Int(1)), true)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(f, Items::Tree(ref v) if v.len() == 2), "{f:?}");
     }
 }
