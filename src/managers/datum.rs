@@ -124,6 +124,7 @@ pub const DECODE_FLOOR: usize = 64 << 20;
 /// equal, so it can be a map key.
 #[derive(Clone, Copy, Serialize, Deserialize)]
 #[serde(transparent)]
+#[repr(transparent)]
 pub struct F64(pub f64);
 
 impl PartialEq for F64 {
@@ -193,11 +194,11 @@ pub enum Datum {
     /// prints exactly as the [`Seq`](Datum::Seq) of the same
     /// [`Int`](Datum::Int)s; empty, it is the empty sequence
     /// ([`Bytes`](Datum::Bytes) `[]`).
-    Ints(Vec<i64>),
+    Ints(#[serde(serialize_with = "ser_words")] Vec<i64>),
     /// A packed run of floats: a non-empty sequence of `f64` or `f32`,
     /// 8 bytes each. Equivalent to the [`Seq`](Datum::Seq) of the same
     /// [`Float`](Datum::Float)s, as [`Ints`](Datum::Ints) is.
-    Floats(Vec<F64>),
+    Floats(#[serde(serialize_with = "ser_words")] Vec<F64>),
 }
 
 /// The elements of a sequence-like [`Datum`] (`Seq`, `Ints`, `Floats`),
@@ -431,8 +432,8 @@ enum Repr {
     Seq(#[serde(deserialize_with = "de_seq")] Vec<Datum>),
     Map(#[serde(deserialize_with = "de_seq")] Vec<(Datum, Datum)>),
     Variant(u32, Box<Datum>),
-    Ints(#[serde(deserialize_with = "de_seq")] Vec<i64>),
-    Floats(#[serde(deserialize_with = "de_seq")] Vec<F64>),
+    Ints(#[serde(deserialize_with = "de_words")] Vec<i64>),
+    Floats(#[serde(deserialize_with = "de_words")] Vec<F64>),
 }
 
 /// Take `n` bytes from this thread's decoding budget, if one is set; false
@@ -493,6 +494,76 @@ where
         }
     }
     d.deserialize_seq(Seq(std::marker::PhantomData))
+}
+
+/// An element of a packed run: 8 bytes, sent as its little-endian image.
+trait Word: Copy {
+    fn from_le(b: [u8; 8]) -> Self;
+    #[cfg_attr(target_endian = "little", allow(dead_code))]
+    fn to_le(self) -> [u8; 8];
+}
+impl Word for i64 {
+    fn from_le(b: [u8; 8]) -> Self {
+        i64::from_le_bytes(b)
+    }
+    fn to_le(self) -> [u8; 8] {
+        self.to_le_bytes()
+    }
+}
+impl Word for F64 {
+    fn from_le(b: [u8; 8]) -> Self {
+        F64(f64::from_bits(u64::from_le_bytes(b)))
+    }
+    fn to_le(self) -> [u8; 8] {
+        self.0.to_bits().to_le_bytes()
+    }
+}
+
+/// A packed run travels as one byte string, 8 little-endian bytes per
+/// element: written with one copy, read with one pass, and it takes as
+/// much memory decoded as it takes in the frame.
+fn ser_words<S: serde::Serializer, W: Word>(v: &[W], s: S) -> std::result::Result<S::Ok, S::Error> {
+    #[cfg(target_endian = "little")]
+    {
+        // SAFETY: `W` is `i64` or `F64` (a `repr(transparent)` `f64`):
+        // 8 bytes, no padding, every byte initialized, and the little-endian
+        // image is the memory image on this target. `u8` needs no alignment,
+        // `v.len() * 8` bytes are exactly the slice's (a slice's size fits
+        // `isize`), and the borrow of `v` outlives this view.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v))
+        };
+        s.serialize_bytes(bytes)
+    }
+    #[cfg(not(target_endian = "little"))]
+    {
+        let bytes: Vec<u8> = v.iter().flat_map(|w| w.to_le()).collect();
+        s.serialize_bytes(&bytes)
+    }
+}
+
+/// Read a packed run written by [`ser_words`], paying its size (its
+/// bytes, as many as the frame holds) from the budget.
+fn de_words<'de, D: Deserializer<'de>, W: Word>(d: D) -> std::result::Result<Vec<W>, D::Error> {
+    struct Words<W>(std::marker::PhantomData<W>);
+    impl<'de, W: Word> Visitor<'de> for Words<W> {
+        type Value = Vec<W>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a packed run of 8-byte elements")
+        }
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> std::result::Result<Vec<W>, E> {
+            if v.len() % 8 != 0 {
+                return Err(E::invalid_length(v.len(), &self));
+            }
+            if !charge(v.len()) {
+                return Err(too_big());
+            }
+            Ok(v.chunks_exact(8)
+                .map(|c| W::from_le(c.try_into().expect("8 bytes")))
+                .collect())
+        }
+    }
+    d.deserialize_bytes(Words(std::marker::PhantomData))
 }
 
 fn ser_bytes<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {

@@ -292,9 +292,30 @@ impl ser::SerializeSeq for SeqBuilder {
             return Ok(());
         };
         let was_byte = Cell::new(false);
-        let d = value.serialize(DatumSerializer {
+        // Not dropped in the common cases below: integers and floats own
+        // nothing, and a drop per element is a call per element.
+        let d = std::mem::ManuallyDrop::new(value.serialize(DatumSerializer {
             byte: Some(&was_byte),
-        })?;
+        })?);
+        // The common case first, without moving the element around.
+        match (&mut *run, &*d) {
+            (Run::Ints(v), Datum::Int(i)) if !was_byte.get() => {
+                if let Ok(i) = i64::try_from(*i) {
+                    v.push(i);
+                    return Ok(());
+                }
+            }
+            (Run::Floats(v), Datum::Float(f)) => {
+                v.push(*f);
+                return Ok(());
+            }
+            (Run::Bytes(v), Datum::Int(i)) if was_byte.get() => {
+                v.push(*i as u8);
+                return Ok(());
+            }
+            _ => {}
+        }
+        let d = std::mem::ManuallyDrop::into_inner(d);
         if let Some(d) = run.push(d, was_byte.get(), self.hint) {
             // Not a run after all: one node per element from now on.
             let mut items = self.packed.take().map(Run::unpack).unwrap_or_default();
