@@ -552,7 +552,7 @@ fn de_words<'de, D: Deserializer<'de>, W: Word>(d: D) -> std::result::Result<Vec
             f.write_str("a packed run of 8-byte elements")
         }
         fn visit_bytes<E: de::Error>(self, v: &[u8]) -> std::result::Result<Vec<W>, E> {
-            if v.len() % 8 != 0 {
+            if !v.len().is_multiple_of(8) {
                 return Err(E::invalid_length(v.len(), &self));
             }
             if !charge(v.len()) {
