@@ -444,3 +444,21 @@ fn packed_runs_travel_as_8_byte_words() {
     // A length beyond the frame is refused.
     assert!(decode_bounded::<Datum>(&[12, 16, 1, 0, 0, 0, 0, 0, 0, 0]).is_err());
 }
+
+#[test]
+fn bytes_values_move_whole_and_equal_byte_vectors() {
+    let b = Bytes(vec![1, 2, 255]);
+    let d = to_datum(&b).unwrap();
+    assert_eq!(d, to_datum(&vec![1u8, 2, 255]).unwrap());
+    assert_eq!(d, Datum::Bytes(vec![1, 2, 255]));
+    round(b);
+    round(Bytes(vec![]));
+    // Stored by a `Vec<u8>` proxy, read by a `Bytes` one, and back.
+    let back: Bytes = from_datum(to_datum(&vec![9u8; 1000]).unwrap()).unwrap();
+    assert_eq!(back.0, vec![9u8; 1000]);
+    let back: Vec<u8> = from_datum(to_datum(&Bytes(vec![4; 10])).unwrap()).unwrap();
+    assert_eq!(back, vec![4; 10]);
+    // The empty sequence of any type reads as empty bytes.
+    let back: Bytes = from_datum(to_datum(&Vec::<String>::new()).unwrap()).unwrap();
+    assert!(back.is_empty());
+}
