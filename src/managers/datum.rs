@@ -22,7 +22,9 @@
 //! | `f32`, `f64` | `Float` (total order, see below) |
 //! | `char` | `Char` |
 //! | `String`, `&str` | `Str` |
-//! | bytes (`serde_bytes`), and sequences of `u8` (`Vec<u8>`, `&[u8]`) | `Bytes`, one byte per byte |
+//! | bytes ([`Bytes`], `serde_bytes`), and sequences of `u8` (`Vec<u8>`, `&[u8]`) | `Bytes`, one byte per byte |
+//! | sequences whose elements are all integers within `i64` (`Vec<i64>`, `Vec<u32>`...) | `Ints`, a packed run of 8 bytes per element |
+//! | sequences whose elements are all floats (`Vec<f64>`, `Vec<f32>`) | `Floats`, a packed run of 8 bytes per element |
 //! | every *empty* sequence | `Bytes` (empty), so that it sorts before any non-empty one |
 //! | `Option` | `None` / `Some` |
 //! | other sequences, tuples, tuple structs, **structs** (fields in declaration order) | `Seq` |
@@ -35,6 +37,15 @@
 //! bytewise, sequences and structs field by field, `None < Some`, enum
 //! variants by declaration order, maps as sorted `(key, value)` lists like
 //! `BTreeMap`. So `ListProxy::sort` sorts exactly as `Vec::sort` would.
+//!
+//! A packed run (`Ints`, `Floats`) is only a compact spelling of a `Seq`:
+//! it compares, hashes and prints as the `Seq` of the same elements, so a
+//! `Vec<i64>` equals a tuple of the same integers and a list mixing runs and
+//! trees sorts as if every run were a tree. A sequence that mixes kinds (an
+//! untagged enum's integers and strings, or an integer beyond `i64`) is a
+//! `Seq`, one node per element. Runs travel as one byte string of 8-byte
+//! little-endian words: copied once, not encoded element by element, and
+//! decoded into exactly as many bytes as the frame carried.
 //!
 //! Two deliberate differences from Python:
 //! - **Floats** compare with [`f64::total_cmp`]: `-0.0 < 0.0`, and a NaN
