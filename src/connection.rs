@@ -267,20 +267,19 @@ impl Connection {
         out.extend_from_slice(&self.buf[self.start..self.end]);
         self.start = 0;
         self.end = 0;
-        let mut got = out.len();
-        out.resize(len, 0);
-        while got < len {
-            match self.stream.read(&mut out[got..]) {
-                Ok(0) => {
-                    return Err(Error::Truncated {
-                        expected,
-                        got: header + got,
-                    })
-                }
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_err("recv")(e)),
-            }
+        // Into the allocation's spare capacity: nothing is zeroed first,
+        // and the bytes land where the caller gets them.
+        let rest = (len - out.len()) as u64;
+        let read = match &mut self.stream {
+            Stream::Unix(s) => s.take(rest).read_to_end(&mut out),
+            Stream::Tcp(s) => s.take(rest).read_to_end(&mut out),
+        };
+        read.map_err(io_err("recv"))?;
+        if out.len() < len {
+            return Err(Error::Truncated {
+                expected,
+                got: header + out.len(),
+            });
         }
         Ok(out)
     }

@@ -431,6 +431,36 @@ fn decoding_is_bounded_and_bytes_are_stored_as_bytes() {
     none_closed(&err);
 }
 
+/// Issue 16: homogeneous sequences travel and are stored as packed runs
+/// and read back exactly; a list that stops being homogeneous falls back
+/// to one node per element; bytes move whole; a million integers take 8
+/// bytes each in the server (before: a 32-byte node each).
+#[test]
+fn bulk_values_are_packed_end_to_end() {
+    let (out, err) = case("packed");
+    expect(
+        &out,
+        &[
+            ("ints_round_trip", "true"),
+            ("ints_slice", "[-100000, -92081, -84162]"),
+            ("ints_sorted", "true"),
+            ("ints_index", "5"),
+            ("ints_get_last", "99999"),
+            ("ints_min_back", "true"),
+            ("u64_round_trip", "[1, 18446744073709551615, 3]"),
+            ("floats_round_trip", "true"),
+            ("floats_sorted", "[-2.25, -0.0, 0.5, 1e300, inf]"),
+            ("mixed_repr", "[3, 1, 'a', 0.5]"),
+            ("mixed_round_trip", "true"),
+            ("bytes_round_trip", "true"),
+            ("vec_u8_round_trip", "true"),
+            ("million_len", "1000000"),
+            ("million_rss_below_20_mib", "true"),
+        ],
+    );
+    none_closed(&err);
+}
+
 #[test]
 fn a_killed_waiter_passes_its_notification_on_and_breaks_a_barrier() {
     let (out, _) = case("dead_waiter");

@@ -15,6 +15,7 @@
 //! last `target/versus.json` into the table of
 //! `workbook/appendix_performance.md` and the chart `workbook/versus.svg`.
 
+mod bulk;
 mod harness;
 mod interop;
 mod managers;
@@ -35,6 +36,10 @@ fn specs() -> Vec<Spec<'static>> {
         managers::list_append_8clients(),
         managers::queue_put_get(),
         managers::value_get_set(),
+        bulk::list_extend_1m(),
+        bulk::list_to_vec_1m(),
+        bulk::bytes_get_16mib(),
+        bulk::object_bytes(),
         subprocess::spawn_wait(),
         pool::apply_async(),
         pool::map(),

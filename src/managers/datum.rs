@@ -22,7 +22,9 @@
 //! | `f32`, `f64` | `Float` (total order, see below) |
 //! | `char` | `Char` |
 //! | `String`, `&str` | `Str` |
-//! | bytes (`serde_bytes`), and sequences of `u8` (`Vec<u8>`, `&[u8]`) | `Bytes`, one byte per byte |
+//! | bytes ([`Bytes`], `serde_bytes`), and sequences of `u8` (`Vec<u8>`, `&[u8]`) | `Bytes`, one byte per byte |
+//! | sequences whose elements are all integers within `i64` (`Vec<i64>`, `Vec<u32>`...) | `Ints`, a packed run of 8 bytes per element |
+//! | sequences whose elements are all floats (`Vec<f64>`, `Vec<f32>`) | `Floats`, a packed run of 8 bytes per element |
 //! | every *empty* sequence | `Bytes` (empty), so that it sorts before any non-empty one |
 //! | `Option` | `None` / `Some` |
 //! | other sequences, tuples, tuple structs, **structs** (fields in declaration order) | `Seq` |
@@ -52,6 +54,15 @@
 //! - Values of *different* kinds are ordered too (numbers, then characters,
 //!   strings, bytes, ... by the variant order of `Datum`), where Python
 //!   raises `TypeError` for `1 < "a"`.
+//!
+//! A packed run (`Ints`, `Floats`) is only a compact spelling of a `Seq`:
+//! it compares, hashes and prints as the `Seq` of the same elements, so a
+//! `Vec<i64>` equals a tuple of the same integers and a list mixing runs and
+//! trees sorts as if every run were a tree. A sequence that mixes kinds (an
+//! untagged enum's integers and strings, or an integer beyond `i64`) is a
+//! `Seq`, one node per element. Runs travel as one byte string of 8-byte
+//! little-endian words: copied once, not encoded element by element, and
+//! decoded into exactly as many bytes as the frame carried.
 //!
 //! Because structs are stored as sequences, as postcard and bincode store
 //! them, serde attributes that need field names on the way back
@@ -132,6 +143,7 @@ pub const DECODE_FLOOR: usize = 64 << 20;
 /// equal, so it can be a map key.
 #[derive(Clone, Copy, Serialize, Deserialize)]
 #[serde(transparent)]
+#[repr(transparent)]
 pub struct F64(pub f64);
 
 impl PartialEq for F64 {
@@ -202,6 +214,191 @@ pub enum Datum {
     /// server keeps the object it names alive while this value is stored
     /// (see the managers module's docs, "Proxies inside shared objects").
     Ref(Box<Datum>),
+    /// A packed run of integers: a non-empty sequence (`Vec<i64>`,
+    /// `Vec<u32>`...) whose elements are all integers within `i64`, stored
+    /// 8 bytes each instead of one node each. It compares, hashes and
+    /// prints exactly as the [`Seq`](Datum::Seq) of the same
+    /// [`Int`](Datum::Int)s; empty, it is the empty sequence
+    /// ([`Bytes`](Datum::Bytes) `[]`).
+    Ints(#[serde(serialize_with = "ser_words")] Vec<i64>),
+    /// A packed run of floats: a non-empty sequence of `f64` or `f32`,
+    /// 8 bytes each. Equivalent to the [`Seq`](Datum::Seq) of the same
+    /// [`Float`](Datum::Float)s, as [`Ints`](Datum::Ints) is.
+    Floats(#[serde(serialize_with = "ser_words")] Vec<F64>),
+}
+
+/// The elements of a sequence-like [`Datum`] (`Seq`, `Ints`, `Floats`),
+/// seen one at a time as `Datum`s so that every form compares the same.
+#[derive(Clone, Copy)]
+pub(super) enum SeqView<'a> {
+    Tree(&'a [Datum]),
+    Ints(&'a [i64]),
+    Floats(&'a [F64]),
+}
+
+impl<'a> SeqView<'a> {
+    pub(super) fn len(self) -> usize {
+        match self {
+            SeqView::Tree(v) => v.len(),
+            SeqView::Ints(v) => v.len(),
+            SeqView::Floats(v) => v.len(),
+        }
+    }
+    pub(super) fn get(self, i: usize) -> std::borrow::Cow<'a, Datum> {
+        use std::borrow::Cow;
+        match self {
+            SeqView::Tree(v) => Cow::Borrowed(&v[i]),
+            SeqView::Ints(v) => Cow::Owned(Datum::Int(v[i].into())),
+            SeqView::Floats(v) => Cow::Owned(Datum::Float(v[i])),
+        }
+    }
+}
+
+impl Datum {
+    pub(super) fn seq_view(&self) -> Option<SeqView<'_>> {
+        match self {
+            Datum::Seq(v) => Some(SeqView::Tree(v)),
+            Datum::Ints(v) => Some(SeqView::Ints(v)),
+            Datum::Floats(v) => Some(SeqView::Floats(v)),
+            _ => None,
+        }
+    }
+
+    /// A sequence-like value as its elements, one `Datum` each (`Bytes`
+    /// give one `Int` per byte); `None` for any other value.
+    pub(crate) fn into_items(self) -> Option<Vec<Datum>> {
+        Some(match self {
+            Datum::Seq(v) => v,
+            Datum::Ints(v) => v.into_iter().map(|i| Datum::Int(i.into())).collect(),
+            Datum::Floats(v) => v.into_iter().map(Datum::Float).collect(),
+            Datum::Bytes(v) => v.into_iter().map(|b| Datum::Int(b.into())).collect(),
+            _ => return None,
+        })
+    }
+
+    /// The sequence of `items`, packed when they allow it: all integers
+    /// within `i64` give [`Datum::Ints`], all floats [`Datum::Floats`],
+    /// none the empty sequence; anything else is a [`Datum::Seq`].
+    pub(crate) fn pack_owned(items: Vec<Datum>) -> Datum {
+        if items.is_empty() {
+            return Datum::Bytes(Vec::new());
+        }
+        match &items[0] {
+            Datum::Int(_) => {
+                let ints: Option<Vec<i64>> = items
+                    .iter()
+                    .map(|d| match d {
+                        Datum::Int(i) => i64::try_from(*i).ok(),
+                        _ => None,
+                    })
+                    .collect();
+                if let Some(v) = ints {
+                    return Datum::Ints(v);
+                }
+            }
+            Datum::Float(_) => {
+                let floats: Option<Vec<F64>> = items
+                    .iter()
+                    .map(|d| match d {
+                        Datum::Float(f) => Some(*f),
+                        _ => None,
+                    })
+                    .collect();
+                if let Some(v) = floats {
+                    return Datum::Floats(v);
+                }
+            }
+            _ => {}
+        }
+        Datum::Seq(items)
+    }
+
+    /// A run of integers: [`Datum::Ints`], or the empty sequence.
+    pub(crate) fn pack_owned_ints(v: Vec<i64>) -> Datum {
+        if v.is_empty() {
+            Datum::Bytes(Vec::new())
+        } else {
+            Datum::Ints(v)
+        }
+    }
+}
+
+/// A byte string that moves in one piece (Python's `bytes`), for values
+/// of proxies.
+///
+/// A `Vec<u8>` is stored as [`Datum::Bytes`] too, but serde hands a
+/// `Vec<u8>` over one byte at a time (a call per byte each way); `Bytes`
+/// serializes as a byte string, so it is copied whole and read back by
+/// moving the server's reply into it. It compares and stores as the
+/// `Vec<u8>` of the same bytes: the two are interchangeable on the server.
+///
+/// ```
+/// use forklore::managers::datum::Bytes;
+///
+/// let manager = forklore::managers::Manager::start().unwrap();
+/// let d = manager.dict::<String, Bytes>().unwrap();
+/// d.set("k".into(), Bytes(vec![7; 1 << 20])).unwrap();
+/// assert_eq!(d.get(&"k".to_string()).unwrap().unwrap().len(), 1 << 20);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bytes(pub Vec<u8>);
+
+impl From<Vec<u8>> for Bytes {
+    fn from(v: Vec<u8>) -> Bytes {
+        Bytes(v)
+    }
+}
+impl From<Bytes> for Vec<u8> {
+    fn from(b: Bytes) -> Vec<u8> {
+        b.0
+    }
+}
+impl std::ops::Deref for Bytes {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+impl std::ops::DerefMut for Bytes {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Bytes, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> std::result::Result<Bytes, E> {
+                Ok(Bytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> std::result::Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+            // The empty sequence, and formats that write bytes as a sequence.
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Bytes, A::Error> {
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(b) = seq.next_element::<u8>()? {
+                    v.push(b);
+                }
+                Ok(Bytes(v))
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
 }
 
 /// The wire image of [`Datum`], decoded with a depth limit. Its variants
@@ -221,6 +418,8 @@ enum Repr {
     Map(#[serde(deserialize_with = "de_seq")] Vec<(Datum, Datum)>),
     Variant(u32, Box<Datum>),
     Ref(Box<Datum>),
+    Ints(#[serde(deserialize_with = "de_words")] Vec<i64>),
+    Floats(#[serde(deserialize_with = "de_words")] Vec<F64>),
 }
 
 /// Take `n` bytes from this thread's decoding budget, if one is set; false
@@ -281,6 +480,76 @@ where
         }
     }
     d.deserialize_seq(Seq(std::marker::PhantomData))
+}
+
+/// An element of a packed run: 8 bytes, sent as its little-endian image.
+trait Word: Copy {
+    fn from_le(b: [u8; 8]) -> Self;
+    #[cfg_attr(target_endian = "little", allow(dead_code))]
+    fn to_le(self) -> [u8; 8];
+}
+impl Word for i64 {
+    fn from_le(b: [u8; 8]) -> Self {
+        i64::from_le_bytes(b)
+    }
+    fn to_le(self) -> [u8; 8] {
+        self.to_le_bytes()
+    }
+}
+impl Word for F64 {
+    fn from_le(b: [u8; 8]) -> Self {
+        F64(f64::from_bits(u64::from_le_bytes(b)))
+    }
+    fn to_le(self) -> [u8; 8] {
+        self.0.to_bits().to_le_bytes()
+    }
+}
+
+/// A packed run travels as one byte string, 8 little-endian bytes per
+/// element: written with one copy, read with one pass, and it takes as
+/// much memory decoded as it takes in the frame.
+fn ser_words<S: serde::Serializer, W: Word>(v: &[W], s: S) -> std::result::Result<S::Ok, S::Error> {
+    #[cfg(target_endian = "little")]
+    {
+        // SAFETY: `W` is `i64` or `F64` (a `repr(transparent)` `f64`):
+        // 8 bytes, no padding, every byte initialized, and the little-endian
+        // image is the memory image on this target. `u8` needs no alignment,
+        // `v.len() * 8` bytes are exactly the slice's (a slice's size fits
+        // `isize`), and the borrow of `v` outlives this view.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v))
+        };
+        s.serialize_bytes(bytes)
+    }
+    #[cfg(not(target_endian = "little"))]
+    {
+        let bytes: Vec<u8> = v.iter().flat_map(|w| w.to_le()).collect();
+        s.serialize_bytes(&bytes)
+    }
+}
+
+/// Read a packed run written by [`ser_words`], paying its size (its
+/// bytes, as many as the frame holds) from the budget.
+fn de_words<'de, D: Deserializer<'de>, W: Word>(d: D) -> std::result::Result<Vec<W>, D::Error> {
+    struct Words<W>(std::marker::PhantomData<W>);
+    impl<'de, W: Word> Visitor<'de> for Words<W> {
+        type Value = Vec<W>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a packed run of 8-byte elements")
+        }
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> std::result::Result<Vec<W>, E> {
+            if !v.len().is_multiple_of(8) {
+                return Err(E::invalid_length(v.len(), &self));
+            }
+            if !charge(v.len()) {
+                return Err(too_big());
+            }
+            Ok(v.chunks_exact(8)
+                .map(|c| W::from_le(c.try_into().expect("8 bytes")))
+                .collect())
+        }
+    }
+    d.deserialize_bytes(Words(std::marker::PhantomData))
 }
 
 fn ser_bytes<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -441,6 +710,11 @@ impl<'de> Deserialize<'de> for Datum {
                 SAW_REF.with(|c| c.set(true));
                 Datum::Ref(t)
             }
+            // An empty run is the empty sequence, as `to_datum` makes it.
+            Repr::Ints(v) if v.is_empty() => Datum::Bytes(Vec::new()),
+            Repr::Floats(v) if v.is_empty() => Datum::Bytes(Vec::new()),
+            Repr::Ints(v) => Datum::Ints(v),
+            Repr::Floats(v) => Datum::Floats(v),
         })
     }
 }
@@ -472,6 +746,26 @@ impl fmt::Display for Datum {
             Datum::Seq(items) => {
                 f.write_str("[")?;
                 list(f, items)?;
+                f.write_str("]")
+            }
+            Datum::Ints(v) => {
+                f.write_str("[")?;
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{x}")?;
+                }
+                f.write_str("]")
+            }
+            Datum::Floats(v) => {
+                f.write_str("[")?;
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}", Datum::Float(*x))?;
+                }
                 f.write_str("]")
             }
             Datum::Map(pairs) => {
@@ -569,5 +863,11 @@ mod from_datum;
 mod to_datum;
 
 use to_datum::PLAIN;
+
+/// Convert the items to one sequence [`Datum`], as a `Vec` of them would
+/// be: a packed run when they allow it.
+pub(crate) fn seq_to_datum<T: Serialize>(items: impl IntoIterator<Item = T>) -> Result<Datum> {
+    to_datum::seq_to_datum(items).map_err(|e| Error::Encode(e.0))
+}
 #[cfg(test)]
 mod tests;

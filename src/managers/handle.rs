@@ -119,6 +119,10 @@ pub(crate) fn want_maybe<T: DeserializeOwned>(r: Reply) -> Result<Option<T>> {
 pub(crate) fn want_seq<T: DeserializeOwned>(r: Reply) -> Result<Vec<T>> {
     match r {
         Reply::Seq(v) => v.into_iter().map(from_datum).collect(),
+        // A packed run (or the empty sequence).
+        Reply::Datum(d @ (Datum::Ints(_) | Datum::Floats(_) | Datum::Bytes(_) | Datum::Seq(_))) => {
+            from_datum(d)
+        }
         r => Err(unexpected(&r)),
     }
 }

@@ -179,7 +179,8 @@ pub enum Method {
 #[non_exhaustive]
 pub enum ListOp {
     Append(Datum),
-    Extend(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<Datum>),
+    /// The items as one sequence-like value: a packed run when they allow it.
+    Extend(Datum),
     Insert(i64, Datum),
     Pop(Option<i64>),
     Remove(Datum),

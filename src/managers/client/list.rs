@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::managers::datum::{to_datum, Datum};
+use crate::managers::datum::{seq_to_datum, to_datum, Datum};
 use crate::managers::protocol::{ListOp, Method, Reply, Slice};
 use crate::managers::{want, want_bool, want_seq, want_size, want_unit, Handle};
 
@@ -117,7 +117,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// # Errors
     /// As [`append`](Self::append).
     pub fn extend(&self, items: impl IntoIterator<Item = T>) -> Result<()> {
-        want_unit(self.op(ListOp::Extend(data(items)?))?)
+        want_unit(self.op(ListOp::Extend(seq_to_datum(items)?))?)
     }
 
     /// `li += items` (Python's `__iadd__`): the items added at the end in
@@ -344,6 +344,10 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
             Reply::Seq(v) => {
                 self.handle.settle(&v);
                 Ok(Datum::Seq(v).to_string())
+            }
+            Reply::Datum(d) => {
+                self.handle.settle([&d]);
+                Ok(d.to_string())
             }
             r => Err(crate::managers::unexpected(&r)),
         }

@@ -11,11 +11,15 @@
 //! above every number (below, for a NaN with its sign bit set), where Python
 //! has `nan != nan`. `-0.0 == 0.0`, as in Python (and as it must be, since
 //! both equal the integer `0`).
+//!
+//! A packed run ([`Datum::Ints`], [`Datum::Floats`]) is a `Seq` spelled
+//! compactly: it compares and hashes as the `Seq` of its elements, and an
+//! empty run as the empty sequence (`Bytes([])`, which `to_datum` makes).
 
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 
-use super::Datum;
+use super::{Datum, SeqView};
 
 /// A number, for comparisons across `bool`, integers and floats.
 #[derive(Clone, Copy)]
@@ -86,9 +90,11 @@ fn rank(d: &Datum) -> u8 {
         Datum::Char(_) => 2,
         Datum::Str(_) => 3,
         Datum::Bytes(_) => 4,
+        Datum::Ints(v) if v.is_empty() => 4,
+        Datum::Floats(v) if v.is_empty() => 4,
         Datum::None => 5,
         Datum::Some(_) => 6,
-        Datum::Seq(_) => 7,
+        Datum::Seq(_) | Datum::Ints(_) | Datum::Floats(_) => 7,
         Datum::Map(_) => 8,
         Datum::Variant(..) => 9,
         Datum::Ref(_) => 10,
@@ -103,13 +109,56 @@ impl Ord for Datum {
         match (self, other) {
             (Datum::Char(a), Datum::Char(b)) => a.cmp(b),
             (Datum::Str(a), Datum::Str(b)) => a.cmp(b),
-            (Datum::Bytes(a), Datum::Bytes(b)) => a.cmp(b),
             (Datum::Some(a), Datum::Some(b)) => a.cmp(b),
-            (Datum::Seq(a), Datum::Seq(b)) => a.cmp(b),
             (Datum::Map(a), Datum::Map(b)) => a.cmp(b),
             (Datum::Variant(i, a), Datum::Variant(j, b)) => (i, a).cmp(&(j, b)),
             (Datum::Ref(a), Datum::Ref(b)) => a.cmp(b),
-            _ => rank(self).cmp(&rank(other)),
+            (a, b) => match (rank(a), rank(b)) {
+                (4, 4) => bytes_of(a).cmp(bytes_of(b)),
+                (7, 7) => seq_cmp(
+                    a.seq_view().expect("a sequence"),
+                    b.seq_view().expect("a sequence"),
+                ),
+                (x, y) => x.cmp(&y),
+            },
+        }
+    }
+}
+
+/// The bytes of a value of rank 4: `Bytes`, or an empty packed run.
+fn bytes_of(d: &Datum) -> &[u8] {
+    match d {
+        Datum::Bytes(b) => b,
+        _ => &[],
+    }
+}
+
+/// Two sequences, lexicographically, element by element as `Datum`s (so a
+/// run and a tree of the same numbers are equal), with fast paths for two
+/// runs of one kind.
+fn seq_cmp(a: SeqView<'_>, b: SeqView<'_>) -> Ordering {
+    match (a, b) {
+        (SeqView::Ints(x), SeqView::Ints(y)) => x.cmp(y),
+        (SeqView::Tree(x), SeqView::Tree(y)) => x.cmp(y),
+        (SeqView::Floats(x), SeqView::Floats(y)) => {
+            // By value, as single floats compare (-0.0 == 0.0).
+            for (p, q) in x.iter().zip(y) {
+                match float_cmp(p.0, q.0) {
+                    Ordering::Equal => {}
+                    o => return o,
+                }
+            }
+            x.len().cmp(&y.len())
+        }
+        (a, b) => {
+            let n = a.len().min(b.len());
+            for i in 0..n {
+                match a.get(i).as_ref().cmp(b.get(i).as_ref()) {
+                    Ordering::Equal => {}
+                    o => return o,
+                }
+            }
+            a.len().cmp(&b.len())
         }
     }
 }
@@ -151,7 +200,18 @@ impl Hash for Datum {
             Datum::Str(s) => s.hash(state),
             Datum::Bytes(b) => b.hash(state),
             Datum::Some(d) | Datum::Ref(d) => d.hash(state),
-            Datum::Seq(v) => v.hash(state),
+            // An empty packed run is the empty byte string.
+            Datum::Ints(v) if v.is_empty() => Vec::<u8>::new().hash(state),
+            Datum::Floats(v) if v.is_empty() => Vec::<u8>::new().hash(state),
+            // Every sequence form hashes as `Vec<Datum>` does: its length,
+            // then each element as a `Datum`.
+            Datum::Seq(_) | Datum::Ints(_) | Datum::Floats(_) => {
+                let view = self.seq_view().expect("a sequence");
+                state.write_usize(view.len());
+                for i in 0..view.len() {
+                    view.get(i).hash(state);
+                }
+            }
             Datum::Map(m) => m.hash(state),
             Datum::Variant(i, d) => (i, d).hash(state),
         }

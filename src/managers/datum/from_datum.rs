@@ -18,7 +18,7 @@ fn unexpected(d: &Datum) -> de::Unexpected<'_> {
         Datum::Str(s) => de::Unexpected::Str(s),
         Datum::Bytes(b) => de::Unexpected::Bytes(b),
         Datum::None | Datum::Some(_) => de::Unexpected::Option,
-        Datum::Seq(_) => de::Unexpected::Seq,
+        Datum::Seq(_) | Datum::Ints(_) | Datum::Floats(_) => de::Unexpected::Seq,
         Datum::Map(_) => de::Unexpected::Map,
         Datum::Variant(..) => de::Unexpected::Enum,
         Datum::Ref(_) => de::Unexpected::NewtypeStruct,
@@ -51,13 +51,10 @@ impl<'de> Deserializer<'de> for Datum {
             Datum::Char(c) => visitor.visit_char(c),
             Datum::Str(s) => visitor.visit_string(s),
             // A sequence of bytes (`Vec<u8>`), or an empty sequence.
-            Datum::Bytes(b) => {
-                let mut seq =
-                    de::value::SeqDeserializer::new(b.into_iter().map(|b| Datum::Int(b.into())));
-                let v = visitor.visit_seq(&mut seq)?;
-                seq.end()?;
-                Ok(v)
-            }
+            // Each byte is read as a `u8` (no `Datum` per byte).
+            Datum::Bytes(b) => visit_run(b, visitor),
+            Datum::Ints(v) => visit_run(v, visitor),
+            Datum::Floats(v) => visit_run(v.into_iter().map(|f| f.0), visitor),
             Datum::None => visitor.visit_none(),
             Datum::Some(d) => visitor.visit_some(*d),
             Datum::Seq(items) => {
@@ -124,6 +121,19 @@ impl<'de> Deserializer<'de> for Datum {
         unit unit_struct seq tuple tuple_struct map struct
         identifier ignored_any
     }
+}
+
+/// Visit a packed run as a sequence of its plain elements.
+fn visit_run<'de, I, V>(items: I, visitor: V) -> DeResult<V::Value>
+where
+    I: IntoIterator,
+    I::Item: IntoDeserializer<'de, DatumError>,
+    V: Visitor<'de>,
+{
+    let mut seq = de::value::SeqDeserializer::new(items.into_iter());
+    let v = visitor.visit_seq(&mut seq)?;
+    seq.end()?;
+    Ok(v)
 }
 
 impl IntoDeserializer<'_, DatumError> for Datum {

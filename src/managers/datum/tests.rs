@@ -164,8 +164,9 @@ fn byte_vectors_are_stored_as_bytes_and_round_trip() {
     round(Vec::<String>::new());
     round((vec![3u8], [4u8, 5]));
     round(Some(vec![9u8; 1000]));
-    // A sequence of other integers is not bytes, even when they fit.
-    assert!(matches!(to_datum(&vec![1u16, 2]).unwrap(), Datum::Seq(_)));
+    // A sequence of other integers is not bytes, even when they fit (it
+    // is a packed run of integers).
+    assert_eq!(to_datum(&vec![1u16, 2]).unwrap(), Datum::Ints(vec![1, 2]));
     // Through serde's self-describing paths (an untagged enum) too.
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     #[serde(untagged)]
@@ -279,4 +280,255 @@ fn numbers_compare_across_types_like_python() {
             assert_eq!(a.cmp(b), b.cmp(a).reverse());
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Packed runs (issue 16)
+// ---------------------------------------------------------------------------
+
+/// The same sequence as one node per element.
+fn tree(d: &Datum) -> Datum {
+    Datum::Seq(d.clone().into_items().unwrap())
+}
+
+fn hash_of(d: &Datum) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(d)
+}
+
+#[test]
+fn homogeneous_sequences_are_packed_runs() {
+    assert_eq!(
+        to_datum(&vec![1i64, -2, 3]).unwrap(),
+        Datum::Ints(vec![1, -2, 3])
+    );
+    assert_eq!(
+        to_datum(&[7u32; 3]).unwrap(),
+        Datum::Seq(vec![Datum::Int(7); 3])
+    );
+    assert_eq!(to_datum(&vec![7u32; 3]).unwrap(), Datum::Ints(vec![7; 3]));
+    assert_eq!(
+        to_datum(&vec![0.5f64, -1.0]).unwrap(),
+        Datum::Floats(vec![F64(0.5), F64(-1.0)])
+    );
+    assert_eq!(
+        to_datum(&vec![0.5f32]).unwrap(),
+        Datum::Floats(vec![F64(0.5)])
+    );
+    // Nested runs: a list of lists of integers is a tree of runs.
+    assert_eq!(
+        to_datum(&vec![vec![1u64], vec![2, 3]]).unwrap(),
+        Datum::Seq(vec![Datum::Ints(vec![1]), Datum::Ints(vec![2, 3])])
+    );
+    // The proxies' bulk calls build the same value from an iterator.
+    assert_eq!(
+        seq_to_datum(1..=3i64).unwrap(),
+        to_datum(&vec![1i64, 2, 3]).unwrap()
+    );
+    assert_eq!(
+        seq_to_datum(Vec::<f64>::new()).unwrap(),
+        Datum::Bytes(vec![])
+    );
+}
+
+#[test]
+fn mixed_sequences_fall_back_to_the_tree() {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Py {
+        Int(i64),
+        Float(f64),
+        Str(String),
+    }
+    // Integers, then something else: every element becomes a node.
+    let v = vec![Py::Int(1), Py::Int(2), Py::Str("x".into())];
+    let d = to_datum(&v).unwrap();
+    assert_eq!(
+        d,
+        Datum::Seq(vec![Datum::Int(1), Datum::Int(2), Datum::Str("x".into())])
+    );
+    assert!(matches!(d, Datum::Seq(_)));
+    round(v);
+    // Floats then an integer; integers then a float.
+    let d = to_datum(&vec![Py::Float(1.5), Py::Int(2)]).unwrap();
+    assert!(matches!(d, Datum::Seq(ref v) if v.len() == 2), "{d:?}");
+    let d = to_datum(&vec![Py::Int(2), Py::Float(1.5)]).unwrap();
+    assert!(matches!(d, Datum::Seq(ref v) if v.len() == 2), "{d:?}");
+    round(vec![Py::Int(2), Py::Float(1.5), Py::Int(3)]);
+    // An integer beyond i64 in the middle of a run.
+    let d = to_datum(&vec![1u64, u64::MAX, 3]).unwrap();
+    assert!(matches!(d, Datum::Seq(_)), "{d:?}");
+    round(vec![1u64, u64::MAX, 3]);
+    round(vec![0i128, i128::MAX]);
+    // Bytes, then a larger integer (an untagged enum of two widths).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Width {
+        Byte(u8),
+        Wide(u32),
+    }
+    let d = to_datum(&vec![Width::Byte(1), Width::Wide(300)]).unwrap();
+    assert_eq!(d, Datum::Seq(vec![Datum::Int(1), Datum::Int(300)]));
+}
+
+#[test]
+fn every_packed_kind_round_trips_through_the_wire() {
+    round(vec![0i64, -1, i64::MIN, i64::MAX, 1 << 40]);
+    round(vec![0u64, 1, i64::MAX as u64]);
+    round(vec![1u16, 65535]);
+    round(vec![-7i8, 7]);
+    round(vec![0.0f64, -0.0, f64::INFINITY, f64::MIN_POSITIVE, 1e300]);
+    round(vec![1.5f32, -2.25]);
+    round(vec![255u8, 0]);
+    round(vec![vec![1i32, 2], vec![], vec![3]]);
+    round((vec![1i64], vec![2.0f64], vec![3u8]));
+    // NaN: equal to itself here, so compare the bits.
+    let d = to_datum(&vec![f64::NAN, 1.0]).unwrap();
+    let back: Vec<f64> =
+        from_datum(decode_bounded::<Datum>(&postcard::to_stdvec(&d).unwrap()).unwrap()).unwrap();
+    assert!(back[0].is_nan() && back[1] == 1.0);
+    // Within the server's decoder, an empty run is the empty sequence.
+    for empty in [Datum::Ints(vec![]), Datum::Floats(vec![])] {
+        let got = decode_bounded::<Datum>(&postcard::to_stdvec(&empty).unwrap()).unwrap();
+        assert!(
+            matches!(got, Datum::Bytes(ref b) if b.is_empty()),
+            "{got:?}"
+        );
+    }
+}
+
+#[test]
+fn packed_runs_print_as_lists() {
+    assert_eq!(to_datum(&vec![1i64, -2]).unwrap().to_string(), "[1, -2]");
+    assert_eq!(
+        to_datum(&vec![1.0f64, 2.5]).unwrap().to_string(),
+        "[1.0, 2.5]"
+    );
+    assert_eq!(Datum::Ints(vec![]).to_string(), "[]");
+}
+
+/// A few values of every kind near the sequences, to compare against.
+fn neighbours() -> Vec<Datum> {
+    vec![
+        Datum::Unit,
+        Datum::Int(1),
+        Datum::Float(F64(1.0)),
+        Datum::Str("a".into()),
+        Datum::Bytes(vec![]),
+        Datum::Bytes(vec![1, 2]),
+        Datum::Seq(vec![]),
+        Datum::Seq(vec![Datum::Int(1)]),
+        Datum::Seq(vec![Datum::Int(1), Datum::Str("a".into())]),
+        Datum::Seq(vec![Datum::Float(F64(0.5)), Datum::Int(1)]),
+        Datum::Ints(vec![1, 2]),
+        Datum::Ints(vec![]),
+        Datum::Floats(vec![F64(0.5)]),
+        Datum::Floats(vec![]),
+        Datum::Map(vec![]),
+        Datum::None,
+    ]
+}
+
+proptest::proptest! {
+    /// A packed run and the tree of the same elements are the same value:
+    /// equal, ordered the same against anything, and hashed the same.
+    #[test]
+    fn packed_and_unpacked_compare_and_sort_the_same(
+        ints in proptest::collection::vec(proptest::prelude::any::<i64>(), 0..6),
+        small in proptest::collection::vec(-3i64..3, 0..4),
+        floats in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::prelude::Just(0.0f64),
+                proptest::prelude::Just(-0.0f64),
+                proptest::prelude::Just(f64::NAN),
+                -3.0f64..3.0,
+            ],
+            0..4,
+        ),
+    ) {
+        let runs: Vec<Datum> = [
+            Datum::Ints(ints),
+            Datum::Ints(small),
+            Datum::Floats(floats.into_iter().map(F64).collect()),
+        ]
+        .into_iter()
+        .collect();
+        let mut all = neighbours();
+        all.extend(runs.iter().cloned());
+        all.extend(runs.iter().map(tree));
+        for a in &all {
+            let ta = a.clone().into_items().map(Datum::pack_owned);
+            for b in &all {
+                let (pa, pb) = (plain(a), plain(b));
+                proptest::prop_assert_eq!(a.cmp(b), pa.cmp(&pb), "{:?} vs {:?}", a, b);
+                proptest::prop_assert_eq!(a == b, pa == pb);
+                if a == b {
+                    proptest::prop_assert_eq!(hash_of(a), hash_of(b));
+                }
+                proptest::prop_assert_eq!(b.cmp(a), a.cmp(b).reverse());
+            }
+            // Packing the elements again gives an equal value (an empty
+            // `Seq`, the image of an empty struct, is not the empty list).
+            if let Some(t) = ta {
+                if !matches!(a, Datum::Bytes(_)) && t != Datum::Bytes(vec![]) {
+                    proptest::prop_assert_eq!(&t, a);
+                }
+            }
+        }
+        // Sorting a mix of runs and trees gives the order of the trees.
+        let mut sorted = all.clone();
+        sorted.sort();
+        let mut plain_sorted: Vec<Datum> = all.iter().map(plain).collect();
+        plain_sorted.sort();
+        let sorted_plain: Vec<Datum> = sorted.iter().map(plain).collect();
+        proptest::prop_assert_eq!(sorted_plain, plain_sorted);
+    }
+}
+
+/// The value with every non-empty packed run written as its tree and every
+/// empty one as the empty byte string: what it stands for.
+fn plain(d: &Datum) -> Datum {
+    match d {
+        Datum::Ints(v) if v.is_empty() => Datum::Bytes(vec![]),
+        Datum::Floats(v) if v.is_empty() => Datum::Bytes(vec![]),
+        Datum::Ints(_) | Datum::Floats(_) => tree(d),
+        Datum::Seq(v) => Datum::Seq(v.iter().map(plain).collect()),
+        d => d.clone(),
+    }
+}
+
+#[test]
+fn packed_runs_travel_as_8_byte_words() {
+    // Ints is variant 13, Floats 14 (after Ref, 12); then the run as a
+    // byte string.
+    let bytes = postcard::to_stdvec(&Datum::Ints(vec![1, -2])).unwrap();
+    let mut want = vec![13u8, 16];
+    want.extend_from_slice(&1i64.to_le_bytes());
+    want.extend_from_slice(&(-2i64).to_le_bytes());
+    assert_eq!(bytes, want);
+    let bytes = postcard::to_stdvec(&Datum::Floats(vec![F64(0.5)])).unwrap();
+    assert_eq!(bytes, [&[14u8, 8][..], &0.5f64.to_le_bytes()].concat());
+    // A byte string that is no whole number of words is refused.
+    let e = decode_bounded::<Datum>(&[13, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert!(e.is_err(), "{e:?}");
+    // A length beyond the frame is refused.
+    assert!(decode_bounded::<Datum>(&[12, 16, 1, 0, 0, 0, 0, 0, 0, 0]).is_err());
+}
+
+#[test]
+fn bytes_values_move_whole_and_equal_byte_vectors() {
+    let b = Bytes(vec![1, 2, 255]);
+    let d = to_datum(&b).unwrap();
+    assert_eq!(d, to_datum(&vec![1u8, 2, 255]).unwrap());
+    assert_eq!(d, Datum::Bytes(vec![1, 2, 255]));
+    round(b);
+    round(Bytes(vec![]));
+    // Stored by a `Vec<u8>` proxy, read by a `Bytes` one, and back.
+    let back: Bytes = from_datum(to_datum(&vec![9u8; 1000]).unwrap()).unwrap();
+    assert_eq!(back.0, vec![9u8; 1000]);
+    let back: Vec<u8> = from_datum(to_datum(&Bytes(vec![4; 10])).unwrap()).unwrap();
+    assert_eq!(back, vec![4; 10]);
+    // The empty sequence of any type reads as empty bytes.
+    let back: Bytes = from_datum(to_datum(&Vec::<String>::new()).unwrap()).unwrap();
+    assert!(back.is_empty());
 }

@@ -25,15 +25,74 @@ pub(super) struct SeqBuilder {
     items: Vec<Datum>,
     /// For tuple and struct variants: the variant index.
     variant: Option<u32>,
-    /// For a sequence (`serialize_seq`) whose elements so far were all
-    /// lone `u8`s: those bytes. `None` once an element was something else.
-    bytes: Option<Vec<u8>>,
+    /// The announced number of elements.
+    hint: usize,
+    /// For a sequence (`serialize_seq`) whose elements so far were all of
+    /// one packable kind: those elements, packed. `None` once an element
+    /// was something else (then they are in `items`).
+    packed: Option<Run>,
+}
+
+/// The elements of a sequence so far, while they are all of one kind.
+pub(super) enum Run {
+    /// No element yet.
+    Empty,
+    /// Lone `u8`s.
+    Bytes(Vec<u8>),
+    /// Integers within `i64`.
+    Ints(Vec<i64>),
+    /// Floats.
+    Floats(Vec<F64>),
+}
+
+impl Run {
+    /// Add `d` if it is of the run's kind (`byte`: it was a lone `u8`);
+    /// give it back otherwise.
+    fn push(&mut self, d: Datum, byte: bool, hint: usize) -> Option<Datum> {
+        match (self, d) {
+            (run @ Run::Empty, Datum::Int(i)) if byte => *run = Run::Bytes(with(hint, i as u8)),
+            (run @ Run::Empty, Datum::Int(i)) => match i64::try_from(i) {
+                Ok(i) => *run = Run::Ints(with(hint, i)),
+                Err(_) => return Some(Datum::Int(i)),
+            },
+            (run @ Run::Empty, Datum::Float(f)) => *run = Run::Floats(with(hint, f)),
+            (Run::Bytes(v), Datum::Int(i)) if byte => v.push(i as u8),
+            (Run::Ints(v), Datum::Int(i)) if !byte => match i64::try_from(i) {
+                Ok(i) => v.push(i),
+                Err(_) => return Some(Datum::Int(i)),
+            },
+            (Run::Floats(v), Datum::Float(f)) => v.push(f),
+            (_, d) => return Some(d),
+        }
+        None
+    }
+
+    /// The elements so far, one node each.
+    fn unpack(self) -> Vec<Datum> {
+        match self {
+            Run::Empty => Vec::new(),
+            Run::Bytes(v) => Datum::Bytes(v).into_items().unwrap_or_default(),
+            Run::Ints(v) => Datum::Ints(v).into_items().unwrap_or_default(),
+            Run::Floats(v) => Datum::Floats(v).into_items().unwrap_or_default(),
+        }
+    }
+}
+
+/// A vector of capacity `hint` (at most 1 Mi elements) holding `first`.
+fn with<T>(hint: usize, first: T) -> Vec<T> {
+    let mut v = Vec::with_capacity(hint.clamp(1, 1 << 20));
+    v.push(first);
+    v
 }
 
 impl SeqBuilder {
     fn finish(self) -> SerResult {
-        if let Some(b) = self.bytes {
-            return Ok(Datum::Bytes(b));
+        match self.packed {
+            Some(Run::Empty) => return Ok(Datum::Bytes(Vec::new())),
+            Some(Run::Bytes(b)) => return Ok(Datum::Bytes(b)),
+            Some(Run::Ints(v)) => return Ok(Datum::Ints(v)),
+            Some(Run::Floats(v)) => return Ok(Datum::Floats(v)),
+            None => {}
         }
         let seq = Datum::Seq(self.items);
         Ok(match self.variant {
@@ -177,14 +236,16 @@ impl ser::Serializer for DatumSerializer<'_> {
         Ok(SeqBuilder {
             items: Vec::new(),
             variant: None,
-            bytes: Some(Vec::with_capacity(len.unwrap_or(0).min(1 << 20))),
+            hint: len.unwrap_or(0),
+            packed: Some(Run::Empty),
         })
     }
     fn serialize_tuple(self, len: usize) -> std::result::Result<SeqBuilder, DatumError> {
         Ok(SeqBuilder {
             items: Vec::with_capacity(len.min(4096)),
             variant: None,
-            bytes: None,
+            hint: len,
+            packed: None,
         })
     }
     fn serialize_tuple_struct(
@@ -236,24 +297,41 @@ impl ser::SerializeSeq for SeqBuilder {
         &mut self,
         value: &T,
     ) -> std::result::Result<(), DatumError> {
-        let Some(bytes) = &mut self.bytes else {
+        let Some(run) = &mut self.packed else {
             self.items.push(value.serialize(PLAIN)?);
             return Ok(());
         };
         let was_byte = Cell::new(false);
-        let d = value.serialize(DatumSerializer {
+        // Not dropped in the common cases below: integers and floats own
+        // nothing, and a drop per element is a call per element.
+        let d = std::mem::ManuallyDrop::new(value.serialize(DatumSerializer {
             byte: Some(&was_byte),
-        })?;
-        match d {
-            Datum::Int(b) if was_byte.get() => bytes.push(b as u8),
-            d => {
-                // Not a sequence of bytes after all.
-                let bytes = self.bytes.take().unwrap_or_default();
-                self.items = Vec::with_capacity(bytes.len() + 1);
-                self.items
-                    .extend(bytes.into_iter().map(|b| Datum::Int(b.into())));
-                self.items.push(d);
+        })?);
+        // The common case first, without moving the element around.
+        match (&mut *run, &*d) {
+            (Run::Ints(v), Datum::Int(i)) if !was_byte.get() => {
+                if let Ok(i) = i64::try_from(*i) {
+                    v.push(i);
+                    return Ok(());
+                }
             }
+            (Run::Floats(v), Datum::Float(f)) => {
+                v.push(*f);
+                return Ok(());
+            }
+            (Run::Bytes(v), Datum::Int(i)) if was_byte.get() => {
+                v.push(*i as u8);
+                return Ok(());
+            }
+            _ => {}
+        }
+        let d = std::mem::ManuallyDrop::into_inner(d);
+        if let Some(d) = run.push(d, was_byte.get(), self.hint) {
+            // Not a run after all: one node per element from now on.
+            let mut items = self.packed.take().map(Run::unpack).unwrap_or_default();
+            items.reserve(self.hint.saturating_sub(items.len()).clamp(1, 4096));
+            items.push(d);
+            self.items = items;
         }
         Ok(())
     }
@@ -330,4 +408,18 @@ impl ser::SerializeMap for MapBuilder {
     fn end(self) -> SerResult {
         Ok(canonical_map(self.pairs))
     }
+}
+
+/// The items as one sequence, as [`to_datum`](super::to_datum) would
+/// convert a `Vec` of them: a packed run when they allow it.
+pub(crate) fn seq_to_datum<T: Serialize>(
+    items: impl IntoIterator<Item = T>,
+) -> std::result::Result<Datum, DatumError> {
+    use ser::{SerializeSeq, Serializer};
+    let items = items.into_iter();
+    let mut seq = PLAIN.serialize_seq(Some(items.size_hint().0))?;
+    for x in items {
+        seq.serialize_element(&x)?;
+    }
+    seq.end()
 }

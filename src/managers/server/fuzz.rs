@@ -11,7 +11,7 @@ use std::os::unix::net::UnixStream;
 use proptest::prelude::*;
 
 use super::*;
-use crate::managers::datum::Datum;
+use crate::managers::datum::{Datum, F64};
 use std::time::Duration;
 
 use crate::managers::protocol::{
@@ -163,6 +163,16 @@ fn seeds() -> Vec<Vec<u8>> {
             }),
         ),
         Request::Create(Kind::List(vec![d(1), d(2)])),
+        // Packed runs: their lengths and elements get mutated too.
+        Request::Call(
+            1,
+            Method::List(ListOp::Extend(Datum::Ints(vec![1, -300, 1 << 40]))),
+        ),
+        Request::Call(
+            1,
+            Method::List(ListOp::Extend(Datum::Floats(vec![F64(0.5), F64(-2.0)]))),
+        ),
+        Request::Call(1, Method::List(ListOp::Append(Datum::Str("s".into())))),
         Request::Adopt(vec![1, 2]),
         Request::Decref(1),
         Request::ObjectCount,
@@ -472,7 +482,11 @@ fn extreme_request() -> impl Strategy<Value = Request> {
         1 => edge_i64().prop_map(move |i| list(ListOp::Del(i))),
         1 => (edge_i64(), edge_int()).prop_map(move |(i, d)| list(ListOp::Insert(i, d))),
         1 => prop::option::of(edge_i64()).prop_map(move |i| list(ListOp::Pop(i))),
-        1 => long_list().prop_map(move |v| list(ListOp::Extend(v))),
+        1 => long_list().prop_map(move |v| list(ListOp::Extend(Datum::Seq(v)))),
+        1 => (0usize..20_000, edge_i64())
+            .prop_map(move |(n, i)| list(ListOp::Extend(Datum::Ints(vec![i; n])))),
+        1 => (0usize..2_000, any::<f64>())
+            .prop_map(move |(n, f)| list(ListOp::Extend(Datum::Floats(vec![F64(f); n])))),
         1 => long_list().prop_map(|v| Request::Create(Kind::List(v))),
         1 => (edge_slice(), long_list())
             .prop_map(|(s, v)| Request::Call(10, Method::List(ListOp::SetSlice(s, v)))),
@@ -732,4 +746,35 @@ fn references_of_a_failed_connection_wait_for_their_process() {
         "released for a dead process"
     );
     assert_eq!(srv.objects().len(), before);
+}
+
+/// Issue 16: a 57 MiB frame of packed integers (7.5 million) decodes
+/// into one allocation of its own size: a packed run costs the server no
+/// more memory than the bytes that carried it (the decoding budget allows
+/// `DECODE_FACTOR` times as much).
+#[test]
+fn a_57_mib_frame_of_packed_integers_decodes_to_its_own_size() {
+    let n = (57 << 20) / 8;
+    let v: Vec<i64> = (0..n as i64).collect();
+    let payload = postcard::to_allocvec(&Request::Call(
+        1,
+        Method::List(ListOp::Extend(Datum::Ints(v))),
+    ))
+    .unwrap();
+    assert!(payload.len() >= 57 << 20);
+    let (r, largest) =
+        largest_allocation(|| crate::managers::datum::decode_bounded::<Request>(&payload));
+    match r {
+        Ok(Request::Call(1, Method::List(ListOp::Extend(Datum::Ints(v))))) => {
+            assert_eq!(v.len(), n);
+            assert_eq!(v[n - 1], n as i64 - 1);
+        }
+        Ok(_) => panic!("decoded to another request"),
+        Err(e) => panic!("{e}"),
+    }
+    assert!(
+        largest <= payload.len(),
+        "{largest} bytes for a frame of {}",
+        payload.len()
+    );
 }

@@ -1,7 +1,8 @@
 //! The server's lists and arrays: Python's index and slice rules, and the
 //! list methods.
 
-use crate::managers::datum::Datum;
+use crate::managers::datum::{Datum, F64};
+use crate::managers::protocol::Reply;
 use crate::managers::protocol::{ListOp, RemoteError, Slice};
 
 use super::wait::{err, ok, CallResult};
@@ -67,7 +68,243 @@ fn not_in_list(d: &Datum) -> RemoteError {
     RemoteError::ValueNotInList(d.to_string())
 }
 
-pub(super) fn list_op(l: &mut Vec<Datum>, op: ListOp, resizable: bool) -> CallResult {
+/// A list's (or an array's) elements as the server stores them: packed
+/// runs while every element is an integer within `i64` (8 bytes each) or
+/// every element a float, one [`Datum`] node (32 bytes) each otherwise.
+/// A list starts packed when its first values allow it and becomes a tree
+/// for good when a value that does not fit arrives; it reads, compares
+/// and sorts the same either way (a packed element is compared as the
+/// `Datum` it stands for).
+#[derive(Debug)]
+pub(crate) enum Items {
+    Ints(Vec<i64>),
+    Floats(Vec<F64>),
+    Tree(Vec<Datum>),
+}
+
+impl Items {
+    /// The elements of a sequence-like datum, packed when they allow it;
+    /// `None` for a datum that is no sequence.
+    pub(crate) fn from_seq(d: Datum) -> Option<Items> {
+        Some(match d {
+            Datum::Ints(v) => Items::Ints(v),
+            Datum::Floats(v) => Items::Floats(v),
+            Datum::Bytes(b) => Items::Ints(b.into_iter().map(i64::from).collect()),
+            Datum::Seq(v) => Items::from_vec(v),
+            _ => return None,
+        })
+    }
+
+    /// `v`, packed when every element allows it.
+    pub(crate) fn from_vec(v: Vec<Datum>) -> Items {
+        match Datum::pack_owned(v) {
+            Datum::Ints(v) => Items::Ints(v),
+            Datum::Floats(v) => Items::Floats(v),
+            Datum::Seq(v) => Items::Tree(v),
+            _ => Items::Tree(Vec::new()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Items::Ints(v) => v.len(),
+            Items::Floats(v) => v.len(),
+            Items::Tree(v) => v.len(),
+        }
+    }
+
+    /// Whether this storage can hold `d` as it is.
+    fn admits(&self, d: &Datum) -> bool {
+        match self {
+            Items::Ints(_) => i64::fits(d),
+            Items::Floats(_) => F64::fits(d),
+            Items::Tree(_) => true,
+        }
+    }
+
+    /// One node per element from now on.
+    fn into_tree(self) -> Vec<Datum> {
+        match self {
+            Items::Ints(v) => Datum::Ints(v).into_items().unwrap_or_default(),
+            Items::Floats(v) => Datum::Floats(v).into_items().unwrap_or_default(),
+            Items::Tree(v) => v,
+        }
+    }
+
+    /// `more` added at the end.
+    fn append(&mut self, more: Items) {
+        if self.len() == 0 {
+            *self = more;
+            return;
+        }
+        match (&mut *self, more) {
+            (Items::Ints(a), Items::Ints(mut b)) => a.append(&mut b),
+            (Items::Floats(a), Items::Floats(mut b)) => a.append(&mut b),
+            (Items::Tree(a), Items::Tree(mut b)) => a.append(&mut b),
+            (_, more) => {
+                if more.len() == 0 {
+                    return;
+                }
+                let mut tree = std::mem::replace(self, Items::Tree(Vec::new())).into_tree();
+                tree.extend(more.into_tree());
+                *self = Items::Tree(tree);
+            }
+        }
+    }
+}
+
+/// The values a call brings in (to check them against the storage).
+fn incoming(op: &ListOp) -> &[Datum] {
+    match op {
+        ListOp::Append(d) | ListOp::Insert(_, d) | ListOp::Set(_, d) => std::slice::from_ref(d),
+        ListOp::SetSlice(_, items) => items,
+        _ => &[],
+    }
+}
+
+/// Carry out a list method on a list's storage (`resizable`: a list, not
+/// an array).
+pub(super) fn items_op(items: &mut Items, op: ListOp, resizable: bool) -> CallResult {
+    if let ListOp::Extend(d) = op {
+        if !resizable {
+            return err(RemoteError::Invalid(
+                "an Array has a fixed length; it refuses a method that changes the length".into(),
+            ));
+        }
+        let Some(more) = Items::from_seq(d) else {
+            return err(RemoteError::Invalid("extend needs a sequence".into()));
+        };
+        items.append(more);
+        return ok(());
+    }
+    let new = incoming(&op);
+    let grows = matches!(op, ListOp::Append(_) | ListOp::Insert(..));
+    if items.len() == 0 && grows {
+        // An empty list takes the kind of its first value.
+        *items = match Items::from_vec(new.to_vec()) {
+            Items::Ints(_) => Items::Ints(Vec::new()),
+            Items::Floats(_) => Items::Floats(Vec::new()),
+            Items::Tree(_) => Items::Tree(Vec::new()),
+        };
+    } else if !new.iter().all(|d| items.admits(d)) {
+        *items = Items::Tree(std::mem::replace(items, Items::Tree(Vec::new())).into_tree());
+    }
+    match items {
+        Items::Ints(v) => list_op(v, op, resizable),
+        Items::Floats(v) => list_op(v, op, resizable),
+        Items::Tree(v) => list_op(v, op, resizable),
+    }
+}
+
+/// The value of an `Option` the dispatcher made sure of, or a refusal.
+macro_rules! take {
+    ($e:expr) => {
+        match $e {
+            Some(x) => x,
+            None => {
+                return err(RemoteError::Invalid(
+                    "a value this list's storage cannot hold".into(),
+                ))
+            }
+        }
+    };
+}
+
+fn take_all<T: Elem>(items: Vec<Datum>) -> Option<Vec<T>> {
+    items.into_iter().map(T::take).collect()
+}
+
+impl Elem for Datum {
+    fn fits(_: &Datum) -> bool {
+        true
+    }
+    fn take(d: Datum) -> Option<Self> {
+        Some(d)
+    }
+    fn datum(&self) -> Datum {
+        self.clone()
+    }
+    fn is(&self, d: &Datum) -> bool {
+        self == d
+    }
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        self.cmp(other)
+    }
+    fn run(v: Vec<Self>) -> Reply {
+        Reply::Seq(v)
+    }
+}
+
+impl Elem for i64 {
+    fn fits(d: &Datum) -> bool {
+        matches!(d, Datum::Int(i) if i64::try_from(*i).is_ok())
+    }
+    fn take(d: Datum) -> Option<Self> {
+        match d {
+            Datum::Int(i) => i64::try_from(i).ok(),
+            _ => None,
+        }
+    }
+    fn datum(&self) -> Datum {
+        Datum::Int((*self).into())
+    }
+    fn is(&self, d: &Datum) -> bool {
+        self.datum() == *d
+    }
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        self.cmp(other)
+    }
+    fn run(v: Vec<Self>) -> Reply {
+        Reply::Datum(Datum::pack_owned_ints(v))
+    }
+}
+
+impl Elem for F64 {
+    fn fits(d: &Datum) -> bool {
+        matches!(d, Datum::Float(_))
+    }
+    fn take(d: Datum) -> Option<Self> {
+        match d {
+            Datum::Float(f) => Some(f),
+            _ => None,
+        }
+    }
+    fn datum(&self) -> Datum {
+        Datum::Float(*self)
+    }
+    fn is(&self, d: &Datum) -> bool {
+        self.datum() == *d
+    }
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        // As the `Datum`s compare (whatever their float order is).
+        self.datum().cmp(&other.datum())
+    }
+    fn run(v: Vec<Self>) -> Reply {
+        Reply::Datum(if v.is_empty() {
+            Datum::Bytes(Vec::new())
+        } else {
+            Datum::Floats(v)
+        })
+    }
+}
+
+/// An element of a list's storage: a plain `i64` or float of a packed
+/// run, or a [`Datum`].
+trait Elem: Clone + Sized {
+    /// Whether `d` can be stored as `Self`.
+    fn fits(d: &Datum) -> bool;
+    /// `d` as `Self` (the caller checked [`fits`](Elem::fits)).
+    fn take(d: Datum) -> Option<Self>;
+    /// The `Datum` this element stands for.
+    fn datum(&self) -> Datum;
+    /// Whether this element equals `d`, as `Datum`s compare.
+    fn is(&self, d: &Datum) -> bool;
+    /// The order of `Datum`s, for sorting.
+    fn order(&self, other: &Self) -> std::cmp::Ordering;
+    /// The reply carrying these elements.
+    fn run(v: Vec<Self>) -> Reply;
+}
+fn list_op<T: Elem>(l: &mut Vec<T>, op: ListOp, resizable: bool) -> CallResult {
     let fixed = |what: &str| {
         err(RemoteError::Invalid(format!(
             "an Array has a fixed length; it refuses a {what}"
@@ -76,23 +313,23 @@ pub(super) fn list_op(l: &mut Vec<Datum>, op: ListOp, resizable: bool) -> CallRe
     match op {
         ListOp::Len => ok(l.len()),
         ListOp::Get(i) => match index(i, l.len()) {
-            Ok(i) => ok(l[i].clone()),
+            Ok(i) => ok(l[i].datum()),
             Err(e) => err(e),
         },
         ListOp::Set(i, d) => match index(i, l.len()) {
             Ok(i) => {
-                l[i] = d;
+                l[i] = take!(T::take(d));
                 ok(())
             }
             Err(e) => err(e),
         },
         ListOp::GetSlice(s) => match slice_indices(s, l.len()) {
-            Ok(ix) => ok(ix.into_iter().map(|i| l[i].clone()).collect::<Vec<_>>()),
+            Ok(ix) => Ok(Ok(T::run(ix.into_iter().map(|i| l[i].clone()).collect()))),
             Err(e) => err(e),
         },
-        ListOp::ToVec => ok(l.clone()),
-        ListOp::Contains(d) => ok(l.contains(&d)),
-        ListOp::Count(d) => ok(l.iter().filter(|x| **x == d).count()),
+        ListOp::ToVec => Ok(Ok(T::run(l.clone()))),
+        ListOp::Contains(d) => ok(l.iter().any(|x| x.is(&d))),
+        ListOp::Count(d) => ok(l.iter().filter(|x| x.is(&d)).count()),
         ListOp::Index(d, s) => {
             // Python: index(x, start, stop) searches l[start:stop].
             let (start, stop, _) = match adjust(Slice { step: Some(1), ..s }, l.len()) {
@@ -100,7 +337,7 @@ pub(super) fn list_op(l: &mut Vec<Datum>, op: ListOp, resizable: bool) -> CallRe
                 Err(e) => return err(e),
             };
             let (start, stop) = (start as usize, (stop.max(start)) as usize);
-            match l[start..stop].iter().position(|x| *x == d) {
+            match l[start..stop].iter().position(|x| x.is(&d)) {
                 Some(i) => ok(start + i),
                 None => err(not_in_list(&d)),
             }
@@ -113,9 +350,9 @@ pub(super) fn list_op(l: &mut Vec<Datum>, op: ListOp, resizable: bool) -> CallRe
             // Stable both ways, as Python's sort (reverse keeps equal items
             // in their original order).
             if reverse {
-                l.sort_by(|a, b| b.cmp(a));
+                l.sort_by(|a, b| b.order(a));
             } else {
-                l.sort();
+                l.sort_by(T::order);
             }
             ok(())
         }
@@ -129,13 +366,13 @@ pub(super) fn list_op(l: &mut Vec<Datum>, op: ListOp, resizable: bool) -> CallRe
                 if !resizable && stop - start != items.len() {
                     return fixed("slice assignment that changes the length");
                 }
-                l.splice(start..stop, items);
+                l.splice(start..stop, take!(take_all::<T>(items)));
                 return ok(());
             }
             match slice_indices(s, l.len()) {
                 Ok(ix) if ix.len() == items.len() => {
                     for (i, d) in ix.into_iter().zip(items) {
-                        l[i] = d;
+                        l[i] = take!(T::take(d));
                     }
                     ok(())
                 }
@@ -149,11 +386,14 @@ pub(super) fn list_op(l: &mut Vec<Datum>, op: ListOp, resizable: bool) -> CallRe
         }
         _ if !resizable => fixed("method that changes the length"),
         ListOp::Append(d) => {
-            l.push(d);
+            l.push(take!(T::take(d)));
             ok(())
         }
         ListOp::Extend(items) => {
-            l.extend(items);
+            let Some(items) = items.into_items() else {
+                return err(RemoteError::Invalid("extend needs a sequence".into()));
+            };
+            l.extend(take!(take_all::<T>(items)));
             ok(())
         }
         ListOp::IMul(n) => {
@@ -182,7 +422,7 @@ pub(super) fn list_op(l: &mut Vec<Datum>, op: ListOp, resizable: bool) -> CallRe
         ListOp::Insert(i, d) => {
             let n = l.len() as i64;
             let j = if i < 0 { (i + n).max(0) } else { i.min(n) };
-            l.insert(j as usize, d);
+            l.insert(j as usize, take!(T::take(d)));
             ok(())
         }
         ListOp::Pop(i) => {
@@ -193,11 +433,11 @@ pub(super) fn list_op(l: &mut Vec<Datum>, op: ListOp, resizable: bool) -> CallRe
                 });
             }
             match index(i.unwrap_or(-1), l.len()) {
-                Ok(i) => ok(l.remove(i)),
+                Ok(i) => ok(l.remove(i).datum()),
                 Err(e) => err(e),
             }
         }
-        ListOp::Remove(d) => match l.iter().position(|x| *x == d) {
+        ListOp::Remove(d) => match l.iter().position(|x| x.is(&d)) {
             Some(i) => {
                 l.remove(i);
                 ok(())
@@ -325,5 +565,131 @@ mod tests {
             run(&mut empty, ListOp::Pop(None)),
             Err(RemoteError::IndexOutOfRange { len: 0, .. })
         ));
+    }
+}
+
+/// Packed storage answers every list method as the tree storage does.
+#[cfg(test)]
+mod packed_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn value() -> impl Strategy<Value = Datum> {
+        prop_oneof![
+            4 => (-3i64..3).prop_map(|i| Datum::Int(i.into())),
+            1 => Just(Datum::Int(i128::MAX)),
+            2 => prop_oneof![Just(-0.0f64), Just(0.0), Just(1.5), Just(f64::NAN)]
+                .prop_map(|f| Datum::Float(F64(f))),
+            1 => Just(Datum::Str("s".into())),
+        ]
+    }
+
+    fn seq() -> impl Strategy<Value = Datum> {
+        prop_oneof![
+            prop::collection::vec(-3i64..3, 0..5).prop_map(Datum::Ints),
+            prop::collection::vec(-2.0f64..2.0, 0..5)
+                .prop_map(|v| Datum::Floats(v.into_iter().map(F64).collect())),
+            prop::collection::vec(any::<u8>(), 0..3).prop_map(Datum::Bytes),
+            prop::collection::vec(value(), 0..4).prop_map(Datum::Seq),
+        ]
+    }
+
+    fn slice() -> impl Strategy<Value = Slice> {
+        (
+            prop::option::of(-6i64..6),
+            prop::option::of(-6i64..6),
+            prop::option::of(prop_oneof![Just(1i64), Just(-1), Just(2)]),
+        )
+            .prop_map(|(start, stop, step)| Slice { start, stop, step })
+    }
+
+    fn op() -> impl Strategy<Value = ListOp> {
+        prop_oneof![
+            4 => value().prop_map(ListOp::Append),
+            3 => seq().prop_map(ListOp::Extend),
+            1 => (-5i64..5, value()).prop_map(|(i, d)| ListOp::Insert(i, d)),
+            1 => prop::option::of(-4i64..4).prop_map(ListOp::Pop),
+            1 => value().prop_map(ListOp::Remove),
+            1 => value().prop_map(|d| ListOp::Index(d, Slice::default())),
+            1 => value().prop_map(ListOp::Count),
+            1 => value().prop_map(ListOp::Contains),
+            1 => any::<bool>().prop_map(|reverse| ListOp::Sort { reverse }),
+            1 => Just(ListOp::Reverse),
+            1 => (-4i64..4).prop_map(ListOp::Get),
+            1 => (-4i64..4, value()).prop_map(|(i, d)| ListOp::Set(i, d)),
+            1 => (-4i64..4).prop_map(ListOp::Del),
+            1 => slice().prop_map(ListOp::GetSlice),
+            1 => slice().prop_map(ListOp::DelSlice),
+            1 => (slice(), prop::collection::vec(value(), 0..3))
+                .prop_map(|(s, v)| ListOp::SetSlice(s, v)),
+            1 => Just(ListOp::ToVec),
+            1 => Just(ListOp::Len),
+        ]
+    }
+
+    /// A reply with any sequence written as its elements, one node each.
+    fn plain(r: Result<Reply, RemoteError>) -> Result<Reply, RemoteError> {
+        r.map(|r| match r {
+            Reply::Datum(d @ (Datum::Ints(_) | Datum::Floats(_) | Datum::Bytes(_))) => {
+                Reply::Seq(d.into_items().unwrap())
+            }
+            r => r,
+        })
+    }
+
+    fn contents(items: &Items) -> Vec<Datum> {
+        match items {
+            Items::Ints(v) => v.iter().map(Elem::datum).collect(),
+            Items::Floats(v) => v.iter().map(Elem::datum).collect(),
+            Items::Tree(v) => v.clone(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn packed_lists_answer_as_tree_lists(
+            start in seq(),
+            ops in prop::collection::vec(op(), 1..12),
+            resizable in any::<bool>(),
+        ) {
+            let mut packed = Items::from_seq(start.clone()).unwrap();
+            let mut tree = start.into_items().unwrap();
+            for op in ops {
+                let want = plain(list_op(&mut tree, op.clone(), resizable).unwrap());
+                let got = plain(items_op(&mut packed, op.clone(), resizable).unwrap());
+                prop_assert_eq!(&got, &want, "{:?}", op);
+                prop_assert_eq!(contents(&packed), tree.clone(), "after {:?}", op);
+            }
+        }
+    }
+
+    #[test]
+    fn lists_of_one_kind_stay_packed_and_mixed_ones_become_trees() {
+        let mut l = Items::from_vec(vec![]);
+        items_op(&mut l, ListOp::Append(Datum::Int(1)), true)
+            .unwrap()
+            .unwrap();
+        items_op(&mut l, ListOp::Extend(Datum::Ints(vec![2, 3])), true)
+            .unwrap()
+            .unwrap();
+        items_op(&mut l, ListOp::Sort { reverse: true }, true)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(l, Items::Ints(ref v) if v == &[3, 2, 1]), "{l:?}");
+        assert_eq!(
+            items_op(&mut l, ListOp::ToVec, true).unwrap(),
+            Ok(Reply::Datum(Datum::Ints(vec![3, 2, 1])))
+        );
+        items_op(&mut l, ListOp::Append(Datum::Str("x".into())), true)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(l, Items::Tree(ref v) if v.len() == 4), "{l:?}");
+        let mut f = Items::from_vec(vec![Datum::Float(F64(0.5))]);
+        assert!(matches!(f, Items::Floats(_)));
+        items_op(&mut f, ListOp::Append(Datum::Int(1)), true)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(f, Items::Tree(ref v) if v.len() == 2), "{f:?}");
     }
 }

@@ -8,7 +8,7 @@ use crate::managers::datum::{Datum, F64};
 use crate::managers::protocol::{Kind, Method, NamespaceOp, ObjId, RemoteError, Reply, ValueOp};
 
 use super::dict::{dict_op, OrderedDict};
-use super::list::list_op;
+use super::list::{items_op, Items};
 use super::locks::{condition_on_op, condition_op, event_op, lock_op, Acquirer, CondState};
 use super::queue::{barrier_op, queue_op, BarrierPhase, BarrierState, QueueState};
 use super::wait::{err, lock, ok, CallResult, Ctx, Guarded};
@@ -24,8 +24,8 @@ fn new_cond() -> CondState {
 
 /// One shared object.
 pub(crate) enum Object {
-    List(Mutex<Vec<Datum>>),
-    Array(Mutex<Vec<Datum>>),
+    List(Mutex<Items>),
+    Array(Mutex<Items>),
     Dict(Mutex<OrderedDict>),
     Queue(Guarded<QueueState>),
     Event(Guarded<bool>),
@@ -94,8 +94,8 @@ impl Object {
     pub(crate) fn new(k: Kind) -> Object {
         match k {
             Kind::ConditionOn(_) => unreachable!("Object::create makes it"),
-            Kind::List(items) => Object::List(Mutex::new(items)),
-            Kind::Array(items) => Object::Array(Mutex::new(items)),
+            Kind::List(items) => Object::List(Mutex::new(Items::from_vec(items))),
+            Kind::Array(items) => Object::Array(Mutex::new(Items::from_vec(items))),
             Kind::Dict(pairs) => {
                 let mut d = OrderedDict::default();
                 for (k, v) in pairs {
@@ -136,7 +136,12 @@ impl Object {
     /// (proxies inside a list, a dict, a queue...), appended to `out`.
     pub(crate) fn refs(&self, out: &mut Vec<ObjId>) {
         match self {
-            Object::List(l) | Object::Array(l) => lock(l).iter().for_each(|d| d.refs(out)),
+            // Only a tree can hold proxies: a packed run holds numbers.
+            Object::List(l) | Object::Array(l) => {
+                if let Items::Tree(v) = &*lock(l) {
+                    v.iter().for_each(|d| d.refs(out));
+                }
+            }
             Object::Dict(d) => lock(d).refs(out),
             Object::Queue(q) => q.lock().items.iter().for_each(|d| d.refs(out)),
             Object::Value(v) => lock(v).refs(out),
@@ -172,8 +177,8 @@ impl Object {
     /// Carry out one method call for `ctx.caller`.
     pub(crate) fn call(&self, m: Method, ctx: &Ctx<'_>) -> CallResult {
         match (self, m) {
-            (Object::List(l), Method::List(op)) => list_op(&mut lock(l), op, true),
-            (Object::Array(l), Method::List(op)) => list_op(&mut lock(l), op, false),
+            (Object::List(l), Method::List(op)) => items_op(&mut lock(l), op, true),
+            (Object::Array(l), Method::List(op)) => items_op(&mut lock(l), op, false),
             (Object::Dict(d), Method::Dict(op)) => dict_op(&mut lock(d), op),
             (Object::Queue(q), Method::Queue(op)) => queue_op(q, op, ctx),
             (Object::Event(e), Method::Event(op)) => event_op(e, op, ctx),

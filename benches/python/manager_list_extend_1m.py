@@ -1,0 +1,30 @@
+"""manager.list_extend_1m: li.extend(range(1_000_000)) into an empty Manager list.
+
+Usage: python3 manager_list_extend_1m.py OPS  -> prints the seconds OPS extends took.
+The list is emptied between extends (not timed).
+"""
+import multiprocessing as mp
+import sys
+import time
+
+ITEMS = 1_000_000
+
+
+def main():
+    ops = int(sys.argv[1])
+    with mp.get_context("fork").Manager() as manager:
+        li = manager.list()
+        li.append(0)
+        li[:] = []
+        took = 0.0
+        for _ in range(ops):
+            t = time.perf_counter()
+            li.extend(range(ITEMS))
+            took += time.perf_counter() - t
+            assert len(li) == ITEMS
+            li[:] = []
+    print(took)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+//! Rows for bulk data through `forklore::managers` (issue 16): a million
+//! integers into and out of a list, 16 MiB of bytes out of a dict, and
+//! the server's memory per small dict.
+//!
+//! The floor of a bulk row is the same number of bytes through a Unix
+//! socket pair to a forked child, which reads them all and answers with
+//! one byte ([`one_way`]): what moving that data between two processes
+//! costs at the least.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use forklore::managers::datum::Bytes;
+use forklore::managers::Manager;
+
+use crate::harness::Spec;
+
+/// Items of the list rows.
+const ITEMS: usize = 1_000_000;
+/// Bytes of the bytes row.
+const BYTES: usize = 16 << 20;
+/// Calls per round of a bulk row, and rounds.
+const OPS: usize = 5;
+const ROUNDS: usize = 3;
+
+fn lazy_manager() -> impl FnMut() -> Manager {
+    let mut m: Option<Manager> = None;
+    move || m.get_or_insert_with(|| Manager::start().unwrap()).clone()
+}
+
+/// `ops` transfers of `bytes` bytes, each answered by one byte, to a
+/// forked child through a socket pair (the fork is not timed).
+pub fn one_way(bytes: usize) -> impl FnMut(usize) -> Duration {
+    move |ops| {
+        let (mut parent, child) = UnixStream::pair().unwrap();
+        let mut sink = forklore::Process::new(move || {
+            let mut child = child;
+            let mut buf = vec![0u8; bytes];
+            while child.read_exact(&mut buf).is_ok() {
+                if child.write_all(&[1]).is_err() {
+                    break;
+                }
+            }
+        });
+        sink.start().unwrap();
+        let data = vec![7u8; bytes];
+        let mut ack = [0u8; 1];
+        let t = Instant::now();
+        for _ in 0..ops {
+            parent.write_all(&data).unwrap();
+            parent.read_exact(&mut ack).unwrap();
+        }
+        let took = t.elapsed();
+        parent.shutdown(std::net::Shutdown::Both).unwrap();
+        sink.join().unwrap();
+        took
+    }
+}
+
+/// `manager.list_extend_1m`: `li.extend(range(1_000_000))` into an empty
+/// list (emptied, untimed, between calls).
+pub fn list_extend_1m() -> Spec<'static> {
+    let mut manager = lazy_manager();
+    Spec {
+        name: "manager.list_extend_1m",
+        unit: "µs per 1M items",
+        ops: OPS,
+        rounds: ROUNDS,
+        forklore: Box::new(move |ops| {
+            let li = manager().list::<i64>().unwrap();
+            li.append(0).unwrap();
+            li.clear().unwrap();
+            let mut took = Duration::ZERO;
+            for _ in 0..ops {
+                let t = Instant::now();
+                li.extend(0..ITEMS as i64).unwrap();
+                took += t.elapsed();
+                assert_eq!(li.len().unwrap(), ITEMS);
+                li.clear().unwrap();
+            }
+            took
+        }),
+        floor: Some(Box::new(one_way(8 * ITEMS))),
+        python: Some(("manager_list_extend_1m.py", vec![])),
+    }
+}
+
+/// `manager.list_to_vec_1m`: `li[:]` of a list of a million integers.
+pub fn list_to_vec_1m() -> Spec<'static> {
+    let mut manager = lazy_manager();
+    Spec {
+        name: "manager.list_to_vec_1m",
+        unit: "µs per 1M items",
+        ops: OPS,
+        rounds: ROUNDS,
+        forklore: Box::new(move |ops| {
+            let li = manager().list_from(0..ITEMS as i64).unwrap();
+            let t = Instant::now();
+            for _ in 0..ops {
+                let v = li.to_vec().unwrap();
+                assert_eq!(v.len(), ITEMS);
+            }
+            t.elapsed()
+        }),
+        floor: Some(Box::new(one_way(8 * ITEMS))),
+        python: Some(("manager_list_to_vec_1m.py", vec![])),
+    }
+}
+
+/// `manager.bytes_get_16mib`: `d['k']` of a 16 MiB bytes value.
+pub fn bytes_get_16mib() -> Spec<'static> {
+    let mut manager = lazy_manager();
+    Spec {
+        name: "manager.bytes_get_16mib",
+        unit: "µs per get",
+        ops: OPS,
+        rounds: ROUNDS,
+        forklore: Box::new(move |ops| {
+            // `Bytes`, Python's `bytes`: moved whole (a `Vec<u8>` value is
+            // stored the same but serde reads it a byte at a time).
+            let d = manager().dict::<String, Bytes>().unwrap();
+            d.set("k".to_string(), Bytes(vec![7u8; BYTES])).unwrap();
+            let t = Instant::now();
+            for _ in 0..ops {
+                let v = d.get(&"k".to_string()).unwrap().unwrap();
+                assert_eq!(v.len(), BYTES);
+            }
+            t.elapsed()
+        }),
+        floor: Some(Box::new(one_way(BYTES))),
+        python: Some(("manager_bytes_get_16mib.py", vec![])),
+    }
+}
+
+/// Dicts of the `object_bytes` row, per op.
+const DICTS: usize = 2000;
+
+/// The server's resident memory, in bytes (`VmRSS` of its pid).
+fn rss(pid: i32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kb: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb * 1024
+}
+
+/// `manager.object_bytes`: the growth of the server's RSS per dict of 10
+/// entries (`str` keys `'k0'`..`'k9'`, `int` values), over `DICTS` dicts.
+/// Not a time: the row's "µs" column carries bytes per dict (the Duration
+/// returned is that many microseconds times `ops`), as its CPython script
+/// does.
+pub fn object_bytes() -> Spec<'static> {
+    Spec {
+        name: "manager.object_bytes",
+        unit: "bytes per dict",
+        ops: 1,
+        rounds: ROUNDS,
+        forklore: Box::new(move |ops| {
+            // A fresh server each round, so that rounds do not share pages.
+            let manager = Manager::start().unwrap();
+            let pid = manager.server_pid().unwrap().as_raw();
+            let warm = manager.dict::<String, i64>().unwrap();
+            warm.set("k".into(), 0).unwrap();
+            let before = rss(pid);
+            let mut dicts = Vec::with_capacity(DICTS);
+            for n in 0..DICTS as i64 {
+                let d = manager.dict::<String, i64>().unwrap();
+                d.update((0..10).map(|i| (format!("k{i}"), n * 10 + i)))
+                    .unwrap();
+                dicts.push(d);
+            }
+            let per = rss(pid).saturating_sub(before) as f64 / DICTS as f64;
+            drop(dicts);
+            Duration::from_secs_f64(per * ops as f64 / 1e6)
+        }),
+        floor: None,
+        python: Some(("manager_object_bytes.py", vec![])),
+    }
+}
