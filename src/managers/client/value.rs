@@ -141,6 +141,12 @@ fn int_range<T: DeserializeOwned>() -> Option<(i128, i128)> {
 /// A proxy of a shared namespace: named attributes of any serde types
 /// (Python: `manager.Namespace()`, used as `ns.x = 1`).
 ///
+/// Attributes whose name starts with `_` are left out of
+/// [`repr`](Self::repr) and [`names`](Self::names), as in CPython. Unlike
+/// CPython, which keeps them on the local proxy and never sends them, they
+/// are stored on the server like the others: a Rust proxy has no local
+/// attribute storage to keep them in, and every process sees them.
+///
 /// # Example
 /// ```
 /// let manager = forklore::managers::Manager::start().unwrap();
