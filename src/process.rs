@@ -380,6 +380,10 @@ impl Process {
             t @ Target::Unencodable(_) => return self.unencodable(t),
         };
         self.owner = getpid();
+        // A spawned child inherits the descriptors of the shared objects
+        // among the arguments under the same numbers (listed in the payload).
+        let mut inherit = self.inherit.clone();
+        inherit.extend(f.raw_fds());
         let started = match method {
             StartMethod::ForkServer => {
                 crate::start::forkserver::start(&self.name, &f).map(|s| State::Served(Box::new(s)))
@@ -389,7 +393,7 @@ impl Process {
                     name: self.name.clone(),
                     target: f.to_wire(),
                 },
-                &self.inherit,
+                &inherit,
                 false,
             )
             .map(|(pid, _)| State::Running(pid)),
@@ -551,7 +555,7 @@ fn run_child(name: &String, target: Target) -> ! {
             c();
             0
         }
-        Target::Fn(f) => run_fn(name, &f),
+        Target::Fn(f) => run_fn(name, f),
         Target::Unencodable(_) => 1,
     }))
     .unwrap_or(1);
@@ -560,7 +564,7 @@ fn run_child(name: &String, target: Target) -> ! {
 
 /// Run a `fn` target; 1 (with the `Process <name>:` header) when its
 /// arguments do not decode.
-fn run_fn(name: &str, f: &FnTarget) -> i32 {
+fn run_fn(name: &str, f: FnTarget) -> i32 {
     match f.run() {
         Ok(()) => 0,
         Err(e) => {

@@ -637,6 +637,12 @@ impl<T: Plain> SharedFds for Array<T> {
     }
 }
 
+// As `from_fn` arguments (see `synchronize::travel`); an error anywhere else.
+crate::synchronize::travels_with_start!([T: Plain] RawValue<T>, "RawValue");
+crate::synchronize::travels_with_start!([T: Plain] Value<T>, "Value");
+crate::synchronize::travels_with_start!([T: Plain] RawArray<T>, "RawArray");
+crate::synchronize::travels_with_start!([T: Plain] Array<T>, "Array");
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use nix::unistd::Pid;
 use serde::de::DeserializeOwned;
@@ -97,13 +97,16 @@ pub(crate) fn address_of(offset: i64) -> usize {
 }
 
 /// A trampoline: decodes the arguments for the `fn` at the first address
-/// and calls it. `Err` carries a decode error.
-pub(crate) type Call = fn(usize, &[u8]) -> std::result::Result<(), String>;
+/// (the descriptors are the side table of the shared objects among them,
+/// see [`crate::synchronize`]'s `travel`) and calls it. `Err` carries a
+/// decode error.
+pub(crate) type Call = fn(usize, &[u8], Vec<OwnedFd>) -> std::result::Result<(), String>;
 
 /// The trampoline for a `fn(A)`.
 pub(crate) fn call_fn<A: DeserializeOwned>(
     func: usize,
     args: &[u8],
+    fds: Vec<OwnedFd>,
 ) -> std::result::Result<(), String> {
     // SAFETY: `func` is the address of a `fn(A)` that the parent took from a
     // real function pointer of exactly this type and sent along with this
@@ -112,40 +115,71 @@ pub(crate) fn call_fn<A: DeserializeOwned>(
     // whose identity `init` checked, where the offsets from `anchor` name the
     // same functions. Only `fn` pointers are accepted, never closures.
     let f = unsafe { std::mem::transmute::<usize, fn(A)>(func) };
-    let a: A = postcard::from_bytes(args).map_err(|e| e.to_string())?;
+    // The side table is open while the arguments decode, not while `f` runs.
+    let (a, why) = crate::synchronize::decode_with_fds(fds, || postcard::from_bytes::<A>(args));
+    let a = a.map_err(|e| why.unwrap_or_else(|| e.to_string()))?;
     f(a);
     Ok(())
 }
 
 /// A `fn` item and its serialized arguments, as absolute addresses in this
-/// process.
+/// process, with the descriptors of the shared objects among the arguments
+/// (duplicates, close-on-exec, owned here until the target is dropped).
 #[derive(Debug, Clone)]
 pub(crate) struct FnTarget {
     pub call: usize,
     pub func: usize,
     pub args: Vec<u8>,
+    pub fds: Arc<Vec<OwnedFd>>,
 }
+
+/// The most descriptors the arguments of one start may carry: what one
+/// `SCM_RIGHTS` message takes (the kernel's `SCM_MAX_FD`, 253) less the
+/// three of stdio, for `forkserver`.
+pub(crate) const MAX_ARG_FDS: usize = 250;
 
 impl FnTarget {
     pub(crate) fn new<A: Serialize + DeserializeOwned + 'static>(
         f: fn(A),
         args: &A,
     ) -> Result<Self> {
-        let args = postcard::to_stdvec(args).map_err(|e| Error::Encode(e.to_string()))?;
+        let (args, fds, why) = crate::synchronize::encode_with_fds(|| postcard::to_stdvec(args));
+        let args = args.map_err(|e| Error::Encode(why.unwrap_or_else(|| e.to_string())))?;
+        if fds.len() > MAX_ARG_FDS {
+            return Err(Error::Encode(format!(
+                "the arguments hold {} descriptors of shared objects; a start carries at most \
+                 {MAX_ARG_FDS}",
+                fds.len()
+            )));
+        }
         Ok(FnTarget {
             call: call_fn::<A> as Call as usize,
             func: f as usize,
             args,
+            fds: Arc::new(fds),
         })
     }
 
+    /// The descriptors' numbers in this process.
+    pub(crate) fn raw_fds(&self) -> Vec<RawFd> {
+        self.fds.iter().map(|f| f.as_raw_fd()).collect()
+    }
+
     /// Run it here. `Err` is a decode error of the arguments.
-    pub(crate) fn run(&self) -> std::result::Result<(), String> {
+    pub(crate) fn run(self) -> std::result::Result<(), String> {
+        let fds = match Arc::try_unwrap(self.fds) {
+            Ok(fds) => fds,
+            Err(shared) => shared
+                .iter()
+                .map(|f| f.try_clone())
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(|e| format!("cannot duplicate a shared object's descriptor: {e}"))?,
+        };
         // SAFETY: `call` was taken from a real `Call` in this executable,
         // either in this process or (relocated by `address_of`) in the one
         // that sent it; see `call_fn`.
         let call = unsafe { std::mem::transmute::<usize, Call>(self.call) };
-        call(self.func, &self.args)
+        call(self.func, &self.args, fds)
     }
 
     pub(crate) fn to_wire(&self) -> WireFn {
@@ -153,25 +187,64 @@ impl FnTarget {
             call: offset_of(self.call),
             func: offset_of(self.func),
             args: self.args.clone(),
+            fds: self.raw_fds(),
         }
     }
 }
 
 /// A [`FnTarget`] as offsets, to cross into another run of the executable.
+/// `fds` are the sender's numbers of the descriptors: the same numbers in
+/// a spawned child, which inherits them; only their count matters to the
+/// fork server, which receives them by `SCM_RIGHTS`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct WireFn {
     call: i64,
     func: i64,
     args: Vec<u8>,
+    pub(crate) fds: Vec<RawFd>,
 }
 
 impl WireFn {
-    pub(crate) fn into_local(self) -> FnTarget {
+    /// With the descriptors received for it, in order.
+    pub(crate) fn into_local(self, fds: Vec<OwnedFd>) -> FnTarget {
         FnTarget {
             call: address_of(self.call),
             func: address_of(self.func),
             args: self.args,
+            fds: Arc::new(fds),
         }
+    }
+
+    /// In a spawned child: take ownership of the descriptors it inherited
+    /// under the numbers in `fds` (refused unless each is above stdio, open,
+    /// and listed once), close-on-exec from now on.
+    fn into_inherited(self) -> std::result::Result<FnTarget, String> {
+        if self.fds.len() > MAX_ARG_FDS {
+            return Err(format!("{} descriptors announced", self.fds.len()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for &fd in &self.fds {
+            // SAFETY: F_GETFD only asks whether the number is open.
+            let open = fd > 2 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
+            if !open || !seen.insert(fd) {
+                return Err(format!(
+                    "descriptor {fd} of the arguments was not inherited (or listed twice)"
+                ));
+            }
+        }
+        let fds = self
+            .fds
+            .iter()
+            .map(|&fd| {
+                set_cloexec(fd);
+                // SAFETY: the parent made this descriptor inheritable for
+                // us and listed its number once (checked above); it is open
+                // and nothing else in this process (still inside `init`)
+                // knows of it.
+                unsafe { OwnedFd::from_raw_fd(fd) }
+            })
+            .collect();
+        Ok(self.into_local(fds))
     }
 }
 
@@ -272,7 +345,10 @@ pub fn init() {
     match payload.entry {
         Entry::Target { name, target } => {
             drop(fd);
-            crate::process::run_fn_child(name, target.into_local())
+            match target.into_inherited() {
+                Ok(target) => crate::process::run_fn_child(name, target),
+                Err(e) => fail(&format!("cannot take the arguments' descriptors: {e}")),
+            }
         }
         Entry::Manager {
             listener,

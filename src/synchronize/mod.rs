@@ -57,6 +57,10 @@ pub(crate) use robust::{init_robust, lock_robust, unlock_robust, ROBUST_SIZE};
 pub(crate) use semaphore::Sem;
 pub use semaphore::{BoundedSemaphore, Event, Semaphore};
 pub use travel::{recv_shared, send_shared};
+pub(crate) use travel::{
+    decode_with_fds, deserialize_shared, encode_with_fds, encoding_open, note, push_fds,
+    serialize_shared, take_fds, travels_with_start, with_note,
+};
 
 use crate::error::{Error, Result};
 use crate::region::{futex_wait, futex_wake, gettid, Deadline, Region, BODY};
@@ -513,6 +517,16 @@ impl SharedFds for RLock {
         })
     }
 }
+
+// As `from_fn` arguments (see `travel`); an error anywhere else.
+travels_with_start!([] Lock, "Lock");
+travels_with_start!([] RLock, "RLock");
+travels_with_start!([] Semaphore, "Semaphore");
+travels_with_start!([] BoundedSemaphore, "BoundedSemaphore");
+travels_with_start!([] Event, "Event");
+travels_with_start!([] Condition, "Condition");
+travels_with_start!([] Barrier, "Barrier");
+travels_with_start!([] RobustLock, "RobustLock");
 
 pub(crate) enum Held<'a> {
     Lock(&'a Lock),
