@@ -56,11 +56,11 @@ pub use robust::RobustLock;
 pub(crate) use robust::{init_robust, lock_robust, unlock_robust, ROBUST_SIZE};
 pub(crate) use semaphore::Sem;
 pub use semaphore::{BoundedSemaphore, Event, Semaphore};
-pub use travel::{recv_shared, send_shared};
 pub(crate) use travel::{
     decode_with_fds, deserialize_shared, encode_with_fds, encoding_open, note, push_fds,
     serialize_shared, take_fds, travels_with_start, with_note,
 };
+pub use travel::{recv_shared, send_shared};
 
 use crate::error::{Error, Result};
 use crate::region::{futex_wait, futex_wake, gettid, Deadline, Region, BODY};

@@ -109,7 +109,10 @@ pub(crate) fn note(message: String) -> String {
 }
 
 /// Puts duplicates of `fds` in the open side table; their place in it.
-pub(crate) fn push_fds(fds: Vec<BorrowedFd<'_>>, what: &str) -> std::result::Result<(u32, u32), String> {
+pub(crate) fn push_fds(
+    fds: Vec<BorrowedFd<'_>>,
+    what: &str,
+) -> std::result::Result<(u32, u32), String> {
     ENCODING.with(|t| {
         let mut t = t.borrow_mut();
         let Some(table) = t.as_mut() else {
@@ -134,7 +137,11 @@ pub(crate) fn push_fds(fds: Vec<BorrowedFd<'_>>, what: &str) -> std::result::Res
 }
 
 /// Takes `count` descriptors from place `first` of the open side table.
-pub(crate) fn take_fds(first: u32, count: u32, what: &str) -> std::result::Result<Vec<OwnedFd>, String> {
+pub(crate) fn take_fds(
+    first: u32,
+    count: u32,
+    what: &str,
+) -> std::result::Result<Vec<OwnedFd>, String> {
     DECODING.with(|t| {
         let mut t = t.borrow_mut();
         let Some(table) = t.as_mut() else {
