@@ -11,6 +11,8 @@
 //! executable is still the parent's, runs the function, and exits.
 
 use std::io::{Read, Write};
+#[cfg(test)]
+use std::os::fd::IntoRawFd;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -487,4 +489,36 @@ pub(crate) fn spawn_entry(
     // caller learns it from join.
     let _ = f.write_all(&framed);
     Ok((pid, keep_pipe.then(|| OwnedFd::from(f))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(fds: Vec<RawFd>) -> WireFn {
+        WireFn {
+            call: 0,
+            func: 0,
+            args: Vec::new(),
+            fds,
+        }
+    }
+
+    #[test]
+    fn a_spawned_child_refuses_stdio_unopened_or_repeated_descriptor_numbers() {
+        for bad in [vec![0], vec![2], vec![-1], vec![i32::MAX]] {
+            let err = wire(bad.clone()).into_inherited().unwrap_err();
+            assert!(err.contains("was not inherited"), "{bad:?}: {err}");
+        }
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let fd = OwnedFd::from(f);
+        let raw = fd.as_raw_fd();
+        let err = wire(vec![raw, raw]).into_inherited().unwrap_err();
+        assert!(err.contains("listed twice"), "{err}");
+        let too_many = vec![raw; MAX_ARG_FDS + 1];
+        assert!(wire(too_many).into_inherited().is_err());
+        // Listed once and open: taken (ownership passes to the target).
+        let t = wire(vec![fd.into_raw_fd()]).into_inherited().unwrap();
+        assert_eq!(t.raw_fds(), vec![raw]);
+    }
 }

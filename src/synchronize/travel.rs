@@ -313,4 +313,88 @@ mod tests {
         drop(a);
         assert!(matches!(recv_shared::<Lock>(&b), Err(Error::Closed)));
     }
+
+    fn decode<T: serde::de::DeserializeOwned>(
+        bytes: &[u8],
+        fds: Vec<OwnedFd>,
+    ) -> std::result::Result<T, String> {
+        let (r, why) = decode_with_fds(fds, || postcard::from_bytes::<T>(bytes));
+        r.map_err(|e| why.unwrap_or_else(|| e.to_string()))
+    }
+
+    #[test]
+    fn an_object_encoded_for_a_start_decodes_from_the_side_table_to_the_same_memory() {
+        let lock = Lock::new().unwrap();
+        let (bytes, fds, why) = encode_with_fds(|| postcard::to_stdvec(&(7u8, lock.clone())));
+        assert!(why.is_none());
+        assert_eq!(fds.len(), 1);
+        let (n, same): (u8, Lock) = decode(&bytes.unwrap(), fds).unwrap();
+        assert_eq!(n, 7);
+        lock.acquire();
+        assert!(same.locked());
+    }
+
+    #[test]
+    fn serializing_outside_a_start_is_refused_with_cpythons_words() {
+        let (r, why) = with_note(|| postcard::to_stdvec(&Lock::new().unwrap()));
+        assert!(r.is_err());
+        assert!(why.unwrap().starts_with(
+            "Lock objects should only be shared between processes through inheritance"
+        ));
+        // And decoding outside one.
+        let place = postcard::to_stdvec(&(0u32, 1u32)).unwrap();
+        let (r, why) = with_note(|| postcard::from_bytes::<Lock>(&place));
+        assert!(r.is_err());
+        assert!(why.unwrap().contains("can only be decoded as an argument"));
+    }
+
+    #[test]
+    fn a_place_outside_the_side_table_or_taken_twice_is_a_clear_error() {
+        let lock = Lock::new().unwrap();
+        let fd = || vec![lock.fds()[0].try_clone_to_owned().unwrap()];
+        for (first, count) in [(1u32, 1u32), (0, 2), (u32::MAX, 2), (2, u32::MAX)] {
+            let bytes = postcard::to_stdvec(&(first, count)).unwrap();
+            let err = decode::<Lock>(&bytes, fd()).unwrap_err();
+            assert!(
+                err.contains("but the start carried 1"),
+                "{first} {count}: {err}"
+            );
+        }
+        let one = postcard::to_stdvec(&(0u32, 1u32)).unwrap();
+        let twice = [one.clone(), one].concat();
+        let err = decode::<(Lock, Lock)>(&twice, fd()).unwrap_err();
+        assert!(err.contains("taken twice"), "{err}");
+        // The right count of the wrong kind is refused by the object.
+        let err = decode::<RLock>(&postcard::to_stdvec(&(0u32, 1u32)).unwrap(), fd()).unwrap_err();
+        assert!(err.contains("cannot map the RLock"), "{err}");
+    }
+
+    #[test]
+    fn descriptors_nobody_took_are_closed_and_a_nested_table_is_restored() {
+        let lock = Lock::new().unwrap();
+        let dup = lock.fds()[0].try_clone_to_owned().unwrap();
+        let raw = dup.as_raw_fd();
+        let (r, _) = decode_with_fds(vec![dup], || postcard::from_bytes::<u8>(&[3]));
+        assert_eq!(r.unwrap(), 3);
+        // Closed: the number is free, or (another test's thread opened a
+        // descriptor since) no longer this memfd.
+        let ino = nix::sys::stat::fstat(lock.fds()[0]).unwrap().st_ino;
+        // SAFETY: `stat` is plain integers; all zeros is a valid value.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `st` is a valid, writable stat buffer.
+        let open = unsafe { libc::fstat(raw, &mut st) } == 0;
+        assert!(!open || st.st_ino != ino);
+        let ((inner, outer), fds, _) = encode_with_fds(|| {
+            let (inner, inner_fds, _) = encode_with_fds(|| postcard::to_stdvec(&lock));
+            assert_eq!(inner_fds.len(), 1);
+            (inner, postcard::to_stdvec(&(lock.clone(), lock.clone())))
+        });
+        assert!(inner.is_ok() && outer.is_ok());
+        assert_eq!(
+            fds.len(),
+            2,
+            "the inner start's descriptor is not the outer's"
+        );
+        assert!(!encoding_open());
+    }
 }
