@@ -277,3 +277,21 @@ fn a_shared_object_serialized_outside_a_start_is_a_clear_error_and_shared_memory
     );
     assert_eq!(value(&out, "shm_by_name_same"), "true", "{out}");
 }
+
+#[test]
+fn every_kind_of_shared_object_reaches_a_child_of_each_start_method() {
+    for m in METHODS {
+        let out = case_with("start_all_kinds", m);
+        assert_eq!(value(&out, "child_checks"), "eErbBqQjva", "{out}");
+        assert_eq!(value(&out, "event_cleared"), "true", "{out}");
+        assert_eq!(value(&out, "lock_held"), "true", "{out}");
+        assert_eq!(value(&out, "lock_release"), "true", "{out}");
+        assert_eq!(value(&out, "rlock_free"), "true", "{out}");
+        assert_eq!(value(&out, "sem"), "0 bsem=0", "{out}");
+        assert_eq!(value(&out, "queue_empty"), "true not_full=true", "{out}");
+        assert_eq!(value(&out, "joined"), "true", "{out}");
+        assert_eq!(value(&out, "simple"), "42", "{out}");
+        assert_eq!(value(&out, "value"), "2 raw=-1.5", "{out}");
+        assert_eq!(value(&out, "array"), "[10, 1] raw=[0, 0, 7]", "{out}");
+    }
+}

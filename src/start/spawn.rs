@@ -521,4 +521,19 @@ mod tests {
         let t = wire(vec![fd.into_raw_fd()]).into_inherited().unwrap();
         assert_eq!(t.raw_fds(), vec![raw]);
     }
+
+    fn takes_events(_: Vec<crate::synchronize::Event>) {}
+
+    #[test]
+    fn more_descriptors_than_one_start_carries_is_an_encode_error() {
+        let events: Vec<_> = (0..=MAX_ARG_FDS)
+            .map(|_| crate::synchronize::Event::new().unwrap())
+            .collect();
+        match FnTarget::new(takes_events, &events) {
+            Err(Error::Encode(e)) => assert!(e.contains("at most 250"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        let fits = FnTarget::new(takes_events, &events[..MAX_ARG_FDS].to_vec()).unwrap();
+        assert_eq!(fits.fds.len(), MAX_ARG_FDS);
+    }
 }
