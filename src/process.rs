@@ -181,6 +181,34 @@ impl Process {
     /// a fresh process (Python: `Process(target=f, args=(a,))`, with `f` a
     /// module-level function and `a` picklable). The arguments are encoded
     /// here; if they cannot be, [`start`](Process::start) reports it.
+    ///
+    /// The objects that live in shared memory ([`synchronize`](crate::synchronize),
+    /// [`sharedctypes`](crate::sharedctypes), [`queues`](crate::queues),
+    /// [`shared_memory`](crate::shared_memory)) may be among the arguments,
+    /// under every start method: their descriptors travel with the start
+    /// and the child maps the same memory, as CPython's do.
+    ///
+    /// ```no_run
+    /// use forklore::start::StartMethod;
+    /// use forklore::synchronize::Lock;
+    /// use forklore::sharedctypes::Value;
+    /// use forklore::Process;
+    ///
+    /// fn worker((lock, n): (Lock, Value<i64>)) {
+    ///     let _g = lock.guard();
+    ///     n.set(n.get() + 1);
+    /// }
+    ///
+    /// fn main() {
+    ///     forklore::init();
+    ///     let (lock, n) = (Lock::new().unwrap(), Value::new(0i64).unwrap());
+    ///     let mut p = Process::from_fn(worker, (lock.clone(), n.clone()))
+    ///         .start_method(StartMethod::Spawn);
+    ///     p.start().unwrap();
+    ///     p.join().unwrap();
+    ///     assert_eq!(n.get(), 1);
+    /// }
+    /// ```
     pub fn from_fn<A>(target: fn(A), args: A) -> Self
     where
         A: serde::Serialize + serde::de::DeserializeOwned + 'static,

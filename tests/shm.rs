@@ -295,3 +295,11 @@ fn every_kind_of_shared_object_reaches_a_child_of_each_start_method() {
         assert_eq!(value(&out, "array"), "[10, 1] raw=[0, 0, 7]", "{out}");
     }
 }
+
+#[test]
+fn the_most_descriptors_one_start_carries_reach_a_child_of_each_start_method() {
+    for m in METHODS {
+        let out = case_with("start_many", m);
+        assert_eq!(value(&out, "set"), "250", "{out}");
+    }
+}

@@ -20,6 +20,21 @@
 //! system call, where CPython's calls `sem_wait`/`sem_post` through the
 //! `_multiprocessing` module.
 //!
+//! ## Passing one to a child
+//! Under `fork` a child inherits every mapping. Under `spawn` and
+//! `forkserver`, pass the object as (part of) the arguments of
+//! [`Process::from_fn`](crate::Process::from_fn): while `from_fn` encodes
+//! them, each shared object puts a duplicate of its descriptor(s) in a
+//! side table and writes only their place in it; the start carries the
+//! table (`spawn`: inherited across `exec`, numbers in the payload;
+//! `forkserver`: `SCM_RIGHTS` to the server with the child's stdio), and
+//! the child's decoding maps the same memory. The same holds for
+//! [`sharedctypes`](crate::sharedctypes), [`queues`](crate::queues) and
+//! [`SharedMemory`](crate::shared_memory::SharedMemory) (which otherwise
+//! travels by name). Serializing one anywhere else (into a
+//! [`Queue`](crate::queues::Queue), say) is an [`Error::Encode`], as
+//! CPython refuses to pickle a lock outside a process start.
+//!
 //! ## A holder that dies
 //! As in CPython, a process that dies (even by `SIGKILL`) while it holds a
 //! [`Lock`], an [`RLock`] or a unit of a semaphore takes it with it: the
@@ -78,8 +93,11 @@ pub(crate) const KIND_EVENT: u32 = 5;
 /// not inherit them (a `spawn` or `forkserver` child) as file descriptors,
 /// sent over a Unix socket with `SCM_RIGHTS`.
 ///
-/// A forked child needs none of this: it inherits the mappings. See
-/// [`send_shared`] and [`recv_shared`] for the sending.
+/// A forked child needs none of this: it inherits the mappings. Every such
+/// object is also an argument [`Process::from_fn`](crate::Process::from_fn)
+/// accepts under any start method (its `Serialize` works only there; see
+/// the [module docs](self)), and [`send_shared`] and
+/// [`recv_shared`] send one over a Unix socket of your own.
 pub trait SharedFds: Sized {
     /// The descriptors to send, in order.
     fn fds(&self) -> Vec<BorrowedFd<'_>>;

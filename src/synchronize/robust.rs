@@ -153,7 +153,7 @@ impl RobustLock {
     /// the futex flags above bit 29.
     fn held_here(&self) -> bool {
         let word = self.region.u32_at(MUTEX).load(Relaxed);
-        word & libc::FUTEX_TID_MASK as u32 == crate::region::gettid()
+        word & libc::FUTEX_TID_MASK == crate::region::gettid()
     }
 }
 

@@ -161,8 +161,8 @@ pub(crate) fn take_fds(
                 ))
             })?;
         let mut out = Vec::with_capacity(range.1 - range.0);
-        for i in range.0..range.1 {
-            let fd = table[i]
+        for (i, slot) in table.iter_mut().enumerate().take(range.1).skip(range.0) {
+            let fd = slot
                 .take()
                 .ok_or_else(|| note(format!("descriptor {i} of the start was taken twice")))?;
             out.push(fd);
