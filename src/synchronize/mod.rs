@@ -529,8 +529,15 @@ impl SharedFds for RLock {
     }
     fn from_fds(fds: Vec<OwnedFd>) -> Result<Self> {
         let fd = one_fd(fds, "RLock")?;
+        // A Value's or an Array's own lock (`get_lock`) is at the same
+        // place of its region.
+        let kinds = [
+            KIND_RLOCK,
+            crate::sharedctypes::KIND_VALUE,
+            crate::sharedctypes::KIND_ARRAY,
+        ];
         Ok(RLock {
-            region: Arc::new(Region::from_fd(fd, KIND_RLOCK, BODY + Mutex::SIZE)?),
+            region: Arc::new(Region::from_fd_of(fd, &kinds, BODY + Mutex::SIZE)?),
             base: BODY,
         })
     }
