@@ -186,7 +186,9 @@ impl Process {
     /// [`sharedctypes`](crate::sharedctypes), [`queues`](crate::queues),
     /// [`shared_memory`](crate::shared_memory)) may be among the arguments,
     /// under every start method: their descriptors travel with the start
-    /// and the child maps the same memory, as CPython's do.
+    /// and the child maps the same memory, as CPython's do. The process
+    /// holds a duplicate of each such descriptor from here until it has
+    /// started (or is dropped).
     ///
     /// ```no_run
     /// use forklore::start::StartMethod;

@@ -263,6 +263,8 @@ fn shared_memory_reaches_a_child_of_each_start_method_by_name_or_as_itself_and_l
         assert_eq!(value(&out, "list_gone"), "true", "{out}");
         assert_eq!(value(&out, "moved"), "pickle", "{out}");
         assert_eq!(value(&out, "gone_after"), "true", "{out}");
+        assert_eq!(value(&out, "held"), "true", "{out}");
+        assert_eq!(value(&out, "gone_after_kill"), "true", "{out}");
     }
 }
 
