@@ -37,8 +37,7 @@ use crate::error::{Error, Result};
 use crate::region::{Region, BODY};
 use crate::synchronize::{one_fd, Mutex, RLock, SharedFds};
 
-pub(crate) const KIND_VALUE: u32 = 10;
-pub(crate) const KIND_ARRAY: u32 = 11;
+use crate::synchronize::{KIND_ARRAY, KIND_VALUE};
 /// The lock is at BODY (12 bytes), the type code at BODY+12, the length
 /// at BODY+16, the data at BODY+32.
 const CODE_AT: usize = BODY + Mutex::SIZE;

@@ -88,6 +88,10 @@ pub(crate) const KIND_RLOCK: u32 = 2;
 pub(crate) const KIND_SEMAPHORE: u32 = 3;
 pub(crate) const KIND_BOUNDED: u32 = 4;
 pub(crate) const KIND_EVENT: u32 = 5;
+/// The kinds of `sharedctypes`' regions, here because an [`RLock`] may be
+/// the lock of one (`get_lock`).
+pub(crate) const KIND_VALUE: u32 = 10;
+pub(crate) const KIND_ARRAY: u32 = 11;
 
 /// Objects that live in shared memory and can travel to a process that did
 /// not inherit them (a `spawn` or `forkserver` child) as file descriptors,
@@ -531,11 +535,7 @@ impl SharedFds for RLock {
         let fd = one_fd(fds, "RLock")?;
         // A Value's or an Array's own lock (`get_lock`) is at the same
         // place of its region.
-        let kinds = [
-            KIND_RLOCK,
-            crate::sharedctypes::KIND_VALUE,
-            crate::sharedctypes::KIND_ARRAY,
-        ];
+        let kinds = [KIND_RLOCK, KIND_VALUE, KIND_ARRAY];
         Ok(RLock {
             region: Arc::new(Region::from_fd_of(fd, &kinds, BODY + Mutex::SIZE)?),
             base: BODY,
