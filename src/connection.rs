@@ -356,6 +356,23 @@ impl Connection {
         crate::sys::poll_readable(&self.stream.fd(), timeout)
     }
 
+    /// Poll for up to [`SPIN`], yielding between polls (both sides of a
+    /// manager's connection call it before a blocking read).
+    ///
+    /// Most replies take a few microseconds of the peer's work. A thread that
+    /// sleeps in `read` at once lets its CPU go idle, and waking an idle CPU
+    /// (an inter-processor interrupt; in a virtual machine a halted vCPU) can
+    /// cost more than the whole call. Polling for a moment keeps the CPU awake
+    /// for the common quick reply; `yield_now` hands the CPU to the peer if
+    /// both share it. A long wait costs at most [`SPIN`] of CPU.
+    pub(crate) fn spin_until_readable(&mut self) {
+        // Bytes already buffered (or an error) end the wait at once.
+        if !matches!(self.poll(Duration::ZERO), Ok(false)) {
+            return;
+        }
+        crate::sys::spin_until_readable(self, SPIN);
+    }
+
     /// Make sure `want` bytes are buffered from `start`. Returns `false` on
     /// a clean EOF with nothing buffered; a partial frame at EOF is
     /// [`Error::Truncated`] (`expected` is the size of the frame being read,
@@ -581,16 +598,8 @@ const HANDSHAKE_MAX: usize = 256;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
-/// Fill `buf` from the kernel's random source (`getrandom(2)`).
-pub(crate) fn random_bytes(buf: &mut [u8]) -> Result<()> {
-    getrandom::fill(buf).map_err(|e| Error::Io {
-        op: "getrandom",
-        source: e
-            .raw_os_error()
-            .map(io::Error::from_raw_os_error)
-            .unwrap_or_else(|| io::Error::other(e.to_string())),
-    })
-}
+/// How long [`Connection::spin_until_readable`] polls before sleeping.
+pub(crate) const SPIN: Duration = Duration::from_micros(50);
 
 fn auth_failed(reason: impl Into<String>) -> Error {
     Error::AuthenticationFailed {
@@ -651,7 +660,7 @@ const MIN_NONCE_LEN: usize = 20;
 /// ```
 pub fn deliver_challenge(conn: &mut Connection, authkey: &[u8]) -> Result<()> {
     let mut nonce = [0u8; NONCE_LEN];
-    random_bytes(&mut nonce)?;
+    crate::sys::random_bytes(&mut nonce)?;
     let mut message = DIGEST_PREFIX.to_vec();
     message.extend_from_slice(&nonce);
     let mut challenge = CHALLENGE.to_vec();

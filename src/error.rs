@@ -25,9 +25,10 @@ pub enum Error {
     Os {
         /// The call that failed.
         op: &'static str,
-        /// The errno it returned.
+        /// The errno it returned, as the standard library's error
+        /// (`raw_os_error()` gives the number).
         #[source]
-        source: nix::Error,
+        source: io::Error,
     },
 
     /// An I/O operation failed. `op` says what forklore was doing.
@@ -564,7 +565,10 @@ impl Error {
     }
 
     pub(crate) fn os(op: &'static str, source: nix::Error) -> Self {
-        Error::Os { op, source }
+        Error::Os {
+            op,
+            source: io::Error::from_raw_os_error(source as i32),
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 //! How a child process ended: [`ExitStatus`], the enum behind Python's
-//! `exitcode`. A leaf: it depends on nothing else in the crate, so the error
-//! type and the system-call layer can both name it.
+//! `exitcode`. Next to the bottom: it depends only on [`os`](crate::os)'s
+//! `Signal`, so the error type and the system-call layer can both name it.
 
-use nix::sys::signal::Signal;
+use crate::os::Signal;
 
 /// How a child process ended: the enum behind Python's `exitcode`.
 ///
@@ -59,9 +59,9 @@ impl ExitStatus {
             Some(ExitStatus::Exited(libc::WEXITSTATUS(status)))
         } else if libc::WIFSIGNALED(status) {
             let n = libc::WTERMSIG(status);
-            Some(match Signal::try_from(n) {
-                Ok(sig) => ExitStatus::Signaled(sig),
-                Err(_) => ExitStatus::SignaledOther(n),
+            Some(match Signal::from_raw(n) {
+                Some(sig) => ExitStatus::Signaled(sig),
+                None => ExitStatus::SignaledOther(n),
             })
         } else {
             None

@@ -7,7 +7,9 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use nix::unistd::{self, Pid};
+use nix::unistd;
+
+use crate::os::Pid;
 
 use crate::error::{Error, Result};
 
@@ -133,7 +135,9 @@ unsafe fn fork_inner(threaded: bool) -> Result<Fork> {
     match unsafe { unistd::fork() } {
         Ok(unistd::ForkResult::Parent { child }) => {
             crate::managers::client::after_fork(managers, false);
-            Ok(Fork::Parent { child })
+            Ok(Fork::Parent {
+                child: Pid::from_nix(child),
+            })
         }
         Ok(unistd::ForkResult::Child) => {
             if threaded {
@@ -215,7 +219,9 @@ pub(crate) unsafe fn fork_helper() -> Result<Fork> {
     // SAFETY: the caller's contract is the one fork(2) needs in a
     // possibly multithreaded process.
     match unsafe { unistd::fork() } {
-        Ok(unistd::ForkResult::Parent { child }) => Ok(Fork::Parent { child }),
+        Ok(unistd::ForkResult::Parent { child }) => Ok(Fork::Parent {
+            child: Pid::from_nix(child),
+        }),
         Ok(unistd::ForkResult::Child) => Ok(Fork::Child),
         Err(e) => Err(Error::os("fork", e)),
     }

@@ -36,54 +36,23 @@
 //! way no zombie is left behind. Call [`Process::terminate`] first if you do
 //! not want to wait.
 
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::signal::{self, Signal};
-use nix::unistd::{getpid, getppid, Pid};
+use nix::unistd::{getpid, Pid as NixPid};
 
 use crate::error::{Error, Result};
 pub use crate::exit_status::ExitStatus;
 pub use crate::fork::exit_child;
 use crate::fork::{fork, fork_with_threads, Fork};
+use crate::os::Pid;
 use crate::start::forkserver::Served;
 use crate::start::spawn::FnTarget;
 use crate::start::StartMethod;
-pub use crate::sys::{try_wait_pid, wait_pid, wait_pid_timeout};
 
 static PROCESS_COUNTER: AtomicUsize = AtomicUsize::new(1);
-
-/// In a child started by [`Process::start`], the name it was started as; null
-/// in the main process. It points at the `name` field of the `Process` handle
-/// in the child's copy of the parent's memory. That handle is borrowed by
-/// `run_child`, which never returns, so the string is never freed in the child.
-/// Pointing instead of copying keeps the child from touching the heap, which
-/// matters for start-up time (every page a child writes is a copy-on-write fault).
-static CHILD_NAME: AtomicPtr<String> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Installs, once per process, the panic hook that gives a panicking child
-/// Python's `Process Process-N:` header. In the main process it defers to the
-/// hook that was there before.
-static PANIC_HOOK: Once = Once::new();
-
-fn child_name() -> Option<&'static str> {
-    let p = CHILD_NAME.load(Ordering::Acquire);
-    // SAFETY: `CHILD_NAME` is either null or points at a `String` that lives
-    // for the rest of this process (see its docs).
-    unsafe { p.as_ref() }.map(String::as_str)
-}
-
-fn install_panic_hook() {
-    PANIC_HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| match child_name() {
-            Some(name) => crate::io::write_stderr(&format!("Process {name}:\n{info}\n")),
-            None => previous(info),
-        }));
-    });
-}
 
 /// What [`current_process`] returns: this process's name and pids.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,10 +69,39 @@ pub struct CurrentProcess {
 /// (Python: `multiprocessing.current_process()`).
 pub fn current_process() -> CurrentProcess {
     CurrentProcess {
-        name: child_name().unwrap_or("MainProcess").to_string(),
-        pid: getpid(),
-        ppid: getppid(),
+        name: crate::start::child::name()
+            .unwrap_or("MainProcess")
+            .to_string(),
+        pid: Pid::this(),
+        ppid: Pid::parent(),
     }
+}
+
+/// Block until child `pid` ends and reap it (Python: `os.waitpid(pid, 0)`).
+///
+/// # Errors
+/// [`Error::Os`] (`ECHILD`) if `pid` is not an unreaped child of this process.
+pub fn wait_pid(pid: Pid) -> Result<ExitStatus> {
+    crate::sys::wait_pid(pid.to_nix())
+}
+
+/// Reap child `pid` if it has ended; `Ok(None)` while it still runs
+/// (Python: `os.waitpid(pid, os.WNOHANG)`).
+///
+/// # Errors
+/// [`Error::Os`] (`ECHILD`) if `pid` is not an unreaped child of this process.
+pub fn try_wait_pid(pid: Pid) -> Result<Option<ExitStatus>> {
+    crate::sys::try_wait_pid(pid.to_nix())
+}
+
+/// Wait up to `timeout` for child `pid` to end, reaping it if it does;
+/// `Ok(None)` if it still runs when the time is up. The wait sleeps in the
+/// kernel on a pidfd (Linux 5.3+; older kernels: a growing sleep).
+///
+/// # Errors
+/// [`Error::Os`] (`ECHILD`) if `pid` is not an unreaped child of this process.
+pub fn wait_pid_timeout(pid: Pid, timeout: Duration) -> Result<Option<ExitStatus>> {
+    crate::sys::wait_pid_timeout(pid.to_nix(), timeout)
 }
 
 type Closure = Box<dyn FnOnce() + Send + 'static>;
@@ -122,10 +120,10 @@ enum Target {
 enum State {
     Initial,
     /// A child of this process (fork, spawn).
-    Running(Pid),
+    Running(NixPid),
     /// A child of the fork server.
     Served(Box<Served>),
-    Finished(Pid, ExitStatus),
+    Finished(NixPid, ExitStatus),
 }
 
 /// A closure run in a forked child (Python: `multiprocessing.Process`).
@@ -147,7 +145,7 @@ pub struct Process {
     /// or wait for the child. Set by `start`, since a handle can be created
     /// in one process and moved into another (a child's target) before it
     /// is started there.
-    owner: Pid,
+    owner: NixPid,
 }
 
 impl std::fmt::Debug for Process {
@@ -237,6 +235,7 @@ impl Process {
 
     /// Start this process with `method` rather than the program's
     /// (Python: a process made from `get_context(method)`).
+    #[must_use = "a builder setter returns the changed Process"]
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.method = Some(method);
         self
@@ -255,6 +254,7 @@ impl Process {
     }
 
     /// Set the name (Python: `Process(name=...)`).
+    #[must_use = "a builder setter returns the changed Process"]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -262,6 +262,7 @@ impl Process {
 
     /// Set the daemon flag before start (Python: `Process(daemon=True)`).
     /// A daemon child is terminated, not joined, when its handle is dropped.
+    #[must_use = "a builder setter returns the changed Process"]
     pub fn daemon(mut self, daemon: bool) -> Self {
         self.daemon = daemon;
         self
@@ -357,7 +358,7 @@ impl Process {
         if let Target::Unencodable(_) = target {
             return self.unencodable(target);
         }
-        install_panic_hook();
+        crate::start::child::install_panic_hook();
         // Whoever forks is the parent, whichever process made the handle.
         self.owner = getpid();
         // SAFETY: the child runs the target and then leaves through
@@ -372,7 +373,7 @@ impl Process {
         match forked {
             Ok(Fork::Child) => run_child(&self.name, target),
             Ok(Fork::Parent { child }) => {
-                self.state = State::Running(child);
+                self.state = State::Running(child.to_nix());
                 Ok(())
             }
             Err(e) => {
@@ -444,8 +445,8 @@ impl Process {
     pub fn pid(&self) -> Option<Pid> {
         match &self.state {
             State::Initial => None,
-            State::Served(s) => Some(s.pid),
-            State::Running(p) | State::Finished(p, _) => Some(*p),
+            State::Served(s) => Some(Pid::from_nix(s.pid)),
+            State::Running(p) | State::Finished(p, _) => Some(Pid::from_nix(*p)),
         }
     }
 
@@ -468,8 +469,8 @@ impl Process {
             State::Running(pid) => {
                 let pid = *pid;
                 let st = match timeout {
-                    None => Some(wait_pid(pid)?),
-                    Some(t) => wait_pid_timeout(pid, t)?,
+                    None => Some(crate::sys::wait_pid(pid)?),
+                    Some(t) => crate::sys::wait_pid_timeout(pid, t)?,
                 };
                 (pid, st)
             }
@@ -575,42 +576,25 @@ impl Drop for Process {
 }
 
 /// The child side of `start()`: run the target, then `_exit`. Never returns.
-///
-/// `name` must stay valid for the rest of the process, which holds because
-/// it borrows the handle in a frame that is never left (this never returns).
 fn run_child(name: &String, target: Target) -> ! {
-    CHILD_NAME.store(name as *const String as *mut String, Ordering::Release);
-    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match target {
+    crate::start::child::run(name, |name| match target {
         Target::Closure(c) => {
             c();
             0
         }
-        Target::Fn(f) => run_fn(name, f),
+        Target::Fn(f) => crate::start::child::run_fn(name, f),
         Target::Unencodable(_) => 1,
-    }))
-    .unwrap_or(1);
-    exit_child(code)
+    })
 }
 
-/// Run a `fn` target; 1 (with the `Process <name>:` header) when its
-/// arguments do not decode.
-fn run_fn(name: &str, f: FnTarget) -> i32 {
-    match f.run() {
-        Ok(()) => 0,
-        Err(e) => {
-            crate::io::write_stderr(&format!(
-                "Process {name}:\ncannot decode the target's arguments: {e}\n"
-            ));
-            1
-        }
+// Above `start`: the context makes a `Process`, so its constructor lives here.
+impl crate::start::Context {
+    /// A process that runs `target(args)`, started by this context's method
+    /// (Python: `ctx.Process(target=f, args=(a,))`).
+    pub fn process<A>(&self, target: fn(A), args: A) -> Process
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned + 'static,
+    {
+        Process::from_fn(target, args).start_method(self.method)
     }
-}
-
-/// The child side of `spawn` and `forkserver`: run `f` as `name`, then
-/// `_exit`, with the same status and panic report as a forked child.
-pub(crate) fn run_fn_child(name: String, f: FnTarget) -> ! {
-    // The name lives for the rest of the process.
-    let name: &'static String = Box::leak(Box::new(name));
-    install_panic_hook();
-    run_child(name, Target::Fn(f))
 }

@@ -115,7 +115,7 @@ impl SharedMemory {
     /// [`Error::Io`] or [`Error::Os`] if `/dev/shm` refuses.
     pub fn create(size: usize) -> Result<SharedMemory> {
         let mut r = [0u8; 8];
-        crate::connection::random_bytes(&mut r)?;
+        crate::sys::random_bytes(&mut r)?;
         let name: String = std::iter::once("fl_".to_string())
             .chain(r.iter().map(|b| format!("{b:02x}")))
             .collect();
@@ -409,7 +409,7 @@ fn start_guardian(fd: &OwnedFd, name: &str) -> Result<()> {
             drop(gfd);
             // The middle process exits at once; reap it. ECHILD: someone
             // else's waitpid(-1) reaped it first, which is just as good.
-            match nix::sys::wait::waitpid(child, None) {
+            match nix::sys::wait::waitpid(child.to_nix(), None) {
                 Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) | Err(nix::Error::ECHILD) => Ok(()),
                 // The second fork failed: no guardian, so no block.
                 Ok(_) => Err(Error::os("fork", nix::Error::EAGAIN)),

@@ -41,7 +41,7 @@ pub(crate) fn waitpid_raw(pid: Pid, nohang: bool) -> Result<Option<ExitStatus>> 
 ///
 /// # Errors
 /// [`Error::Os`] (`ECHILD`) if `pid` is not an unreaped child of this process.
-pub fn wait_pid(pid: Pid) -> Result<ExitStatus> {
+pub(crate) fn wait_pid(pid: Pid) -> Result<ExitStatus> {
     loop {
         if let Some(st) = waitpid_raw(pid, false)? {
             return Ok(st);
@@ -53,7 +53,7 @@ pub fn wait_pid(pid: Pid) -> Result<ExitStatus> {
 ///
 /// # Errors
 /// [`Error::Os`] (`ECHILD`) if `pid` is not an unreaped child of this process.
-pub fn try_wait_pid(pid: Pid) -> Result<Option<ExitStatus>> {
+pub(crate) fn try_wait_pid(pid: Pid) -> Result<Option<ExitStatus>> {
     waitpid_raw(pid, true)
 }
 
@@ -66,7 +66,7 @@ pub fn try_wait_pid(pid: Pid) -> Result<Option<ExitStatus>> {
 ///
 /// # Errors
 /// [`Error::Os`] (`ECHILD`) if `pid` is not an unreaped child of this process.
-pub fn wait_pid_timeout(pid: Pid, timeout: Duration) -> Result<Option<ExitStatus>> {
+pub(crate) fn wait_pid_timeout(pid: Pid, timeout: Duration) -> Result<Option<ExitStatus>> {
     if let Some(st) = try_wait_pid(pid)? {
         return Ok(Some(st));
     }
@@ -177,6 +177,44 @@ pub(crate) fn spin_until_readable(fd: &impl AsFd, spin: Duration) {
             return;
         }
     }
+}
+
+/// Fill `buf` from the kernel's random source (`getrandom(2)`).
+pub(crate) fn random_bytes(buf: &mut [u8]) -> Result<()> {
+    getrandom::fill(buf).map_err(|e| Error::Io {
+        op: "getrandom",
+        source: e
+            .raw_os_error()
+            .map(std::io::Error::from_raw_os_error)
+            .unwrap_or_else(|| std::io::Error::other(e.to_string())),
+    })
+}
+
+/// Make a fresh private directory (mode 0700) for a socket:
+/// `$TMPDIR/forklore-<what>-<16 hex digits>` (`/tmp` when `$TMPDIR` is too
+/// long for a socket path: `sun_path` holds 108 bytes). `op` names the
+/// directory in an error.
+pub(crate) fn private_dir(what: &str, op: &'static str) -> Result<std::path::PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut base = std::env::temp_dir();
+    if base.as_os_str().len() > 60 {
+        base = std::path::PathBuf::from("/tmp");
+    }
+    for _ in 0..16 {
+        let mut r = [0u8; 8];
+        random_bytes(&mut r)?;
+        let name: String = r.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = base.join(format!("forklore-{what}-{name}"));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(Error::Io { op, source }),
+        }
+    }
+    Err(Error::Io {
+        op,
+        source: std::io::Error::other("16 random names were all taken"),
+    })
 }
 
 #[cfg(test)]

@@ -75,10 +75,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::os::Signal;
 use crate::start::spawn::{address_of, offset_of};
 use crate::start::StartMethod;
 use nix::poll::{PollFd, PollFlags};
-use nix::sys::signal::Signal;
 use nix::unistd::{getpid, Pid};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -340,7 +340,7 @@ struct Worker {
 
 impl Worker {
     fn pid(&self) -> i32 {
-        self.process.pid().map(Pid::as_raw).unwrap_or(0)
+        self.process.pid().map(crate::Pid::as_raw).unwrap_or(0)
     }
 }
 
@@ -634,7 +634,10 @@ impl Core {
         }
         process.start()?;
         drop(drop_after_start);
-        let pidfd = process.pid().and_then(crate::sys::pidfd_open);
+        let pidfd = process
+            .pid()
+            .map(crate::Pid::to_nix)
+            .and_then(crate::sys::pidfd_open);
         self.slots[slot] = Some(Worker {
             process,
             conn: parent_end,

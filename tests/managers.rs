@@ -90,6 +90,23 @@ fn truncated_frame_closes_that_connection_only() {
     );
 }
 
+/// The server's lines go through the `log` facade: a program's own logger
+/// gets them (the forked server inherits it), and the library writes
+/// nothing to stderr behind it.
+#[test]
+fn the_server_logs_through_the_programs_own_logger() {
+    let (out, err) = case("own_logger");
+    expect(&out, &[("victim_closed", "true")]);
+    let logged: Vec<&str> = out.lines().filter(|l| l.starts_with("LOGGED ")).collect();
+    assert!(
+        logged.iter().any(|l| l
+            .starts_with("LOGGED target=forklore::manager level=INFO forklore manager (pid ")
+            && l.contains("bad input: frame of 2147483647 bytes refused")),
+        "the close is logged through the program's logger:\n{out}"
+    );
+    assert!(err.trim().is_empty(), "nothing on stderr:\n{err}");
+}
+
 #[test]
 fn oversize_length_prefix_closes_that_connection_only() {
     let (out, err) = case("oversize");

@@ -367,18 +367,18 @@ fn client_checks(m: &PyManager, ver: &str) {
         v.set(&6).unwrap();
         assert_eq!(v.get().unwrap(), 6);
         let e = m.event().unwrap();
-        assert!(!e.wait(Some(Duration::from_millis(1))).unwrap());
+        assert!(!e.wait_timeout(Duration::from_millis(1)).unwrap());
         e.set().unwrap();
         assert!(e.is_set().unwrap());
         let lock = m.acquirer("Lock", vec![]).unwrap();
-        assert!(lock.acquire(true, None).unwrap());
-        assert!(!lock.acquire(false, None).unwrap());
+        lock.acquire().unwrap();
+        assert!(!lock.try_acquire().unwrap());
         lock.release().unwrap();
         assert!(
             matches!(lock.release(), Err(Error::PythonException { type_name, .. }) if type_name == "builtins.RuntimeError")
         );
         let sem = m.acquirer("BoundedSemaphore", vec![Value::Int(1)]).unwrap();
-        assert!(sem.acquire(true, Some(Duration::from_millis(1))).unwrap());
+        assert!(sem.acquire_timeout(Duration::from_millis(1)).unwrap());
         sem.release().unwrap();
         assert!(
             matches!(sem.release(), Err(Error::PythonException { type_name, .. }) if type_name == "builtins.ValueError")
@@ -393,10 +393,10 @@ fn client_checks(m: &PyManager, ver: &str) {
         // Condition, Barrier, Array
         let c = m.condition().unwrap();
         assert!(
-            matches!(c.wait(Some(Duration::from_millis(1))), Err(Error::PythonException { type_name, .. }) if type_name == "builtins.RuntimeError")
+            matches!(c.wait_timeout(Duration::from_millis(1)), Err(Error::PythonException { type_name, .. }) if type_name == "builtins.RuntimeError")
         );
-        assert!(c.acquire(true, None).unwrap());
-        assert!(!c.wait(Some(Duration::from_millis(1))).unwrap());
+        c.acquire().unwrap();
+        assert!(!c.wait_timeout(Duration::from_millis(1)).unwrap());
         c.notify(1).unwrap();
         c.notify_all().unwrap();
         c.release().unwrap();
@@ -404,7 +404,7 @@ fn client_checks(m: &PyManager, ver: &str) {
         assert_eq!(b.parties().unwrap(), 2);
         assert!(
             matches!(
-                b.wait(Some(Duration::from_millis(1))),
+                b.wait_timeout(Duration::from_millis(1)),
                 Err(Error::BrokenBarrier)
             ),
             "{ver}"
@@ -573,7 +573,7 @@ mod codec_properties {
     }
 }
 
-/// Chapter 16's worker role, as a library call: take int tasks until
+/// Chapter 19's worker role, as a library call: take int tasks until
 /// `get(timeout)` raises `queue.Empty` (or the master has shut down), put
 /// `'n * n = n²'` strings.
 fn square_worker(m: &PyManager) -> forklore::Result<usize> {

@@ -510,7 +510,7 @@ fn python_and_forklore_clients_share_a_dict_on_a_unix_socket() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Chapter 16's master role, as the library offers it: a server thread with
+/// Chapter 19's master role, as the library offers it: a server thread with
 /// the two named queues, and the master's own client of them.
 #[test]
 fn an_in_process_master_serves_classic_cpython_workers() {
@@ -604,9 +604,9 @@ fn each_thread_is_its_own_caller_for_an_rlock_proxy_shared_between_threads() {
     let (addr, stop, thread) = spawn(&PyAddress::Tcp("127.0.0.1".into(), 0), b"k", &[]).unwrap();
     let m = PyManager::connect(addr, b"k").unwrap();
     let rl = std::sync::Arc::new(m.acquirer("RLock", vec![]).unwrap());
-    assert!(rl.acquire(true, None).unwrap());
+    rl.acquire().unwrap();
     let other = rl.clone();
-    let got = std::thread::spawn(move || other.acquire(false, None).unwrap())
+    let got = std::thread::spawn(move || other.try_acquire().unwrap())
         .join()
         .unwrap();
     assert!(!got, "another thread re-entered this thread's RLock");

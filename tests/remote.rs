@@ -377,12 +377,12 @@ fn path_of(bin: &str) -> std::path::PathBuf {
     common::exe(bin)
 }
 
-/// The address in `master: serving task_queue and result_queue on ADDR`.
+/// The address in `master: serving get_task_queue and get_result_queue on ADDR`.
 fn served_address(line: &str) -> String {
     line.rsplit(' ').next().unwrap().to_string()
 }
 
-/// The numbers of the `result: n * n = sq (worker)` lines, checked.
+/// The numbers of the `result: n * n = sq` lines, checked.
 fn results(master_out: &str) -> Vec<u64> {
     let mut got = Vec::new();
     for line in master_out.lines() {
@@ -408,10 +408,10 @@ fn results(master_out: &str) -> Vec<u64> {
 
 #[test]
 fn chapter_roles_on_loopback() {
-    let ch = path_of("ch16_remote_manager");
+    let ch = path_of("ch19_remote_manager");
     // --help, and the usage on a mistake.
-    let help = run_ok("ch16_remote_manager", &["--help"]);
-    assert!(stdout(&help).starts_with("usage: ch16_remote_manager"));
+    let help = run_ok("ch19_remote_manager", &["--help"]);
+    assert!(stdout(&help).starts_with("usage: ch19_remote_manager"));
     let out = Command::new(&ch)
         .args(["master", "--bind", "127.0.0.1:0"])
         .env_remove(KEY_VAR)
@@ -439,7 +439,7 @@ fn chapter_roles_on_loopback() {
         addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
         "{line}"
     );
-    // A wrong key is refused, and the master does not count that worker.
+    // A wrong key is refused.
     let bad = Command::new(&ch)
         .args(["worker", &addr])
         .env(KEY_VAR, "nope")
@@ -451,7 +451,7 @@ fn chapter_roles_on_loopback() {
         "{bad:?}"
     );
     // The key from a file that only its owner can read.
-    let dir = common::TempDir::new("ch16-key");
+    let dir = common::TempDir::new("ch19-key");
     let key_file = dir.file("key", "loop-key\n");
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let w = Command::new(&ch)
@@ -463,12 +463,9 @@ fn chapter_roles_on_loopback() {
         .unwrap();
     assert!(w.status.success(), "{w:?}");
     let wout = String::from_utf8(w.stdout).unwrap();
+    assert!(wout.starts_with("w1: "), "{wout}");
     assert!(
-        wout.starts_with(&format!("w1: connected to {addr}\n")),
-        "{wout}"
-    );
-    assert!(
-        wout.ends_with("w1: told to stop; leaving after 6 tasks\n"),
+        wout.ends_with("w1: no more tasks; leaving after 6 tasks\n"),
         "{wout}"
     );
     let st = master
@@ -479,11 +476,9 @@ fn chapter_roles_on_loopback() {
     let mut got = results(&mout);
     got.sort();
     assert_eq!(got, (1..=6).collect::<Vec<_>>(), "{mout}");
-    assert!(mout.contains("master: w1 joined"), "{mout}");
-    assert!(mout.contains("master: w1 left after 6 tasks"), "{mout}");
     assert!(
         mout.ends_with("master: shutting down"),
-        "only w1 joined, and it left:\n{mout}"
+        "the master needs no worker to announce itself:\n{mout}"
     );
 }
 
@@ -492,7 +487,7 @@ fn chapter_roles_on_loopback() {
 /// reason. Before, it was the only way to give a key.
 #[test]
 fn the_chapter_refuses_a_key_on_the_command_line() {
-    let ch = path_of("ch16_remote_manager");
+    let ch = path_of("ch19_remote_manager");
     for args in [
         &["master", "--authkey", "s3cret"][..],
         &["worker", "127.0.0.1:50000", "--authkey=s3cret"][..],
@@ -514,8 +509,8 @@ fn the_chapter_refuses_a_key_on_the_command_line() {
 /// read is used (see `chapter_roles_on_loopback`).
 #[test]
 fn the_chapter_refuses_a_key_file_others_can_read() {
-    let ch = path_of("ch16_remote_manager");
-    let dir = common::TempDir::new("ch16-open-key");
+    let ch = path_of("ch19_remote_manager");
+    let dir = common::TempDir::new("ch19-open-key");
     let key_file = dir.file("key", "s3cret\n");
     for mode in [0o644, 0o640, 0o604, 0o660] {
         std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -817,17 +812,24 @@ fn across_hosts_a_cut_during_the_handshake_is_unreachable() {
 }
 
 /// The chapter across hosts: the master on a, a worker on b. Work flows
-/// across; a wrong key is refused; cutting the link makes the worker fail
-/// within the bound; the master survives, puts back what the lost worker
-/// took, and a second worker on a finishes the work.
+/// across; a wrong key is refused; the link is cut while the worker on b
+/// holds a task; the master survives, puts back what the lost worker took,
+/// and workers on a finish the work.
+///
+/// The chapter speaks CPython's protocol (`forklore::pyproto`), whose client
+/// sets no keepalive, as CPython's does not: the worker on b cannot tell
+/// that its link was cut, and is killed at the end. (With forklore's own
+/// protocol it failed within `DEAD_PEER_BOUND`, which
+/// `across_hosts_a_cut_link_fails_a_blocked_get_within_the_bound` still
+/// checks.)
 #[test]
 fn across_hosts_the_chapter_master_survives_a_lost_worker() {
     let Some(h) = hosts_or_skip(2, "across_hosts_the_chapter_master_survives_a_lost_worker") else {
         return;
     };
-    let key = "ch16-netns-key";
+    let key = "ch19-netns-key";
     let mut master = Spawned::new(
-        h.exec(&h.a, "ch16_remote_manager")
+        h.exec(&h.a, "ch19_remote_manager")
             .args([
                 "master",
                 "--bind",
@@ -840,20 +842,9 @@ fn across_hosts_the_chapter_master_survives_a_lost_worker() {
     let line = master.wait_line(Duration::from_secs(20), |l| l.contains(" serving "));
     let addr = served_address(&line);
 
-    let mut remote = Spawned::new(
-        h.exec(&h.b, "ch16_remote_manager")
-            .args(["worker", &addr, "--name", "remote-1", "--work-ms", "100"])
-            .env(KEY_VAR, key),
-    );
-    // Work flows across: results from the worker on host b.
-    for n in 1..=3 {
-        master.wait_line(Duration::from_secs(20), |l| {
-            l.starts_with(&format!("result: {n} * ")) && l.ends_with("(remote-1)")
-        });
-    }
     // A worker with a wrong key is refused.
     let bad = h
-        .exec(&h.b, "ch16_remote_manager")
+        .exec(&h.b, "ch19_remote_manager")
         .args(["worker", &addr])
         .env(KEY_VAR, "wrong")
         .output()
@@ -861,33 +852,35 @@ fn across_hosts_the_chapter_master_survives_a_lost_worker() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("authentication failed"));
 
-    let cut = Instant::now();
-    h.cut();
-    let st = remote
-        .wait_exit(DEAD_PEER_BOUND + SLACK)
-        .unwrap_or_else(|| {
-            panic!(
-                "the worker on b still runs {:?} after the cut",
-                cut.elapsed()
-            )
-        });
-    let failed_at = cut.elapsed();
-    assert_eq!(st.code(), Some(1));
-    let err = remote.stderr();
-    assert!(err.contains("remote-1: manager "), "{err}");
-    eprintln!(
-        "cut link: the worker failed after {failed_at:?}: {}",
-        err.trim()
+    let mut remote = Spawned::new(
+        h.exec(&h.b, "ch19_remote_manager")
+            .args(["worker", &addr, "--name", "remote-1", "--work-ms", "1000"])
+            .env(KEY_VAR, key),
     );
-
-    // A second worker, on host a, finishes the work.
-    let local = h
-        .exec(&h.a, "ch16_remote_manager")
-        .args(["worker", &addr, "--name", "local-2", "--work-ms", "5"])
-        .env(KEY_VAR, key)
-        .output()
-        .unwrap();
-    assert!(local.status.success(), "{local:?}");
+    // Work flows across: the worker on host b squares the first tasks.
+    for n in 1..=2 {
+        master.wait_line(Duration::from_secs(20), |l| {
+            l.starts_with(&format!("result: {n} * "))
+        });
+    }
+    // Cut the link while the worker on b works on task 3 (1 s each).
+    h.cut();
+    // Workers on host a take what is left; the task the lost worker held
+    // comes back after the master's patience, for another worker.
+    let work = |name: &str| {
+        let out = h
+            .exec(&h.a, "ch19_remote_manager")
+            .args(["worker", &addr, "--name", name, "--work-ms", "5"])
+            .env(KEY_VAR, key)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    work("local-2");
+    master.wait_line(Duration::from_secs(20), |l| {
+        l.contains("a worker was lost; putting them back")
+    });
+    work("local-3");
     let st = master
         .wait_exit(Duration::from_secs(40))
         .expect("the master ends by itself");
@@ -901,10 +894,10 @@ fn across_hosts_the_chapter_master_survives_a_lost_worker() {
         "each task's result exactly once:\n{mout}"
     );
     assert!(mout.contains("master: all 30 results in; the sum of the squares is 9455"));
-    assert!(mout.contains("master: local-2 left after "), "{mout}");
-    assert!(
-        mout.contains("master: remote-1 did not say goodbye; it is lost"),
-        "{mout}"
-    );
     assert!(mout.ends_with("master: shutting down"), "{mout}");
+    if remote.exited() {
+        eprintln!("the worker on b ended: {}", remote.stderr().trim());
+    } else {
+        eprintln!("the worker on b still waits on its cut link (no keepalive); killing it");
+    }
 }

@@ -479,7 +479,7 @@ fn a_death_by_a_real_time_signal_keeps_its_number() {
         (35, "died with unknown signal 35."),
     ] {
         let cmd = format!("kill -{n} $$");
-        let e = Command::shell(&cmd).check(true).run().unwrap_err();
+        let e = Command::shell(&cmd).check().run().unwrap_err();
         assert_eq!(e.to_string(), format!("Command '{cmd}' {want}"));
     }
 }
@@ -489,7 +489,7 @@ fn a_death_by_a_real_time_signal_keeps_its_number() {
 #[test]
 fn check_turns_a_non_zero_exit_into_an_error_with_the_output() {
     let cmd = Command::new(["sh", "-c", "echo out; echo err >&2; exit 2"]).capture_output();
-    let e = cmd.check(true).run().unwrap_err();
+    let e = cmd.check().run().unwrap_err();
     assert_eq!(
         e.to_string(),
         "Command '['sh', '-c', 'echo out; echo err >&2; exit 2']' returned non-zero exit status 2."
@@ -521,10 +521,7 @@ fn check_turns_a_non_zero_exit_into_an_error_with_the_output() {
     ));
     // A shell command shows as its string; a death by signal says so, in
     // CPython 3.11's words.
-    let e = Command::shell("kill -KILL $$")
-        .check(true)
-        .run()
-        .unwrap_err();
+    let e = Command::shell("kill -KILL $$").check().run().unwrap_err();
     assert_eq!(
         e.to_string(),
         "Command 'kill -KILL $$' died with <Signals.SIGKILL: 9>."
@@ -559,7 +556,7 @@ fn a_run_timeout_kills_and_reaps_the_child_then_reports() {
     let e = Command::new(["sh", "-c", "echo $$; exec sleep 30"])
         .stdout(Stdio::Pipe)
         .timeout(Duration::from_secs(2))
-        .check(true)
+        .check()
         .run()
         .unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
@@ -673,7 +670,7 @@ fn arguments_that_cannot_work_are_refused_with_a_reason() {
     assert!(why.contains("only makes sense for stderr"), "{why}");
     let why = invalid(Command::new(Vec::<String>::new()).spawn());
     assert!(why.contains("empty"), "{why}");
-    let why = invalid(Command::new(["true"]).check(true).spawn());
+    let why = invalid(Command::new(["true"]).check().spawn());
     assert!(why.contains("run()"), "{why}");
     // Input for a child whose stdin is not a pipe.
     let mut p = Command::new(["true"]).spawn().unwrap();

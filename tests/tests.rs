@@ -3,6 +3,7 @@
 //! through fixture programs (`tests/fixtures/`, binaries of this package) so that
 //! nothing forks inside this multithreaded test harness.
 
+mod api_surface;
 mod common;
 mod cpython;
 #[path = "fixtures/pattern.rs"]
@@ -10,6 +11,7 @@ mod pattern;
 
 mod edge;
 mod executor;
+mod layering;
 mod managers;
 mod pool;
 mod process;

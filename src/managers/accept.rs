@@ -74,6 +74,8 @@ pub(crate) fn run(
     dir: Option<PathBuf>,
     owner: crate::orphan::Owner,
 ) -> ! {
+    // This is the server's own process: its log lines need a logger.
+    super::server::default_logger();
     // Ctrl-C in the terminal goes to the whole process group; like CPython's
     // manager, the server ignores it and lets its owner decide.
     // SAFETY: setting a signal's disposition to SIG_IGN installs no handler

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
@@ -57,33 +56,4 @@ impl std::str::FromStr for Address {
             ))
         })
     }
-}
-
-/// Make a fresh private directory (mode 0700) for the socket.
-pub(super) fn private_dir() -> Result<PathBuf> {
-    let mut base = std::env::temp_dir();
-    // sun_path holds 108 bytes; keep well inside it.
-    if base.as_os_str().len() > 60 {
-        base = PathBuf::from("/tmp");
-    }
-    for _ in 0..16 {
-        let mut r = [0u8; 8];
-        crate::connection::random_bytes(&mut r)?;
-        let name: String = r.iter().map(|b| format!("{b:02x}")).collect();
-        let dir = base.join(format!("forklore-manager-{name}"));
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(source) => {
-                return Err(Error::Io {
-                    op: "create the manager's socket directory",
-                    source,
-                })
-            }
-        }
-    }
-    Err(Error::Io {
-        op: "create the manager's socket directory",
-        source: std::io::Error::other("16 random names were all taken"),
-    })
 }

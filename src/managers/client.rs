@@ -246,7 +246,7 @@ fn encode(req: &Request) -> Result<Vec<u8>> {
 /// a transport failure: the connection can no longer be used.
 fn exchange(conn: &mut Connection, frame: Vec<u8>) -> Result<Response> {
     conn.send_frame(frame).map_err(gone("send"))?;
-    spin_until_readable(conn);
+    conn.spin_until_readable();
     conn.recv::<Response>().map_err(gone("recv"))
 }
 
@@ -269,27 +269,6 @@ fn greet(conn: &mut Connection, session: bool) -> Result<()> {
         Ok(_) => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// How long a caller polls for an answer, yielding the CPU between
-/// polls, before it sleeps in `read`.
-pub(crate) const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
-
-/// Poll `conn` for up to [`SPIN`], yielding between polls.
-///
-/// Most replies take a few microseconds of server work. A thread that
-/// sleeps in `read` at once lets its CPU go idle, and waking an idle CPU
-/// (an inter-processor interrupt, and in a virtual machine a halted vCPU)
-/// can cost more than the whole call. Polling for a moment keeps the CPU
-/// awake for the common quick reply; `yield_now` hands the CPU to the
-/// server if both share it. A long wait (a blocked `get`) costs at most
-/// this much CPU before the caller sleeps as usual.
-pub(crate) fn spin_until_readable(conn: &mut Connection) {
-    // Bytes already buffered (or an error) end the wait at once.
-    if !matches!(conn.poll(std::time::Duration::ZERO), Ok(false)) {
-        return;
-    }
-    crate::sys::spin_until_readable(conn, SPIN);
 }
 
 struct Cached {

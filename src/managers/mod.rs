@@ -1,7 +1,7 @@
 //! `multiprocessing.managers`: a server process that holds shared objects,
 //! and typed proxies that reach them over a socket.
 //!
-//! Processes do not share memory (chapter 5). A [`Manager`] works around
+//! Processes do not share memory (chapter 6). A [`Manager`] works around
 //! that the way CPython's `SyncManager` does: [`Manager::start`] forks a
 //! server process, which holds the real list, dict, queue or lock; every
 //! other process holds only a *proxy* — an object id and the server's
@@ -215,27 +215,21 @@ mod address;
 pub(crate) mod client;
 mod lifeline;
 mod named;
+mod owner;
 mod server;
 
 use std::fmt;
-use std::net::TcpListener;
-use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixListener;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::fork::{fork, Fork};
 use crate::process::ExitStatus;
 use client::Endpoint;
 use datum::to_datum;
 use protocol::{Kind, Request};
 
-use address::private_dir;
 pub use address::Address;
 pub use client::dict::DictProxy;
 pub use client::list::{ArrayProxy, ListProxy};
@@ -246,57 +240,8 @@ pub use client::sync::{
 };
 pub use client::value::{NamespaceProxy, ValueProxy};
 pub use named::Shared;
-
-/// The part of a started manager that owns the server process.
-struct Owner {
-    /// The process that started the server; only it shuts it down.
-    creator: u32,
-    server: nix::unistd::Pid,
-    /// The Unix socket's private directory (none for TCP).
-    dir: Option<PathBuf>,
-    /// The write end of the "owner alive" pipe (see `server::run`).
-    _alive: OwnedFd,
-    status: Mutex<Option<ExitStatus>>,
-    endpoint: Arc<Endpoint>,
-}
-
-impl Owner {
-    fn shutdown(&self) -> Result<ExitStatus> {
-        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(st) = *status {
-            return Ok(st);
-        }
-        // Ask politely; the server replies, then exits.
-        if let Ok(mut conn) = client::connect_timeout(&self.endpoint, Some(Duration::from_secs(1)))
-        {
-            if conn.send(&Request::Shutdown).is_ok() {
-                let _ = conn.recv_timeout::<protocol::Response>(Duration::from_secs(1));
-            }
-        }
-        client::forget_connection(&self.endpoint.address);
-        let st = match crate::process::wait_pid_timeout(self.server, Duration::from_secs(2))? {
-            Some(st) => st,
-            None => {
-                let _ = nix::sys::signal::kill(self.server, nix::sys::signal::Signal::SIGKILL);
-                crate::process::wait_pid(self.server)?
-            }
-        };
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        *status = Some(st);
-        Ok(st)
-    }
-}
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        // A copy inherited by a child process is not the owner.
-        if std::process::id() == self.creator {
-            let _ = self.shutdown();
-        }
-    }
-}
+pub(crate) use owner::run_spawned_server;
+use owner::Owner;
 
 /// A handle to a manager's server process (Python: `multiprocessing.Manager()`,
 /// a `SyncManager`).
@@ -334,199 +279,7 @@ impl fmt::Debug for Manager {
     }
 }
 
-/// In a process spawned to be a Manager's server: serve on the inherited
-/// listener (`tcp` tells its kind) until the owner is gone. Never returns.
-pub(crate) fn run_spawned_server(
-    listener: OwnedFd,
-    tcp: bool,
-    authkey: Vec<u8>,
-    alive: OwnedFd,
-    dir: Option<PathBuf>,
-) -> ! {
-    let listener = if tcp {
-        accept::Listener::Tcp(TcpListener::from(listener))
-    } else {
-        accept::Listener::Unix(UnixListener::from(listener))
-    };
-    // The spawned server's parent is the process that spawned it: its owner.
-    accept::run(
-        listener,
-        authkey,
-        alive,
-        dir,
-        crate::orphan::Owner::parent(),
-    )
-}
-
 impl Manager {
-    /// Fork the server process and return the handle that owns it
-    /// (Python: `Manager()` / `SyncManager().start()`).
-    ///
-    /// The socket is bound before the fork, so the server is reachable as
-    /// soon as this returns. Call it before starting threads: it forks.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if the socket directory or socket cannot be made;
-    /// [`Error::Os`] if `fork` fails.
-    pub fn start() -> Result<Manager> {
-        Self::start_unix(None)
-    }
-
-    /// [`start`](Self::start), with the server started by `method`
-    /// (Python: `get_context(method).Manager()`): `Fork` forks it (refused
-    /// in a threaded process); `Spawn` and `ForkServer` run it in a fresh
-    /// run of this executable, which needs [`forklore::init()`](crate::init)
-    /// at the top of `main` (the fork server's children are not ours to
-    /// reap, so the server of a Manager is spawned, not forked by it).
-    ///
-    /// [`start`](Self::start) uses the program's method
-    /// ([`get_start_method`](crate::start::get_start_method)) when `main`
-    /// called `init`, and `fork` otherwise.
-    ///
-    /// # Errors
-    /// Those of [`start`](Self::start); [`Error::SpawnNotInitialized`] for
-    /// `Spawn` or `ForkServer` without `init`.
-    pub fn start_with(method: crate::start::StartMethod) -> Result<Manager> {
-        Self::start_unix(Some(method))
-    }
-
-    fn start_unix(method: Option<crate::start::StartMethod>) -> Result<Manager> {
-        let dir = private_dir()?;
-        let path = dir.join("manager.sock");
-        let listener = UnixListener::bind(&path).map_err(|source| {
-            let _ = std::fs::remove_dir_all(&dir);
-            Error::Io {
-                op: "bind the manager's socket",
-                source,
-            }
-        })?;
-        let mut authkey = vec![0u8; 32];
-        crate::connection::random_bytes(&mut authkey)?;
-        Self::spawn(
-            accept::Listener::Unix(listener),
-            Address::Unix(path),
-            authkey,
-            Some(dir),
-            method,
-        )
-    }
-
-    /// Fork the server process, listening on TCP at `bind`, and return the
-    /// handle that owns it (Python: `BaseManager(address=(host, port),
-    /// authkey=key).start()`).
-    ///
-    /// Processes on other hosts reach it with [`Manager::connect`], the
-    /// address and the same `authkey`; they find objects by the names given
-    /// with [`register`](Self::register). Give port 0 to let the kernel
-    /// choose a free port; [`address`](Self::address) tells which.
-    ///
-    /// The bind address is exactly what you give: `127.0.0.1` serves this
-    /// host only, a LAN address serves that network, `0.0.0.0` every
-    /// interface. Anyone who can reach the port and knows the key can use
-    /// every object and shut the server down, and the traffic is not
-    /// encrypted: on an untrusted network, tunnel it (SSH, WireGuard).
-    /// Connections use keepalive and timeouts (see [`tcp`]).
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] if `authkey` is empty (a TCP manager
-    /// refuses to start without one) or `bind` resolves to no address;
-    /// [`Error::Io`] if the address cannot be bound (in use, not local);
-    /// [`Error::Os`] if `fork` fails.
-    pub fn start_tcp(bind: impl std::net::ToSocketAddrs, authkey: &[u8]) -> Result<Manager> {
-        if authkey.is_empty() {
-            return Err(Error::InvalidArgument(
-                "a TCP manager needs an authkey: anyone who can reach the port could \
-                 otherwise use it (give a secret of 16 random bytes or more)"
-                    .into(),
-            ));
-        }
-        let io = |op| move |source| Error::Io { op, source };
-        let addr = bind
-            .to_socket_addrs()
-            .map_err(io("resolve the manager's bind address"))?
-            .next()
-            .ok_or_else(|| {
-                Error::InvalidArgument("the bind address resolves to no address".into())
-            })?;
-        let listener = TcpListener::bind(addr).map_err(io("bind the manager's TCP socket"))?;
-        let local = listener
-            .local_addr()
-            .map_err(io("read the manager's TCP address"))?;
-        Self::spawn(
-            accept::Listener::Tcp(listener),
-            Address::Tcp(local),
-            authkey.to_vec(),
-            None,
-            None,
-        )
-    }
-
-    /// Start the server on a bound listener: forked, or spawned (see
-    /// [`start_with`](Self::start_with)).
-    fn spawn(
-        listener: accept::Listener,
-        address: Address,
-        authkey: Vec<u8>,
-        dir: Option<PathBuf>,
-        method: Option<crate::start::StartMethod>,
-    ) -> Result<Manager> {
-        use std::os::fd::AsRawFd;
-        let (alive_r, alive_w) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe", e))?;
-        let child = if crate::start::server_is_spawned(method) {
-            let (fd, tcp) = match &listener {
-                accept::Listener::Unix(l) => (l.as_raw_fd(), false),
-                accept::Listener::Tcp(l) => (l.as_raw_fd(), true),
-            };
-            let entry = crate::start::spawn::Entry::Manager {
-                listener: fd,
-                tcp,
-                authkey: authkey.clone(),
-                alive: alive_r.as_raw_fd(),
-                dir: dir.clone(),
-            };
-            match crate::start::spawn::spawn_entry(entry, &[fd, alive_r.as_raw_fd()], false) {
-                Ok((pid, _)) => pid,
-                Err(e) => {
-                    if let Some(dir) = &dir {
-                        let _ = std::fs::remove_dir_all(dir);
-                    }
-                    return Err(e);
-                }
-            }
-        } else {
-            let owner = crate::orphan::Owner::here();
-            let held = lifeline::hold();
-            // SAFETY: the child runs the server and ends with `exit_child`
-            // (`_exit`); it never returns into the caller. `fork` refuses a
-            // multithreaded caller.
-            let forked = unsafe { fork() };
-            held.release_in_parent(&forked);
-            match forked? {
-                Fork::Child => {
-                    drop(alive_w);
-                    client::forget_inherited();
-                    accept::run(listener, authkey, alive_r, dir, owner)
-                }
-                Fork::Parent { child } => child,
-            }
-        };
-        drop(listener);
-        drop(alive_r);
-        let endpoint = Arc::new(Endpoint { address, authkey });
-        Ok(Manager {
-            owner: Some(Arc::new(Owner {
-                creator: std::process::id(),
-                server: child,
-                dir,
-                _alive: alive_w,
-                status: Mutex::new(None),
-                endpoint: Arc::clone(&endpoint),
-            })),
-            endpoint,
-        })
-    }
-
     /// Connect to a running server (Python: `BaseManager(address,
     /// authkey).connect()`). The handle does not own the server: dropping
     /// it leaves the server running.
@@ -562,8 +315,8 @@ impl Manager {
     }
 
     /// The server process's pid, for a handle made by [`start`](Self::start).
-    pub fn server_pid(&self) -> Option<nix::unistd::Pid> {
-        self.owner.as_ref().map(|o| o.server)
+    pub fn server_pid(&self) -> Option<crate::Pid> {
+        self.owner.as_ref().map(|o| crate::Pid::from_nix(o.server))
     }
 
     /// Stop the server now (Python: `manager.shutdown()`), wait for it to
@@ -859,3 +612,15 @@ use handle::Handle;
 pub(crate) use handle::{
     unexpected, want, want_bool, want_maybe, want_pairs, want_seq, want_size, want_unit,
 };
+
+// Above `start`: the context makes a `Manager`, so its constructor lives here.
+impl crate::start::Context {
+    /// A Manager whose server is started by this context's method
+    /// (Python: `ctx.Manager()`); see [`Manager::start_with`](crate::Manager::start_with).
+    ///
+    /// # Errors
+    /// Those of [`Manager::start_with`](crate::Manager::start_with).
+    pub fn manager(&self) -> Result<crate::Manager> {
+        crate::Manager::start_with(self.method)
+    }
+}

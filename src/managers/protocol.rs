@@ -87,6 +87,7 @@ pub enum Request {
 
 /// The type of a new object, with its initial content.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Kind {
     /// `manager.list(items)`.
     List(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<Datum>),
@@ -143,6 +144,7 @@ pub struct Slice {
 
 /// A method call, grouped by the type of object it is for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Method {
     /// Methods of lists (and the fixed-length subset of arrays).
     List(ListOp),
@@ -168,6 +170,7 @@ pub enum Method {
 /// Each variant is the method of [`ListProxy`](super::ListProxy) of the same name.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum ListOp {
     Append(Datum),
     Extend(#[serde(deserialize_with = "crate::managers::datum::de_seq")] Vec<Datum>),
@@ -200,6 +203,7 @@ pub enum ListOp {
 /// (`Get` is `get_item`, `GetOpt` is `get`, `PopOpt` is `pop_or_none`).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum DictOp {
     Get(Datum),
     GetOpt(Datum),
@@ -222,6 +226,7 @@ pub enum DictOp {
 /// Each variant is the method of [`QueueProxy`](super::QueueProxy) of the same name.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum QueueOp {
     Put {
         item: Datum,
@@ -242,6 +247,7 @@ pub enum QueueOp {
 /// Event methods, as on [`EventProxy`](super::EventProxy).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum EventOp {
     Set,
     Clear,
@@ -252,6 +258,7 @@ pub enum EventOp {
 /// Lock, RLock and semaphore methods, as on [`LockProxy`](super::LockProxy).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum LockOp {
     Acquire {
         blocking: bool,
@@ -264,6 +271,7 @@ pub enum LockOp {
 /// Condition methods, as on [`ConditionProxy`](super::ConditionProxy).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum ConditionOp {
     Acquire {
         blocking: bool,
@@ -278,6 +286,7 @@ pub enum ConditionOp {
 /// Barrier methods, as on [`BarrierProxy`](super::BarrierProxy).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum BarrierOp {
     Wait(Option<Duration>),
     Reset,
@@ -292,6 +301,7 @@ pub enum BarrierOp {
 /// [`ValueProxy`](super::ValueProxy) of the same name.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum ValueOp {
     Get,
     Set(Datum),
@@ -312,6 +322,7 @@ pub enum ValueOp {
 /// [`NamespaceProxy`](super::NamespaceProxy); `Items` lists every attribute.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum NamespaceOp {
     Get(String),
     Set(String, Datum),
@@ -321,6 +332,7 @@ pub enum NamespaceOp {
 
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Reply {
     /// Nothing to return.
     Unit,
@@ -421,3 +433,21 @@ impl From<RemoteError> for Error {
 
 /// What the server sends back for each [`Request`].
 pub type Response = Result<Reply, RemoteError>;
+
+/// The wire enums are `#[non_exhaustive]`: a new request or reply is not a
+/// breaking change, so a user's `match` needs a wildcard arm. This must not
+/// compile:
+///
+/// ```compile_fail,E0004
+/// use forklore::managers::protocol::EventOp;
+/// fn name(op: &EventOp) -> &'static str {
+///     match op {
+///         EventOp::Set => "set",
+///         EventOp::Clear => "clear",
+///         EventOp::IsSet => "is_set",
+///         EventOp::Wait(_) => "wait",
+///     }
+/// }
+/// ```
+#[cfg(doctest)]
+pub struct WireEnumsAreNonExhaustive;

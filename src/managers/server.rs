@@ -64,8 +64,46 @@ pub(super) struct Server {
     exit_on_shutdown: bool,
 }
 
+/// One line of the server's log, through the `log` facade (target
+/// [`LOG_TARGET`], level info): a program that installed a logger before
+/// the server was forked gets the lines there; otherwise (and always for a
+/// spawned server, a fresh run of the program) the server's own
+/// [`default_logger`] writes them to its stderr, one `write` per line.
 pub(super) fn log(msg: &str) {
-    crate::errln!("forklore manager (pid {}): {msg}", std::process::id());
+    log::info!(target: LOG_TARGET, "forklore manager (pid {}): {msg}", std::process::id());
+}
+
+/// The `log` target of the manager server's lines.
+pub(crate) const LOG_TARGET: &str = "forklore::manager";
+
+/// Writes forklore's records to stderr: the server process's logger when
+/// the program set none.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.target().starts_with("forklore")
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            crate::io::write_line_stderr(record.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static STDERR_LOGGER: StderrLogger = StderrLogger;
+
+/// In the server's own process (never the caller's): keep the logger the
+/// program installed before the fork, which the child inherited with its
+/// memory; with none, log forklore's lines to stderr as the server always
+/// did. A spawned server runs before the program's `main` could set one.
+pub(super) fn default_logger() {
+    if log::set_logger(&STDERR_LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
 }
 
 impl Server {
@@ -272,7 +310,7 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
     loop {
         // A client in a tight loop sends its next request within
         // microseconds: poll for it briefly before sleeping in `read`.
-        super::client::spin_until_readable(conn);
+        conn.spin_until_readable();
         let frame = match conn.recv_bytes() {
             Ok(f) => f,
             Err(Error::Closed) => return None,

@@ -54,6 +54,7 @@ pub mod conn;
 pub mod pickle;
 pub mod pyops;
 pub mod server;
+mod shared;
 pub mod value_serde;
 
 pub use client::{PyAddress, PyManager, PyProxy, Token};

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::spawn::{spawn_entry, Entry, FnTarget, WireFn};
 use crate::connection::{answer_challenge, deliver_challenge, Connection};
 use crate::error::{Error, Result};
-use crate::process::ExitStatus;
+use crate::exit_status::ExitStatus;
 
 /// How long either side waits for the other during a request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,7 +57,7 @@ fn server() -> Result<Arc<Server>> {
     if !super::spawn::initialized() {
         return Err(Error::SpawnNotInitialized);
     }
-    let dir = private_dir()?;
+    let dir = crate::sys::private_dir("forkserver", "create the fork server's socket directory")?;
     let path = dir.join("fs");
     let started = UnixListener::bind(&path)
         .map_err(|source| Error::Io {
@@ -66,7 +66,7 @@ fn server() -> Result<Arc<Server>> {
         })
         .and_then(|listener| {
             let mut authkey = vec![0u8; 32];
-            crate::connection::random_bytes(&mut authkey)?;
+            crate::sys::random_bytes(&mut authkey)?;
             let (pid, alive) = spawn_entry(
                 Entry::ForkServer {
                     listener: listener.as_raw_fd(),
@@ -97,35 +97,6 @@ fn server() -> Result<Arc<Server>> {
     Ok(s)
 }
 
-fn private_dir() -> Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
-    let mut base = std::env::temp_dir();
-    if base.as_os_str().len() > 60 {
-        base = PathBuf::from("/tmp");
-    }
-    let mut last = None;
-    for _ in 0..16 {
-        let mut r = [0u8; 8];
-        crate::connection::random_bytes(&mut r)?;
-        let name: String = r.iter().map(|b| format!("{b:02x}")).collect();
-        let dir = base.join(format!("forklore-forkserver-{name}"));
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(source) => {
-                return Err(Error::Io {
-                    op: "create the fork server's socket directory",
-                    source,
-                })
-            }
-        }
-    }
-    Err(Error::Io {
-        op: "create the fork server's socket directory",
-        source: last.unwrap_or_else(|| std::io::Error::other("no free name")),
-    })
-}
-
 #[derive(Serialize, Deserialize)]
 struct Request {
     name: String,
@@ -138,7 +109,7 @@ struct Request {
 /// A child of the fork server, seen from the process that asked for it.
 #[derive(Debug)]
 pub(crate) struct Served {
-    pub pid: Pid,
+    pub(crate) pid: Pid,
     conn: UnixStream,
     pidfd: Option<OwnedFd>,
 }
@@ -161,7 +132,7 @@ pub(crate) fn start(name: &str, target: &FnTarget) -> Result<Served> {
                     *g = None;
                     // Reap it if it is ours, and remove what it could not.
                     if s.owner == std::process::id() {
-                        let _ = crate::process::try_wait_pid(s.pid);
+                        let _ = crate::sys::try_wait_pid(s.pid);
                     }
                     let _ = std::fs::remove_file(&s.path);
                     if let Some(dir) = s.path.parent() {
@@ -554,9 +525,10 @@ fn handle(
                 }
             }
             drop(conn);
-            crate::process::run_fn_child(req.name, req.target.into_local(shared))
+            super::child::run_fn_child(req.name, req.target.into_local(shared))
         }
         Ok(crate::fork::Fork::Parent { child }) => {
+            let child = child.to_nix();
             drop(fds);
             let pidfd = crate::sys::pidfd_open(child);
             let bytes = child.as_raw().to_le_bytes();
@@ -568,7 +540,7 @@ fn handle(
                 Some(p) => p,
                 None => {
                     // No pidfds (Linux < 5.3): reap in a blocking way.
-                    let _ = crate::process::wait_pid(child);
+                    let _ = crate::sys::wait_pid(child);
                     return None;
                 }
             };

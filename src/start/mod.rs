@@ -1,4 +1,4 @@
-//! Start methods: how a [`Process`] gets its new process
+//! Start methods: how a [`Process`](crate::Process) gets its new process
 //! (Python: `multiprocessing.set_start_method`, `get_context`).
 //!
 //! | method | Python | what it does | what it can run |
@@ -51,12 +51,9 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-
 use crate::error::{Error, Result};
-use crate::process::Process;
 
+pub(crate) mod child;
 pub(crate) mod forkserver;
 pub(crate) mod spawn;
 
@@ -147,7 +144,7 @@ pub(crate) fn server_is_spawned(explicit: Option<StartMethod>) -> bool {
 /// `multiprocessing.get_context("spawn")` returns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Context {
-    method: StartMethod,
+    pub(crate) method: StartMethod,
 }
 
 /// The context of one start method (Python: `multiprocessing.get_context`).
@@ -159,23 +156,5 @@ impl Context {
     /// Its start method.
     pub fn start_method(&self) -> StartMethod {
         self.method
-    }
-
-    /// A Manager whose server is started by this context's method
-    /// (Python: `ctx.Manager()`); see [`Manager::start_with`](crate::Manager::start_with).
-    ///
-    /// # Errors
-    /// Those of [`Manager::start_with`](crate::Manager::start_with).
-    pub fn manager(&self) -> Result<crate::Manager> {
-        crate::Manager::start_with(self.method)
-    }
-
-    /// A process that runs `target(args)`, started by this context's method
-    /// (Python: `ctx.Process(target=f, args=(a,))`).
-    pub fn process<A>(&self, target: fn(A), args: A) -> Process
-    where
-        A: Serialize + DeserializeOwned + 'static,
-    {
-        Process::from_fn(target, args).start_method(self.method)
     }
 }

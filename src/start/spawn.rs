@@ -348,7 +348,7 @@ pub fn init() {
         Entry::Target { name, target } => {
             drop(fd);
             match target.into_inherited() {
-                Ok(target) => crate::process::run_fn_child(name, target),
+                Ok(target) => super::child::run_fn_child(name, target),
                 Err(e) => fail(&format!("cannot take the arguments' descriptors: {e}")),
             }
         }
@@ -396,7 +396,7 @@ pub(crate) fn initialized() -> bool {
 
 fn fail(message: &str) -> ! {
     crate::io::write_stderr(&format!("forklore: spawned process: {message}\n"));
-    crate::process::exit_child(1)
+    crate::fork::exit_child(1)
 }
 
 fn set_cloexec(fd: RawFd) {

@@ -86,12 +86,14 @@ impl Command {
     }
 
     /// Where the child's stdin comes from (default: inherited).
+    #[must_use = "a builder setter returns the changed Command"]
     pub fn stdin(mut self, stdin: impl Into<Stdio>) -> Self {
         self.stdin = stdin.into();
         self
     }
 
     /// Where the child's stdout goes (default: inherited).
+    #[must_use = "a builder setter returns the changed Command"]
     pub fn stdout(mut self, stdout: impl Into<Stdio>) -> Self {
         self.stdout = stdout.into();
         self
@@ -99,18 +101,21 @@ impl Command {
 
     /// Where the child's stderr goes (default: inherited);
     /// [`Stdio::Stdout`] merges it into stdout.
+    #[must_use = "a builder setter returns the changed Command"]
     pub fn stderr(mut self, stderr: impl Into<Stdio>) -> Self {
         self.stderr = stderr.into();
         self
     }
 
     /// Pipe both stdout and stderr (Python: `capture_output=True`).
+    #[must_use = "a builder setter returns the changed Command"]
     pub fn capture_output(self) -> Self {
         self.stdout(Stdio::Pipe).stderr(Stdio::Pipe)
     }
 
     /// The child's working directory (Python: `cwd=`). A relative program
     /// path such as `./tool` is found relative to it, as in Python.
+    #[must_use = "a builder setter returns the changed Command"]
     pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
         self.cwd = Some(dir.as_ref().to_owned());
         self
@@ -120,6 +125,7 @@ impl Command {
     /// copy of the parent's: this *extends* the environment. A `key` holding
     /// `=`, or a NUL byte in `key` or `value`, makes the launch fail with
     /// [`Error::InvalidArgument`] (Python: `ValueError`).
+    #[must_use = "a builder setter returns the changed Command"]
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
         self.env
             .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
@@ -127,6 +133,7 @@ impl Command {
     }
 
     /// Set several variables, as [`env`](Command::env) does for one.
+    #[must_use = "a builder setter returns the changed Command"]
     pub fn envs<I, K, V>(mut self, vars: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
@@ -140,6 +147,7 @@ impl Command {
     }
 
     /// Leave one variable out of the child's environment.
+    #[must_use = "a builder setter returns the changed Command"]
     pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
         self.env.push((key.as_ref().to_owned(), None));
         self
@@ -149,6 +157,7 @@ impl Command {
     /// [`env`](Command::env) then adds: together they *replace* the
     /// environment (Python: `env={"K": "V"}`). Without `PATH` a bare
     /// program name is looked up in the parent's `PATH`.
+    #[must_use = "a builder setter returns the changed Command"]
     pub fn env_clear(mut self) -> Self {
         self.env_clear = true;
         self.env.clear();
@@ -157,6 +166,7 @@ impl Command {
 
     /// For [`run`](Command::run): bytes to send to the child's stdin, which
     /// becomes a pipe (Python: `run(input=...)`).
+    #[must_use = "a builder setter returns the changed Command"]
     pub fn input(mut self, input: impl Into<Vec<u8>>) -> Self {
         self.input = Some(input.into());
         self
@@ -165,6 +175,7 @@ impl Command {
     /// For [`run`](Command::run): how long the child may take; after that it
     /// is killed and reaped, and `run` returns [`Error::TimeoutExpired`]
     /// (Python: `run(timeout=...)`).
+    #[must_use = "a builder setter returns the changed Command"]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -172,8 +183,9 @@ impl Command {
 
     /// For [`run`](Command::run): turn a non-zero exit into
     /// [`Error::CommandFailed`] (Python: `run(check=True)`).
-    pub fn check(mut self, check: bool) -> Self {
-        self.check = check;
+    #[must_use = "a builder setter returns the changed Command"]
+    pub fn check(mut self) -> Self {
+        self.check = true;
         self
     }
 
@@ -490,3 +502,20 @@ fn usable_dir(dir: &Path) -> io::Result<()> {
     }
     nix::unistd::access(dir, nix::unistd::AccessFlags::X_OK).map_err(io::Error::from)
 }
+
+/// A builder setter whose result is dropped changed nothing, so the setters
+/// are `#[must_use]`. This must not compile:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let cmd = forklore::subprocess::Command::new(["true"]);
+/// cmd.check();
+/// ```
+///
+/// and `check` takes no `bool`: this must not compile either:
+///
+/// ```compile_fail,E0061
+/// let _ = forklore::subprocess::Command::new(["true"]).check(true);
+/// ```
+#[cfg(doctest)]
+pub struct SettersAreMustUse;

@@ -16,7 +16,7 @@
 //! assert_eq!(p.returncode().unwrap().code(), 0);
 //!
 //! // run(["sh", "-c", "exit 2"], check=True)
-//! let e = Command::new(["sh", "-c", "exit 2"]).check(true).run().unwrap_err();
+//! let e = Command::new(["sh", "-c", "exit 2"]).check().run().unwrap_err();
 //! assert_eq!(
 //!     e.to_string(),
 //!     "Command '['sh', '-c', 'exit 2']' returned non-zero exit status 2."
@@ -66,9 +66,9 @@
 //! std's [`Child`](std::process::Child) handle is dropped right after the
 //! spawn. That is sound: std does not wait on drop, and the handle owns no
 //! pipe (forklore passes its own). From then on only forklore waits for the
-//! child, with `waitpid` on its pid ([`wait_pid`] and friends), so it is
+//! child, with `waitpid` on its pid ([`wait_pid`](crate::process::wait_pid) and friends), so it is
 //! reaped exactly once. A wait with a timeout sleeps on a pidfd in `poll(2)`
-//! ([`wait_pid_timeout`]); it does not busy-loop.
+//! ([`wait_pid_timeout`](crate::process::wait_pid_timeout)); it does not busy-loop.
 //!
 //! # Dropping a `Popen` whose child still runs
 //! Python leaves the child running and reaps it later (its `_cleanup` list,
@@ -89,7 +89,7 @@ use std::os::fd::OwnedFd;
 use crate::error::{Error, Result};
 use crate::process::ExitStatus;
 #[cfg(doc)]
-use crate::process::{wait_pid, wait_pid_timeout};
+use crate::sys::{wait_pid, wait_pid_timeout};
 
 mod command;
 mod popen;
@@ -103,6 +103,7 @@ pub const SHELL: &str = "/bin/sh";
 /// Where one of the child's standard streams goes (Python: the `stdin`,
 /// `stdout` and `stderr` arguments of `Popen`).
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub enum Stdio {
     /// The child shares the parent's stream (Python: `None`, the default).
     #[default]

@@ -13,14 +13,17 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{PollFd, PollFlags};
-use nix::sys::signal::{self, Signal};
+use nix::sys::signal;
+
+use crate::os::Signal;
 use nix::unistd::{getpid, Pid};
 
 #[cfg(doc)]
 use super::Stdio;
 use super::{Args, Captured, Command};
 use crate::error::{Error, Result};
-use crate::process::{try_wait_pid, wait_pid, wait_pid_timeout, ExitStatus};
+use crate::process::ExitStatus;
+use crate::sys::{try_wait_pid, wait_pid, wait_pid_timeout};
 
 /// A running (or finished) child program (Python: `subprocess.Popen`).
 ///
@@ -94,8 +97,8 @@ impl Popen {
     }
 
     /// The child's pid (Python: `p.pid`).
-    pub fn pid(&self) -> Pid {
-        self.pid
+    pub fn pid(&self) -> crate::Pid {
+        crate::Pid::from_nix(self.pid)
     }
 
     /// How the child ended, as far as known: `None` until a [`poll`](Popen::poll),
@@ -373,7 +376,7 @@ impl Popen {
             return Ok(());
         }
         // The pid cannot have been reused: it is ours until we reap it.
-        match signal::kill(self.pid, sig) {
+        match signal::kill(self.pid, sig.to_nix()) {
             Ok(()) | Err(Errno::ESRCH) => Ok(()),
             Err(e) => Err(Error::os("kill", e)),
         }

@@ -562,6 +562,7 @@ pub(crate) enum Held<'a> {
 }
 
 /// Releases what it guards when dropped (Python: leaving a `with` block).
+#[must_use = "the lock is released when the guard is dropped"]
 pub struct Guard<'a>(pub(crate) Held<'a>);
 
 impl Guard<'_> {

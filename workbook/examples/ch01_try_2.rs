@@ -6,7 +6,8 @@
 //! arms, which now name nix's `ForkResult::Child` and
 //! `ForkResult::Parent { child }`. The unflushed `before fork ` sits in
 //! std's stdout buffer, is copied into the child, and both processes flush
-//! it: it is printed twice, at the start of each side's line.
+//! it: it is printed twice, usually at the start of each side's line (the
+//! flush and the line are two writes, so both copies may come first).
 //!
 //! Run it: `cargo run --example ch01_try_2`
 
@@ -29,7 +30,7 @@ pub fn main() {
         }
         ForkResult::Parent { child } => {
             outln!("I ({}) just created a child process ({}).", getpid(), child);
-            wait_pid(child).expect("waitpid failed");
+            wait_pid(forklore::Pid::from_raw(child.as_raw())).expect("waitpid failed");
         }
     }
 }

@@ -1,36 +1,24 @@
-//! Chapter 3, Try it 2: with `Pool::new(5)`, all five tasks start at once,
-//! each in a worker of its own.
+//! Chapter 3, Try it 2: `main` without `forklore::init()`. The `forkserver`
+//! and `spawn` starts are refused with `Error::SpawnNotInitialized`, and no
+//! process is started (a re-executed program would otherwise run all of
+//! `main` again).
 //!
-//! forklore's pool hands a task to an idle worker as soon as it is
-//! submitted, so five tasks submitted to five idle workers run in five
-//! different processes, at the same time: the five pids differ.
-//!
-//! Run it: `cargo run --example ch03_try_2`
+//! Run it: `cargo run -p forklore-workbook --example ch03_try_2`
 
-use std::time::Duration;
+use forklore::start::{get_context, StartMethod};
+use forklore::{outln, Error};
 
-use forklore::{outln, Pool};
-
-fn long_time_task(_name: u32) -> u32 {
-    std::thread::sleep(Duration::from_millis(200));
-    std::process::id()
+fn hello(i: u32) {
+    outln!("child {i}: hello");
 }
 
-pub fn main() {
-    let p = Pool::new(5).expect("could not start the pool");
-    let results: Vec<_> = (0..5u32)
-        .map(|i| {
-            p.apply_async(long_time_task, i)
-                .expect("the pool is running")
-        })
-        .collect();
-    p.close();
-    p.join().expect("join failed");
-    let mut pids: Vec<u32> = results
-        .iter()
-        .map(|r| r.get().expect("task failed"))
-        .collect();
-    pids.sort();
-    pids.dedup();
-    outln!("five tasks ran in {} different workers", pids.len());
+fn main() {
+    // forklore::init();   <- removed
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let mut p = get_context(method).process(hello, 0);
+        match p.start() {
+            Err(e @ Error::SpawnNotInitialized) => outln!("{method}: {e}"),
+            other => panic!("{method}: expected SpawnNotInitialized, got {other:?}"),
+        }
+    }
 }

@@ -1,55 +1,30 @@
-//! Chapter 4, Try it 1: a `submit` per number, and the results in the order
-//! they finish, with `as_completed`.
+//! Chapter 4, Try it 1: keep the results, and make task 2 panic.
 //!
-//! With six workers all six checks run at once. The non-prime usually comes
-//! first: its loop stops at its smallest factor, 3,306,091, while the
-//! primes' loops run to their square roots, about 10.6 million, three times
-//! as far.
+//! After `join`, four results are `Ok(())` and task 2's `get()` is
+//! `Error::TaskPanicked`, with the panic message. The worker caught the
+//! panic and went on.
 //!
-//! Run it: `cargo run --release --example ch04_try_1`
+//! Run it: `cargo run --example ch04_try_1`
 
-use forklore::executor::as_completed;
-use forklore::{outln, ProcessPoolExecutor};
+use forklore::{outln, Pool};
 
-const PRIMES: [u64; 6] = [
-    112272535095293,
-    112582705942171,
-    112272535095293,
-    115280095190773,
-    115797848077099,
-    1099726899285419,
-];
-
-/// Chapter 4's test, returning the number with the answer.
-fn is_prime(n: u64) -> (u64, bool) {
-    if n < 2 {
-        return (n, false);
+fn task(name: u32) {
+    if name == 2 {
+        panic!("task {name} gave up");
     }
-    if n == 2 {
-        return (n, true);
-    }
-    if n.is_multiple_of(2) {
-        return (n, false);
-    }
-    let sqrt_n = (n as f64).sqrt().floor() as u64;
-    (n, (3..=sqrt_n).step_by(2).all(|i| !n.is_multiple_of(i)))
 }
 
 pub fn main() {
-    let executor = ProcessPoolExecutor::new(6).expect("could not start the executor");
-    let futures: Vec<_> = PRIMES
-        .iter()
-        .map(|&n| {
-            executor
-                .submit(is_prime, n)
-                .expect("the executor is running")
-        })
+    let p = Pool::new(4).expect("could not start the pool");
+    let results: Vec<_> = (0..5)
+        .map(|i| p.apply_async(task, i).expect("the pool is running"))
         .collect();
-    for done in as_completed(&futures, None) {
-        let (n, prime) = done
-            .expect("as_completed failed")
-            .result()
-            .expect("is_prime failed");
-        outln!("{n} is prime: {}", if prime { "True" } else { "False" });
+    p.close();
+    p.join().expect("join failed");
+    for (i, r) in results.iter().enumerate() {
+        match r.get() {
+            Ok(()) => outln!("task {i}: Ok(())"),
+            Err(e) => outln!("task {i}: {e}"),
+        }
     }
 }

@@ -1,45 +1,36 @@
-//! Chapter 4, Try it 2: one worker instead of one per core.
+//! Chapter 4, Try it 2: with `Pool::new(5)`, all five tasks start at once,
+//! each in a worker of its own.
 //!
-//! The same output as chapter 4, checked one number after another; time it
-//! against the chapter: `time cargo run --release --example ch04_try_2`
-//! and `time cargo run --release --bin ch04_executor`.
+//! forklore's pool hands a task to an idle worker as soon as it is
+//! submitted, so five tasks submitted to five idle workers run in five
+//! different processes, at the same time: the five pids differ.
+//!
+//! Run it: `cargo run --example ch04_try_2`
 
-use forklore::{outln, ProcessPoolExecutor};
+use std::time::Duration;
 
-const PRIMES: [u64; 6] = [
-    112272535095293,
-    112582705942171,
-    112272535095293,
-    115280095190773,
-    115797848077099,
-    1099726899285419,
-];
+use forklore::{outln, Pool};
 
-fn is_prime(n: u64) -> bool {
-    if n < 2 {
-        return false;
-    }
-    if n == 2 {
-        return true;
-    }
-    if n.is_multiple_of(2) {
-        return false;
-    }
-    let sqrt_n = (n as f64).sqrt().floor() as u64;
-    (3..=sqrt_n).step_by(2).all(|i| !n.is_multiple_of(i))
+fn long_time_task(_name: u32) -> u32 {
+    std::thread::sleep(Duration::from_millis(200));
+    std::process::id()
 }
 
 pub fn main() {
-    let executor = ProcessPoolExecutor::new(1).expect("could not start the executor");
-    let results = executor
-        .map(is_prime, PRIMES, None, 1)
-        .expect("the executor is running");
-    for (number, prime) in PRIMES.iter().zip(results) {
-        let prime = prime.expect("is_prime failed in a worker");
-        outln!(
-            "{} is prime: {}",
-            number,
-            if prime { "True" } else { "False" }
-        );
-    }
+    let p = Pool::new(5).expect("could not start the pool");
+    let results: Vec<_> = (0..5u32)
+        .map(|i| {
+            p.apply_async(long_time_task, i)
+                .expect("the pool is running")
+        })
+        .collect();
+    p.close();
+    p.join().expect("join failed");
+    let mut pids: Vec<u32> = results
+        .iter()
+        .map(|r| r.get().expect("task failed"))
+        .collect();
+    pids.sort();
+    pids.dedup();
+    outln!("five tasks ran in {} different workers", pids.len());
 }

@@ -1,50 +1,34 @@
-//! Chapter 4, Try it 3: a timeout on `map`.
+//! Chapter 4, Try it 3: a worker killed while it runs a task.
 //!
-//! The timeout counts from the call, as in Python. No check can finish in a
-//! millisecond (the primes' loops run to about 10.6 million), so the first
-//! result is `Error::Timeout`, and the iterator ends there.
+//! Instead of `kill -9` from another terminal, task 2 sends SIGKILL to its
+//! own worker, which the pool cannot tell apart. `join` still returns, the
+//! other tasks' results are there, and task 2's `get()` says which worker
+//! died and how. (CPython's pool replaces the worker too, but its `join()`
+//! then waits for ever for the lost task.)
 //!
-//! Run it: `cargo run --release --example ch04_try_3`
+//! Run it: `cargo run --example ch04_try_3`
 
-use std::time::Duration;
+use forklore::{outln, Pool};
 
-use forklore::{outln, ProcessPoolExecutor};
-
-const PRIMES: [u64; 6] = [
-    112272535095293,
-    112582705942171,
-    112272535095293,
-    115280095190773,
-    115797848077099,
-    1099726899285419,
-];
-
-fn is_prime(n: u64) -> bool {
-    if n < 2 {
-        return false;
+fn task(name: u32) -> u32 {
+    if name == 2 {
+        // `kill -9` of this worker, from inside.
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }
-    if n == 2 {
-        return true;
-    }
-    if n.is_multiple_of(2) {
-        return false;
-    }
-    let sqrt_n = (n as f64).sqrt().floor() as u64;
-    (3..=sqrt_n).step_by(2).all(|i| !n.is_multiple_of(i))
+    name * name
 }
 
 pub fn main() {
-    let executor = ProcessPoolExecutor::new(2).expect("could not start the executor");
-    let results = executor
-        .map(is_prime, PRIMES, Some(Duration::from_millis(1)), 1)
-        .expect("the executor is running");
-    let mut n = 0;
-    for r in results {
-        match r {
-            Ok(prime) => outln!("{} is prime: {prime}", PRIMES[n]),
-            Err(e) => outln!("{}: {e} (is_timeout: {})", PRIMES[n], e.is_timeout()),
+    let p = Pool::new(4).expect("could not start the pool");
+    let results: Vec<_> = (0..5)
+        .map(|i| p.apply_async(task, i).expect("the pool is running"))
+        .collect();
+    p.close();
+    p.join().expect("join failed");
+    for (i, r) in results.iter().enumerate() {
+        match r.get() {
+            Ok(v) => outln!("task {i}: Ok({v})"),
+            Err(e) => outln!("task {i}: {e}"),
         }
-        n += 1;
     }
-    outln!("the iterator yielded {n} item(s)");
 }

@@ -1,27 +1,46 @@
-//! Chapter 6, Try it 2: print each child's length instead of its list.
+//! Chapter 6, Try it 2: replace `outln!` with two `print!` calls.
 //!
-//! Two children can print the same length: another append can land between
-//! a child's `append` and its `len`, so a pair of calls is not atomic even
-//! though each call is.
-//!
-//! Run it a few times: `cargo run --example ch06_try_2`
+//! `cargo run --example ch06_try_2 | cat` runs chapter 6's program with
+//! `print!("say hi ")` then `println!("{:?}", li)`; add `-- --flush` to flush
+//! stdout between the two. Each child counts the `write(2)` calls its two
+//! prints made (the `syscw` counter of `/proc/self/io`) and reports the
+//! count on stderr, after its line: one write without the flush (Rust's
+//! stdout is line-buffered, so both pieces leave together at the newline),
+//! two with it, and only then can another child's line land in between.
 
-use forklore::managers::{ListProxy, Manager};
-use forklore::{outln, Process};
+use std::io::Write;
+use std::sync::Mutex;
 
-fn foo(li: &ListProxy<i32>, i: i32) {
-    li.append(i).expect("append failed");
-    outln!("say hi {}", li.len().expect("len failed"));
+use forklore::{errln, Process};
+
+static LI: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// How many `write`-family system calls this process has made so far.
+fn writes() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").expect("/proc/self/io");
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscw: "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a syscw line")
+}
+
+fn foo(i: i32, flush: bool) {
+    let mut li = LI.lock().unwrap();
+    li.push(i);
+    let before = writes();
+    print!("say hi ");
+    if flush {
+        std::io::stdout().flush().unwrap();
+    }
+    println!("{:?}", *li);
+    let made = writes() - before;
+    errln!("writes: {made}");
 }
 
 pub fn main() {
-    let manager = Manager::start().expect("could not start the manager");
-    let li: ListProxy<i32> = manager.list().expect("could not create the list");
+    let flush = std::env::args().any(|a| a == "--flush");
     let mut process_list: Vec<Process> = (0..10)
-        .map(|i| {
-            let li = li.clone();
-            Process::new(move || foo(&li, i))
-        })
+        .map(|i| Process::new(move || foo(i, flush)))
         .collect();
     for p in &mut process_list {
         p.start().expect("start failed");
@@ -29,5 +48,5 @@ pub fn main() {
     for p in &mut process_list {
         p.join().expect("join failed");
     }
-    outln!("ending {}", li.len().expect("len failed"));
+    println!("ending {:?}", *LI.lock().unwrap());
 }

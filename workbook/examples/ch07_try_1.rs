@@ -1,25 +1,33 @@
-//! Chapter 7, Try it 1: the server renders the dict as Python would, with
-//! its keys in insertion order: the order the workers reached the server.
+//! Chapter 7, Try it 1: the server's object count, before and after the
+//! last proxy of the list is dropped.
 //!
-//! Run it a few times: `cargo run --example ch07_try_1`
+//! Run it: `cargo run --example ch07_try_1`
 
-use forklore::managers::{DictProxy, Manager};
+use forklore::managers::{ListProxy, Manager};
 use forklore::{outln, Process};
 
 pub fn main() {
     let manager = Manager::start().expect("could not start the manager");
-    let d: DictProxy<i32, i32> = manager.dict().expect("could not create the dict");
-    let mut workers: Vec<Process> = (0..8)
+    let li: ListProxy<i32> = manager.list().expect("could not create the list");
+    let mut process_list: Vec<Process> = (0..10)
         .map(|i| {
-            let d = d.clone();
-            Process::new(move || d.set(i, i * i).expect("set failed"))
+            let li = li.clone();
+            Process::new(move || li.append(i).expect("append failed"))
         })
         .collect();
-    for p in &mut workers {
+    for p in &mut process_list {
         p.start().expect("start failed");
     }
-    for p in &mut workers {
+    for p in &mut process_list {
         p.join().expect("join failed");
     }
-    outln!("{}", d.repr().expect("repr failed"));
+    outln!(
+        "objects with li: {}",
+        manager.object_count().expect("object_count failed")
+    );
+    drop(li);
+    outln!(
+        "objects without li: {}",
+        manager.object_count().expect("object_count failed")
+    );
 }

@@ -1,33 +1,44 @@
-//! Chapter 7, Try it 3: `setdefault(i % 3, i)` in eight workers.
+//! Chapter 7, Try it 3: kill the manager's server in the middle.
 //!
-//! Three keys, and each holds the value of the first worker that reached
-//! it: `setdefault` is one request, so it checks and sets in one step.
+//! Child 0 kills the server with SIGKILL; the other children, started
+//! after it, find it gone: their calls fail with `Error::ManagerGone`, at
+//! once. Nothing hangs, and the parent's own call fails the same way.
 //!
 //! Run it: `cargo run --example ch07_try_3`
 
-use forklore::managers::{DictProxy, Manager};
+use forklore::managers::{ListProxy, Manager};
 use forklore::{outln, Process};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 pub fn main() {
     let manager = Manager::start().expect("could not start the manager");
-    let d: DictProxy<i32, i32> = manager.dict().expect("could not create the dict");
-    let mut workers: Vec<Process> = (0..8)
+    let li: ListProxy<i32> = manager.list().expect("could not create the list");
+    let server = manager
+        .server_pid()
+        .expect("a local manager has a server pid");
+    let mut killer = Process::new(move || {
+        kill(Pid::from_raw(server.as_raw()), Signal::SIGKILL).expect("kill failed");
+    });
+    killer.start().expect("start failed");
+    killer.join().expect("join failed");
+    let mut process_list: Vec<Process> = (1..4)
         .map(|i| {
-            let d = d.clone();
-            Process::new(move || {
-                d.setdefault(i % 3, i).expect("setdefault failed");
+            let li = li.clone();
+            Process::new(move || match li.append(i) {
+                Ok(()) => outln!("child {i}: append worked"),
+                Err(e) => outln!("child {i}: {e} (is_manager_gone: {})", e.is_manager_gone()),
             })
         })
         .collect();
-    for p in &mut workers {
+    for p in &mut process_list {
         p.start().expect("start failed");
     }
-    for p in &mut workers {
+    for p in &mut process_list {
         p.join().expect("join failed");
     }
-    let mut items = d.items().expect("items failed");
-    items.sort();
-    for (k, v) in items {
-        outln!("d[{k}] = {v}");
+    match li.to_vec() {
+        Ok(v) => outln!("parent: {v:?}"),
+        Err(e) => outln!("parent: {e} (is_manager_gone: {})", e.is_manager_gone()),
     }
 }

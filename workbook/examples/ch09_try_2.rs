@@ -1,39 +1,62 @@
-//! Chapter 9, Try it 2: `wait_timeout` shorter than the parent's sleep.
+//! Chapter 9, Try it 2: a bounded queue.
 //!
-//! Each worker waits at most 50 ms; the parent sets the event only after
-//! 500 ms. `wait_timeout` returns `false`: the wait timed out, and the
-//! worker goes on without the signal.
+//! With `queue_with_maxsize(2)`, the producer waits in `put` whenever two
+//! items are queued; it prints the queue's size after each `put`, which
+//! never exceeds 2.
 //!
 //! Run it: `cargo run --example ch09_try_2`
 
 use std::time::Duration;
 
-use forklore::managers::{EventProxy, Manager};
+use forklore::managers::{ListProxy, Manager, QueueProxy};
 use forklore::{outln, Process};
 
-fn worker(start: &EventProxy, i: usize) {
-    let signalled = start
-        .wait_timeout(Duration::from_millis(50))
-        .expect("wait failed");
-    outln!("worker {i}: wait_timeout returned {signalled}");
+const N_ITEMS: u32 = 10;
+const N_CONSUMERS: usize = 3;
+
+type Items = QueueProxy<Option<u32>>;
+
+fn producer(q: &Items) {
+    for item in 0..N_ITEMS {
+        q.put(Some(item)).expect("put failed");
+        outln!(
+            "producer put {item}, qsize {}",
+            q.qsize().expect("qsize failed")
+        );
+    }
+    for _ in 0..N_CONSUMERS {
+        q.put(None).expect("put failed");
+    }
+}
+
+fn consumer(q: &Items, done: &ListProxy<u32>) {
+    while let Some(item) = q.get().expect("get failed") {
+        done.append(item).expect("append failed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 pub fn main() {
     let manager = Manager::start().expect("could not start the manager");
-    let start = manager.event().expect("could not create the event");
-    let mut workers: Vec<Process> = (0..4)
-        .map(|i| {
-            let start = start.clone();
-            Process::new(move || worker(&start, i))
-        })
-        .collect();
-    for p in &mut workers {
+    let q: Items = manager
+        .queue_with_maxsize(2)
+        .expect("could not create the queue");
+    let done: ListProxy<u32> = manager.list().expect("could not create the list");
+    let mut procs = vec![{
+        let q = q.clone();
+        Process::new(move || producer(&q))
+    }];
+    for _ in 0..N_CONSUMERS {
+        let (q, done) = (q.clone(), done.clone());
+        procs.push(Process::new(move || consumer(&q, &done)));
+    }
+    for p in &mut procs {
         p.start().expect("start failed");
     }
-    std::thread::sleep(Duration::from_millis(500));
-    outln!("main: setting the event");
-    start.set().expect("set failed");
-    for p in &mut workers {
+    for p in &mut procs {
         p.join().expect("join failed");
     }
+    let mut consumed = done.to_vec().expect("reading the list failed");
+    consumed.sort();
+    outln!("consumed {consumed:?}");
 }

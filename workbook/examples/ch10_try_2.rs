@@ -1,52 +1,39 @@
-//! Chapter 10, Try it 2: all four items under one lock, one `notify_n(4)`.
+//! Chapter 10, Try it 2: `wait_timeout` shorter than the parent's sleep.
+//!
+//! Each worker waits at most 50 ms; the parent sets the event only after
+//! 500 ms. `wait_timeout` returns `false`: the wait timed out, and the
+//! worker goes on without the signal.
 //!
 //! Run it: `cargo run --example ch10_try_2`
 
 use std::time::Duration;
 
-use forklore::managers::{ConditionProxy, ListProxy, Manager};
+use forklore::managers::{EventProxy, Manager};
 use forklore::{outln, Process};
 
-const N: u32 = 4;
-
-fn consumer(cond: &ConditionProxy, items: &ListProxy<u32>, c: u32) {
-    let _held = cond.guard().expect("acquire failed");
-    cond.wait_for(|| Ok(items.len()? > 0), None)
+fn worker(start: &EventProxy, i: usize) {
+    let signalled = start
+        .wait_timeout(Duration::from_millis(50))
         .expect("wait failed");
-    let item = items.pop_at(0).expect("pop failed");
-    outln!("consumer {c} got item {item}");
-}
-
-fn start_consumers(cond: &ConditionProxy, items: &ListProxy<u32>) -> Vec<Process> {
-    let mut consumers: Vec<Process> = (0..N)
-        .map(|c| {
-            let (cond, items) = (cond.clone(), items.clone());
-            Process::new(move || consumer(&cond, &items, c))
-        })
-        .collect();
-    for p in &mut consumers {
-        p.start().expect("start failed");
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    consumers
+    outln!("worker {i}: wait_timeout returned {signalled}");
 }
 
 pub fn main() {
     let manager = Manager::start().expect("could not start the manager");
-    let cond = manager.condition().expect("could not create the condition");
-    let items: ListProxy<u32> = manager.list().expect("could not create the list");
-    let mut consumers = start_consumers(&cond, &items);
-    {
-        let _held = cond.guard().expect("acquire failed");
-        items.extend(0..N).expect("extend failed");
-        outln!("producer: items 0 to {} ready, notify 4", N - 1);
-        cond.notify_n(4).expect("notify_n failed");
+    let start = manager.event().expect("could not create the event");
+    let mut workers: Vec<Process> = (0..4)
+        .map(|i| {
+            let start = start.clone();
+            Process::new(move || worker(&start, i))
+        })
+        .collect();
+    for p in &mut workers {
+        p.start().expect("start failed");
     }
-    for p in &mut consumers {
+    std::thread::sleep(Duration::from_millis(500));
+    outln!("main: setting the event");
+    start.set().expect("set failed");
+    for p in &mut workers {
         p.join().expect("join failed");
     }
-    outln!(
-        "items left: {:?}",
-        items.to_vec().expect("reading the list failed")
-    );
 }

@@ -1,21 +1,25 @@
-//! Chapter 10, Try it 3: `notify` without holding the lock.
-//!
-//! The server refuses it with `Error::NotOwner`, as CPython raises
-//! `RuntimeError: cannot notify on un-acquired lock`.
+//! Chapter 10, Try it 3: `is_set` before and after `set`.
 //!
 //! Run it: `cargo run --example ch10_try_3`
 
 use forklore::managers::Manager;
-use forklore::{outln, Error};
+use forklore::outln;
 
 pub fn main() {
     let manager = Manager::start().expect("could not start the manager");
-    let cond = manager.condition().expect("could not create the condition");
-    match cond.notify() {
-        Ok(()) => outln!("notify worked without the lock"),
-        Err(e) => outln!(
-            "notify: {e} (NotOwner: {})",
-            matches!(e, Error::NotOwner { .. })
-        ),
-    }
+    let start = manager.event().expect("could not create the event");
+    outln!(
+        "before set(): is_set() = {}",
+        start.is_set().expect("is_set failed")
+    );
+    start.set().expect("set failed");
+    outln!(
+        "after set(): is_set() = {}",
+        start.is_set().expect("is_set failed")
+    );
+    start.clear().expect("clear failed");
+    outln!(
+        "after clear(): is_set() = {}",
+        start.is_set().expect("is_set failed")
+    );
 }

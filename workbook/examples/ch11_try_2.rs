@@ -1,52 +1,52 @@
-//! Chapter 11, Try it 2: the lock held around the whole loop.
-//!
-//! The count is right, and the processes no longer overlap at all: each
-//! holds the lock for all its 250 additions, one process after another.
+//! Chapter 11, Try it 2: all four items under one lock, one `notify_n(4)`.
 //!
 //! Run it: `cargo run --example ch11_try_2`
 
-use forklore::managers::LockProxy;
+use std::time::Duration;
 
-use forklore::managers::{Manager, ValueProxy};
+use forklore::managers::{ConditionProxy, ListProxy, Manager};
 use forklore::{outln, Process};
 
-/// Run `target` in `n` processes at once and wait for them all.
-fn run(n: usize, target: impl FnOnce() + Clone + Send + 'static) {
-    let mut procs: Vec<Process> = (0..n).map(|_| Process::new(target.clone())).collect();
-    for p in &mut procs {
-        p.start().expect("start failed");
-    }
-    for p in &mut procs {
-        p.join().expect("join failed");
-    }
+const N: u32 = 4;
+
+fn consumer(cond: &ConditionProxy, items: &ListProxy<u32>, c: u32) {
+    let _held = cond.guard().expect("acquire failed");
+    cond.wait_for(|| Ok(items.len()? > 0), None)
+        .expect("wait failed");
+    let item = items.pop_at(0).expect("pop failed");
+    outln!("consumer {c} got item {item}");
 }
 
-const N_PROCS: usize = 4;
-const N_INCS: i32 = 250;
-
-fn add_holding_the_lock(counter: &ValueProxy<i32>, lock: &LockProxy) {
-    let _held = lock.guard().expect("acquire failed");
-    let before = counter.get().expect("get failed");
-    for _ in 0..N_INCS {
-        let v = counter.get().expect("get failed");
-        counter.set(v + 1).expect("set failed");
+fn start_consumers(cond: &ConditionProxy, items: &ListProxy<u32>) -> Vec<Process> {
+    let mut consumers: Vec<Process> = (0..N)
+        .map(|c| {
+            let (cond, items) = (cond.clone(), items.clone());
+            Process::new(move || consumer(&cond, &items, c))
+        })
+        .collect();
+    for p in &mut consumers {
+        p.start().expect("start failed");
     }
-    // Nobody else ran in between: this process added its 250 in one run.
-    let after = counter.get().expect("get failed");
-    outln!(
-        "one process went from {} to {}: +{}",
-        before,
-        after,
-        after - before
-    );
+    std::thread::sleep(Duration::from_millis(100));
+    consumers
 }
 
 pub fn main() {
     let manager = Manager::start().expect("could not start the manager");
-    let counter = manager.value(0i32).expect("could not create the value");
-    let lock = manager.lock().expect("could not create the lock");
-    let (c, l) = (counter.clone(), lock.clone());
-    run(N_PROCS, move || add_holding_the_lock(&c, &l));
-    let x = counter.get().expect("get failed");
-    outln!("with the lock around the loop: counter = {x} (expected 1000)");
+    let cond = manager.condition().expect("could not create the condition");
+    let items: ListProxy<u32> = manager.list().expect("could not create the list");
+    let mut consumers = start_consumers(&cond, &items);
+    {
+        let _held = cond.guard().expect("acquire failed");
+        items.extend(0..N).expect("extend failed");
+        outln!("producer: items 0 to {} ready, notify 4", N - 1);
+        cond.notify_n(4).expect("notify_n failed");
+    }
+    for p in &mut consumers {
+        p.join().expect("join failed");
+    }
+    outln!(
+        "items left: {:?}",
+        items.to_vec().expect("reading the list failed")
+    );
 }

@@ -1,46 +1,38 @@
-//! Chapter 12, Try it 1: a stride instead of a block.
+//! Chapter 12, Try it 1: one process alone loses nothing.
 //!
-//! Worker `w` fills slots `w`, `w + 4` and `w + 8`. The slots are still
-//! disjoint, so the final array does not change.
+//! With `N_PROCS = 1`, no other process can read between a get and its
+//! set: the count without a lock is exactly 250.
 //!
 //! Run it: `cargo run --example ch12_try_1`
 
-use forklore::managers::{ArrayProxy, Manager};
+use forklore::managers::{Manager, ValueProxy};
 use forklore::{outln, Process};
 
-const N_WORKERS: i64 = 4;
-const SLOTS: i64 = 3;
-
-fn run(arr: &ArrayProxy<i64>, f: fn(&ArrayProxy<i64>, i64)) {
-    let mut workers: Vec<Process> = (0..N_WORKERS)
-        .map(|w| {
-            let arr = arr.clone();
-            Process::new(move || f(&arr, w))
-        })
-        .collect();
-    for p in &mut workers {
+/// Run `target` in `n` processes at once and wait for them all.
+fn run(n: usize, target: impl FnOnce() + Clone + Send + 'static) {
+    let mut procs: Vec<Process> = (0..n).map(|_| Process::new(target.clone())).collect();
+    for p in &mut procs {
         p.start().expect("start failed");
     }
-    for p in &mut workers {
+    for p in &mut procs {
         p.join().expect("join failed");
     }
 }
 
-fn fill_stride(arr: &ArrayProxy<i64>, w: i64) {
-    for k in 0..SLOTS {
-        let i = w + k * N_WORKERS;
-        arr.set(i, i * i).expect("set failed");
+const N_INCS: i32 = 250;
+
+fn add_without_lock(counter: &ValueProxy<i32>) {
+    for _ in 0..N_INCS {
+        let v = counter.get().expect("get failed");
+        counter.set(v + 1).expect("set failed");
     }
 }
 
 pub fn main() {
     let manager = Manager::start().expect("could not start the manager");
-    let arr = manager
-        .array(vec![0i64; (N_WORKERS * SLOTS) as usize])
-        .expect("could not create the array");
-    run(&arr, fill_stride);
-    outln!(
-        "arr = {:?}",
-        arr.to_vec().expect("reading the array failed")
-    );
+    let counter = manager.value(0i32).expect("could not create the value");
+    let c = counter.clone();
+    run(1, move || add_without_lock(&c));
+    let x = counter.get().expect("get failed");
+    outln!("1 process, without lock: counter = {x} (expected {N_INCS})");
 }

@@ -1,47 +1,57 @@
-//! Chapter 12, Try it 3: four workers add 1 to slot 0 a hundred times each,
-//! with a get and then a set.
+//! Chapter 12, Try it 3: the update as a `compare_and_swap` loop.
 //!
-//! Slot 0 usually ends below 400: the lost update of chapter 11, on an
-//! array slot. It never ends above 400.
+//! Read the value, then ask the server to replace it with `v + 1` only if
+//! it still is `v`; on `Err(actual)`, another process got there first:
+//! retry from `actual`. Nothing is lost, and no lock is held. Each process
+//! reports how many retries it needed (a different number every run).
 //!
 //! Run it: `cargo run --example ch12_try_3`
 
-use forklore::managers::{ArrayProxy, Manager};
+use forklore::managers::{Manager, ValueProxy};
 use forklore::{outln, Process};
 
-const N_WORKERS: i64 = 4;
-const SLOTS: i64 = 3;
-
-fn run(arr: &ArrayProxy<i64>, f: fn(&ArrayProxy<i64>, i64)) {
-    let mut workers: Vec<Process> = (0..N_WORKERS)
-        .map(|w| {
-            let arr = arr.clone();
-            Process::new(move || f(&arr, w))
-        })
-        .collect();
-    for p in &mut workers {
+/// Run `target` in `n` processes at once and wait for them all.
+fn run(n: usize, target: impl FnOnce() + Clone + Send + 'static) {
+    let mut procs: Vec<Process> = (0..n).map(|_| Process::new(target.clone())).collect();
+    for p in &mut procs {
         p.start().expect("start failed");
     }
-    for p in &mut workers {
+    for p in &mut procs {
         p.join().expect("join failed");
     }
 }
 
-fn add_to_slot_0(arr: &ArrayProxy<i64>, _w: i64) {
-    for _ in 0..100 {
-        let v = arr.get(0).expect("get failed");
-        arr.set(0, v + 1).expect("set failed");
+const N_PROCS: usize = 4;
+const N_INCS: i32 = 250;
+
+fn add_with_cas(counter: &ValueProxy<i32>) {
+    let mut retries = 0;
+    let mut v = counter.get().expect("get failed");
+    for _ in 0..N_INCS {
+        loop {
+            match counter
+                .compare_and_swap(&v, v + 1)
+                .expect("compare_and_swap failed")
+            {
+                Ok(_) => {
+                    v += 1;
+                    break;
+                }
+                Err(actual) => {
+                    retries += 1;
+                    v = actual;
+                }
+            }
+        }
     }
+    outln!("a process needed {retries} retries");
 }
 
 pub fn main() {
     let manager = Manager::start().expect("could not start the manager");
-    let arr = manager
-        .array(vec![0i64; (N_WORKERS * SLOTS) as usize])
-        .expect("could not create the array");
-    run(&arr, add_to_slot_0);
-    outln!(
-        "arr[0] = {} (expected 400)",
-        arr.get(0).expect("get failed")
-    );
+    let counter = manager.value(0i32).expect("could not create the value");
+    let c = counter.clone();
+    run(N_PROCS, move || add_with_cas(&c));
+    let x = counter.get().expect("get failed");
+    outln!("with compare_and_swap: counter = {x} (expected 1000)");
 }

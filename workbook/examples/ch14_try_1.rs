@@ -1,35 +1,68 @@
-//! Chapter 14, Try it 1: a timeout longer than the child needs.
+//! Chapter 14, Try it 1: the four ways without the `yield_now()` between
+//! the read and the write. The window is a few nanoseconds wide: the counts
+//! without a lock may come out short or exact, run by run; `get_lock()` and
+//! `fetch_add` are exact either way.
 //!
-//! Chapter 14's child with a 40 s timeout: the `sleep` finishes,
-//! `communicate` returns normally, and the return code is 0. Arguments
-//! shorten the wait: `SLEEP TIMEOUT` in seconds (30 and 40 by default).
-//!
-//! Run it: `cargo run --example ch14_try_1 -- 1 5`
+//! Run it: `cargo run -p forklore-workbook --example ch14_try_1`
 
-use std::time::Duration;
+use forklore::sharedctypes::{RawValue, Value};
+use forklore::{outln, Process};
 
-use forklore::outln;
-use forklore::subprocess::{Command, Stdio};
+const N_PROCS: usize = 4;
+const N_INCS: i64 = 250;
 
-pub fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().expect("seconds"))
-        .collect();
-    let (sleep, timeout) = (
-        args.first().copied().unwrap_or(30),
-        args.get(1).copied().unwrap_or(40),
-    );
-    let mut p = Command::shell(format!("echo started; exec sleep {sleep}"))
-        .stdout(Stdio::Pipe)
-        .spawn()
-        .expect("could not launch sh");
-    let (out, _) = p
-        .communicate(None, Some(Duration::from_secs(timeout)))
-        .expect("communicate failed");
+fn run(target: impl FnOnce() + Clone + Send + 'static) {
+    let mut procs: Vec<Process> = (0..N_PROCS).map(|_| Process::new(target.clone())).collect();
+    for p in &mut procs {
+        p.start().expect("start failed");
+    }
+    for p in &mut procs {
+        p.join().expect("join failed");
+    }
+}
+
+fn main() {
+    let n = N_PROCS as i64 * N_INCS;
+    let raw = RawValue::new(0i64).expect("could not create the value");
+    let c = raw.clone();
+    run(move || {
+        for _ in 0..N_INCS {
+            c.set(c.get() + 1);
+        }
+    });
+    outln!("without lock: counter = {} (expected {n})", raw.get());
+
+    let counter = Value::new(0i64).expect("could not create the value");
+    let c = counter.clone();
+    run(move || {
+        for _ in 0..N_INCS {
+            c.set(c.get() + 1);
+        }
+    });
     outln!(
-        "communicate returned: {}",
-        String::from_utf8_lossy(&out.unwrap_or_default()).trim()
+        "lock per access: counter = {} (expected {n})",
+        counter.get()
     );
-    outln!("returncode {}", p.returncode().expect("communicate waits"));
+
+    counter.set(0);
+    let c = counter.clone();
+    run(move || {
+        for _ in 0..N_INCS {
+            let _held = c.get_lock().guard().expect("acquire failed");
+            c.set(c.get() + 1);
+        }
+    });
+    outln!(
+        "with get_lock(): counter = {} (expected {n})",
+        counter.get()
+    );
+
+    counter.set(0);
+    let c = counter.clone();
+    run(move || {
+        for _ in 0..N_INCS {
+            c.fetch_add(1);
+        }
+    });
+    outln!("with fetch_add: counter = {} (expected {n})", counter.get());
 }

@@ -1,37 +1,54 @@
-//! Chapter 14, Try it 2: the shell command without `exec`.
+//! Chapter 14, Try it 2: four processes, 100 000 additions each, through
+//! `get_lock()` and through `fetch_add`; both exact, and the time of each.
 //!
-//! Where `/bin/sh` is dash, the shell forks `sleep` and waits for it;
-//! `kill()` kills only the shell, and the orphaned `sleep` keeps the pipe
-//! open: the last `communicate` waits until it ends. Where `/bin/sh` is
-//! bash 5.1 or later, bash execs the last command itself, and nothing
-//! waits. The program prints how long the last `communicate` took. The
-//! argument is the sleep, in seconds (30 by default).
-//!
-//! Run it: `cargo run --example ch14_try_2 -- 3`
+//! Run it: `cargo run --release -p forklore-workbook --example ch14_try_2`
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use forklore::outln;
-use forklore::subprocess::{Command, Stdio};
+use forklore::sharedctypes::Value;
+use forklore::{outln, Process};
 
-pub fn main() {
-    let sleep: u64 = std::env::args()
-        .nth(1)
-        .map_or(30, |a| a.parse().expect("seconds"));
-    let mut p = Command::shell(format!("echo started; sleep {sleep}"))
-        .stdout(Stdio::Pipe)
-        .spawn()
-        .expect("could not launch sh");
-    match p.communicate(None, Some(Duration::from_secs(1))) {
-        Err(e) if e.is_timeout() => outln!("{e}"),
-        other => panic!("expected a timeout, got {other:?}"),
+const N_PROCS: usize = 4;
+const N_INCS: i64 = 100_000;
+
+fn run(target: impl FnOnce() + Clone + Send + 'static) {
+    let mut procs: Vec<Process> = (0..N_PROCS).map(|_| Process::new(target.clone())).collect();
+    for p in &mut procs {
+        p.start().expect("start failed");
     }
-    p.kill().expect("kill failed");
-    let start = Instant::now();
-    let (out, _) = p.communicate(None, None).expect("communicate failed");
+    for p in &mut procs {
+        p.join().expect("join failed");
+    }
+}
+
+fn main() {
+    let n = N_PROCS as i64 * N_INCS;
+    let counter = Value::new(0i64).expect("could not create the value");
+    let c = counter.clone();
+    let t = Instant::now();
+    run(move || {
+        for _ in 0..N_INCS {
+            let _held = c.get_lock().guard().expect("acquire failed");
+            c.set(c.get() + 1);
+        }
+    });
+    let locked = t.elapsed();
     outln!(
-        "after kill(), communicate() returned {:?} after {:.1} s",
-        String::from_utf8_lossy(&out.unwrap_or_default()).trim(),
-        start.elapsed().as_secs_f64()
+        "with get_lock(): counter = {} (expected {n}) in {locked:.2?}",
+        counter.get()
+    );
+
+    counter.set(0);
+    let c = counter.clone();
+    let t = Instant::now();
+    run(move || {
+        for _ in 0..N_INCS {
+            c.fetch_add(1);
+        }
+    });
+    let atomic = t.elapsed();
+    outln!(
+        "with fetch_add: counter = {} (expected {n}) in {atomic:.2?}",
+        counter.get()
     );
 }

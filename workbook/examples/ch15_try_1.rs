@@ -1,31 +1,26 @@
-//! Chapter 15, Try it 1: a third stage, `tr 0-9 a-j`, after `wc -l`.
+//! Chapter 15, Try it 1: join the producer with no timeout before getting
+//! what it put. In CPython this never returns (the documented deadlock);
+//! here `put` has copied the five items into the ring, so the producer has
+//! exited and the join returns.
 //!
-//! Run it: `cargo run --example ch15_try_1` (it lists the folder you run it
-//! in; in a folder of two files it prints `c`).
+//! Run it: `cargo run -p forklore-workbook --example ch15_try_1`
 
-use forklore::outln;
-use forklore::subprocess::{Command, Stdio};
+use forklore::queues::Queue;
+use forklore::{outln, Process};
 
-pub fn main() {
-    let mut p1 = Command::new(["ls"])
-        .stdout(Stdio::Pipe)
-        .spawn()
-        .expect("could not launch ls");
-    let mut p2 = Command::new(["wc", "-l"])
-        .stdin(p1.take_stdout().expect("ls's stdout is a pipe"))
-        .stdout(Stdio::Pipe)
-        .spawn()
-        .expect("could not launch wc");
-    let mut p3 = Command::new(["tr", "0-9", "a-j"])
-        .stdin(p2.take_stdout().expect("wc's stdout is a pipe"))
-        .stdout(Stdio::Pipe)
-        .spawn()
-        .expect("could not launch tr");
-    let (out, _) = p3.communicate(None, None).expect("communicate failed");
-    p1.wait(None).expect("wait failed");
-    p2.wait(None).expect("wait failed");
-    outln!(
-        "ls | wc -l | tr 0-9 a-j: {}",
-        String::from_utf8_lossy(&out.unwrap_or_default()).trim()
-    );
+fn main() {
+    let q = Queue::<Vec<u8>>::new().expect("could not create the queue");
+    let mut producer = {
+        let q = q.clone();
+        Process::new(move || {
+            for i in 0..5u8 {
+                q.put(&vec![i; 100_000]).expect("put failed");
+            }
+        })
+    };
+    producer.start().expect("start failed");
+    let status = producer.join().expect("join failed");
+    outln!("joined before get: exit status {status}");
+    let got: usize = (0..5).map(|_| q.get().expect("get failed").len()).sum();
+    outln!("then got {got} bytes");
 }

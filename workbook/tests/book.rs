@@ -9,6 +9,7 @@ mod chapters_managers;
 mod chapters_managers_more;
 mod chapters_pool;
 mod chapters_remote;
+mod chapters_shared;
 mod chapters_subprocess;
 mod claims;
 mod layout;

@@ -64,9 +64,9 @@ fn ch02_process() {
 }
 
 #[test]
-fn ch05_isolation() {
-    let canon = chapter_canon("ch05_isolation");
-    for raw in chapter("ch05_isolation", 5, &canon) {
+fn ch06_isolation() {
+    let canon = chapter_canon("ch06_isolation");
+    for raw in chapter("ch06_isolation", 5, &canon) {
         let lines: Vec<&str> = raw.lines().collect();
         assert_eq!(lines.len(), 11, "{raw}");
         let mut seen: Vec<i32> = lines[..10]
@@ -105,16 +105,16 @@ fn tour_lists_every_chapter_and_runs_one_by_number_or_name() {
         .collect();
     assert_eq!(listed, chapters, "tour --list, in order");
 
-    // `tour 5` and `tour ch05_isolation` run the same chapter under its header.
-    let canon = chapter_canon("ch05_isolation");
-    for arg in ["5", "ch05_isolation"] {
+    // `tour 6` and `tour ch06_isolation` run the same chapter under its header.
+    let canon = chapter_canon("ch06_isolation");
+    for arg in ["6", "ch06_isolation"] {
         let out = stdout(&run_ok("tour", &[arg]));
         let (header, rest) = out.split_once('\n').unwrap();
         assert_eq!(
             header,
-            "== ch05_isolation: processes do not share memory =="
+            "== ch06_isolation: processes do not share memory =="
         );
-        let alone = stdout(&run_ok("ch05_isolation", &[]));
+        let alone = stdout(&run_ok("ch06_isolation", &[]));
         assert_eq!(canon.apply(rest), canon.apply(&alone));
     }
 
@@ -124,4 +124,39 @@ fn tour_lists_every_chapter_and_runs_one_by_number_or_name() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no chapter \"99\""));
+}
+
+#[test]
+fn ch03_start_methods() {
+    let canon = chapter_canon("ch03_start_methods");
+    let hung = Regex::new(r"(?m)^fork: (\d+) of 5 children hung on the log's lock$").unwrap();
+    for raw in chapter("ch03_start_methods", 2, &canon) {
+        let first = raw.lines().next().unwrap();
+        // forklore refuses, naming the thread count (the logger makes two).
+        assert!(
+            first.starts_with("fork: fork refused: this process has 2 threads"),
+            "{raw}"
+        );
+        // Forked anyway (the unsafe opt-in), children hang on the lock the
+        // logger held at the fork; the ones that got through said hello.
+        let n: usize = hung.captures(&raw).expect("the fork count")[1]
+            .parse()
+            .unwrap();
+        assert!(n >= 1, "no forked child hung:\n{raw}");
+        let through = raw.lines().filter(|l| l.starts_with("fork child ")).count();
+        assert_eq!(through, 5 - n, "{raw}");
+        // forkserver and spawn: every child finished and said hello, in order.
+        for method in ["forkserver", "spawn"] {
+            assert!(
+                raw.contains(&format!("{method}: 5 of 5 children finished")),
+                "{raw}"
+            );
+            for i in 0..5 {
+                assert!(
+                    raw.contains(&format!("\n{method} child {i}: hello\n")),
+                    "{raw}"
+                );
+            }
+        }
+    }
 }

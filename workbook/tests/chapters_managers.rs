@@ -6,9 +6,9 @@ use crate::common;
 use common::{chapter, chapter_canon, parse_list};
 
 #[test]
-fn ch06_manager_list() {
-    let canon = chapter_canon("ch06_manager_list");
-    for raw in chapter("ch06_manager_list", 5, &canon) {
+fn ch07_manager_list() {
+    let canon = chapter_canon("ch07_manager_list");
+    for raw in chapter("ch07_manager_list", 5, &canon) {
         let lines: Vec<&str> = raw.lines().collect();
         assert_eq!(lines.len(), 11, "{raw}");
         let last = lines[10]

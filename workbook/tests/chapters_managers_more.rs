@@ -1,4 +1,4 @@
-//! The Manager chapters 7 to 12: canonical output pinned in `workbook/snapshots/`,
+//! The Manager chapters 8 to 13: canonical output pinned in `workbook/snapshots/`,
 //! and each chapter's claim checked run by run on the raw output.
 
 use crate::common;
@@ -17,9 +17,9 @@ fn only_line(lines: &[&str], want: &str, raw: &str) -> usize {
 }
 
 #[test]
-fn ch07_manager_dict() {
+fn ch08_manager_dict() {
     let worker = Regex::new(r"^worker (\d+) set d\[(\d+)\] = (\d+)$").unwrap();
-    for raw in chapter("ch07_manager_dict", 3, &chapter_canon("ch07_manager_dict")) {
+    for raw in chapter("ch08_manager_dict", 3, &chapter_canon("ch08_manager_dict")) {
         let lines: Vec<&str> = raw.lines().collect();
         assert_eq!(lines.len(), 10, "{raw}");
         let mut seen = BTreeSet::new();
@@ -42,13 +42,13 @@ fn ch07_manager_dict() {
 }
 
 #[test]
-fn ch08_manager_queue() {
+fn ch09_manager_queue() {
     let got = Regex::new(r"^consumer (\d+) got (\d+)$").unwrap();
     let stop = Regex::new(r"^consumer (\d+) got the sentinel, stopping$").unwrap();
     for raw in chapter(
-        "ch08_manager_queue",
+        "ch09_manager_queue",
         5,
-        &chapter_canon("ch08_manager_queue"),
+        &chapter_canon("ch09_manager_queue"),
     ) {
         let lines: Vec<&str> = raw.lines().collect();
         // 10 items, 3 sentinel lines, the producer's line, the parent's line.
@@ -90,11 +90,11 @@ fn ch08_manager_queue() {
 }
 
 #[test]
-fn ch09_manager_event() {
+fn ch10_manager_event() {
     for raw in chapter(
-        "ch09_manager_event",
+        "ch10_manager_event",
         5,
-        &chapter_canon("ch09_manager_event"),
+        &chapter_canon("ch10_manager_event"),
     ) {
         let lines: Vec<&str> = raw.lines().collect();
         assert_eq!(lines.len(), 6, "{raw}");
@@ -114,12 +114,12 @@ fn ch09_manager_event() {
 }
 
 #[test]
-fn ch10_manager_condition() {
+fn ch11_manager_condition() {
     let got = Regex::new(r"^consumer (\d+) got item (\d+)$").unwrap();
     for raw in chapter(
-        "ch10_manager_condition",
+        "ch11_manager_condition",
         5,
-        &chapter_canon("ch10_manager_condition"),
+        &chapter_canon("ch11_manager_condition"),
     ) {
         let lines: Vec<&str> = raw.lines().collect();
         assert_eq!(lines.len(), 9, "{raw}");
@@ -160,13 +160,13 @@ fn ch10_manager_condition() {
 }
 
 #[test]
-fn ch11_manager_value() {
+fn ch12_manager_value() {
     let without = Regex::new(r"^without lock: counter = (\d+) \(expected 1000\)$").unwrap();
     let mut lost_any = false;
     for raw in chapter(
-        "ch11_manager_value",
+        "ch12_manager_value",
         3,
-        &chapter_canon("ch11_manager_value"),
+        &chapter_canon("ch12_manager_value"),
     ) {
         let lines: Vec<&str> = raw.lines().collect();
         assert_eq!(lines.len(), 3, "{raw}");
@@ -183,15 +183,15 @@ fn ch11_manager_value() {
         assert_eq!(lines[2], "with lock: counter = 1000 (expected 1000)");
     }
     if !lost_any {
-        eprintln!("ch11_manager_value: no update was lost in these runs (possible, not an error)");
+        eprintln!("ch12_manager_value: no update was lost in these runs (possible, not an error)");
     }
 }
 
 #[test]
-fn ch11_manager_value_fetch_add() {
+fn ch12_manager_value_fetch_add() {
     // The third way, behind a flag because Python's Value has no fetch_add.
     for _ in 0..3 {
-        let out = stdout(&run_ok("ch11_manager_value", &["--fetch-add"]));
+        let out = stdout(&run_ok("ch12_manager_value", &["--fetch-add"]));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 4, "{out}");
         assert_eq!(lines[2], "with lock: counter = 1000 (expected 1000)");
@@ -200,12 +200,12 @@ fn ch11_manager_value_fetch_add() {
 }
 
 #[test]
-fn ch12_manager_array() {
+fn ch13_manager_array() {
     let worker = Regex::new(r"^worker (\d+) filled arr\[(\d+):(\d+)\]$").unwrap();
     for raw in chapter(
-        "ch12_manager_array",
+        "ch13_manager_array",
         3,
-        &chapter_canon("ch12_manager_array"),
+        &chapter_canon("ch13_manager_array"),
     ) {
         let lines: Vec<&str> = raw.lines().collect();
         assert_eq!(lines.len(), 5, "{raw}");

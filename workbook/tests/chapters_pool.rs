@@ -1,4 +1,4 @@
-//! Chapters 3 and 4, `Pool` and `ProcessPoolExecutor`: each binary runs
+//! Chapters 4 and 5, `Pool` and `ProcessPoolExecutor`: each binary runs
 //! under assert_cmd, its canonical output is pinned in `workbook/snapshots/`, and
 //! explicit checks assert the chapter's claim on every run's raw output.
 
@@ -7,7 +7,7 @@ use crate::common;
 use common::{chapter, chapter_canon, chapter_with};
 use regex::Regex;
 
-/// Chapter 3's claims on one raw run: four tasks start at once in four
+/// Chapter 4's claims on one raw run: four tasks start at once in four
 /// workers; the fifth starts only after one of them has finished, in that
 /// worker; `join` makes the last line wait for all.
 fn check_ch03(raw: &str) {
@@ -48,7 +48,7 @@ fn check_ch03(raw: &str) {
             "task {i} ended before it began:\n{raw}"
         );
         assert_ne!(started[i].1, parent, "task {i} ran in the parent:\n{raw}");
-        // FORKLORE_CH03_SCALE=0.1: every sleep is under 0.3 s.
+        // FORKLORE_CH04_SCALE=0.1: every sleep is under 0.3 s.
         assert!(finished[i].1 < 1.3, "task {i} slept too long:\n{raw}");
     }
     let mut first_four: Vec<&str> = started[..4].iter().map(|s| s.1.as_str()).collect();
@@ -72,15 +72,15 @@ fn check_ch03(raw: &str) {
 }
 
 #[test]
-fn ch03_pool() {
-    for raw in chapter_with("ch03_pool", 5, &chapter_canon("ch03_pool"), |cmd| {
-        cmd.env("FORKLORE_CH03_SCALE", "0.1");
+fn ch04_pool() {
+    for raw in chapter_with("ch04_pool", 5, &chapter_canon("ch04_pool"), |cmd| {
+        cmd.env("FORKLORE_CH04_SCALE", "0.1");
     }) {
         check_ch03(&raw);
     }
 }
 
-/// What CPython 3.11 prints for the same program (`workbook/python/ch04_executor.py`).
+/// What CPython 3.11 prints for the same program (`workbook/python/ch05_executor.py`).
 const CH04_CPYTHON: &str = "\
 112272535095293 is prime: True
 112582705942171 is prime: True
@@ -91,9 +91,9 @@ const CH04_CPYTHON: &str = "\
 ";
 
 #[test]
-fn ch04_executor() {
+fn ch05_executor() {
     // Fully deterministic: no canonicalization at all.
-    for raw in chapter("ch04_executor", 3, &chapter_canon("ch04_executor")) {
+    for raw in chapter("ch05_executor", 3, &chapter_canon("ch05_executor")) {
         assert_eq!(raw, CH04_CPYTHON);
     }
 }

@@ -17,20 +17,20 @@ fn article_folder(tag: &str) -> TempDir {
 }
 
 #[test]
-fn ch13_popen() {
+fn ch16_popen() {
     // The claim the output makes is the set of lines, with `ls`'s listing in
     // its own order. "parent process" first is a race the parent almost
     // always wins (CPython: 30 of 30 runs), not a guarantee, so the
     // canonical form hoists it to where CPython prints it; the asynchrony
     // itself is proven deterministically by the next test.
-    let dir = article_folder("ch13");
-    let canon = chapter_canon("ch13_popen");
+    let dir = article_folder("ch16");
+    let canon = chapter_canon("ch16_popen");
     // The rare run where ls wins canonicalizes to the same form.
     assert_eq!(
         canon.apply("a.txt\nparent process\nb.txt\n"),
         "parent process\na.txt\nb.txt\n"
     );
-    let raws = chapter_with("ch13_popen", 5, &canon, |cmd| {
+    let raws = chapter_with("ch16_popen", 5, &canon, |cmd| {
         cmd.current_dir(dir.path());
     });
     for raw in raws {
@@ -51,7 +51,7 @@ fn ch13_popen() {
 }
 
 #[test]
-fn ch13_popen_returns_while_the_child_still_runs() {
+fn ch16_popen_returns_while_the_child_still_runs() {
     // `cat` with a piped stdin cannot end before the parent closes the pipe,
     // so a `poll()` right after `Popen` returns must see it running.
     let out = stdout(&run_ok("fx_subprocess", &["popen_async"]));
@@ -62,9 +62,9 @@ fn ch13_popen_returns_while_the_child_still_runs() {
 }
 
 #[test]
-fn ch14_communicate() {
+fn ch17_communicate() {
     // Deterministic: the timeout leaves sh/sleep running, the kill ends it.
-    let raws = chapter("ch14_communicate", 3, &chapter_canon("ch14_communicate"));
+    let raws = chapter("ch17_communicate", 3, &chapter_canon("ch17_communicate"));
     for raw in raws {
         let lines: Vec<&str> = raw.lines().collect();
         assert_eq!(lines.len(), 6, "{raw}");
@@ -89,9 +89,9 @@ fn ch14_communicate() {
 }
 
 #[test]
-fn ch15_pipeline() {
-    let dir = article_folder("ch15");
-    let raws = chapter_with("ch15_pipeline", 3, &chapter_canon("ch15_pipeline"), |cmd| {
+fn ch18_pipeline() {
+    let dir = article_folder("ch18");
+    let raws = chapter_with("ch18_pipeline", 3, &chapter_canon("ch18_pipeline"), |cmd| {
         cmd.current_dir(dir.path());
     });
     for raw in raws {

@@ -50,7 +50,7 @@ fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-/// Chapter 5 and chapter 1 ("Buffered output"): with the default
+/// Chapter 6 and chapter 1 ("Buffered output"): with the default
 /// buffering, CPython's stdout to a pipe is block-buffered, so each child of
 /// the article's program writes its line at exit in one `write(2)` and no
 /// line tears.
@@ -61,7 +61,7 @@ fn cpython_piped_stdout_is_block_buffered_so_the_article_never_tears() {
     assert_eq!(text(&out), "False True\n", "{out:?}");
     for run in 0..5 {
         let out = Command::new("python3")
-            .arg(root().join("workbook/python/ch05_isolation.py"))
+            .arg(root().join("workbook/python/ch06_isolation.py"))
             .env_remove("PYTHONUNBUFFERED")
             .output()
             .unwrap();
@@ -75,7 +75,7 @@ fn cpython_piped_stdout_is_block_buffered_so_the_article_never_tears() {
     }
 }
 
-/// Chapter 13: through a pipe, CPython holds `parent process` in its buffer
+/// Chapter 16: through a pipe, CPython holds `parent process` in its buffer
 /// until the interpreter exits. Leaving with `os._exit` (which skips the
 /// flush) shows it was still there at the end.
 #[test]
@@ -87,7 +87,7 @@ fn cpython_holds_a_piped_line_until_exit() {
     assert_eq!(text(&out), "parent process\n");
 }
 
-/// Chapter 14: `/bin/sh -c 'a; b'` forks `b` when the shell is dash, so
+/// Chapter 17: `/bin/sh -c 'a; b'` forks `b` when the shell is dash, so
 /// killing the shell leaves `b` holding the pipe; bash 5.1 and later exec
 /// the last command itself, under the shell's pid. The probe prints the
 /// shell's pid, then the last command's own pid (a Python one-liner).
@@ -186,7 +186,7 @@ fn cpython_manager_authentication_digest() {
     }
 }
 
-/// Chapter 11: CPython's manager `Value` ignores its typecode: a `Value('i')`
+/// Chapter 12: CPython's manager `Value` ignores its typecode: a `Value('i')`
 /// takes a string or a float.
 #[test]
 fn cpython_manager_value_ignores_its_typecode() {
@@ -199,7 +199,7 @@ fn cpython_manager_value_ignores_its_typecode() {
     assert_eq!(text(&out), "'not an int' 2.5\n", "{out:?}");
 }
 
-/// Chapter 16's twin passes a lambda to a Manager, and chapter 2's notes
+/// Chapter 19's twin passes a lambda to a Manager, and chapter 2's notes
 /// rely on it: a lambda can be handed to a child only under the `fork` start
 /// method; `spawn` must pickle it, and cannot.
 #[test]
@@ -217,7 +217,7 @@ fn cpython_lambda_targets_need_the_fork_start_method() {
     assert_eq!(text(&out), "fork 0\nspawn PicklingError\n", "{out:?}");
 }
 
-/// Chapter 12 (against chapter 11): CPython's manager `Array` is an
+/// Chapter 13 (against chapter 12): CPython's manager `Array` is an
 /// `array.array` in the server and does enforce its typecode.
 #[test]
 fn cpython_manager_array_enforces_its_typecode() {
@@ -286,7 +286,7 @@ fn cpython_manager_lock_stays_held_after_its_holder_dies() {
     assert_eq!(text(&out), "False\n", "{out:?}");
 }
 
-/// Chapter 5 and appendix C: unbuffered, `print('say hi', [0, 2, 1])` is
+/// Chapter 6 and appendix C: unbuffered, `print('say hi', [0, 2, 1])` is
 /// four `write(2)` calls: the two arguments, the separator and the newline.
 #[test]
 fn cpython_unbuffered_print_is_four_writes() {
@@ -305,12 +305,12 @@ fn cpython_unbuffered_print_is_four_writes() {
     assert_eq!(text(&out), "say hi [0, 2, 1]\nwrites 4\n", "{out:?}");
 }
 
-/// Chapters 2, 3 and 15, what they say CPython does: a child whose target
+/// Chapters 2, 4 and 18, what they say CPython does: a child whose target
 /// raises prints `Process Process-1:` and a traceback and exits with 1;
 /// starting twice and joining before start are `AssertionError`s; a `Pool`
 /// runs three threads in the parent; a command killed by a signal fails
 /// `check=True` with "died with <Signals.SIGKILL: 9>." (the message
-/// `ch15_try_2` prints from forklore).
+/// `ch18_try_2` prints from forklore).
 #[test]
 fn cpython_process_pool_and_subprocess_behaviour_the_chapters_cite() {
     need_python!();
@@ -346,7 +346,7 @@ fn cpython_process_pool_and_subprocess_behaviour_the_chapters_cite() {
     assert!(err.starts_with("Process Process-1:\nTraceback"), "{err}");
 }
 
-/// Chapter 10, Try it 3 (`workbook/examples/ch10_try_3.rs`): CPython's
+/// Chapter 11, Try it 3 (`workbook/examples/ch11_try_3.rs`): CPython's
 /// manager `Condition` refuses `notify` without the lock, as forklore's
 /// `Error::NotOwner` does.
 #[test]
@@ -361,7 +361,7 @@ fn cpython_manager_condition_refuses_notify_without_the_lock() {
     assert_eq!(text(&out), "cannot notify on un-acquired lock\n", "{out:?}");
 }
 
-/// Chapter 4 ("A dead worker breaks the executor, loudly ... that is
+/// Chapter 5 ("A dead worker breaks the executor, loudly ... that is
 /// CPython's behaviour"): a killed worker fails the pending future with
 /// `BrokenProcessPool`, a finished future keeps its result, and a later
 /// `submit` fails too.

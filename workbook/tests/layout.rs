@@ -73,22 +73,14 @@ pub fn shown_part(source: &str, from_first_use: bool) -> Option<&str> {
     None
 }
 
-/// Pages whose listings do not yet carry a caption and show the whole file.
-/// Chapter 16 is being rewritten for the authkey work on another branch; it
-/// joins the rule when that lands (then drop it from this list and bless).
-const UNCAPTIONED: &[&str] = &["ch16_remote_manager"];
-
 /// A page marks each included file with `<!-- include: PATH -->` on the line
 /// before a fenced block; the block's body must be that file's content
 /// (for a `.snap`, its body after the insta header), or with
 /// `<!-- include: PATH from the first use -->` the file from its first `use`.
-/// Unless the page is in [`UNCAPTIONED`], the last non-blank line above the
-/// marker is a caption that names `PATH`, so a reader sees which file a
-/// listing comes from.
+/// The last non-blank line above the marker is a caption that names
+/// `PATH`, so a reader sees which file a listing comes from.
 fn check_page(page: &Path, bless: bool) -> Vec<String> {
     let text = std::fs::read_to_string(page).unwrap();
-    let stem = page.file_stem().unwrap().to_str().unwrap();
-    let captioned = !UNCAPTIONED.contains(&stem);
     let mut out = String::new();
     let mut problems = Vec::new();
     let mut lines = text.split_inclusive('\n').peekable();
@@ -110,7 +102,7 @@ fn check_page(page: &Path, bless: bool) -> Vec<String> {
             Some(path) => (path, true),
             None => (marker, false),
         };
-        if captioned && !last_nonblank.contains(path) {
+        if !last_nonblank.contains(path) {
             problems.push(format!(
                 "{}: the listing of {path} has no caption naming it on the line above",
                 page.display()
@@ -173,11 +165,7 @@ fn workbook_pages_show_the_real_source_and_output() {
     for ch in names("workbook", ".md") {
         let page = root().join(format!("workbook/{ch}.md"));
         let text = std::fs::read_to_string(&page).unwrap();
-        let program = if UNCAPTIONED.contains(&ch.as_str()) {
-            format!("<!-- include: workbook/src/bin/{ch}.rs -->")
-        } else {
-            format!("<!-- include: workbook/src/bin/{ch}.rs{FROM_FIRST_USE} -->")
-        };
+        let program = format!("<!-- include: workbook/src/bin/{ch}.rs{FROM_FIRST_USE} -->");
         for needed in [
             program,
             format!("<!-- include: workbook/snapshots/{ch}.snap -->"),
@@ -248,8 +236,13 @@ fn the_library_package_carries_no_chapter_or_fixture_program() {
             )
         })
         .collect();
-    // The library, its benchmark, and the one real tool a user installs.
-    let allowed = ["bench versus", "bin forklore-manager"];
+    // The library, its benchmark, and the one real tool a user installs
+    // (with the test of its command line).
+    let allowed = [
+        "bench versus",
+        "bin forklore-manager",
+        "test forklore-manager",
+    ];
     let stray: Vec<&String> = programs
         .iter()
         .filter(|p| !allowed.contains(&p.as_str()))

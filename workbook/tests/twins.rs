@@ -132,3 +132,24 @@ print('writes', after - before)
     let rust = stdout(&run_ok("fx_process", &["syscw"]));
     assert_eq!(rust.lines().last().unwrap(), "writes 1", "{rust}");
 }
+
+/// Chapter 15's one line that differs on purpose: in CPython the producer
+/// that put five 100 kB items is still alive after `join(timeout=2)`, since
+/// its feeder thread waits for room in the 64 kB pipe (the "joining
+/// processes that use queues" trap); `chapters_shared::ch15_queue` pins
+/// forklore's `false`.
+#[test]
+fn ch15_queue_twin_producer_is_alive_after_join_in_cpython() {
+    let Some(py) = python3() else { return };
+    let out = Command::new(&py)
+        .arg(root().join("workbook/python/ch15_queue.py"))
+        .env_remove("PYTHONUNBUFFERED")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("\njoin before get: alive after join: True\n"),
+        "{text}"
+    );
+}

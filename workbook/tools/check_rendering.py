@@ -183,7 +183,7 @@ def main():
                 f"{'did not load' if not r['loaded'] else 'overflows'}"
             )
         if shots:
-            wide = ["appendix_python_to_rust.html", "ch14_communicate.html"]
+            wide = ["appendix_python_to_rust.html", "ch17_communicate.html"]
             for page in wide:
                 for w, h in [(1280, 2400), (390, 3000)]:
                     out = os.path.join(shots, f"{page[:-5]}_{w}.png")

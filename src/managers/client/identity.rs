@@ -48,7 +48,7 @@ pub(crate) fn process_token(pid: u32) -> u64 {
     let mut salt = SALT.load(Ordering::Acquire);
     if salt == 0 {
         let mut b = [0u8; 8];
-        let drawn = match crate::connection::random_bytes(&mut b) {
+        let drawn = match crate::sys::random_bytes(&mut b) {
             Ok(()) => u64::from_ne_bytes(b) | 1,
             Err(_) => mix(u64::from(pid) ^ start_time()) | 1,
         };

@@ -52,9 +52,9 @@ use std::time::Duration;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use self::objects::{construct, exposed_of, method_typeid, Args, Obj, Outcome, QUEUE_METHODS};
-use super::client::{PyAddress, Stream, Token};
 use super::conn::{Handshake, PyConnection};
 use super::pickle::Value;
+use super::shared::{PyAddress, Stream, Token};
 use crate::error::{Error, Result};
 
 /// How long a new connection may take to authenticate and send its first
@@ -213,10 +213,7 @@ impl PyServer {
             }
         };
         let (wake_read, wake) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|source| Error::Os {
-                op: "pipe2",
-                source,
-            })?;
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe2", e))?;
         let state = Arc::new(State {
             store: Mutex::new(Store::default()),
             authkey: authkey.to_vec(),
@@ -317,7 +314,7 @@ impl PyServer {
             }
             match poll(&mut fds, PollTimeout::NONE) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(source) => return Err(Error::Os { op: "poll", source }),
+                Err(e) => return Err(Error::os("poll", e)),
                 Ok(_) => {}
             }
             let ready = |i: usize| {

@@ -2,8 +2,8 @@
 //!
 //! ```console
 //! $ cargo run --release --bin tour              # every chapter
-//! $ cargo run --release --bin tour -- 5         # one chapter, by number...
-//! $ cargo run --release --bin tour -- ch05_isolation   # ...or by name
+//! $ cargo run --release --bin tour -- 6         # one chapter, by number...
+//! $ cargo run --release --bin tour -- ch06_isolation   # ...or by name
 //! $ cargo run --release --bin tour -- --list    # what there is
 //! ```
 //!
@@ -21,34 +21,40 @@ use forklore::{outln, Process};
 mod ch01_fork;
 #[path = "ch02_process.rs"]
 mod ch02_process;
-#[path = "ch03_pool.rs"]
-mod ch03_pool;
-#[path = "ch04_executor.rs"]
-mod ch04_executor;
-#[path = "ch05_isolation.rs"]
-mod ch05_isolation;
-#[path = "ch06_manager_list.rs"]
-mod ch06_manager_list;
-#[path = "ch07_manager_dict.rs"]
-mod ch07_manager_dict;
-#[path = "ch08_manager_queue.rs"]
-mod ch08_manager_queue;
-#[path = "ch09_manager_event.rs"]
-mod ch09_manager_event;
-#[path = "ch10_manager_condition.rs"]
-mod ch10_manager_condition;
-#[path = "ch11_manager_value.rs"]
-mod ch11_manager_value;
-#[path = "ch12_manager_array.rs"]
-mod ch12_manager_array;
-#[path = "ch13_popen.rs"]
-mod ch13_popen;
-#[path = "ch14_communicate.rs"]
-mod ch14_communicate;
-#[path = "ch15_pipeline.rs"]
-mod ch15_pipeline;
-#[path = "ch16_remote_manager.rs"]
-mod ch16_remote_manager;
+#[path = "ch03_start_methods.rs"]
+mod ch03_start_methods;
+#[path = "ch04_pool.rs"]
+mod ch04_pool;
+#[path = "ch05_executor.rs"]
+mod ch05_executor;
+#[path = "ch06_isolation.rs"]
+mod ch06_isolation;
+#[path = "ch07_manager_list.rs"]
+mod ch07_manager_list;
+#[path = "ch08_manager_dict.rs"]
+mod ch08_manager_dict;
+#[path = "ch09_manager_queue.rs"]
+mod ch09_manager_queue;
+#[path = "ch10_manager_event.rs"]
+mod ch10_manager_event;
+#[path = "ch11_manager_condition.rs"]
+mod ch11_manager_condition;
+#[path = "ch12_manager_value.rs"]
+mod ch12_manager_value;
+#[path = "ch13_manager_array.rs"]
+mod ch13_manager_array;
+#[path = "ch14_shared_value.rs"]
+mod ch14_shared_value;
+#[path = "ch15_queue.rs"]
+mod ch15_queue;
+#[path = "ch16_popen.rs"]
+mod ch16_popen;
+#[path = "ch17_communicate.rs"]
+mod ch17_communicate;
+#[path = "ch18_pipeline.rs"]
+mod ch18_pipeline;
+#[path = "ch19_remote_manager.rs"]
+mod ch19_remote_manager;
 
 struct Chapter {
     slug: &'static str,
@@ -68,74 +74,89 @@ const CHAPTERS: &[Chapter] = &[
         main: ch02_process::main,
     },
     Chapter {
-        slug: "ch03_pool",
+        slug: "ch03_start_methods",
+        title: "start methods: fork, spawn and forkserver in a threaded program",
+        main: ch03_start_methods::main,
+    },
+    Chapter {
+        slug: "ch04_pool",
         title: "multiprocessing.Pool: four workers, five tasks",
-        main: ch03_pool::main,
+        main: ch04_pool::main,
     },
     Chapter {
-        slug: "ch04_executor",
+        slug: "ch05_executor",
         title: "ProcessPoolExecutor: primes in parallel",
-        main: ch04_executor::main,
+        main: ch05_executor::main,
     },
     Chapter {
-        slug: "ch05_isolation",
+        slug: "ch06_isolation",
         title: "processes do not share memory",
-        main: ch05_isolation::main,
+        main: ch06_isolation::main,
     },
     Chapter {
-        slug: "ch06_manager_list",
+        slug: "ch07_manager_list",
         title: "sharing a list through a Manager",
-        main: ch06_manager_list::main,
+        main: ch07_manager_list::main,
     },
     Chapter {
-        slug: "ch07_manager_dict",
+        slug: "ch08_manager_dict",
         title: "workers fill a shared dict",
-        main: ch07_manager_dict::main,
+        main: ch08_manager_dict::main,
     },
     Chapter {
-        slug: "ch08_manager_queue",
+        slug: "ch09_manager_queue",
         title: "a queue: producer, consumers and a sentinel",
-        main: ch08_manager_queue::main,
+        main: ch09_manager_queue::main,
     },
     Chapter {
-        slug: "ch09_manager_event",
+        slug: "ch10_manager_event",
         title: "an event: workers wait for a start signal",
-        main: ch09_manager_event::main,
+        main: ch10_manager_event::main,
     },
     Chapter {
-        slug: "ch10_manager_condition",
+        slug: "ch11_manager_condition",
         title: "a condition: wait and notify",
-        main: ch10_manager_condition::main,
+        main: ch11_manager_condition::main,
     },
     Chapter {
-        slug: "ch11_manager_value",
+        slug: "ch12_manager_value",
         title: "a shared Value: the lost update, and the lock that fixes it",
-        main: ch11_manager_value::main,
+        main: ch12_manager_value::main,
     },
     Chapter {
-        slug: "ch12_manager_array",
+        slug: "ch13_manager_array",
         title: "workers fill their own slots of a shared Array",
-        main: ch12_manager_array::main,
+        main: ch13_manager_array::main,
     },
     Chapter {
-        slug: "ch13_popen",
+        slug: "ch14_shared_value",
+        title: "the lost update again, with a Value in shared memory",
+        main: ch14_shared_value::main,
+    },
+    Chapter {
+        slug: "ch15_queue",
+        title: "multiprocessing.Queue: producers and consumers without a server",
+        main: ch15_queue::main,
+    },
+    Chapter {
+        slug: "ch16_popen",
         title: "subprocess.Popen: start a program and go on",
-        main: ch13_popen::main,
+        main: ch16_popen::main,
     },
     Chapter {
-        slug: "ch14_communicate",
+        slug: "ch17_communicate",
         title: "communicate: pipes both ways, and a timeout that does not kill",
-        main: ch14_communicate::main,
+        main: ch17_communicate::main,
     },
     Chapter {
-        slug: "ch15_pipeline",
+        slug: "ch18_pipeline",
         title: "a pipeline without a shell, and run(check=True)",
-        main: ch15_pipeline::main,
+        main: ch18_pipeline::main,
     },
     Chapter {
-        slug: "ch16_remote_manager",
+        slug: "ch19_remote_manager",
         title: "a remote Manager: a master and its workers over TCP",
-        main: ch16_remote_manager::main,
+        main: ch19_remote_manager::main,
     },
 ];
 
@@ -169,12 +190,16 @@ fn run(ch: &Chapter) -> bool {
 
 fn usage() -> String {
     "usage: tour [--list | CHAPTER...]\n\
-     Runs every chapter in order, or the chapters named (by number, like 5, \
-     or by name, like ch05_isolation)."
+     Runs every chapter in order, or the chapters named (by number, like 6, \
+     or by name, like ch06_isolation)."
         .to_string()
 }
 
 fn main() -> ExitCode {
+    // First thing: a process that a chapter starts by `spawn` or through
+    // the fork server is a fresh run of this binary, and `init` runs the
+    // chapter's function there instead of the tour (chapter 3).
+    forklore::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let chosen: Vec<&Chapter> = match args.first().map(String::as_str) {
         None => CHAPTERS.iter().collect(),

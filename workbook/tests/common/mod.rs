@@ -192,20 +192,38 @@ pub fn chapter_canon(name: &str) -> Canon {
         "ch02_process" => Canon::new()
             .pid(r"Parent process (\d+)\.")
             .pid(r"\((\d+)\)"),
+        // Only Rust refuses the fork (CPython 3.11 forks silently): the
+        // first line names the answer on either side, and the chapter test
+        // pins forklore's refusal on the raw output. How many forked
+        // children hang is a race the logger wins almost always (it holds
+        // the lock all but a moment of each millisecond): the count is
+        // hidden, a child that got through prints a line that is dropped,
+        // and the chapter test checks that children hung. The costs vary.
+        "ch03_start_methods" => Canon::new()
+            .replace(
+                r"(?m)^fork: (fork refused|not refused): .*$",
+                "fork: refused? (see the chapter test)",
+            )
+            .replace(r"(?m)^fork child \d+: hello\n", "")
+            .replace(
+                r"(?m)^fork: \d+ of (\d+) children hung",
+                "fork: <n> of $1 children hung",
+            )
+            .elapsed(r"(\d+\.\d) ms per child"),
         // The children run in any order: sort the `say hi` lines among
         // themselves; `ending []` stays last.
-        "ch05_isolation" => Canon::new().sort_matching(r"^say hi "),
+        "ch06_isolation" => Canon::new().sort_matching(r"^say hi "),
         // "parent process" first is a race the parent usually wins, not a
         // guarantee: hoist it to where CPython prints it. ls's own lines
         // keep their order.
-        "ch13_popen" => Canon::new().hoist(r"^parent process$"),
+        "ch16_popen" => Canon::new().hoist(r"^parent process$"),
         // Deterministic: one process speaks at a time.
-        "ch14_communicate" | "ch15_pipeline" => Canon::new(),
+        "ch17_communicate" | "ch18_pipeline" => Canon::new(),
         // What varies from run to run is the order in which the children
         // reach the server, so each `say hi` list is pinned as `[..]` and
         // the final list with its items sorted; the chapter test asserts
         // the rest (each printed list is a prefix of the final one).
-        "ch06_manager_list" => Canon::new()
+        "ch07_manager_list" => Canon::new()
             .rewrite(r"(?m)^say hi \[.*\]$", |_| "say hi [..]".to_string())
             .rewrite(r"(?m)^ending (\[.*\])$", |c| {
                 let mut items = parse_list(&c[1]);
@@ -214,58 +232,77 @@ pub fn chapter_canon(name: &str) -> Canon {
             }),
         // The workers write in any order: sort their lines; the parent's two
         // lines, after the joins, stay last.
-        "ch07_manager_dict" => Canon::new().sort_matching(r"^worker "),
+        "ch08_manager_dict" => Canon::new().sort_matching(r"^worker "),
         // Which consumer takes which item, and how the consumers' and the
         // producer's lines interleave, vary: hide the consumer's number and
         // sort those lines among themselves. The checks below assert per
         // consumer what the canonical form hides.
-        "ch08_manager_queue" => Canon::new()
+        "ch09_manager_queue" => Canon::new()
             .rewrite(r"(?m)^consumer \d+ ", |_| "consumer <c> ".to_string())
             .sort_matching(r"^(consumer|producer) "),
         // Only the workers' order varies; the parent's line before `set()`
         // stays first, which the canonical form pins.
-        "ch09_manager_event" => Canon::new().sort_matching(r"^worker \d+ started$"),
+        "ch10_manager_event" => Canon::new().sort_matching(r"^worker \d+ started$"),
         // How the producer's and consumers' lines interleave, and which
         // consumer gets which item, vary; the order that matters (item k is
         // announced before it is taken) is asserted separately.
-        "ch10_manager_condition" => Canon::new()
+        "ch11_manager_condition" => Canon::new()
             .rewrite(r"(?m)^consumer \d+ got", |_| "consumer <c> got".to_string())
             .sort_matching(r"^(consumer|producer)"),
         // The lost-update count varies from run to run (and may even be
         // exact); it is checked to be at most the expected count.
-        "ch11_manager_value" => Canon::new().rewrite(r"(?m)^without lock: counter = \d+ ", |_| {
+        "ch12_manager_value" => Canon::new().rewrite(r"(?m)^without lock: counter = \d+ ", |_| {
             "without lock: counter = <x> ".to_string()
         }),
+        // The first two counts are lost updates, short by a different
+        // amount each run (and exact, in principle, on a lucky run): hidden
+        // here, checked to be at most the expected count by the chapter
+        // test. `fetch_add` has no CPython counterpart: its two lines are
+        // named, not compared (the chapter test pins forklore's count).
+        // A cost may be printed in ns or in µs.
+        "ch14_shared_value" => Canon::new()
+            .rewrite(
+                r"(?m)^(without lock|lock per access): counter = \d+ ",
+                |c| format!("{}: counter = <x> ", &c[1]),
+            )
+            .rewrite(r"(?m)^(  )?with fetch_add: .*$", |c| {
+                format!(
+                    "{}with fetch_add: <forklore only>",
+                    c.get(1).map_or("", |m| m.as_str())
+                )
+            })
+            .rewrite(r"(?m): [\d.]+ (ns|µs)$", |_| ": [COST]".to_string()),
+        // The per-item costs vary. Whether the producer is still alive after
+        // `join(timeout=2)` is the one line that differs on purpose: CPython's
+        // feeder thread keeps it alive, forklore's `put` has already copied
+        // every item; the chapter test and the twin test each pin their side.
+        "ch15_queue" => Canon::new().elapsed(r"([\d.]+) µs per item").replace(
+            r"(?m)^join before get: alive after join: (true|false|True|False)$",
+            "join before get: alive after join: <see the tests>",
+        ),
         // The workers finish in any order; the final array is exact.
-        "ch12_manager_array" => Canon::new().sort_matching(r"^worker "),
+        "ch13_manager_array" => Canon::new().sort_matching(r"^worker "),
         // The workers run at once, so the lines between the first and the
         // last come in any order: sort them. Which worker runs which task is
         // up to the pool (CPython's may even give two of the first four
         // tasks to one worker): the worker pids are hidden here, and
         // tests/chapters_pool.rs checks on the raw output that tasks 0-3 ran
         // in four workers and task 4 in one that had finished.
-        "ch03_pool" => Canon::new()
+        "ch04_pool" => Canon::new()
             .replace(r"Run task (\d) \(\d+\)", "Run task $1 (<worker>)")
             .pid(r"Parent process (\d+)\.")
             .elapsed(r"runs (\d+\.\d\d) seconds")
             .sort_matching(r"^(Run task|Task|Waiting)"),
         // Deterministic: results come back in input order.
-        "ch04_executor" => Canon::new(),
-        // The port is the kernel's choice; which worker did which task, and
-        // how many, varies: the claim is that all ten results arrive, each
-        // once, between the two joins and the two goodbyes (the chapter
-        // test checks the numbers). Results sort as text, so 10 follows 1.
-        "ch16_remote_manager" => Canon::new()
+        "ch05_executor" => Canon::new(),
+        // The port is the kernel's choice, and the results arrive in the
+        // order the two workers finish them: sort them (as text, so 10
+        // follows 1). The chapter test checks the numbers.
+        "ch19_remote_manager" => Canon::new()
             .rewrite(r"(?m)on 127\.0\.0\.1:\d+$", |_| {
                 "on 127.0.0.1:[PORT]".to_string()
             })
-            .rewrite(r"(?m) \(worker-\d+\)$", |_| " (worker-N)".to_string())
-            .rewrite(r"left after \d+ tasks", |_| {
-                "left after N tasks".to_string()
-            })
-            .sort_matching(r"^result: ")
-            .sort_matching(r"^master: worker-\d+ joined$")
-            .sort_matching(r"^master: worker-\d+ left after "),
+            .sort_matching(r"^result: "),
         other => panic!("no canonical form registered for {other} in workbook/tests/common/mod.rs"),
     }
 }

@@ -1,0 +1,213 @@
+//! No nix type in the public API (issue 11): a nix release must not be a
+//! breaking change of forklore.
+//!
+//! What is checked, over every library file in `src/` (comments removed):
+//! the signature of each `pub fn` (up to its body), each `pub` field, each
+//! `pub type`/`pub use`/`pub const`/`pub static`, and the whole body of each
+//! `pub enum` (its variants are public). None may name `nix::`, nor a name
+//! the file imports from nix (`use nix::unistd::Pid;` then `Pid`). Items are
+//! checked whether or not their module is public, which is stricter than
+//! the real API (a `pub fn` in a private module that nothing re-exports is
+//! flagged too; make it `pub(crate)`). Not checked: trait impls
+//! (`impl From<nix::Error> for ...`: none may exist; there are none today)
+//! and what a macro expands to.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// Source without `//` comments (strings stay: a signature has none).
+fn strip_comments(src: &str) -> String {
+    src.lines()
+        .map(|l| {
+            // A `//` inside a string literal would be cut too; signatures
+            // never hold one, and a cut body only shortens what is scanned.
+            match l.find("//") {
+                Some(i) => &l[..i],
+                None => l,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Names a file imports from nix (`use nix::a::{B, c::D};` gives B and D,
+/// `use nix::unistd::Pid as P;` gives P).
+fn nix_names(code: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for stmt in code.split(';') {
+        let s = stmt.trim();
+        let Some(path) = s
+            .strip_prefix("use nix::")
+            .or_else(|| s.strip_prefix("pub use nix::"))
+        else {
+            continue;
+        };
+        let leaves: Vec<&str> = match path.find('{') {
+            Some(i) => path[i + 1..].trim_end_matches('}').split(',').collect(),
+            None => vec![path],
+        };
+        for leaf in leaves {
+            let leaf = leaf.trim();
+            let name = match leaf.split_once(" as ") {
+                Some((_, alias)) => alias.trim(),
+                None => leaf.rsplit("::").next().unwrap().trim(),
+            };
+            if !name.is_empty() && name != "self" && name != "*" {
+                names.insert(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+fn has_word(text: &str, word: &str) -> bool {
+    let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    text.match_indices(word).any(|(i, _)| {
+        !ident(text[..i].chars().next_back())
+            && !ident(text[i + word.len()..].chars().next())
+            // `forklore::Signal`, `crate::os::Signal`: not nix's.
+            && !text[..i].ends_with("::")
+    })
+}
+
+/// The public items of a file: (line number, the text that is public API).
+fn public_items(code: &str) -> Vec<(usize, String)> {
+    let mut items = Vec::new();
+    let lines: Vec<&str> = code.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let t = lines[i].trim_start();
+        let is_pub = t.starts_with("pub ") && !t.starts_with("pub(");
+        if !is_pub {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut text = String::new();
+        if t.starts_with("pub enum ") {
+            // The whole body: every variant is public.
+            let mut depth = 0i32;
+            loop {
+                text.push_str(lines[i]);
+                text.push('\n');
+                depth += lines[i].matches('{').count() as i32;
+                depth -= lines[i].matches('}').count() as i32;
+                i += 1;
+                if depth <= 0 && text.contains('{') || i >= lines.len() {
+                    break;
+                }
+            }
+        } else if t.starts_with("pub struct ")
+            || t.starts_with("pub trait ")
+            || t.starts_with("pub mod ")
+        {
+            // The header only; public fields are items of their own.
+            text.push_str(lines[i]);
+            i += 1;
+        } else if t.split('(').next().unwrap_or("").contains("fn ") {
+            // A fn signature, up to its body (or `;` in a trait).
+            loop {
+                let l = lines[i];
+                i += 1;
+                if let Some(c) = l.find(['{', ';']) {
+                    text.push_str(&l[..c]);
+                    break;
+                }
+                text.push_str(l);
+                text.push('\n');
+                if i >= lines.len() {
+                    break;
+                }
+            }
+        } else if t.starts_with("pub use ") {
+            loop {
+                let l = lines[i];
+                i += 1;
+                text.push_str(l);
+                text.push('\n');
+                if l.contains(';') || i >= lines.len() {
+                    break;
+                }
+            }
+        } else {
+            // A field, `pub type`, `pub const`, `pub static`: one line.
+            text.push_str(lines[i]);
+            i += 1;
+        }
+        items.push((start + 1, text));
+    }
+    items
+}
+
+fn offenders(code: &str) -> Vec<(usize, String)> {
+    let names = nix_names(code);
+    public_items(code)
+        .into_iter()
+        .filter(|(_, text)| text.contains("nix::") || names.iter().any(|n| has_word(text, n)))
+        .collect()
+}
+
+#[test]
+fn no_nix_type_in_a_public_item() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(&src).unwrap().display().to_string();
+        if rel.starts_with("bin/") {
+            continue; // a program, not the library's API
+        }
+        let code = strip_comments(&std::fs::read_to_string(&f).unwrap());
+        for (line, text) in offenders(&code) {
+            found.push(format!("{rel}:{line}: {}", text.trim()));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "public items that name a nix type:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The checker sees each form it claims to, and passes what it must.
+#[test]
+fn the_checker_sees_nix_in_each_kind_of_item() {
+    let code = "
+use nix::unistd::{self, Pid as P};
+use nix::sys::signal::Signal;
+pub use nix::errno::Errno;
+pub fn a(
+    x: P,
+) -> u32 {
+    let s: Signal = todo!();
+}
+pub struct S {
+    pub f: Signal,
+    g: P,
+}
+pub enum E {
+    V { p: P },
+}
+pub fn b() -> nix::Error {}
+pub type T = Option<P>;
+pub fn ok(p: i32) -> u32 { let _: P = todo!(); }
+pub(crate) fn fine(p: P) {}
+pub fn also_ok(sig: forklore::Signal) {}
+";
+    let lines: Vec<usize> = offenders(code).into_iter().map(|(l, _)| l).collect();
+    // `pub use nix`, `a`, the field `f`, the enum, `b`, `T`.
+    assert_eq!(lines, vec![4, 5, 11, 14, 17, 18]);
+}

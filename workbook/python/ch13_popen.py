@@ -1,5 +1,0 @@
-# Chapter 13's Python twin: the article's third example, verbatim.
-import subprocess
-
-child = subprocess.Popen(["ls"])
-print("parent process")
