@@ -182,6 +182,36 @@ impl Process {
     /// a fresh process (Python: `Process(target=f, args=(a,))`, with `f` a
     /// module-level function and `a` picklable). The arguments are encoded
     /// here; if they cannot be, [`start`](Process::start) reports it.
+    ///
+    /// The objects that live in shared memory ([`synchronize`](crate::synchronize),
+    /// [`sharedctypes`](crate::sharedctypes), [`queues`](crate::queues),
+    /// [`shared_memory`](crate::shared_memory)) may be among the arguments,
+    /// under every start method: their descriptors travel with the start
+    /// and the child maps the same memory, as CPython's do. The process
+    /// holds a duplicate of each such descriptor from here until it has
+    /// started (or is dropped).
+    ///
+    /// ```no_run
+    /// use forklore::start::StartMethod;
+    /// use forklore::synchronize::Lock;
+    /// use forklore::sharedctypes::Value;
+    /// use forklore::Process;
+    ///
+    /// fn worker((lock, n): (Lock, Value<i64>)) {
+    ///     let _g = lock.guard();
+    ///     n.set(n.get() + 1);
+    /// }
+    ///
+    /// fn main() {
+    ///     forklore::init();
+    ///     let (lock, n) = (Lock::new().unwrap(), Value::new(0i64).unwrap());
+    ///     let mut p = Process::from_fn(worker, (lock.clone(), n.clone()))
+    ///         .start_method(StartMethod::Spawn);
+    ///     p.start().unwrap();
+    ///     p.join().unwrap();
+    ///     assert_eq!(n.get(), 1);
+    /// }
+    /// ```
     pub fn from_fn<A>(target: fn(A), args: A) -> Self
     where
         A: serde::Serialize + serde::de::DeserializeOwned + 'static,
@@ -385,6 +415,10 @@ impl Process {
             t @ Target::Unencodable(_) => return self.unencodable(t),
         };
         self.owner = getpid();
+        // A spawned child inherits the descriptors of the shared objects
+        // among the arguments under the same numbers (listed in the payload).
+        let mut inherit = self.inherit.clone();
+        inherit.extend(f.raw_fds());
         let started = match method {
             StartMethod::ForkServer => {
                 crate::start::forkserver::start(&self.name, &f).map(|s| State::Served(Box::new(s)))
@@ -394,7 +428,7 @@ impl Process {
                     name: self.name.clone(),
                     target: f.to_wire(),
                 },
-                &self.inherit,
+                &inherit,
                 false,
             )
             .map(|(pid, _)| State::Running(pid)),
@@ -567,7 +601,7 @@ fn run_child(name: &String, target: Target) -> ! {
             c();
             0
         }
-        Target::Fn(f) => crate::start::child::run_fn(name, &f),
+        Target::Fn(f) => crate::start::child::run_fn(name, f),
         Target::Unencodable(_) => 1,
     })
 }

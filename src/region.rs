@@ -90,6 +90,11 @@ impl Region {
     /// checking that it is a forklore region of kind `kind` of at least
     /// `min_len` bytes.
     pub(crate) fn from_fd(fd: OwnedFd, kind: u32, min_len: usize) -> Result<Region> {
+        Region::from_fd_of(fd, &[kind], min_len)
+    }
+
+    /// As [`from_fd`](Region::from_fd), for a region of any of `kinds`.
+    pub(crate) fn from_fd_of(fd: OwnedFd, kinds: &[u32], min_len: usize) -> Result<Region> {
         // SAFETY: fcntl on a descriptor we own.
         let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
         if seals < 0 || seals & libc::F_SEAL_SHRINK == 0 {
@@ -109,10 +114,10 @@ impl Region {
         let magic = region.u32_at(0).load(Ordering::Acquire);
         let got_kind = region.u32_at(4).load(Ordering::Relaxed);
         let said_len = region.u64_at(8).load(Ordering::Relaxed);
-        if magic != MAGIC || got_kind != kind || said_len != len as u64 {
+        if magic != MAGIC || !kinds.contains(&got_kind) || said_len != len as u64 {
             return Err(Error::InvalidArgument(format!(
                 "descriptor does not hold this kind of forklore object \
-                 (magic {magic:#x}, kind {got_kind}, expected kind {kind})"
+                 (magic {magic:#x}, kind {got_kind}, expected kind {kinds:?})"
             )));
         }
         Ok(region)

@@ -287,6 +287,98 @@ impl fmt::Debug for SharedMemory {
     }
 }
 
+/// How a block travels: by name, and within a start (an argument of
+/// [`Process::from_fn`](crate::Process::from_fn)) also as its descriptor,
+/// so that the block cannot vanish between the start and the child's
+/// attach (the descriptor shares the parent's open file description, and
+/// with it the parent's shared `flock`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Wire {
+    name: String,
+    fd: Option<(u32, u32)>,
+}
+
+impl SharedMemory {
+    /// A block received as the descriptor `fd`, named `name`.
+    fn from_received(name: &str, fd: OwnedFd) -> Result<SharedMemory> {
+        let name = check_name(name)?;
+        let st = nix::sys::stat::fstat(&fd).map_err(|e| Error::os("fstat", e))?;
+        let size = usize::try_from(st.st_size).unwrap_or(0);
+        if size == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "shared memory {name:?} has size 0"
+            )));
+        }
+        SharedMemory::map(name, fd, size)
+    }
+}
+
+/// By name (Python pickles a `SharedMemory` as its name); inside a start,
+/// with its descriptor too.
+impl serde::Serialize for SharedMemory {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        use std::os::fd::AsFd;
+        let fd = if crate::synchronize::encoding_open() {
+            Some(
+                crate::synchronize::push_fds(vec![self._fd.as_fd()], "SharedMemory")
+                    .map_err(S::Error::custom)?,
+            )
+        } else {
+            None
+        };
+        Wire {
+            name: self.name.clone(),
+            fd,
+        }
+        .serialize(s)
+    }
+}
+
+/// Maps the descriptor that came with a start, else attaches by name.
+impl<'de> serde::Deserialize<'de> for SharedMemory {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let w = Wire::deserialize(d)?;
+        let shm = match w.fd {
+            Some((first, count)) => {
+                let mut fds = crate::synchronize::take_fds(first, count, "SharedMemory")
+                    .map_err(D::Error::custom)?;
+                match (fds.pop(), fds.is_empty()) {
+                    (Some(fd), true) => SharedMemory::from_received(&w.name, fd),
+                    _ => Err(Error::InvalidArgument(format!(
+                        "a SharedMemory travels as 1 descriptor, got {count}"
+                    ))),
+                }
+            }
+            None => SharedMemory::attach(&w.name),
+        };
+        shm.map_err(|e| {
+            D::Error::custom(crate::synchronize::note(format!(
+                "cannot open the SharedMemory {:?}: {e}",
+                w.name
+            )))
+        })
+    }
+}
+
+/// As its [`SharedMemory`].
+impl<T: Plain> serde::Serialize for ShareableList<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.shm.serialize(s)
+    }
+}
+
+/// As its [`SharedMemory`], then checked as [`ShareableList::attach`] does.
+impl<'de, T: Plain> serde::Deserialize<'de> for ShareableList<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let shm = SharedMemory::deserialize(d)?;
+        ShareableList::from_shm(shm)
+            .map_err(|e| D::Error::custom(crate::synchronize::note(e.to_string())))
+    }
+}
+
 /// Forks the guardian of the block open on `fd` (see the module docs).
 fn start_guardian(fd: &OwnedFd, name: &str) -> Result<()> {
     let path = CString::new(shm_path(name)).expect("checked name has no NUL");
@@ -423,7 +515,11 @@ impl<T: Plain> ShareableList<T> {
     /// As [`SharedMemory::attach`]; [`Error::InvalidArgument`] if the block
     /// does not hold a list of `T` (or its length does not fit its size).
     pub fn attach(name: &str) -> Result<ShareableList<T>> {
-        let shm = SharedMemory::attach(name)?;
+        ShareableList::from_shm(SharedMemory::attach(name)?)
+    }
+
+    fn from_shm(shm: SharedMemory) -> Result<ShareableList<T>> {
+        let name = shm.name().to_string();
         let mut head = [0u8; LIST_DATA];
         if shm.size() < LIST_DATA {
             return Err(Error::InvalidArgument(format!(

@@ -37,8 +37,7 @@ use crate::error::{Error, Result};
 use crate::region::{Region, BODY};
 use crate::synchronize::{one_fd, Mutex, RLock, SharedFds};
 
-const KIND_VALUE: u32 = 10;
-const KIND_ARRAY: u32 = 11;
+use crate::synchronize::{KIND_ARRAY, KIND_VALUE};
 /// The lock is at BODY (12 bytes), the type code at BODY+12, the length
 /// at BODY+16, the data at BODY+32.
 const CODE_AT: usize = BODY + Mutex::SIZE;
@@ -637,9 +636,47 @@ impl<T: Plain> SharedFds for Array<T> {
     }
 }
 
+// As `from_fn` arguments (see `synchronize::travel`); an error anywhere else.
+crate::synchronize::travels_with_start!([T: Plain] RawValue<T>, "RawValue");
+crate::synchronize::travels_with_start!([T: Plain] Value<T>, "Value");
+crate::synchronize::travels_with_start!([T: Plain] RawArray<T>, "RawArray");
+crate::synchronize::travels_with_start!([T: Plain] Array<T>, "Array");
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // CPython: _TestValue.test_getobj_getlock (the lock of a Value is an
+    // RLock that can be passed on by itself).
+    #[test]
+    fn the_lock_of_a_value_or_an_array_travels_by_itself() {
+        let v = Value::new(5i32).unwrap();
+        let fds = v
+            .get_lock()
+            .fds()
+            .into_iter()
+            .map(|f| f.try_clone_to_owned().unwrap())
+            .collect();
+        let lock = RLock::from_fds(fds).unwrap();
+        let a = Array::<u8>::new(2).unwrap();
+        let fds = a
+            .get_lock()
+            .fds()
+            .into_iter()
+            .map(|f| f.try_clone_to_owned().unwrap())
+            .collect();
+        let alock = RLock::from_fds(fds).unwrap();
+        let other = std::thread::spawn(move || {
+            lock.acquire().unwrap();
+            alock.acquire().unwrap();
+            (lock, alock)
+        })
+        .join()
+        .unwrap();
+        assert!(!v.get_lock().try_acquire().unwrap());
+        assert!(!a.get_lock().try_acquire().unwrap());
+        drop(other);
+    }
 
     // CPython: _TestValue.test_value (codes_values: 'i', 'd', 'h', 'c')
     #[test]

@@ -183,3 +183,125 @@ fn create_succeeds_when_another_thread_reaps_every_child() {
     let out = case("shm_create_with_reaper");
     assert_eq!(value(&out, "created"), "20/20", "{out}");
 }
+
+// ---- the objects as `Process::from_fn` arguments, under each start method ----
+
+const METHODS: [&str; 3] = ["fork", "spawn", "forkserver"];
+
+fn case_with(name: &str, method: &str) -> String {
+    let out = stdout(&run_ok("fx_shm", &[name, method]));
+    format!("method={method}\n{out}")
+}
+
+#[test]
+fn a_child_of_each_start_method_increments_a_value_under_a_lock_puts_and_waits_on_an_event() {
+    for m in METHODS {
+        let out = case_with("start_counter", m);
+        assert_eq!(value(&out, "items_before_set"), "0", "{out}");
+        assert_eq!(value(&out, "value_before_set"), "0", "{out}");
+        assert_eq!(value(&out, "value"), "1500", "{out}");
+        assert_eq!(
+            value(&out, "items"),
+            "child 0 waited=true,child 1 waited=true,child 2 waited=true",
+            "{out}"
+        );
+        assert_eq!(value(&out, "queue_empty_after"), "true", "{out}");
+        assert_eq!(value(&out, "lock_free_after"), "true", "{out}");
+        // The descriptors duplicated for the starts are all closed again.
+        assert_eq!(value(&out, "parent_fds_leaked"), "0", "{out}");
+        if m != "fork" {
+            // Exactly the five objects' memfds reached the fresh child.
+            assert_eq!(value(&out, "child_fds"), "5,5,5", "{out}");
+        }
+    }
+}
+
+#[test]
+fn an_rlock_passed_to_a_child_of_each_start_method_is_owned_per_process() {
+    for m in METHODS {
+        let out = case_with("start_rlock", m);
+        assert_eq!(
+            value(&out, "took_parents_rlock"),
+            "false release_refused=true level=0",
+            "{out}"
+        );
+        assert_eq!(value(&out, "parent_level"), "2", "{out}");
+        assert_eq!(
+            value(&out, "child_level"),
+            "2 extra_release_refused=true",
+            "{out}"
+        );
+        assert_eq!(value(&out, "parent_acquires_after"), "true", "{out}");
+        assert_eq!(value(&out, "lock_held_by_dead_child"), "true", "{out}");
+        assert_eq!(value(&out, "parent_releases"), "true", "{out}");
+        assert_eq!(value(&out, "second_release_refused"), "true", "{out}");
+    }
+}
+
+#[test]
+fn a_robust_lock_held_by_a_child_that_ended_reports_its_death_under_each_start_method() {
+    for m in METHODS {
+        let out = case_with("start_robust", m);
+        assert_eq!(
+            value(&out, "robust"),
+            "owner_died pid_matches=true",
+            "{out}"
+        );
+        assert_eq!(value(&out, "robust_usable_again"), "true", "{out}");
+        assert_eq!(value(&out, "semaphore_after_child"), "0", "{out}");
+        assert_eq!(value(&out, "semaphore_after_release"), "1", "{out}");
+    }
+}
+
+#[test]
+fn shared_memory_reaches_a_child_of_each_start_method_by_name_or_as_itself_and_leaves_nothing() {
+    for m in METHODS {
+        let out = case_with("start_shm", m);
+        assert_eq!(value(&out, "by_name"), "howdy", "{out}");
+        assert_eq!(value(&out, "by_object"), "HELLO", "{out}");
+        assert_eq!(value(&out, "list"), "[7, 70]", "{out}");
+        assert_eq!(value(&out, "list_gone"), "true", "{out}");
+        assert_eq!(value(&out, "moved"), "pickle", "{out}");
+        assert_eq!(value(&out, "gone_after"), "true", "{out}");
+        assert_eq!(value(&out, "held"), "true", "{out}");
+        assert_eq!(value(&out, "gone_after_kill"), "true", "{out}");
+    }
+}
+
+#[test]
+fn a_shared_object_serialized_outside_a_start_is_a_clear_error_and_shared_memory_goes_by_name() {
+    let out = case("outside_start");
+    assert!(
+        value(&out, "queue_put").starts_with(
+            "Lock objects should only be shared between processes through inheritance"
+        ),
+        "{out}"
+    );
+    assert_eq!(value(&out, "shm_by_name_same"), "true", "{out}");
+}
+
+#[test]
+fn every_kind_of_shared_object_reaches_a_child_of_each_start_method() {
+    for m in METHODS {
+        let out = case_with("start_all_kinds", m);
+        assert_eq!(value(&out, "child_checks"), "eErbBqQjva", "{out}");
+        assert_eq!(value(&out, "event_cleared"), "true", "{out}");
+        assert_eq!(value(&out, "lock_held"), "true", "{out}");
+        assert_eq!(value(&out, "lock_release"), "true", "{out}");
+        assert_eq!(value(&out, "rlock_free"), "true", "{out}");
+        assert_eq!(value(&out, "sem"), "0 bsem=0", "{out}");
+        assert_eq!(value(&out, "queue_empty"), "true not_full=true", "{out}");
+        assert_eq!(value(&out, "joined"), "true", "{out}");
+        assert_eq!(value(&out, "simple"), "42", "{out}");
+        assert_eq!(value(&out, "value"), "2 raw=-1.5", "{out}");
+        assert_eq!(value(&out, "array"), "[10, 1] raw=[0, 0, 7]", "{out}");
+    }
+}
+
+#[test]
+fn the_most_descriptors_one_start_carries_reach_a_child_of_each_start_method() {
+    for m in METHODS {
+        let out = case_with("start_many", m);
+        assert_eq!(value(&out, "set"), "250", "{out}");
+    }
+}

@@ -152,14 +152,16 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     fn put_until(&self, item: &T, deadline: Deadline) -> Result<()> {
         self.check_open()?;
-        let bytes = postcard::to_allocvec(item).map_err(|e| Error::Encode(e.to_string()))?;
+        let (bytes, why) = crate::synchronize::with_note(|| postcard::to_allocvec(item));
+        let bytes = bytes.map_err(|e| Error::Encode(why.unwrap_or_else(|| e.to_string())))?;
         self.ring.put(&bytes, deadline, self.joinable)
     }
 
     fn get_until(&self, deadline: Deadline) -> Result<T> {
         self.check_open()?;
         let bytes = self.ring.get(deadline)?;
-        postcard::from_bytes(&bytes).map_err(|e| Error::Decode(e.to_string()))
+        let (item, why) = crate::synchronize::with_note(|| postcard::from_bytes(&bytes));
+        item.map_err(|e| Error::Decode(why.unwrap_or_else(|| e.to_string())))
     }
 
     /// Puts an item, waiting while the queue is full. When it returns the
@@ -461,6 +463,11 @@ impl<T: Serialize + DeserializeOwned> SharedFds for JoinableQueue<T> {
         Ok(JoinableQueue(Queue::from_ring(ring, true)))
     }
 }
+
+// As `from_fn` arguments (see `synchronize::travel`); an error anywhere else.
+crate::synchronize::travels_with_start!([T: Serialize + DeserializeOwned] Queue<T>, "Queue");
+crate::synchronize::travels_with_start!([T: Serialize + DeserializeOwned] SimpleQueue<T>, "SimpleQueue");
+crate::synchronize::travels_with_start!([T: Serialize + DeserializeOwned] JoinableQueue<T>, "JoinableQueue");
 
 #[cfg(test)]
 mod tests {

@@ -57,7 +57,7 @@ pub(crate) fn run(name: &String, body: impl FnOnce(&str) -> i32) -> ! {
 
 /// Run a `fn` target; 1 (with the `Process <name>:` header) when its
 /// arguments do not decode.
-pub(crate) fn run_fn(name: &str, f: &FnTarget) -> i32 {
+pub(crate) fn run_fn(name: &str, f: FnTarget) -> i32 {
     match f.run() {
         Ok(()) => 0,
         Err(e) => {
@@ -75,5 +75,5 @@ pub(crate) fn run_fn_child(name: String, f: FnTarget) -> ! {
     // The name lives for the rest of the process.
     let name: &'static String = Box::leak(Box::new(name));
     install_panic_hook();
-    run(name, |name| run_fn(name, &f))
+    run(name, |name| run_fn(name, f))
 }

@@ -188,6 +188,8 @@ fn request(s: &Server, name: &str, target: &FnTarget) -> Result<Served> {
             fds.push(fd);
         }
     }
+    // The shared objects among the arguments: after stdio, in order.
+    fds.extend(target.raw_fds());
     let req = Request {
         name: name.to_string(),
         stdio,
@@ -285,7 +287,8 @@ fn send_with_fds(s: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> std::io::Result
 /// One `recvmsg` into `buf`; returns the bytes read and the descriptors
 /// that came with them.
 fn recv_with_fds(s: &UnixStream, buf: &mut [u8]) -> std::io::Result<(usize, Vec<OwnedFd>)> {
-    let mut space = nix::cmsg_space!([RawFd; 4]);
+    // A start's request: up to 3 for stdio and MAX_ARG_FDS for arguments.
+    let mut space = nix::cmsg_space!([RawFd; 3 + super::spawn::MAX_ARG_FDS]);
     let mut iov = [IoSliceMut::new(buf)];
     let msg = loop {
         match recvmsg::<()>(
@@ -298,6 +301,7 @@ fn recv_with_fds(s: &UnixStream, buf: &mut [u8]) -> std::io::Result<(usize, Vec<
             r => break r.map_err(std::io::Error::from)?,
         }
     };
+    let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
     let mut fds = Vec::new();
     if let Ok(cmsgs) = msg.cmsgs() {
         for c in cmsgs {
@@ -309,6 +313,11 @@ fn recv_with_fds(s: &UnixStream, buf: &mut [u8]) -> std::io::Result<(usize, Vec<
                 }
             }
         }
+    }
+    if truncated {
+        // Some descriptors were dropped by the kernel: the message is not
+        // what was sent (those that came are closed with `fds`).
+        return Err(std::io::Error::other("descriptors truncated (MSG_CTRUNC)"));
     }
     Ok((msg.bytes, fds))
 }
@@ -486,7 +495,8 @@ fn handle(
     let mut body = vec![0u8; len];
     (&conn).read_exact(&mut body).ok()?;
     let req: Request = postcard::from_bytes(&body).ok()?;
-    let wanted = (0..3).filter(|b| req.stdio & (1 << b) != 0).count();
+    let stdio = (0..3).filter(|b| req.stdio & (1 << b) != 0).count();
+    let wanted = stdio.checked_add(req.target.fds.len())?;
     if fds.len() != wanted {
         return None;
     }
@@ -507,6 +517,7 @@ fn handle(
                 libc::close(listener.as_raw_fd());
                 libc::close(alive.as_raw_fd());
             }
+            let shared = fds.split_off(stdio);
             let mut it = fds.drain(..);
             for target in 0..3 {
                 if req.stdio & (1 << target) != 0 {
@@ -520,7 +531,7 @@ fn handle(
                 }
             }
             drop(conn);
-            super::child::run_fn_child(req.name, req.target.into_local())
+            super::child::run_fn_child(req.name, req.target.into_local(shared))
         }
         Ok(crate::fork::Fork::Parent { child }) => {
             let child = child.to_nix();

@@ -11,11 +11,13 @@
 //! executable is still the parent's, runs the function, and exits.
 
 use std::io::{Read, Write};
+#[cfg(test)]
+use std::os::fd::IntoRawFd;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use nix::unistd::Pid;
 use serde::de::DeserializeOwned;
@@ -97,13 +99,16 @@ pub(crate) fn address_of(offset: i64) -> usize {
 }
 
 /// A trampoline: decodes the arguments for the `fn` at the first address
-/// and calls it. `Err` carries a decode error.
-pub(crate) type Call = fn(usize, &[u8]) -> std::result::Result<(), String>;
+/// (the descriptors are the side table of the shared objects among them,
+/// see [`crate::synchronize`]'s `travel`) and calls it. `Err` carries a
+/// decode error.
+pub(crate) type Call = fn(usize, &[u8], Vec<OwnedFd>) -> std::result::Result<(), String>;
 
 /// The trampoline for a `fn(A)`.
 pub(crate) fn call_fn<A: DeserializeOwned>(
     func: usize,
     args: &[u8],
+    fds: Vec<OwnedFd>,
 ) -> std::result::Result<(), String> {
     // SAFETY: `func` is the address of a `fn(A)` that the parent took from a
     // real function pointer of exactly this type and sent along with this
@@ -112,13 +117,16 @@ pub(crate) fn call_fn<A: DeserializeOwned>(
     // whose identity `init` checked, where the offsets from `anchor` name the
     // same functions. Only `fn` pointers are accepted, never closures.
     let f = unsafe { std::mem::transmute::<usize, fn(A)>(func) };
-    let a: A = postcard::from_bytes(args).map_err(|e| e.to_string())?;
+    // The side table is open while the arguments decode, not while `f` runs.
+    let (a, why) = crate::synchronize::decode_with_fds(fds, || postcard::from_bytes::<A>(args));
+    let a = a.map_err(|e| why.unwrap_or_else(|| e.to_string()))?;
     f(a);
     Ok(())
 }
 
 /// A `fn` item and its serialized arguments, as absolute addresses in this
-/// process.
+/// process, with the descriptors of the shared objects among the arguments
+/// (duplicates, close-on-exec, owned here until the target is dropped).
 #[derive(Debug, Clone)]
 pub(crate) struct FnTarget {
     pub call: usize,
@@ -128,7 +136,13 @@ pub(crate) struct FnTarget {
     /// spawned child learns them before it reads the arguments, as CPython
     /// gives its authkey to the children it starts (see `managers::named`).
     pub managers: Vec<(String, Vec<u8>)>,
+    pub fds: Arc<Vec<OwnedFd>>,
 }
+
+/// The most descriptors the arguments of one start may carry: what one
+/// `SCM_RIGHTS` message takes (the kernel's `SCM_MAX_FD`, 253) less the
+/// three of stdio, for `forkserver`.
+pub(crate) const MAX_ARG_FDS: usize = 250;
 
 impl FnTarget {
     pub(crate) fn new<A: Serialize + DeserializeOwned + 'static>(
@@ -136,23 +150,45 @@ impl FnTarget {
         args: &A,
     ) -> Result<Self> {
         let capture = crate::managers::named::Capture::start();
-        let args = postcard::to_stdvec(args).map_err(|e| Error::Encode(e.to_string()))?;
+        let (args, fds, why) = crate::synchronize::encode_with_fds(|| postcard::to_stdvec(args));
+        let args = args.map_err(|e| Error::Encode(why.unwrap_or_else(|| e.to_string())))?;
+        if fds.len() > MAX_ARG_FDS {
+            return Err(Error::Encode(format!(
+                "the arguments hold {} descriptors of shared objects; a start carries at most \
+                 {MAX_ARG_FDS}",
+                fds.len()
+            )));
+        }
         Ok(FnTarget {
             call: call_fn::<A> as Call as usize,
             func: f as usize,
             args,
             managers: capture.finish(),
+            fds: Arc::new(fds),
         })
     }
 
+    /// The descriptors' numbers in this process.
+    pub(crate) fn raw_fds(&self) -> Vec<RawFd> {
+        self.fds.iter().map(|f| f.as_raw_fd()).collect()
+    }
+
     /// Run it here. `Err` is a decode error of the arguments.
-    pub(crate) fn run(&self) -> std::result::Result<(), String> {
+    pub(crate) fn run(self) -> std::result::Result<(), String> {
         crate::managers::named::learn(&self.managers);
+        let fds = match Arc::try_unwrap(self.fds) {
+            Ok(fds) => fds,
+            Err(shared) => shared
+                .iter()
+                .map(|f| f.try_clone())
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(|e| format!("cannot duplicate a shared object's descriptor: {e}"))?,
+        };
         // SAFETY: `call` was taken from a real `Call` in this executable,
         // either in this process or (relocated by `address_of`) in the one
         // that sent it; see `call_fn`.
         let call = unsafe { std::mem::transmute::<usize, Call>(self.call) };
-        call(self.func, &self.args)
+        call(self.func, &self.args, fds)
     }
 
     pub(crate) fn to_wire(&self) -> WireFn {
@@ -161,27 +197,66 @@ impl FnTarget {
             func: offset_of(self.func),
             args: self.args.clone(),
             managers: self.managers.clone(),
+            fds: self.raw_fds(),
         }
     }
 }
 
 /// A [`FnTarget`] as offsets, to cross into another run of the executable.
+/// `fds` are the sender's numbers of the descriptors: the same numbers in
+/// a spawned child, which inherits them; only their count matters to the
+/// fork server, which receives them by `SCM_RIGHTS`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct WireFn {
     call: i64,
     func: i64,
     args: Vec<u8>,
     managers: Vec<(String, Vec<u8>)>,
+    pub(crate) fds: Vec<RawFd>,
 }
 
 impl WireFn {
-    pub(crate) fn into_local(self) -> FnTarget {
+    /// With the descriptors received for it, in order.
+    pub(crate) fn into_local(self, fds: Vec<OwnedFd>) -> FnTarget {
         FnTarget {
             call: address_of(self.call),
             func: address_of(self.func),
             args: self.args,
             managers: self.managers,
+            fds: Arc::new(fds),
         }
+    }
+
+    /// In a spawned child: take ownership of the descriptors it inherited
+    /// under the numbers in `fds` (refused unless each is above stdio, open,
+    /// and listed once), close-on-exec from now on.
+    fn into_inherited(self) -> std::result::Result<FnTarget, String> {
+        if self.fds.len() > MAX_ARG_FDS {
+            return Err(format!("{} descriptors announced", self.fds.len()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for &fd in &self.fds {
+            // SAFETY: F_GETFD only asks whether the number is open.
+            let open = fd > 2 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
+            if !open || !seen.insert(fd) {
+                return Err(format!(
+                    "descriptor {fd} of the arguments was not inherited (or listed twice)"
+                ));
+            }
+        }
+        let fds = self
+            .fds
+            .iter()
+            .map(|&fd| {
+                set_cloexec(fd);
+                // SAFETY: the parent made this descriptor inheritable for
+                // us and listed its number once (checked above); it is open
+                // and nothing else in this process (still inside `init`)
+                // knows of it.
+                unsafe { OwnedFd::from_raw_fd(fd) }
+            })
+            .collect();
+        Ok(self.into_local(fds))
     }
 }
 
@@ -282,7 +357,10 @@ pub fn init() {
     match payload.entry {
         Entry::Target { name, target } => {
             drop(fd);
-            super::child::run_fn_child(name, target.into_local())
+            match target.into_inherited() {
+                Ok(target) => super::child::run_fn_child(name, target),
+                Err(e) => fail(&format!("cannot take the arguments' descriptors: {e}")),
+            }
         }
         Entry::Manager {
             listener,
@@ -421,4 +499,52 @@ pub(crate) fn spawn_entry(
     // caller learns it from join.
     let _ = f.write_all(&framed);
     Ok((pid, keep_pipe.then(|| OwnedFd::from(f))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(fds: Vec<RawFd>) -> WireFn {
+        WireFn {
+            call: 0,
+            func: 0,
+            args: Vec::new(),
+            managers: Vec::new(),
+            fds,
+        }
+    }
+
+    #[test]
+    fn a_spawned_child_refuses_stdio_unopened_or_repeated_descriptor_numbers() {
+        for bad in [vec![0], vec![2], vec![-1], vec![i32::MAX]] {
+            let err = wire(bad.clone()).into_inherited().unwrap_err();
+            assert!(err.contains("was not inherited"), "{bad:?}: {err}");
+        }
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let fd = OwnedFd::from(f);
+        let raw = fd.as_raw_fd();
+        let err = wire(vec![raw, raw]).into_inherited().unwrap_err();
+        assert!(err.contains("listed twice"), "{err}");
+        let too_many = vec![raw; MAX_ARG_FDS + 1];
+        assert!(wire(too_many).into_inherited().is_err());
+        // Listed once and open: taken (ownership passes to the target).
+        let t = wire(vec![fd.into_raw_fd()]).into_inherited().unwrap();
+        assert_eq!(t.raw_fds(), vec![raw]);
+    }
+
+    fn takes_events(_: Vec<crate::synchronize::Event>) {}
+
+    #[test]
+    fn more_descriptors_than_one_start_carries_is_an_encode_error() {
+        let events: Vec<_> = (0..=MAX_ARG_FDS)
+            .map(|_| crate::synchronize::Event::new().unwrap())
+            .collect();
+        match FnTarget::new(takes_events, &events) {
+            Err(Error::Encode(e)) => assert!(e.contains("at most 250"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        let fits = FnTarget::new(takes_events, &events[..MAX_ARG_FDS].to_vec()).unwrap();
+        assert_eq!(fits.fds.len(), MAX_ARG_FDS);
+    }
 }

@@ -20,6 +20,21 @@
 //! system call, where CPython's calls `sem_wait`/`sem_post` through the
 //! `_multiprocessing` module.
 //!
+//! ## Passing one to a child
+//! Under `fork` a child inherits every mapping. Under `spawn` and
+//! `forkserver`, pass the object as (part of) the arguments of
+//! [`Process::from_fn`](crate::Process::from_fn): while `from_fn` encodes
+//! them, each shared object puts a duplicate of its descriptor(s) in a
+//! side table and writes only their place in it; the start carries the
+//! table (`spawn`: inherited across `exec`, numbers in the payload;
+//! `forkserver`: `SCM_RIGHTS` to the server with the child's stdio), and
+//! the child's decoding maps the same memory. The same holds for
+//! [`sharedctypes`](crate::sharedctypes), [`queues`](crate::queues) and
+//! [`SharedMemory`](crate::shared_memory::SharedMemory) (which otherwise
+//! travels by name). Serializing one anywhere else (into a
+//! [`Queue`](crate::queues::Queue), say) is an [`Error::Encode`], as
+//! CPython refuses to pickle a lock outside a process start.
+//!
 //! ## A holder that dies
 //! As in CPython, a process that dies (even by `SIGKILL`) while it holds a
 //! [`Lock`], an [`RLock`] or a unit of a semaphore takes it with it: the
@@ -56,6 +71,10 @@ pub use robust::RobustLock;
 pub(crate) use robust::{init_robust, lock_robust, unlock_robust, ROBUST_SIZE};
 pub(crate) use semaphore::Sem;
 pub use semaphore::{BoundedSemaphore, Event, Semaphore};
+pub(crate) use travel::{
+    decode_with_fds, deserialize_shared, encode_with_fds, encoding_open, note, push_fds,
+    serialize_shared, take_fds, travels_with_start, with_note,
+};
 pub use travel::{recv_shared, send_shared};
 
 use crate::error::{Error, Result};
@@ -69,13 +88,20 @@ pub(crate) const KIND_RLOCK: u32 = 2;
 pub(crate) const KIND_SEMAPHORE: u32 = 3;
 pub(crate) const KIND_BOUNDED: u32 = 4;
 pub(crate) const KIND_EVENT: u32 = 5;
+/// The kinds of `sharedctypes`' regions, here because an [`RLock`] may be
+/// the lock of one (`get_lock`).
+pub(crate) const KIND_VALUE: u32 = 10;
+pub(crate) const KIND_ARRAY: u32 = 11;
 
 /// Objects that live in shared memory and can travel to a process that did
 /// not inherit them (a `spawn` or `forkserver` child) as file descriptors,
 /// sent over a Unix socket with `SCM_RIGHTS`.
 ///
-/// A forked child needs none of this: it inherits the mappings. See
-/// [`send_shared`] and [`recv_shared`] for the sending.
+/// A forked child needs none of this: it inherits the mappings. Every such
+/// object is also an argument [`Process::from_fn`](crate::Process::from_fn)
+/// accepts under any start method (its `Serialize` works only there; see
+/// the [module docs](self)), and [`send_shared`] and
+/// [`recv_shared`] send one over a Unix socket of your own.
 pub trait SharedFds: Sized {
     /// The descriptors to send, in order.
     fn fds(&self) -> Vec<BorrowedFd<'_>>;
@@ -507,12 +533,25 @@ impl SharedFds for RLock {
     }
     fn from_fds(fds: Vec<OwnedFd>) -> Result<Self> {
         let fd = one_fd(fds, "RLock")?;
+        // A Value's or an Array's own lock (`get_lock`) is at the same
+        // place of its region.
+        let kinds = [KIND_RLOCK, KIND_VALUE, KIND_ARRAY];
         Ok(RLock {
-            region: Arc::new(Region::from_fd(fd, KIND_RLOCK, BODY + Mutex::SIZE)?),
+            region: Arc::new(Region::from_fd_of(fd, &kinds, BODY + Mutex::SIZE)?),
             base: BODY,
         })
     }
 }
+
+// As `from_fn` arguments (see `travel`); an error anywhere else.
+travels_with_start!([] Lock, "Lock");
+travels_with_start!([] RLock, "RLock");
+travels_with_start!([] Semaphore, "Semaphore");
+travels_with_start!([] BoundedSemaphore, "BoundedSemaphore");
+travels_with_start!([] Event, "Event");
+travels_with_start!([] Condition, "Condition");
+travels_with_start!([] Barrier, "Barrier");
+travels_with_start!([] RobustLock, "RobustLock");
 
 pub(crate) enum Held<'a> {
     Lock(&'a Lock),

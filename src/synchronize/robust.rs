@@ -147,6 +147,30 @@ impl RobustLock {
     }
 }
 
+impl RobustLock {
+    /// True if the calling thread holds the mutex: the mutex's first word
+    /// (glibc's and musl's lock word) holds the owner's thread id, with
+    /// the futex flags above bit 29.
+    fn held_here(&self) -> bool {
+        let word = self.region.u32_at(MUTEX).load(Relaxed);
+        word & libc::FUTEX_TID_MASK == crate::region::gettid()
+    }
+}
+
+impl Drop for RobustLock {
+    /// A handle dropped while its thread holds the lock leaves the mapping
+    /// in place: the kernel reaches a held robust mutex at the thread's
+    /// exit through a list that runs through the mutex itself, and an
+    /// unmapped one would never be marked, leaving the next acquirer
+    /// waiting for ever instead of told that the owner died. (One page and
+    /// one descriptor are kept for the life of the process.)
+    fn drop(&mut self) {
+        if self.held_here() {
+            std::mem::forget(Arc::clone(&self.region));
+        }
+    }
+}
+
 /// Bytes a robust mutex takes (8-aligned).
 pub(crate) const ROBUST_SIZE: usize = std::mem::size_of::<libc::pthread_mutex_t>();
 
