@@ -118,7 +118,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::start::StartMethod;
-use crate::worker::drive::{self, kick, pump};
+use crate::worker::drive::{self, kick, kick_locked, pump};
 use crate::worker::wire::task_record;
 use crate::worker::{
     at_least_one, call_map, call_star, decode, decode_one, Call, Chunks, Config, Handle, OnDeath,
@@ -280,23 +280,15 @@ impl Pool {
         arg: A,
         stage: Option<Stage>,
     ) -> Result<AsyncResult<R>> {
-        let id = {
-            let mut c = self.core.lock();
-            if !c.accepting {
-                return Err(Error::PoolNotRunning);
-            }
-            c.reserve_id()
-        };
+        let id = self.core.reserve_id();
         // Encoded outside the lock: a large argument delays nobody.
         let record = task_record(id, call_map::<A, R>, f as usize, &[arg])?;
-        {
-            let mut c = self.core.lock();
-            if !c.accepting {
-                return Err(Error::PoolNotRunning);
-            }
-            c.submit_record(id, record, stage)?;
+        let mut c = self.core.lock();
+        if !c.accepting {
+            return Err(Error::PoolNotRunning);
         }
-        kick(&self.core);
+        c.submit_record(id, record, stage)?;
+        kick_locked(&self.core, c);
         Ok(AsyncResult {
             handle: Handle::new(self.core.clone(), id),
         })

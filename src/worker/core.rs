@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -100,7 +101,9 @@ pub(crate) struct Core {
     slots: Vec<Option<Worker>>,
     backlog: VecDeque<TaskId>,
     tasks: HashMap<TaskId, Task>,
-    next_id: TaskId,
+    /// The next task id, shared with [`super::drive::Inner`] so that a
+    /// submission can take one without the lock.
+    pub(crate) ids: Arc<AtomicU64>,
     next_seq: u64,
     /// Whether new tasks are taken (false after close, shutdown, terminate).
     pub accepting: bool,
@@ -145,7 +148,7 @@ impl Core {
             slots: (0..n).map(|_| None).collect(),
             backlog: VecDeque::new(),
             tasks: HashMap::new(),
-            next_id: 0,
+            ids: Arc::default(),
             next_seq: 0,
             accepting: true,
             stopped: false,
@@ -203,9 +206,7 @@ impl Core {
     /// An id for a task about to be encoded (outside the lock, for a large
     /// one) and queued with [`submit_record`](Self::submit_record).
     pub(crate) fn reserve_id(&mut self) -> TaskId {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
+        self.ids.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Queue a record made by `task_record` for a reserved id.
