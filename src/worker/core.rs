@@ -11,7 +11,9 @@ use nix::unistd::{getpid, Pid};
 use serde::Serialize;
 
 use super::child::{spawned_worker, worker_main, SpawnedWorker};
-use super::wire::{frame_of, parse_reply, task_record, Call, Failure};
+use super::wire::{
+    frame_of, parse_reply, payload_len, record_len, send_nonblocking, task_record, Call, Failure,
+};
 use super::{
     at_least_one, queue, reap, Config, Listener, OnDeath, Outcome, Payload, Stage, TaskError,
     TaskId, Thunk, GRACE, MAX_FRAME, PREFETCH_MAX_RECORD,
@@ -785,49 +787,5 @@ impl Core {
     /// Forget a finished task whose results have been taken.
     pub(crate) fn forget(&mut self, id: TaskId) {
         self.tasks.remove(&id);
-    }
-}
-
-/// The payload length of a frame made by `frame_of`.
-fn payload_len(frame: &[u8]) -> usize {
-    if frame[..4] == (-1i32).to_be_bytes() {
-        frame.len() - 12
-    } else {
-        frame.len() - 4
-    }
-}
-
-/// The length of the task record at the front of `bytes` (a record made by
-/// `task_record`, so well formed).
-fn record_len(bytes: &[u8]) -> usize {
-    let Ok((_, rest)) = postcard::take_from_bytes::<(TaskId, i64, i64)>(bytes) else {
-        return bytes.len();
-    };
-    let Some((_, after)) = super::wire::split_length(rest) else {
-        return bytes.len();
-    };
-    bytes.len() - after.len()
-}
-
-/// `send(2)` without blocking and without SIGPIPE.
-pub(crate) fn send_nonblocking(fd: RawFd, bytes: &[u8]) -> nix::Result<usize> {
-    if bytes.is_empty() {
-        return Ok(0);
-    }
-    // SAFETY: `bytes` is a valid slice for its length; `fd` is a socket this
-    // pool owns, open for the duration of the call (only the driver closes
-    // the workers' sockets, and only the driver writes).
-    let n = unsafe {
-        libc::send(
-            fd,
-            bytes.as_ptr().cast(),
-            bytes.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        )
-    };
-    if n < 0 {
-        Err(nix::errno::Errno::last())
-    } else {
-        Ok(n as usize)
     }
 }
