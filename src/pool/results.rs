@@ -64,7 +64,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The pending results of [`Pool::map_async`] and [`Pool::starmap_async`]
+/// The pending results of [`Pool::map_async`](super::Pool::map_async) and [`Pool::starmap_async`](super::Pool::starmap_async)
 /// (Python: `MapResult`).
 pub struct MapResult<R> {
     chunks: Chunks<R>,
@@ -87,7 +87,7 @@ impl<R: DeserializeOwned> MapResult<R> {
     /// (Python: `get()`).
     ///
     /// # Errors
-    /// As [`Pool::map`].
+    /// As [`Pool::map`](super::Pool::map).
     pub fn get(&self) -> Result<Vec<R>> {
         if !self.chunks.wait_all(None)? {
             return Err(Error::Cancelled);
@@ -138,7 +138,7 @@ impl<R: DeserializeOwned> MapResult<R> {
     }
 }
 
-/// The pending result of [`Pool::apply_async`] (Python: `AsyncResult`).
+/// The pending result of [`Pool::apply_async`](super::Pool::apply_async) (Python: `AsyncResult`).
 ///
 /// In a pool without a background thread, each call collects whatever the
 /// workers have finished meanwhile, so polling [`ready`](Self::ready) in a
@@ -206,7 +206,7 @@ impl<R: DeserializeOwned> AsyncResult<R> {
     }
 }
 
-/// The results of [`Pool::imap`] and [`Pool::imap_unordered`] (Python:
+/// The results of [`Pool::imap`](super::Pool::imap) and [`Pool::imap_unordered`](super::Pool::imap_unordered) (Python:
 /// `IMapIterator`). Each step waits for the next result and yields it, or the
 /// error of the task that should have produced it.
 pub struct IMapIterator<R> {
