@@ -108,7 +108,10 @@
 //! whatever the workers are doing (starting, stopped, busy); every wait has a
 //! form with a timeout that bounds it. A callback that panics does not keep
 //! the callbacks collected with it from running; in a pool without a thread
-//! the panic then unwinds out of the call that ran them.
+//! the panic then unwinds out of the call that ran them. A callback runs on
+//! the driver, so it must not wait on its own pool (in a pool with a thread
+//! it would wait for itself): keep callbacks short, as in CPython, where they
+//! run on the result-handler thread.
 
 use std::sync::Arc;
 use std::time::Duration;
