@@ -54,7 +54,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::pool::Wire;
 use crate::start::StartMethod;
-use crate::worker::drive::{self, kick, pump};
+use crate::worker::drive::{self, kick, kick_locked, pump};
 use crate::worker::{
     at_least_one, call_map, listen_all, queue, Chunks, Config, Core, Handle, Listener, OnDeath,
     Shared,
@@ -174,11 +174,12 @@ impl ProcessPoolExecutor {
     /// [`Error::ExecutorShutdown`] after [`shutdown`](Self::shutdown);
     /// [`Error::Encode`] if `arg` cannot be encoded.
     pub fn submit<A: Wire, R: Wire>(&self, f: fn(A) -> R, arg: A) -> Result<Future<R>> {
-        let id = self.check_open()?.reserve_id();
+        let id = self.core.reserve_id();
         // Encoded outside the lock: a large argument delays nobody.
         let record = crate::worker::wire::task_record(id, call_map::<A, R>, f as usize, &[arg])?;
-        self.check_open()?.submit_record(id, record, None)?;
-        kick(&self.core);
+        let mut c = self.check_open()?;
+        c.submit_record(id, record, None)?;
+        kick_locked(&self.core, c);
         Ok(Future {
             handle: Handle::new(self.core.clone(), id),
         })

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,7 +11,9 @@ use nix::unistd::{getpid, Pid};
 use serde::Serialize;
 
 use super::child::{spawned_worker, worker_main, SpawnedWorker};
-use super::wire::{frame_of, parse_reply, task_record, Call, Failure};
+use super::wire::{
+    frame_of, parse_reply, payload_len, record_len, send_nonblocking, task_record, Call, Failure,
+};
 use super::{
     at_least_one, queue, reap, Config, Listener, OnDeath, Outcome, Payload, Stage, TaskError,
     TaskId, Thunk, GRACE, MAX_FRAME, PREFETCH_MAX_RECORD,
@@ -100,7 +103,9 @@ pub(crate) struct Core {
     slots: Vec<Option<Worker>>,
     backlog: VecDeque<TaskId>,
     tasks: HashMap<TaskId, Task>,
-    next_id: TaskId,
+    /// The next task id, shared with [`super::drive::Inner`] so that a
+    /// submission can take one without the lock.
+    pub(crate) ids: Arc<AtomicU64>,
     next_seq: u64,
     /// Whether new tasks are taken (false after close, shutdown, terminate).
     pub accepting: bool,
@@ -145,7 +150,7 @@ impl Core {
             slots: (0..n).map(|_| None).collect(),
             backlog: VecDeque::new(),
             tasks: HashMap::new(),
-            next_id: 0,
+            ids: Arc::default(),
             next_seq: 0,
             accepting: true,
             stopped: false,
@@ -203,9 +208,7 @@ impl Core {
     /// An id for a task about to be encoded (outside the lock, for a large
     /// one) and queued with [`submit_record`](Self::submit_record).
     pub(crate) fn reserve_id(&mut self) -> TaskId {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
+        self.ids.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Queue a record made by `task_record` for a reserved id.
@@ -787,49 +790,5 @@ impl Core {
     /// Forget a finished task whose results have been taken.
     pub(crate) fn forget(&mut self, id: TaskId) {
         self.tasks.remove(&id);
-    }
-}
-
-/// The payload length of a frame made by `frame_of`.
-fn payload_len(frame: &[u8]) -> usize {
-    if frame[..4] == (-1i32).to_be_bytes() {
-        frame.len() - 12
-    } else {
-        frame.len() - 4
-    }
-}
-
-/// The length of the task record at the front of `bytes` (a record made by
-/// `task_record`, so well formed).
-fn record_len(bytes: &[u8]) -> usize {
-    let Ok((_, rest)) = postcard::take_from_bytes::<(TaskId, i64, i64)>(bytes) else {
-        return bytes.len();
-    };
-    let Some((_, after)) = super::wire::split_length(rest) else {
-        return bytes.len();
-    };
-    bytes.len() - after.len()
-}
-
-/// `send(2)` without blocking and without SIGPIPE.
-pub(crate) fn send_nonblocking(fd: RawFd, bytes: &[u8]) -> nix::Result<usize> {
-    if bytes.is_empty() {
-        return Ok(0);
-    }
-    // SAFETY: `bytes` is a valid slice for its length; `fd` is a socket this
-    // pool owns, open for the duration of the call (only the driver closes
-    // the workers' sockets, and only the driver writes).
-    let n = unsafe {
-        libc::send(
-            fd,
-            bytes.as_ptr().cast(),
-            bytes.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        )
-    };
-    if n < 0 {
-        Err(nix::errno::Errno::last())
-    } else {
-        Ok(n as usize)
     }
 }

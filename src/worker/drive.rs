@@ -9,6 +9,7 @@
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,6 +26,8 @@ use crate::start::StartMethod;
 /// eventfd that wakes the driver.
 pub(crate) struct Inner {
     core: Mutex<Core>,
+    /// The core's task-id counter (see [`Inner::reserve_id`]).
+    ids: Arc<AtomicU64>,
     cond: Condvar,
     wake: OwnedFd,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -53,6 +56,7 @@ pub(crate) fn start(config: Config) -> Result<Shared> {
     // SAFETY: eventfd just returned this fd; nothing else owns it.
     let wake = unsafe { OwnedFd::from_raw_fd(fd) };
     let inner = Arc::new(Inner {
+        ids: core.ids.clone(),
         core: Mutex::new(core),
         cond: Condvar::new(),
         wake,
@@ -73,6 +77,12 @@ pub(crate) fn start(config: Config) -> Result<Shared> {
 }
 
 impl Inner {
+    /// An id for a task about to be encoded (outside the lock) and queued
+    /// with `Core::submit_record`.
+    pub(crate) fn reserve_id(&self) -> TaskId {
+        self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Lock the scheduler (a panic elsewhere never leaves it half changed:
     /// user code runs only outside the lock).
     pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
@@ -317,7 +327,11 @@ pub(crate) fn pump(
 /// After a submission: wake the background thread, or (no thread) make one
 /// step without waiting, so the task starts now. Never blocks.
 pub(crate) fn kick(inner: &Inner) {
-    let c = inner.lock();
+    kick_locked(inner, inner.lock());
+}
+
+/// [`kick`], for a caller that holds the lock (which this releases).
+pub(crate) fn kick_locked(inner: &Inner, c: MutexGuard<'_, Core>) {
     if c.threaded || c.driving {
         // An awake driver dispatches before it sleeps again.
         let asleep = c.asleep;

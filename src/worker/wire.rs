@@ -2,6 +2,8 @@
 //! and the trampolines that turn a record back into a call (see the
 //! [module docs](super) for the layout).
 
+use std::os::fd::RawFd;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -136,4 +138,48 @@ pub(crate) fn frame_of(payload_len: usize, fill: impl FnOnce(&mut Vec<u8>)) -> V
     }
     fill(&mut frame);
     frame
+}
+
+/// The payload length of a frame made by `frame_of`.
+pub(crate) fn payload_len(frame: &[u8]) -> usize {
+    if frame[..4] == (-1i32).to_be_bytes() {
+        frame.len() - 12
+    } else {
+        frame.len() - 4
+    }
+}
+
+/// The length of the task record at the front of `bytes` (a record made by
+/// `task_record`, so well formed).
+pub(crate) fn record_len(bytes: &[u8]) -> usize {
+    let Ok((_, rest)) = postcard::take_from_bytes::<(TaskId, i64, i64)>(bytes) else {
+        return bytes.len();
+    };
+    let Some((_, after)) = split_length(rest) else {
+        return bytes.len();
+    };
+    bytes.len() - after.len()
+}
+
+/// `send(2)` without blocking and without SIGPIPE.
+pub(crate) fn send_nonblocking(fd: RawFd, bytes: &[u8]) -> nix::Result<usize> {
+    if bytes.is_empty() {
+        return Ok(0);
+    }
+    // SAFETY: `bytes` is a valid slice for its length; `fd` is a socket this
+    // pool owns, open for the duration of the call (only the driver closes
+    // the workers' sockets, and only the driver writes).
+    let n = unsafe {
+        libc::send(
+            fd,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        Err(nix::errno::Errno::last())
+    } else {
+        Ok(n as usize)
+    }
 }
