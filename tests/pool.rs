@@ -206,14 +206,11 @@ fn a_panicking_initializer_fails_tasks_instead_of_looping() {
 #[test]
 fn workers_are_named_like_pythons() {
     // CPython names a pool's workers after its context's Process class:
-    // ForkPoolWorker, SpawnPoolWorker, ForkServerPoolWorker. The fixture
-    // runs under FORKLORE_TEST_START_METHOD, forkserver by default.
-    let expected = match std::env::var("FORKLORE_TEST_START_METHOD").as_deref() {
-        Ok("fork") => "ForkPoolWorker-1",
-        Ok("spawn") => "SpawnPoolWorker-1",
-        _ => "ForkServerPoolWorker-1",
-    };
-    assert_eq!(value(&case("names"), "worker_name"), expected);
+    // ForkPoolWorker without init (forked workers), ForkServerPoolWorker
+    // after it (the `bg-pool` area calls `forklore::init()`).
+    assert_eq!(value(&case("names"), "worker_name"), "ForkPoolWorker-1");
+    let bg = stdout(&run_ok("fx_pool", &["bg-pool", "names"]));
+    assert_eq!(value(&bg, "worker_name"), "ForkServerPoolWorker-1");
 }
 
 fn workers(out: &str) -> Vec<u32> {
