@@ -723,3 +723,27 @@ fn ch15_try_2_one_consumer_gets_the_same_sum() {
         "{text}"
     );
 }
+
+/// Chapter 16, Try it 2: run the chapter piped, 20 times, and look at the
+/// first line. Which side prints first is a race (the page says so); what
+/// holds every time is that the first line is one of the two whole lines.
+#[test]
+fn ch16_try_2_the_first_line_is_the_parent_or_the_listing() {
+    let dir = common::TempDir::new("ch16-try-2");
+    dir.file("a.txt", "");
+    dir.file("b.txt", "");
+    let mut parent_first = 0;
+    for _ in 0..20 {
+        let out = common::bin("ch16_popen")
+            .current_dir(dir.path())
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let text = common::stdout(&out);
+        let first = text.lines().next().unwrap_or("");
+        assert!(first == "parent process" || first == "a.txt", "{text}");
+        parent_first += usize::from(first == "parent process");
+    }
+    eprintln!("the parent printed first in {parent_first} of 20 runs");
+}
