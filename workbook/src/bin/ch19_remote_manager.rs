@@ -56,7 +56,7 @@
 //! The key never goes on the command line: every local user can read a
 //! process's arguments (`ps`, `/proc/PID/cmdline`), and with the key they
 //! could connect and shut the master down. `ch19_remote_manager --help`
-//! shows every option; the argument parsing is in `support/ch19_cli.rs`.
+//! shows every option; the argument parsing is in `support/remote_cli.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -65,7 +65,7 @@ use forklore::pyproto::server::{spawn, ShutdownHandle};
 use forklore::pyproto::{PyAddress, PyManager};
 use forklore::{errln, outln, Error, Process};
 
-#[path = "support/ch19_cli.rs"]
+#[path = "support/remote_cli.rs"]
 mod cli;
 
 /// The names the classic master serves, and the type of their objects.
