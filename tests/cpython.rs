@@ -1,7 +1,11 @@
 //! The CPython interpreters the interop tests run, and their Python programs.
 
+use std::io::BufRead;
+use std::io::BufReader;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+
+use forklore::pyproto::PyAddress;
 
 /// The Python programs these tests run (tests/py/).
 pub const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py");
@@ -45,4 +49,42 @@ pub fn pythons() -> Vec<(String, PathBuf)> {
         }
     }
     out
+}
+
+/// A CPython SyncManager server (with `get_task_queue` and
+/// `get_result_queue`) on a free port; shut down and reaped on drop.
+pub struct CpythonServer {
+    child: Child,
+    /// The TCP port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+impl CpythonServer {
+    pub fn start(py: &PathBuf, key: &str) -> CpythonServer {
+        let mut child = Command::new(py)
+            .arg(format!("{DIR}/cpython_server.py"))
+            .arg(key)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("server printed {line:?}"));
+        CpythonServer { child, port }
+    }
+    pub fn addr(&self) -> PyAddress {
+        PyAddress::Tcp("127.0.0.1".into(), self.port)
+    }
+}
+
+impl Drop for CpythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

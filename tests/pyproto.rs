@@ -3,15 +3,15 @@
 //! from pyenv where present).
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use forklore::pyproto::pickle::{decode, encode, Build, Global, Object};
 use forklore::pyproto::{PyAddress, PyManager, Value};
 use forklore::Error;
 
-use crate::cpython::{pythons, DIR};
+use crate::cpython::{pythons, CpythonServer, DIR};
 
 fn i(v: i64) -> Value {
     Value::Int(v)
@@ -235,47 +235,10 @@ fn every_cpython_reads_what_forklore_pickles() {
     }
 }
 
-/// A CPython SyncManager server (with `get_task_queue` and
-/// `get_result_queue`) on a free port; shut down and reaped on drop.
-struct PyServer {
-    child: Child,
-    port: u16,
-}
-
-impl PyServer {
-    fn start(py: &PathBuf, key: &str) -> PyServer {
-        let mut child = Command::new(py)
-            .arg(format!("{DIR}/cpython_server.py"))
-            .arg(key)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("server printed {line:?}"));
-        PyServer { child, port }
-    }
-    fn addr(&self) -> PyAddress {
-        PyAddress::Tcp("127.0.0.1".into(), self.port)
-    }
-}
-
-impl Drop for PyServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn forklore_client_uses_every_cpython_server() {
     for (ver, py) in pythons() {
-        let srv = PyServer::start(&py, "s3cret");
+        let srv = CpythonServer::start(&py, "s3cret");
         let m = PyManager::connect(srv.addr(), b"s3cret").unwrap();
         client_checks(&m, &format!("CPython {ver}"));
         m.shutdown().unwrap();
@@ -443,7 +406,7 @@ fn client_checks(m: &PyManager, ver: &str) {
 #[test]
 fn a_wrong_key_fails_against_every_cpython_server() {
     for (ver, py) in pythons() {
-        let srv = PyServer::start(&py, "right");
+        let srv = CpythonServer::start(&py, "right");
         match PyManager::connect(srv.addr(), b"wrong") {
             Err(Error::AuthenticationFailed { .. }) => {}
             other => panic!("{ver}: {other:?}"),
@@ -666,7 +629,7 @@ fn forklore_client_reaches_a_cpython_server_on_a_unix_socket() {
 fn with_legacy_md5_off_a_forklore_client_refuses_a_cpython_311_server_only() {
     use forklore::pyproto::Handshake;
     for (ver, py) in pythons() {
-        let srv = PyServer::start(&py, "k");
+        let srv = CpythonServer::start(&py, "k");
         let r = PyManager::connect_with(srv.addr(), b"k", Handshake { legacy_md5: false });
         if ver == "3.11" {
             // A 3.11 server's bare 20-byte challenge can only be answered

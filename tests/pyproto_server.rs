@@ -11,7 +11,7 @@ use forklore::pyproto::server::spawn;
 use forklore::pyproto::{Handshake, PyAddress, PyConnection, PyManager, PyServer};
 use forklore::Error;
 
-use crate::cpython::{pythons, DIR};
+use crate::cpython::{pythons, CpythonServer, DIR};
 
 /// A `forklore-manager serve` child on a free port; killed and reaped on drop.
 struct Server {
@@ -99,20 +99,9 @@ fn the_same_checks_pass_against_cpythons_own_server() {
     // The checks are CPython's behaviour, not forklore's: each version's own
     // server passes them too.
     for (ver, py) in pythons() {
-        let mut child = Command::new(&py)
-            .arg(format!("{DIR}/cpython_server.py"))
-            .arg("k3y")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line.trim().parse().unwrap();
-        let (ok, text) = run_py(&py, "sync_client.py", port, "k3y");
-        let _ = child.kill();
-        let _ = child.wait();
+        let srv = CpythonServer::start(&py, "k3y");
+        let (ok, text) = run_py(&py, "sync_client.py", srv.port, "k3y");
+        drop(srv);
         assert!(
             ok && text.contains("all ok"),
             "CPython {ver} against its own server:\n{text}"
