@@ -4,8 +4,10 @@
 //! executor, the Manager's server) goes through [`fork`]. Keeping the call in
 //! one small module keeps its safety argument in one place too.
 
+use std::any::Any;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use nix::unistd;
 
@@ -36,6 +38,39 @@ static CHILD_OF_THREADED: AtomicBool = AtomicBool::new(false);
 /// parent: take no lock (see [`CHILD_OF_THREADED`]).
 pub(crate) fn child_of_threaded() -> bool {
     CHILD_OF_THREADED.load(Ordering::Relaxed)
+}
+
+/// A module that must act on both sides of forklore's own [`fork`] (the
+/// managers' client: it adopts the proxies a child inherits, see
+/// `managers::client`). A higher layer registers itself here with
+/// [`register_participant`], so that this module, at the bottom, names
+/// nothing above it.
+///
+/// `before` runs in the parent just before `fork(2)` and returns what must
+/// live across the system call (a lock guard); `after` gets it back right
+/// after, on each side (`true` in the child), and on a failed fork (`false`).
+pub(crate) struct ForkParticipant {
+    /// In the parent, before `fork(2)`.
+    pub before: fn() -> Box<dyn Any>,
+    /// On each side after `fork(2)`: the value `before` returned, and whether
+    /// this is the child.
+    pub after: fn(Box<dyn Any>, bool),
+}
+
+/// The one participant, set once (by the first manager client endpoint).
+/// Not a process-wide hook: only forks made by [`fork`] and
+/// [`fork_with_threads`] consult it; a raw `libc::fork` does not.
+static PARTICIPANT: OnceLock<ForkParticipant> = OnceLock::new();
+
+/// Register `p` to run around every fork forklore makes from now on. The
+/// first registration wins; later ones are ignored (there is one
+/// participant, the managers' client, which registers the same functions
+/// each time). Sound in a threaded program: the slot is a `OnceLock`, and a
+/// fork racing with the first registration sees it either unset (then no
+/// client state can be in use yet on the registering thread's side, since
+/// registration comes before the first endpoint exists) or set.
+pub(crate) fn register_participant(p: ForkParticipant) {
+    let _ = PARTICIPANT.set(p);
 }
 
 /// Create a child process, a copy of this one, as `os.fork()` does.
@@ -129,12 +164,19 @@ unsafe fn fork_inner(threaded: bool) -> Result<Fork> {
     // SAFETY: the caller upholds this function's contract (see `# Safety`):
     // in a multithreaded parent the child restricts itself to
     // async-signal-safe calls, and it never unwinds into the parent's frames.
-    // Proxies of a Manager that the child inherits are adopted for it
-    // before the fork (bounded network I/O, no lock held across it).
-    let managers = crate::managers::client::before_fork();
+    // A registered participant (the managers' client) acts before the fork:
+    // proxies of a Manager that the child inherits are adopted for it
+    // (bounded network I/O, no lock held across it).
+    let participant = PARTICIPANT.get();
+    let held = participant.map(|p| (p.before)());
+    let after = |in_child: bool| {
+        if let (Some(p), Some(held)) = (participant, held) {
+            (p.after)(held, in_child);
+        }
+    };
     match unsafe { unistd::fork() } {
         Ok(unistd::ForkResult::Parent { child }) => {
-            crate::managers::client::after_fork(managers, false);
+            after(false);
             Ok(Fork::Parent {
                 child: Pid::from_nix(child),
             })
@@ -143,11 +185,11 @@ unsafe fn fork_inner(threaded: bool) -> Result<Fork> {
             if threaded {
                 CHILD_OF_THREADED.store(true, Ordering::Relaxed);
             }
-            crate::managers::client::after_fork(managers, true);
+            after(true);
             Ok(Fork::Child)
         }
         Err(e) => {
-            crate::managers::client::after_fork(managers, false);
+            after(false);
             Err(Error::os("fork", e))
         }
     }

@@ -37,22 +37,6 @@ const ORDER: &[&str] = &[
     "subprocess",
 ];
 
-/// The upward arrows still there, each with why; the test fails when one of
-/// them disappears too, so that this list only shrinks.
-const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
-    (
-        "fork.rs",
-        "managers",
-        "every fork lets the managers' client hand its sessions to the child \
-         (before_fork/after_fork); inverting it needs a registered hook",
-    ),
-    (
-        "start/spawn.rs",
-        "managers",
-        "init() in a spawned child runs the Manager server it was spawned for",
-    ),
-];
-
 /// Files that run on the server side of a socket, and the client modules
 /// they must not import.
 const SERVER_SIDE: &[(&str, &[&str])] = &[
@@ -284,19 +268,11 @@ fn no_module_imports_one_above_it() {
             }
         }
     }
-    let known: BTreeSet<(String, String)> = KNOWN_UPWARD
-        .iter()
-        .map(|(f, m, _)| (f.to_string(), m.to_string()))
-        .collect();
-    let new: Vec<_> = upward.difference(&known).collect();
     assert!(
-        new.is_empty(),
-        "these files import a module above theirs in ORDER: {new:?}"
-    );
-    let gone: Vec<_> = known.difference(&upward).collect();
-    assert!(
-        gone.is_empty(),
-        "these known upward imports are gone: remove them from KNOWN_UPWARD: {gone:?}"
+        upward.is_empty(),
+        "these files import a module above theirs in ORDER (a lower layer must not name a \
+         higher one: let the higher one register itself, as managers does with \
+         fork::register_participant): {upward:?}"
     );
 }
 

@@ -40,7 +40,8 @@
 //! for them. CPython increfs them in an after-fork hook in the child, which
 //! races with the parent dropping its own proxies. Here forklore's own fork
 //! path ([`crate::fork()`], and so `Process::start`, pools, the fork
-//! server's parent never has proxies) calls [`before_fork`] in the parent
+//! server's parent never has proxies; the client registers itself there
+//! when its first [`Endpoint`] is made) calls [`before_fork`] in the parent
 //! just before `fork`: for each session with live proxies, it opens a new
 //! session connection and adopts (increfs) all of them on it, and the child
 //! inherits that connection as its own session. The references exist
@@ -82,6 +83,24 @@ use crate::error::{Error, Result};
 pub(crate) struct Endpoint {
     pub address: Address,
     pub authkey: Vec<u8>,
+}
+
+impl Endpoint {
+    /// A manager's endpoint. The first one made in a process registers this
+    /// client with forklore's fork path ([`crate::fork()`] then calls
+    /// [`before_fork`] and [`after_fork`]); before any endpoint exists there
+    /// is no proxy to adopt, so nothing is registered.
+    pub(crate) fn new(address: Address, authkey: Vec<u8>) -> Arc<Endpoint> {
+        crate::fork::register_participant(crate::fork::ForkParticipant {
+            before: || Box::new(before_fork()),
+            after: |held, in_child| {
+                if let Ok(guard) = held.downcast::<ForkGuard>() {
+                    after_fork(*guard, in_child);
+                }
+            },
+        });
+        Arc::new(Endpoint { address, authkey })
+    }
 }
 
 /// Turn a transport failure into [`Error::ManagerGone`], or into
@@ -564,14 +583,25 @@ pub(crate) fn know(ep: &Arc<Endpoint>) {
     known.push(Arc::clone(ep));
 }
 
-/// The known manager at `address`.
+/// The known manager at `address`: one this process connected to or
+/// started, or else one it learned from the arguments of the target it was
+/// started to run (see `crate::start::keys`; known from then on).
 pub(crate) fn known(address: &Address) -> Option<Arc<Endpoint>> {
-    KNOWN
+    let found = KNOWN
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
         .find(|k| &k.address == address)
-        .cloned()
+        .cloned();
+    if found.is_some() {
+        return found;
+    }
+    let (_, authkey) = crate::start::keys::learned()
+        .into_iter()
+        .find(|(a, _)| a.parse::<Address>().is_ok_and(|a| &a == address))?;
+    let ep = Endpoint::new(address.clone(), authkey);
+    know(&ep);
+    Some(ep)
 }
 
 /// A proxy of `id` was read from a token in this process: hold a reference

@@ -310,7 +310,6 @@ pub use client::sync::{
 };
 pub use client::value::{NamespaceProxy, ValueProxy};
 pub use named::Shared;
-pub(crate) use owner::run_spawned_server;
 use owner::Owner;
 
 /// A handle to a manager's server process (Python: `multiprocessing.Manager()`,
@@ -362,10 +361,7 @@ impl Manager {
     /// handshake), and [`Error::Timeout`] if it accepts but does not
     /// complete the handshake within [`tcp::HANDSHAKE_TIMEOUT`].
     pub fn connect(address: Address, authkey: &[u8]) -> Result<Manager> {
-        let endpoint = Arc::new(Endpoint {
-            address,
-            authkey: authkey.to_vec(),
-        });
+        let endpoint = Endpoint::new(address, authkey.to_vec());
         drop(client::connect(&endpoint)?);
         client::know(&endpoint);
         Ok(Manager {

@@ -94,57 +94,11 @@ thread_local! {
     static SENDING: std::cell::RefCell<Vec<Handle>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-thread_local! {
-    /// While a `Process` target's arguments are encoded: the managers of
-    /// the proxies met (see [`Capture`]).
-    static CAPTURE: std::cell::RefCell<Option<Vec<std::sync::Arc<super::client::Endpoint>>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Collects the managers of the proxies serialized while it lives, for a
-/// `Process` target's arguments: a spawned child must learn their keys.
-pub(crate) struct Capture(Option<Vec<std::sync::Arc<super::client::Endpoint>>>);
-
-impl Capture {
-    pub(crate) fn start() -> Capture {
-        Capture(CAPTURE.with(|c| c.borrow_mut().replace(Vec::new())))
-    }
-
-    /// The (address, authkey) of each manager met, once each.
-    pub(crate) fn finish(self) -> Vec<(String, Vec<u8>)> {
-        let mut met = CAPTURE.with(|c| std::mem::replace(&mut *c.borrow_mut(), self.0.clone()));
-        let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-        for ep in met.take().unwrap_or_default() {
-            let a = ep.address.to_string();
-            if !out.iter().any(|(x, _)| *x == a) {
-                out.push((a, ep.authkey.clone()));
-            }
-        }
-        out
-    }
-}
-
-/// In a process about to read a target's arguments: know their managers.
-pub(crate) fn learn(managers: &[(String, Vec<u8>)]) {
-    for (address, authkey) in managers {
-        if let Ok(address) = address.parse::<super::Address>() {
-            if super::client::known(&address).is_none() {
-                super::client::know(&std::sync::Arc::new(super::client::Endpoint {
-                    address,
-                    authkey: authkey.clone(),
-                }));
-            }
-        }
-    }
-}
-
 /// Keep a copy of `h` until this thread's next call completes.
 fn sending(h: &Handle) {
-    let _ = CAPTURE.try_with(|c| {
-        if let Some(v) = c.borrow_mut().as_mut() {
-            v.push(std::sync::Arc::clone(&h.endpoint));
-        }
-    });
+    // A `Process` target's arguments being encoded: a spawned child must
+    // learn this manager's key.
+    crate::start::keys::note(|| (h.endpoint.address.to_string(), h.endpoint.authkey.clone()));
     let h = h.clone();
     let _ = SENDING.try_with(|s| s.borrow_mut().push(h));
 }

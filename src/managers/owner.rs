@@ -213,7 +213,9 @@ impl Manager {
                 accept::Listener::Unix(l) => (l.as_raw_fd(), false),
                 accept::Listener::Tcp(l) => (l.as_raw_fd(), true),
             };
+            let serve = run_spawned_server as crate::start::spawn::Serve;
             let entry = crate::start::spawn::Entry::Manager {
+                serve: crate::start::spawn::offset_of(serve as usize),
                 listener: fd,
                 tcp,
                 authkey: authkey.clone(),
@@ -248,7 +250,7 @@ impl Manager {
         };
         drop(listener);
         drop(alive_r);
-        let endpoint = Arc::new(Endpoint { address, authkey });
+        let endpoint = Endpoint::new(address, authkey);
         client::know(&endpoint);
         Ok(Manager {
             owner: Some(Arc::new(Owner {

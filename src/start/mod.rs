@@ -55,6 +55,7 @@ use crate::error::{Error, Result};
 
 pub(crate) mod child;
 pub(crate) mod forkserver;
+pub(crate) mod keys;
 pub(crate) mod spawn;
 
 pub use spawn::init;

@@ -104,6 +104,11 @@ pub(crate) fn address_of(offset: i64) -> usize {
 /// decode error.
 pub(crate) type Call = fn(usize, &[u8], Vec<OwnedFd>) -> std::result::Result<(), String>;
 
+/// What a spawned Manager's server runs (see [`Entry::Manager`]): the
+/// listener, whether it is TCP, the authkey, the "owner alive" pipe and the
+/// Unix socket's directory. It never returns.
+pub(crate) type Serve = fn(OwnedFd, bool, Vec<u8>, OwnedFd, Option<PathBuf>) -> !;
+
 /// The trampoline for a `fn(A)`.
 pub(crate) fn call_fn<A: DeserializeOwned>(
     func: usize,
@@ -134,7 +139,7 @@ pub(crate) struct FnTarget {
     pub args: Vec<u8>,
     /// The managers (address, authkey) of the proxies in `args`: a
     /// spawned child learns them before it reads the arguments, as CPython
-    /// gives its authkey to the children it starts (see `managers::named`).
+    /// gives its authkey to the children it starts (see [`super::keys`]).
     pub managers: Vec<(String, Vec<u8>)>,
     pub fds: Arc<Vec<OwnedFd>>,
 }
@@ -149,7 +154,7 @@ impl FnTarget {
         f: fn(A),
         args: &A,
     ) -> Result<Self> {
-        let capture = crate::managers::named::Capture::start();
+        let capture = super::keys::Capture::start();
         let (args, fds, why) = crate::synchronize::encode_with_fds(|| postcard::to_stdvec(args));
         let args = args.map_err(|e| Error::Encode(why.unwrap_or_else(|| e.to_string())))?;
         if fds.len() > MAX_ARG_FDS {
@@ -175,7 +180,7 @@ impl FnTarget {
 
     /// Run it here. `Err` is a decode error of the arguments.
     pub(crate) fn run(self) -> std::result::Result<(), String> {
-        crate::managers::named::learn(&self.managers);
+        super::keys::learn(&self.managers);
         let fds = match Arc::try_unwrap(self.fds) {
             Ok(fds) => fds,
             Err(shared) => shared
@@ -266,8 +271,11 @@ pub(crate) enum Entry {
     /// Run a process's target.
     Target { name: String, target: WireFn },
     /// Be a Manager's server, on an inherited listening socket (`tcp` or
-    /// Unix), until `alive` reads end-of-file.
+    /// Unix), until `alive` reads end-of-file. `serve` is the offset of the
+    /// [`Serve`] function that does it (the managers module's, which this
+    /// module does not name: it is a layer above).
     Manager {
+        serve: i64,
         listener: RawFd,
         tcp: bool,
         authkey: Vec<u8>,
@@ -363,6 +371,7 @@ pub fn init() {
             }
         }
         Entry::Manager {
+            serve,
             listener,
             tcp,
             authkey,
@@ -377,7 +386,11 @@ pub fn init() {
                 unsafe { (OwnedFd::from_raw_fd(listener), OwnedFd::from_raw_fd(alive)) };
             set_cloexec(listener.as_raw_fd());
             set_cloexec(alive.as_raw_fd());
-            crate::managers::run_spawned_server(listener, tcp, authkey, alive, dir)
+            // SAFETY: `serve` is the offset of a real `Serve` function of
+            // the parent's build, which `init` just checked this executable
+            // is (same file, same offset of `init`): the same function here.
+            let serve = unsafe { std::mem::transmute::<usize, Serve>(address_of(serve)) };
+            serve(listener, tcp, authkey, alive, dir)
         }
         Entry::ForkServer {
             listener,
