@@ -211,3 +211,156 @@ pub fn also_ok(sig: forklore::Signal) {}
     // `pub use nix`, `a`, the field `f`, the enum, `b`, `T`.
     assert_eq!(lines, vec![4, 5, 11, 14, 17, 18]);
 }
+
+/// The parameters of a `pub fn` signature (the text inside its outermost
+/// parentheses), split at top-level commas.
+fn params(sig: &str) -> Vec<String> {
+    let Some(open) = sig.find('(') else {
+        return Vec::new();
+    };
+    let mut depth = 0i32;
+    let mut cur = String::new();
+    let mut out = Vec::new();
+    let mut prev = ' ';
+    for c in sig[open + 1..].chars() {
+        let arrow = prev == '-' && c == '>';
+        prev = c;
+        match c {
+            _ if arrow => {}
+            '(' | '<' | '[' => depth += 1,
+            ')' if depth == 0 => break,
+            ')' | '>' | ']' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur);
+    out.into_iter()
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// A parameter that is a boolean flag or an optional timeout: the API's
+/// style is enums or builders for flags and `x()` / `x_timeout(d)` pairs for
+/// waits (issue 11). `self` by value does not count.
+fn flag_or_optional_timeout(param: &str) -> bool {
+    let Some((_, ty)) = param.split_once(':') else {
+        return false;
+    };
+    let ty: String = ty.chars().filter(|c| !c.is_whitespace()).collect();
+    ty == "bool" || ty.contains("Option<Duration>") || ty.contains("Option<std::time::Duration>")
+}
+
+fn pub_fn_signatures() -> Vec<(String, usize, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(&src).unwrap().display().to_string();
+        if rel.starts_with("bin/") {
+            continue;
+        }
+        let code = strip_comments(&std::fs::read_to_string(&f).unwrap());
+        for (line, text) in public_items(&code) {
+            let head = text.split('(').next().unwrap_or("");
+            if head.contains("fn ") {
+                out.push((rel.clone(), line, text));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_public_fn_takes_a_bool_or_an_optional_timeout() {
+    let mut found = Vec::new();
+    for (rel, line, sig) in pub_fn_signatures() {
+        for p in params(&sig) {
+            if flag_or_optional_timeout(&p) {
+                found.push(format!("{rel}:{line}: `{p}`"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "public fns with a bool or Option<Duration> parameter (use an enum, a \
+         builder, or an x()/x_timeout(d) pair):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_parameter_checker_sees_flags_and_optional_timeouts() {
+    let sigs = [
+        ("pub fn a(&self, wait: bool, cancel: bool) -> Result<()>", 2),
+        (
+            "pub fn b(\n    &mut self,\n    timeout: Option<Duration>,\n) -> Result<X>",
+            1,
+        ),
+        (
+            "pub fn c(&self, f: impl Fn(bool) -> bool, d: Duration) -> bool",
+            0,
+        ),
+        (
+            "pub fn d(&self, m: HashMap<K, bool>, t: Option<std::time::Duration>)",
+            1,
+        ),
+        ("pub fn e(self) -> Option<Duration>", 0),
+        (
+            "pub fn f(&self, p: impl FnMut() -> Result<bool>, t: Option<Duration>)",
+            1,
+        ),
+    ];
+    for (sig, want) in sigs {
+        let got = params(sig)
+            .iter()
+            .filter(|p| flag_or_optional_timeout(p))
+            .count();
+        assert_eq!(got, want, "{sig}");
+    }
+}
+
+/// Names of std items a user of forklore is likely to import next to
+/// forklore's (`use std::future::Future;`, `use std::process::{Command,
+/// Stdio};`, `use std::env::Args;`). forklore's own `ExitStatus` is kept on
+/// purpose (see its rustdoc): it is std's concept under std's name.
+const STD_NAMES: &[&str] = &["Future", "Command", "Stdio", "Args", "Child", "Output"];
+
+#[test]
+fn no_public_type_shadows_a_std_name() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(&src).unwrap().display().to_string();
+        let code = strip_comments(&std::fs::read_to_string(&f).unwrap());
+        for (line, text) in public_items(&code) {
+            let t = text.trim_start();
+            for kw in ["pub struct ", "pub enum ", "pub type ", "pub trait "] {
+                if let Some(rest) = t.strip_prefix(kw) {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if STD_NAMES.contains(&name.as_str()) {
+                        found.push(format!("{rel}:{line}: {name}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "public types named like a std type a user imports beside them:\n{}",
+        found.join("\n")
+    );
+}

@@ -165,10 +165,12 @@ fn a_pipeline_through_a_taken_pipe() {
         .stdout(Stdio::Pipe)
         .spawn()
         .unwrap();
-    let (out, err) = p2.communicate(None, Some(Duration::from_secs(30))).unwrap();
+    let (out, err) = p2
+        .communicate_timeout(None, Duration::from_secs(30))
+        .unwrap();
     assert_eq!(out.as_deref(), Some(&b"a\nb\nc\n"[..]));
     assert_eq!(err, None);
-    assert!(p1.wait(Some(Duration::from_secs(30))).unwrap().success());
+    assert!(p1.wait_timeout(Duration::from_secs(30)).unwrap().success());
     assert!(p2.returncode().unwrap().success());
 }
 
@@ -297,7 +299,7 @@ fn communicate_moves_10_mb_each_way_while_the_child_echoes_to_both_pipes() {
             .spawn()
             .unwrap();
         let (out, err) = p
-            .communicate(Some(&input), Some(Duration::from_secs(60)))
+            .communicate_timeout(Some(&input), Duration::from_secs(60))
             .unwrap();
         same("stdout", &out.unwrap(), &input);
         same("stderr", &err.unwrap(), &input);
@@ -315,7 +317,7 @@ fn communicate_survives_a_child_that_floods_both_pipes_before_reading() {
             .spawn()
             .unwrap();
         let (out, err) = p
-            .communicate(Some(&input), Some(Duration::from_secs(60)))
+            .communicate_timeout(Some(&input), Duration::from_secs(60))
             .unwrap();
         let flood = pattern(10 * MB, 7);
         let mut want = flood.clone();
@@ -338,7 +340,7 @@ fn communicate_timeout_leaves_the_child_running_and_loses_no_output() {
         let gate = p.take_stdin(); // held here: communicate cannot close it
         let t = Instant::now();
         let e = p
-            .communicate(None, Some(Duration::from_millis(300)))
+            .communicate_timeout(None, Duration::from_millis(300))
             .unwrap_err();
         let waited = t.elapsed();
         assert!(e.is_timeout(), "{e}");
@@ -358,14 +360,16 @@ fn communicate_timeout_leaves_the_child_running_and_loses_no_output() {
         assert_eq!(p.poll().unwrap(), None);
         assert_eq!(p.returncode(), None);
         drop(gate);
-        let (out, err) = p.communicate(None, Some(Duration::from_secs(60))).unwrap();
+        let (out, err) = p
+            .communicate_timeout(None, Duration::from_secs(60))
+            .unwrap();
         let mut want = pattern(MB, 11);
         want.extend_from_slice(b"done\n");
         same("stdout after the timeout", &out.unwrap(), &want);
         assert_eq!(err, None);
         assert!(p.returncode().unwrap().success());
         // Later calls have nothing more to return.
-        assert_eq!(p.communicate(None, None).unwrap(), (Some(vec![]), None));
+        assert_eq!(p.communicate(None).unwrap(), (Some(vec![]), None));
     });
 }
 
@@ -387,7 +391,7 @@ fn communicate_timeout_carries_the_output_read_so_far() {
         let deadline = Instant::now() + Duration::from_secs(60);
         let (out, err) = loop {
             let e = p
-                .communicate(None, Some(Duration::from_millis(100)))
+                .communicate_timeout(None, Duration::from_millis(100))
                 .unwrap_err();
             let Error::TimeoutExpired { stdout, stderr, .. } = e else {
                 panic!("not a timeout: {e}");
@@ -400,7 +404,9 @@ fn communicate_timeout_carries_the_output_read_so_far() {
         assert_eq!(out, b"started\n");
         assert_eq!(err, b"pineapple\n");
         drop(gate);
-        let (out, err) = p.communicate(None, Some(Duration::from_secs(60))).unwrap();
+        let (out, err) = p
+            .communicate_timeout(None, Duration::from_secs(60))
+            .unwrap();
         assert_eq!(out.unwrap(), b"started\n");
         assert_eq!(err.unwrap(), b"pineapple\n");
     });
@@ -418,16 +424,18 @@ fn communicate_after_a_timeout_sends_the_rest_of_the_input() {
             .spawn()
             .unwrap();
         let e = p
-            .communicate(Some(&input), Some(Duration::ZERO))
+            .communicate_timeout(Some(&input), Duration::ZERO)
             .unwrap_err();
         assert!(e.is_timeout(), "{e}");
         for _ in 0..3 {
-            let e = p.communicate(None, Some(Duration::ZERO)).unwrap_err();
+            let e = p.communicate_timeout(None, Duration::ZERO).unwrap_err();
             assert!(e.is_timeout(), "{e}");
         }
-        let again = p.communicate(Some(b"more"), None).unwrap_err();
+        let again = p.communicate(Some(b"more")).unwrap_err();
         assert!(matches!(again, Error::InvalidArgument(_)), "{again}");
-        let (out, err) = p.communicate(None, Some(Duration::from_secs(60))).unwrap();
+        let (out, err) = p
+            .communicate_timeout(None, Duration::from_secs(60))
+            .unwrap();
         same("stdout", &out.unwrap(), &input);
         same("stderr", &err.unwrap(), &input);
     });
@@ -436,7 +444,7 @@ fn communicate_after_a_timeout_sends_the_rest_of_the_input() {
 #[test]
 fn communicate_without_pipes_just_waits() {
     let mut p = Popen::new(["sh", "-c", "exit 4"]).unwrap();
-    assert_eq!(p.communicate(None, None).unwrap(), (None, None));
+    assert_eq!(p.communicate(None).unwrap(), (None, None));
     assert_eq!(p.returncode(), Some(ExitStatus::Exited(4)));
 }
 
@@ -447,7 +455,7 @@ fn wait_timeout_sleeps_in_the_kernel_and_leaves_the_child_running() {
     let mut p = Popen::new(["sleep", "30"]).unwrap();
     assert_eq!(p.poll().unwrap(), None);
     let (cpu, t) = (thread_cpu(), Instant::now());
-    let e = p.wait(Some(Duration::from_millis(500))).unwrap_err();
+    let e = p.wait_timeout(Duration::from_millis(500)).unwrap_err();
     let (cpu, waited) = (thread_cpu() - cpu, t.elapsed());
     assert_eq!(
         e.to_string(),
@@ -458,25 +466,25 @@ fn wait_timeout_sleeps_in_the_kernel_and_leaves_the_child_running() {
     assert!(cpu < Duration::from_millis(50), "wait used {cpu:?} of CPU");
     assert_eq!(p.poll().unwrap(), None, "a wait timeout does not kill");
     p.terminate().unwrap();
-    let st = p.wait(Some(Duration::from_secs(30))).unwrap();
+    let st = p.wait_timeout(Duration::from_secs(30)).unwrap();
     assert_eq!(st, ExitStatus::Signaled(Signal::SIGTERM));
     assert_eq!(st.to_string(), "-15");
     assert_eq!(p.returncode(), Some(st));
     // Signalling a reaped child does nothing.
     p.kill().unwrap();
-    assert_eq!(p.wait(None).unwrap(), st);
+    assert_eq!(p.wait().unwrap(), st);
 }
 
 #[test]
 fn a_timeout_too_large_for_a_deadline_means_no_timeout() {
     // Python accepts any timeout; `Instant + Duration::MAX` would overflow.
     let mut p = Popen::new(["true"]).unwrap();
-    assert!(p.wait(Some(Duration::MAX)).unwrap().success());
+    assert!(p.wait_timeout(Duration::MAX).unwrap().success());
     let mut p = Command::new(["echo", "hi"])
         .stdout(Stdio::Pipe)
         .spawn()
         .unwrap();
-    let (out, _) = p.communicate(None, Some(Duration::MAX)).unwrap();
+    let (out, _) = p.communicate_timeout(None, Duration::MAX).unwrap();
     assert_eq!(out.as_deref(), Some(&b"hi\n"[..]));
     let done = Command::new(["true"]).timeout(Duration::MAX).run().unwrap();
     assert!(done.returncode.success());
@@ -486,7 +494,7 @@ fn a_timeout_too_large_for_a_deadline_means_no_timeout() {
 fn a_death_by_signal_is_its_own_variant_shown_negative() {
     let mut p = Popen::new(["sleep", "30"]).unwrap();
     p.kill().unwrap();
-    let st = p.wait(None).unwrap();
+    let st = p.wait().unwrap();
     assert_eq!(st, ExitStatus::Signaled(Signal::SIGKILL));
     assert_eq!((st.code(), st.to_string()), (-9, "-9".to_string()));
     // A child that kills itself, and a plain exit code, for contrast.
@@ -711,9 +719,9 @@ fn arguments_that_cannot_work_are_refused_with_a_reason() {
     assert!(why.contains("run()"), "{why}");
     // Input for a child whose stdin is not a pipe.
     let mut p = Command::new(["true"]).spawn().unwrap();
-    let e = p.communicate(Some(b"lost"), None).unwrap_err();
+    let e = p.communicate(Some(b"lost")).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
-    p.wait(None).unwrap();
+    p.wait().unwrap();
     // run: input and stdin together.
     let e = Command::new(["cat"])
         .stdin(Stdio::DevNull)
@@ -743,6 +751,6 @@ fn dropping_closes_the_stdin_pipe_so_a_reader_ends_and_is_reaped() {
 fn waited_children_leave_nothing_in_proc() {
     let mut p = Popen::new(["true"]).unwrap();
     let pid = p.pid().as_raw() as u32;
-    assert!(p.wait(None).unwrap().success());
+    assert!(p.wait().unwrap().success());
     assert!(!proc_exists(pid), "child {pid} left a zombie");
 }

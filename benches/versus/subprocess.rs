@@ -21,7 +21,7 @@ pub fn spawn_wait() -> Spec<'static> {
         forklore: Box::new(|ops| {
             time_ops(ops, || {
                 let mut p = Popen::new(["true"]).unwrap();
-                assert!(p.wait(None).unwrap().success());
+                assert!(p.wait().unwrap().success());
             })
         }),
         // The floor: posix_spawnp + waitpid, with the PATH lookup, the same

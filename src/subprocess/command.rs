@@ -246,27 +246,28 @@ impl Command {
             self.stdin = Stdio::Pipe;
         }
         let mut p = self.launch()?;
-        let (stdout, stderr) = match p.communicate(input.as_deref(), timeout) {
-            Ok(out) => out,
-            Err(Error::TimeoutExpired { cmd, timeout, .. }) => {
-                // Python: kill, collect what the child wrote, reap.
-                let _ = p.kill();
-                let _ = p.wait(None);
-                let (stdout, stderr) = p.drain();
-                return Err(Error::TimeoutExpired {
-                    cmd,
-                    timeout,
-                    stdout,
-                    stderr,
-                });
-            }
-            Err(e) => {
-                let _ = p.kill();
-                let _ = p.wait(None);
-                return Err(e);
-            }
-        };
-        let returncode = p.wait(None)?;
+        let (stdout, stderr) =
+            match p.communicate_until(input.as_deref(), super::popen::limit(timeout)) {
+                Ok(out) => out,
+                Err(Error::TimeoutExpired { cmd, timeout, .. }) => {
+                    // Python: kill, collect what the child wrote, reap.
+                    let _ = p.kill();
+                    let _ = p.wait();
+                    let (stdout, stderr) = p.drain();
+                    return Err(Error::TimeoutExpired {
+                        cmd,
+                        timeout,
+                        stdout,
+                        stderr,
+                    });
+                }
+                Err(e) => {
+                    let _ = p.kill();
+                    let _ = p.wait();
+                    return Err(e);
+                }
+            };
+        let returncode = p.wait()?;
         let done = CompletedProcess {
             args: p.args.clone(),
             returncode,

@@ -10,7 +10,7 @@
 //!     .stdout(Stdio::Pipe)
 //!     .spawn()
 //!     .unwrap();
-//! let (out, err) = p.communicate(Some(b"hello\n"), None).unwrap();
+//! let (out, err) = p.communicate(Some(b"hello\n")).unwrap();
 //! assert_eq!(out.as_deref(), Some(&b"HELLO\n"[..]));
 //! assert_eq!(err, None); // stderr was not a pipe
 //! assert_eq!(p.returncode().unwrap().code(), 0);
@@ -29,8 +29,8 @@
 //! | `Popen("ls \| wc -l", shell=True)` | [`Popen::shell`]`("ls \| wc -l")` |
 //! | `Popen(args, stdin=PIPE, cwd=d, env=e)` | [`Command::new`]`(args).stdin(Stdio::Pipe).cwd(d).env(k, v).spawn()` |
 //! | `None`, `PIPE`, `DEVNULL`, `STDOUT`, a file | [`Stdio::Inherit`], [`Stdio::Pipe`], [`Stdio::DevNull`], [`Stdio::Stdout`], [`Stdio::Fd`] |
-//! | `p.communicate(input, timeout)` | [`Popen::communicate`] |
-//! | `p.wait(timeout)`, `p.poll()`, `p.returncode` | [`Popen::wait`], [`Popen::poll`], [`Popen::returncode`] |
+//! | `p.communicate(input)`, `p.communicate(input, timeout)` | [`Popen::communicate`], [`Popen::communicate_timeout`] |
+//! | `p.wait()`, `p.wait(timeout)`, `p.poll()`, `p.returncode` | [`Popen::wait`], [`Popen::wait_timeout`], [`Popen::poll`], [`Popen::returncode`] |
 //! | `p.terminate()`, `p.kill()`, `p.send_signal(s)` | [`Popen::terminate`], [`Popen::kill`], [`Popen::send_signal`] |
 //! | `run(args, input=, capture_output=, timeout=, check=)` | [`run`], [`Command::run`] |
 //! | `check_output(args)` | [`check_output`], [`Command::check_output`] |

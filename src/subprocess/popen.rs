@@ -120,20 +120,30 @@ impl Popen {
         Ok(self.returncode)
     }
 
-    /// Wait for the child to end and reap it (Python: `p.wait(timeout)`).
+    /// Wait for the child to end and reap it (Python: `p.wait()`).
     ///
-    /// With a timeout, the wait sleeps in the kernel on a pidfd; if the child
-    /// is still running when it expires, the result is
-    /// [`Error::TimeoutExpired`] and the child is left running. Do not `wait`
+    /// Do not `wait`
     /// on a child that writes more than a pipe holds (64 KiB) to a
     /// [`Stdio::Pipe`]: it blocks until someone reads, which nobody does.
     /// [`communicate`](Popen::communicate) reads while it waits.
     ///
     /// # Errors
+    /// [`Error::Os`] (`ECHILD`) if something else reaped the child.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        self.wait_until(None)
+    }
+
+    /// [`wait`](Self::wait) at most `timeout` (Python: `p.wait(timeout)`).
+    ///
+    /// The wait sleeps in the kernel on a pidfd; if the child is still
+    /// running when `timeout` expires, the result is
+    /// [`Error::TimeoutExpired`] and the child is left running.
+    ///
+    /// # Errors
     /// [`Error::TimeoutExpired`]; [`Error::Os`] (`ECHILD`) if something else
     /// reaped the child.
-    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<ExitStatus> {
-        self.wait_until(limit(timeout))
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        self.wait_until(limit(Some(timeout)))
     }
 
     /// Wait until the deadline of `(timeout, deadline)`, naming `timeout` in
@@ -167,7 +177,8 @@ impl Popen {
 
     /// Send `input` to the child's stdin, read its stdout and stderr to
     /// end-of-file, wait for it to end, and return what it wrote
-    /// (Python: `p.communicate(input, timeout)`).
+    /// (Python: `p.communicate(input)`; with a timeout,
+    /// [`communicate_timeout`](Self::communicate_timeout)).
     ///
     /// Each half of the result is `Some` if that stream is a pipe, `None`
     /// otherwise. Stdin is closed once the input is sent (at once without
@@ -186,17 +197,18 @@ impl Popen {
     ///     .stdout(Stdio::Pipe)
     ///     .spawn()
     ///     .unwrap();
-    /// let e = p.communicate(None, Some(Duration::from_millis(200))).unwrap_err();
+    /// let e = p.communicate_timeout(None, Duration::from_millis(200)).unwrap_err();
     /// assert!(e.is_timeout());
     /// assert_eq!(p.poll().unwrap(), None); // not killed: still running
     /// p.kill().unwrap();
-    /// let (out, _) = p.communicate(None, None).unwrap();
+    /// let (out, _) = p.communicate(None).unwrap();
     /// assert_eq!(out.unwrap(), b"started\n"); // nothing read before the timeout is lost
     /// assert_eq!(p.returncode().unwrap().code(), -9);
     /// ```
     ///
     /// # Timeouts
-    /// When `timeout` expires first, the result is [`Error::TimeoutExpired`]
+    /// With [`communicate_timeout`](Self::communicate_timeout), when
+    /// `timeout` expires first, the result is [`Error::TimeoutExpired`]
     /// and, as in Python, the child is **not** killed. Its `stdout` and
     /// `stderr` hold a copy of what was read so far from each piped stream
     /// (Python: `TimeoutExpired.stdout`/`.stderr`; CPython gives `None` for a
@@ -215,19 +227,35 @@ impl Popen {
     /// [`Error::TimeoutExpired`]; [`Error::InvalidArgument`] for input when
     /// stdin is not a pipe, or input in a second call;
     /// [`Error::Io`]/[`Error::Os`] if a pipe operation fails.
-    pub fn communicate(
+    pub fn communicate(&mut self, input: Option<&[u8]>) -> Result<Captured> {
+        self.communicate_until(input, None)
+    }
+
+    /// [`communicate`](Self::communicate) at most `timeout` (Python:
+    /// `p.communicate(input, timeout)`); see its `# Timeouts`.
+    ///
+    /// # Errors
+    /// As [`communicate`](Self::communicate).
+    pub fn communicate_timeout(
         &mut self,
         input: Option<&[u8]>,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> Result<Captured> {
-        let limit = limit(timeout);
+        self.communicate_until(input, limit(Some(timeout)))
+    }
+
+    pub(super) fn communicate_until(
+        &mut self,
+        input: Option<&[u8]>,
+        limit: Option<(Duration, Instant)>,
+    ) -> Result<Captured> {
         let has_input = input.is_some_and(|i| !i.is_empty());
         let source: Cow<'_, [u8]> = match self.comm.as_mut() {
             Some(comm) => {
                 if has_input {
                     return Err(Error::InvalidArgument(
                         "cannot send input after starting communication; \
-                         call communicate(None, ..) to go on"
+                         call communicate(None) to go on"
                             .into(),
                     ));
                 }
@@ -372,7 +400,7 @@ impl Popen {
     /// After a kill: collect what is already in the pipes without waiting
     /// for end-of-file (a grandchild may still hold them open).
     pub(super) fn drain(&mut self) -> Captured {
-        match self.communicate(None, Some(Duration::ZERO)) {
+        match self.communicate_timeout(None, Duration::ZERO) {
             Ok(out) => out,
             Err(_) => {
                 let comm = self.comm.get_or_insert_with(Communication::default);
@@ -474,7 +502,7 @@ impl Drop for Popen {
 /// A timeout and the deadline it sets from now, or `None` for no limit:
 /// without a timeout, and for one too large to represent as a deadline
 /// (`Duration::MAX`), which would never expire anyway.
-fn limit(timeout: Option<Duration>) -> Option<(Duration, Instant)> {
+pub(super) fn limit(timeout: Option<Duration>) -> Option<(Duration, Instant)> {
     let t = timeout?;
     Some((t, Instant::now().checked_add(t)?))
 }

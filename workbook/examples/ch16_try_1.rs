@@ -13,5 +13,5 @@ pub fn main() {
     let mut child = Popen::new(["ls"]).expect("could not launch ls");
     std::thread::sleep(std::time::Duration::from_millis(20));
     outln!("parent process");
-    child.wait(None).expect("wait failed");
+    child.wait().expect("wait failed");
 }

@@ -18,6 +18,6 @@ pub fn main() {
         ),
     }
     let mut p = Popen::shell("no-such-program").expect("the shell starts");
-    let status = p.wait(None).expect("wait failed");
+    let status = p.wait().expect("wait failed");
     outln!("Popen::shell: the shell exited with {status}");
 }

@@ -25,7 +25,7 @@ pub fn main() {
         .spawn()
         .expect("could not launch sh");
     let (out, _) = p
-        .communicate(None, Some(Duration::from_secs(timeout)))
+        .communicate_timeout(None, Duration::from_secs(timeout))
         .expect("communicate failed");
     outln!(
         "communicate returned: {}",

@@ -22,13 +22,13 @@ pub fn main() {
         .stdout(Stdio::Pipe)
         .spawn()
         .expect("could not launch sh");
-    match p.communicate(None, Some(Duration::from_secs(1))) {
+    match p.communicate_timeout(None, Duration::from_secs(1)) {
         Err(e) if e.is_timeout() => outln!("{e}"),
         other => panic!("expected a timeout, got {other:?}"),
     }
     p.kill().expect("kill failed");
     let start = Instant::now();
-    let (out, _) = p.communicate(None, None).expect("communicate failed");
+    let (out, _) = p.communicate(None).expect("communicate failed");
     outln!(
         "after kill(), communicate() returned {:?} after {:.1} s",
         String::from_utf8_lossy(&out.unwrap_or_default()).trim(),

@@ -13,7 +13,7 @@ pub fn main() {
         .spawn()
         .expect("could not launch sh");
     let (out, err) = p
-        .communicate(Some(b"hello from the parent\n"), None)
+        .communicate(Some(b"hello from the parent\n"))
         .expect("communicate failed");
     outln!(
         "stdout: {:?}",
@@ -32,7 +32,7 @@ pub fn main() {
         .spawn()
         .expect("could not launch sh");
     let (out, err) = p
-        .communicate(Some(b"hello from the parent\n"), None)
+        .communicate(Some(b"hello from the parent\n"))
         .expect("communicate failed");
     outln!(
         "merged stdout: {:?}",

@@ -21,9 +21,9 @@ pub fn main() {
         .stdout(Stdio::Pipe)
         .spawn()
         .expect("could not launch tr");
-    let (out, _) = p3.communicate(None, None).expect("communicate failed");
-    p1.wait(None).expect("wait failed");
-    p2.wait(None).expect("wait failed");
+    let (out, _) = p3.communicate(None).expect("communicate failed");
+    p1.wait().expect("wait failed");
+    p2.wait().expect("wait failed");
     outln!(
         "ls | wc -l | tr 0-9 a-j: {}",
         String::from_utf8_lossy(&out.unwrap_or_default()).trim()

@@ -27,5 +27,5 @@ pub fn main() {
     outln!("parent process");
     // The Python program stops here and never waits for ls. Waiting keeps
     // the listing from landing after this program has exited, and reaps ls.
-    child.wait(None).expect("wait failed");
+    child.wait().expect("wait failed");
 }

@@ -43,7 +43,7 @@ pub fn main() {
         .spawn()
         .expect("could not launch tr");
     let (out, _err) = p
-        .communicate(Some(b"hello from the parent\n"), None)
+        .communicate(Some(b"hello from the parent\n"))
         .expect("communicate failed");
     print_lines("tr answered: ", &out.unwrap_or_default());
     outln!(
@@ -58,14 +58,14 @@ pub fn main() {
         .stdout(Stdio::Pipe)
         .spawn()
         .expect("could not launch sh");
-    match p.communicate(None, Some(Duration::from_secs(1))) {
+    match p.communicate_timeout(None, Duration::from_secs(1)) {
         Err(e) if e.is_timeout() => outln!("{e}"),
         other => panic!("expected a timeout, got {other:?}"),
     }
     let still = p.poll().expect("poll failed");
     outln!("after the timeout, poll() = {still:?}");
     p.kill().expect("kill failed");
-    let (out, _err) = p.communicate(None, None).expect("communicate failed");
+    let (out, _err) = p.communicate(None).expect("communicate failed");
     print_lines(
         "after kill(), communicate() returned: ",
         &out.unwrap_or_default(),

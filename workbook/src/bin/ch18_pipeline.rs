@@ -51,8 +51,8 @@ pub fn main() {
         .stdout(Stdio::Pipe)
         .spawn()
         .expect("could not launch wc");
-    let (out, _) = p2.communicate(None, None).expect("communicate failed");
-    let ls = p1.wait(None).expect("wait failed");
+    let (out, _) = p2.communicate(None).expect("communicate failed");
+    let ls = p1.wait().expect("wait failed");
     outln!(
         "ls | wc -l, two Popens joined by a pipe: {}",
         String::from_utf8_lossy(&out.unwrap_or_default()).trim()
