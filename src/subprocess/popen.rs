@@ -69,7 +69,7 @@ impl Popen {
     /// use forklore::subprocess::Popen;
     ///
     /// let mut child = Popen::new(["true"]).unwrap();
-    /// assert!(child.wait(None).unwrap().success());
+    /// assert!(child.wait().unwrap().success());
     /// ```
     ///
     /// # Errors
