@@ -459,7 +459,7 @@ pub enum Error {
         status: ExitStatus,
     },
 
-    /// The task was cancelled before it ran: `Future::cancel`,
+    /// The task was cancelled before it ran: `TaskFuture::cancel`,
     /// `shutdown(cancel_futures)`, or a pool terminated with the task
     /// unfinished (Python: `CancelledError`).
     #[error("the task was cancelled before it finished")]

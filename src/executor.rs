@@ -11,12 +11,12 @@
 //! let fut = ex.submit(cube, 3).unwrap();
 //! assert_eq!(fut.result().unwrap(), 27);
 //! let all: Vec<i64> = ex
-//!     .map(cube, [1, 2, 3], None, 1)
+//!     .map(cube, [1, 2, 3], 1)
 //!     .unwrap()
 //!     .collect::<Result<_, _>>()
 //!     .unwrap();
 //! assert_eq!(all, [1, 8, 27]);
-//! ex.shutdown(true, false).unwrap();
+//! ex.shutdown().unwrap();
 //! ```
 //!
 //! It shares its workers' machinery with [`Pool`](crate::Pool): tasks are
@@ -41,10 +41,12 @@
 //! out the next task, so a backlog always drains.
 //!
 //! # Dropping
-//! Dropping the executor calls `shutdown(wait = true)`, as leaving
+//! Dropping the executor calls [`shutdown`](ProcessPoolExecutor::shutdown)
+//! (Python: `shutdown(wait=True)`), as leaving
 //! `with ProcessPoolExecutor() as ex:` does: it blocks until every submitted
 //! task has finished, then reaps the workers. Call
-//! `shutdown(false, true)` first to cancel what has not started.
+//! [`cancel_futures`](ProcessPoolExecutor::cancel_futures) first to cancel
+//! what has not started.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -173,32 +175,59 @@ impl ProcessPoolExecutor {
     /// [`Error::BrokenProcessPool`] once a worker has died;
     /// [`Error::ExecutorShutdown`] after [`shutdown`](Self::shutdown);
     /// [`Error::Encode`] if `arg` cannot be encoded.
-    pub fn submit<A: Wire, R: Wire>(&self, f: fn(A) -> R, arg: A) -> Result<Future<R>> {
+    pub fn submit<A: Wire, R: Wire>(&self, f: fn(A) -> R, arg: A) -> Result<TaskFuture<R>> {
         let id = self.core.reserve_id();
         // Encoded outside the lock: a large argument delays nobody.
         let record = crate::worker::wire::task_record(id, call_map::<A, R>, f as usize, &[arg])?;
         let mut c = self.check_open()?;
         c.submit_record(id, record, None)?;
         kick_locked(&self.core, c);
-        Ok(Future {
+        Ok(TaskFuture {
             handle: Handle::new(self.core.clone(), id),
         })
     }
 
     /// Apply `f` to every item; the iterator yields the results in input
-    /// order (Python: `map(fn, items, timeout=..., chunksize=...)`).
+    /// order (Python: `map(fn, items, chunksize=...)`; with a timeout,
+    /// [`map_timeout`](Self::map_timeout)).
     ///
-    /// All items are submitted at once, in chunks of `chunksize`. `timeout`
-    /// counts from this call: a result not ready by then yields
-    /// [`Error::Timeout`]. After an error (a timeout, or the first failed
-    /// task) the iterator ends and cancels the chunks that have not started,
-    /// as CPython's generator does when it raises. Dropping the iterator
-    /// cancels them too (CPython 3.x, when the generator is collected).
+    /// All items are submitted at once, in chunks of `chunksize`. After the
+    /// first failed task the iterator ends and cancels the chunks that have
+    /// not started, as CPython's generator does when it raises. Dropping the
+    /// iterator cancels them too (CPython 3.x, when the generator is
+    /// collected).
     ///
     /// # Errors
     /// As [`submit`](Self::submit), and [`Error::InvalidCount`] for a
     /// chunk size of 0.
     pub fn map<A: Wire, R: Wire>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+        chunksize: usize,
+    ) -> Result<MapIterator<R>> {
+        self.map_inner(f, items, None, chunksize)
+    }
+
+    /// [`map`](Self::map) whose results must all be ready within `timeout`
+    /// (Python: `map(fn, items, timeout=..., chunksize=...)`). `timeout`
+    /// counts from this call: a result not ready by then yields
+    /// [`Error::Timeout`], and the iterator ends and cancels the chunks that
+    /// have not started.
+    ///
+    /// # Errors
+    /// As [`map`](Self::map).
+    pub fn map_timeout<A: Wire, R: Wire>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+        timeout: Duration,
+        chunksize: usize,
+    ) -> Result<MapIterator<R>> {
+        self.map_inner(f, items, Some(timeout), chunksize)
+    }
+
+    fn map_inner<A: Wire, R: Wire>(
         &self,
         f: fn(A) -> R,
         items: impl IntoIterator<Item = A>,
@@ -220,39 +249,73 @@ impl ProcessPoolExecutor {
         })
     }
 
-    /// Stop taking tasks and, with `wait`, block until every submitted task
-    /// has finished and the workers are reaped (Python: `shutdown`).
+    /// Stop taking tasks and block until every submitted task has finished
+    /// and the workers are reaped (Python: `shutdown()`, that is
+    /// `shutdown(wait=True)`).
     ///
-    /// With `cancel_futures`, futures that no worker has started are
-    /// cancelled first. Without `wait` it returns at once; the remaining work
-    /// still completes, driven by the background thread (or, without one, by
-    /// the futures' calls or by the drop of the executor).
+    /// The three ways to shut down are three methods, not a `wait` flag:
+    /// this one, [`shutdown_nowait`](Self::shutdown_nowait) and
+    /// [`shutdown_timeout`](Self::shutdown_timeout). Python's
+    /// `cancel_futures=True` is a call to
+    /// [`cancel_futures`](Self::cancel_futures) first:
+    ///
+    /// ```
+    /// use forklore::ProcessPoolExecutor;
+    ///
+    /// fn double(x: u32) -> u32 {
+    ///     x * 2
+    /// }
+    ///
+    /// let ex = ProcessPoolExecutor::new(1).unwrap();
+    /// let f = ex.submit(double, 21).unwrap();
+    /// // Python: ex.shutdown(wait=True, cancel_futures=True)
+    /// ex.cancel_futures();
+    /// ex.shutdown().unwrap();
+    /// // Started before the cancel: it ran. Not started: it is cancelled.
+    /// assert!(f.cancelled() || f.result().unwrap() == 42);
+    /// ```
     ///
     /// # Errors
     /// [`Error::Os`] if waiting for the workers fails.
-    pub fn shutdown(&self, wait: bool, cancel_futures: bool) -> Result<()> {
-        {
-            let mut c = self.core.lock();
-            c.accepting = false;
-            if cancel_futures {
-                c.cancel_queued();
-            }
-        }
-        if wait {
-            self.finish(None)?;
-        }
+    pub fn shutdown(&self) -> Result<()> {
+        self.stop_accepting();
+        self.finish(None)?;
         Ok(())
     }
 
-    /// `shutdown(wait = true)` that waits at most `timeout` for the
+    /// Stop taking tasks and return at once (Python: `shutdown(wait=False)`);
+    /// the remaining work still completes, driven by the background thread
+    /// (or, without one, by the futures' calls or by the drop of the
+    /// executor).
+    pub fn shutdown_nowait(&self) {
+        self.stop_accepting();
+    }
+
+    /// Stop taking tasks and cancel every future that no worker has started
+    /// (Python: the `cancel_futures=True` of `shutdown`). Follow it with
+    /// [`shutdown`](Self::shutdown), [`shutdown_nowait`](Self::shutdown_nowait)
+    /// or [`shutdown_timeout`](Self::shutdown_timeout); since `submit` is
+    /// refused from this call on, the pair does exactly what Python's one
+    /// call does.
+    pub fn cancel_futures(&self) {
+        let mut c = self.core.lock();
+        c.accepting = false;
+        c.cancel_queued();
+    }
+
+    fn stop_accepting(&self) {
+        self.core.lock().accepting = false;
+    }
+
+    /// [`shutdown`](Self::shutdown) that waits at most `timeout` for the
     /// submitted work: true once the workers are stopped and reaped, false if
     /// work was still running when the time ran out (the executor takes no
     /// more tasks, and the rest still completes; call again to reap).
     ///
     /// # Errors
     /// [`Error::Os`] if waiting for the workers fails.
-    pub fn shutdown_timeout(&self, timeout: Duration, cancel_futures: bool) -> Result<bool> {
-        self.shutdown(false, cancel_futures)?;
+    pub fn shutdown_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.stop_accepting();
         self.finish(Some(timeout))
     }
 
@@ -270,11 +333,11 @@ impl ProcessPoolExecutor {
 }
 
 impl Drop for ProcessPoolExecutor {
-    /// `shutdown(wait = true)`, as CPython's `with` block does on exit.
+    /// [`shutdown`](Self::shutdown), as CPython's `with` block does on exit.
     fn drop(&mut self) {
         let owner = self.core.lock().is_owner();
         if owner {
-            let _ = self.shutdown(true, false);
+            let _ = self.shutdown();
         }
     }
 }
@@ -284,26 +347,26 @@ impl Drop for ProcessPoolExecutor {
 ///
 /// Without a background thread, each call first collects what the workers
 /// have finished, so a loop over [`done`](Self::done) makes progress.
-pub struct Future<R> {
+pub struct TaskFuture<R> {
     handle: Handle<R>,
 }
 
-impl<R> std::fmt::Debug for Future<R> {
+impl<R> std::fmt::Debug for TaskFuture<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Future")
+        f.debug_struct("TaskFuture")
             .field("task", &self.handle.id)
             .finish()
     }
 }
 
-impl<R: DeserializeOwned> Future<R> {
+impl<R: DeserializeOwned> TaskFuture<R> {
     /// Wait for the result (Python: `result()`); it may be asked again.
     ///
     /// # Errors
     /// The task's failure: [`Error::TaskPanicked`], [`Error::Cancelled`],
     /// [`Error::BrokenProcessPool`], [`Error::Decode`] or [`Error::Encode`].
     pub fn result(&self) -> Result<R> {
-        self.handle.get(None, "Future.result")
+        self.handle.get(None, "TaskFuture.result")
     }
 
     /// Wait up to `timeout` for the result (Python: `result(timeout)`).
@@ -311,7 +374,7 @@ impl<R: DeserializeOwned> Future<R> {
     /// # Errors
     /// [`Error::Timeout`], or as [`result`](Self::result).
     pub fn result_timeout(&self, timeout: Duration) -> Result<R> {
-        self.handle.get(Some(timeout), "Future.result")
+        self.handle.get(Some(timeout), "TaskFuture.result")
     }
 
     /// Wait for the task, then return its error, or `None` if it succeeded
@@ -336,7 +399,7 @@ impl<R: DeserializeOwned> Future<R> {
         if !self.handle.wait(timeout)? {
             return Err(match timeout {
                 Some(after) => Error::Timeout {
-                    op: "Future.exception",
+                    op: "TaskFuture.exception",
                     after,
                 },
                 None => Error::Cancelled,
@@ -392,10 +455,10 @@ impl<R: DeserializeOwned> Iterator for MapIterator<R> {
 }
 
 /// Yield the futures as they finish (Python:
-/// `concurrent.futures.as_completed(fs, timeout)`).
+/// `concurrent.futures.as_completed(fs)`; with a timeout,
+/// [`as_completed_timeout`]).
 ///
-/// Futures that have finished already come first. If `timeout` (counted from
-/// this call) runs out first, the iterator yields [`Error::Timeout`] and ends.
+/// Futures that have finished already come first.
 ///
 /// ```
 /// use forklore::executor::{as_completed, ProcessPoolExecutor};
@@ -407,7 +470,7 @@ impl<R: DeserializeOwned> Iterator for MapIterator<R> {
 ///
 /// let ex = ProcessPoolExecutor::new(2).unwrap();
 /// let futures = vec![ex.submit(nap, 300).unwrap(), ex.submit(nap, 10).unwrap()];
-/// let order: Vec<u64> = as_completed(&futures, None)
+/// let order: Vec<u64> = as_completed(&futures)
 ///     .map(|f| f.unwrap().result().unwrap())
 ///     .collect();
 /// assert_eq!(order, [10, 300]);
@@ -415,8 +478,23 @@ impl<R: DeserializeOwned> Iterator for MapIterator<R> {
 ///
 /// Futures may come from several executors; they are then watched in turns
 /// of a millisecond each, since each executor is driven separately.
-pub fn as_completed<R: DeserializeOwned>(
-    futures: &[Future<R>],
+pub fn as_completed<R: DeserializeOwned>(futures: &[TaskFuture<R>]) -> AsCompleted<'_, R> {
+    as_completed_inner(futures, None)
+}
+
+/// [`as_completed`] within `timeout` (Python:
+/// `concurrent.futures.as_completed(fs, timeout)`): if `timeout` (counted
+/// from this call) runs out first, the iterator yields [`Error::Timeout`]
+/// and ends.
+pub fn as_completed_timeout<R: DeserializeOwned>(
+    futures: &[TaskFuture<R>],
+    timeout: Duration,
+) -> AsCompleted<'_, R> {
+    as_completed_inner(futures, Some(timeout))
+}
+
+fn as_completed_inner<R: DeserializeOwned>(
+    futures: &[TaskFuture<R>],
     timeout: Option<Duration>,
 ) -> AsCompleted<'_, R> {
     let ready = Listener::default();
@@ -446,7 +524,7 @@ pub fn as_completed<R: DeserializeOwned>(
 
 /// The iterator of [`as_completed`].
 pub struct AsCompleted<'a, R> {
-    futures: &'a [Future<R>],
+    futures: &'a [TaskFuture<R>],
     /// Indexes of finished futures not yet yielded, in completion order.
     ready: Listener,
     /// The executors the futures belong to.
@@ -505,7 +583,7 @@ impl<R> AsCompleted<'_, R> {
 const TURN: Duration = Duration::from_millis(1);
 
 impl<'a, R> Iterator for AsCompleted<'a, R> {
-    type Item = Result<&'a Future<R>>;
+    type Item = Result<&'a TaskFuture<R>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.left == 0 {
@@ -550,15 +628,14 @@ pub enum ReturnWhen {
 #[derive(Debug)]
 pub struct DoneAndNotDone<'a, R> {
     /// Finished (with a result or an error) or cancelled.
-    pub done: Vec<&'a Future<R>>,
+    pub done: Vec<&'a TaskFuture<R>>,
     /// Still pending or running.
-    pub not_done: Vec<&'a Future<R>>,
+    pub not_done: Vec<&'a TaskFuture<R>>,
 }
 
-/// Wait until `return_when` is met or `timeout` (counted from this call)
-/// runs out, then split the futures into finished and not (Python:
-/// `concurrent.futures.wait(fs, timeout, return_when)`). A timeout is not an
-/// error: the futures that have not finished are in `not_done`.
+/// Wait until `return_when` is met, then split the futures into finished
+/// and not (Python: `concurrent.futures.wait(fs, return_when=...)`; with a
+/// timeout, [`wait_timeout`]).
 ///
 /// ```
 /// use forklore::executor::{wait, ProcessPoolExecutor, ReturnWhen};
@@ -570,7 +647,7 @@ pub struct DoneAndNotDone<'a, R> {
 ///
 /// let ex = ProcessPoolExecutor::new(2).unwrap();
 /// let fs = vec![ex.submit(nap, 10).unwrap(), ex.submit(nap, 2000).unwrap()];
-/// let r = wait(&fs, None, ReturnWhen::FirstCompleted).unwrap();
+/// let r = wait(&fs, ReturnWhen::FirstCompleted).unwrap();
 /// assert_eq!((r.done.len(), r.not_done.len()), (1, 1));
 /// # fs[1].cancel();
 /// ```
@@ -578,11 +655,32 @@ pub struct DoneAndNotDone<'a, R> {
 /// # Errors
 /// [`Error::Os`] if polling the workers fails.
 pub fn wait<R: DeserializeOwned>(
-    futures: &[Future<R>],
+    futures: &[TaskFuture<R>],
+    return_when: ReturnWhen,
+) -> Result<DoneAndNotDone<'_, R>> {
+    wait_inner(futures, None, return_when)
+}
+
+/// [`wait`] that gives up when `timeout` (counted from this call) runs out
+/// (Python: `concurrent.futures.wait(fs, timeout, return_when)`). A timeout
+/// is not an error: the futures that have not finished are in `not_done`.
+///
+/// # Errors
+/// As [`wait`].
+pub fn wait_timeout<R: DeserializeOwned>(
+    futures: &[TaskFuture<R>],
+    timeout: Duration,
+    return_when: ReturnWhen,
+) -> Result<DoneAndNotDone<'_, R>> {
+    wait_inner(futures, Some(timeout), return_when)
+}
+
+fn wait_inner<R: DeserializeOwned>(
+    futures: &[TaskFuture<R>],
     timeout: Option<Duration>,
     return_when: ReturnWhen,
 ) -> Result<DoneAndNotDone<'_, R>> {
-    for f in as_completed(futures, timeout) {
+    for f in as_completed_inner(futures, timeout) {
         let f = match f {
             Ok(f) => f,
             Err(Error::Timeout { .. } | Error::Cancelled) => break,

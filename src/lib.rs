@@ -13,7 +13,7 @@
 //! | `Process.exitcode` | [`ExitStatus`] (displays as `-15` after `terminate`) |
 //! | `multiprocessing.Pipe()`, `Connection` | [`connection::pipe()`], [`connection::Connection`] |
 //! | `multiprocessing.Pool`, `AsyncResult` | [`Pool`], [`pool::AsyncResult`] |
-//! | `concurrent.futures.ProcessPoolExecutor`, `Future` | [`ProcessPoolExecutor`], [`executor::Future`] |
+//! | `concurrent.futures.ProcessPoolExecutor`, `Future` | [`ProcessPoolExecutor`], [`executor::TaskFuture`] |
 //! | `multiprocessing.Manager()`, its proxies | [`Manager`], [`managers::ListProxy`], [`managers::DictProxy`], ... |
 //! | `subprocess.Popen`, `run`, `check_output` | [`subprocess::Popen`], [`subprocess::run`], [`subprocess::check_output`] |
 //!

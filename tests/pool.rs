@@ -322,7 +322,7 @@ fn pools_and_their_results_are_send_and_sync() {
     send_sync::<forklore::pool::MapResult<u8>>();
     send_sync::<forklore::pool::IMapIterator<u8>>();
     send_sync::<forklore::ProcessPoolExecutor>();
-    send_sync::<forklore::executor::Future<u8>>();
+    send_sync::<forklore::executor::TaskFuture<u8>>();
     let out = bg("threads");
     assert_eq!(value(&out, "threads_ok"), "true", "{out}");
     assert_eq!(value(&out, "future_from_other_thread"), "144", "{out}");

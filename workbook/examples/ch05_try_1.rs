@@ -45,7 +45,7 @@ pub fn main() {
                 .expect("the executor is running")
         })
         .collect();
-    for done in as_completed(&futures, None) {
+    for done in as_completed(&futures) {
         let (n, prime) = done
             .expect("as_completed failed")
             .result()

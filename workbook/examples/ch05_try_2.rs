@@ -32,7 +32,7 @@ fn is_prime(n: u64) -> bool {
 pub fn main() {
     let executor = ProcessPoolExecutor::new(1).expect("could not start the executor");
     let results = executor
-        .map(is_prime, PRIMES, None, 1)
+        .map(is_prime, PRIMES, 1)
         .expect("the executor is running");
     for (number, prime) in PRIMES.iter().zip(results) {
         let prime = prime.expect("is_prime failed in a worker");

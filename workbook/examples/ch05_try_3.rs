@@ -36,7 +36,7 @@ fn is_prime(n: u64) -> bool {
 pub fn main() {
     let executor = ProcessPoolExecutor::new(2).expect("could not start the executor");
     let results = executor
-        .map(is_prime, PRIMES, Some(Duration::from_millis(1)), 1)
+        .map_timeout(is_prime, PRIMES, Duration::from_millis(1), 1)
         .expect("the executor is running");
     let mut n = 0;
     for r in results {

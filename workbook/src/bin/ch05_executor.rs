@@ -76,7 +76,7 @@ pub fn main() {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let executor = ProcessPoolExecutor::new(workers).expect("could not start the executor");
     let results = executor
-        .map(is_prime, PRIMES, None, 1)
+        .map(is_prime, PRIMES, 1)
         .expect("the executor is running");
     for (number, prime) in PRIMES.iter().zip(results) {
         let prime = prime.expect("is_prime failed in a worker");
