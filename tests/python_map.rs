@@ -126,7 +126,7 @@ table! {
     ["Managers", "manager.Semaphore(n), manager.BoundedSemaphore(n)", func (forklore::managers::Manager::semaphore), "and `bounded_semaphore`"]
     ["Managers", "manager.Condition()", func (forklore::managers::Manager::condition), ""]
     ["Managers", "manager.Condition(lock)", args ((forklore::managers::Manager::condition_with) (unreachable!(), { let l: &forklore::managers::LockProxy = unreachable!(); l })), "a `LockProxy` or `RLockProxy` of the same manager, which several conditions may share; the condition keeps the lock alive"]
-    ["Managers", "cond.wait(timeout) -> bool", func (forklore::managers::ConditionProxy::wait_timeout), "`false` on timeout; also `notify`, `notify_n`, `notify_all`, `wait_for`"]
+    ["Managers", "cond.wait(timeout) -> bool", func (forklore::managers::ConditionProxy::wait_timeout), "`false` on timeout; also `notify`, `notify_n`, `notify_all`, `wait_for`, `wait_for_timeout`"]
     ["Managers", "manager.Barrier(n)", func (forklore::managers::Manager::barrier), "`wait` returns each party's index; a broken barrier is `Error::BrokenBarrier`"]
     ["Managers", "manager.Barrier(n, timeout=t)", func (forklore::managers::Manager::barrier_with_timeout), "the barrier's own timeout, kept on the server, for every `wait()` given none; `wait_timeout` overrides it"]
     ["Managers", "manager.Value(typecode, v)", func (forklore::managers::Manager::value::<i64>), "`ValueProxy<T>`"]

@@ -213,12 +213,29 @@ impl Condition {
         Ok(notified)
     }
 
-    /// Waits until `predicate` is true, at most `timeout` (`None`: for
-    /// ever); returns the predicate's last value (Python: `wait_for`).
+    /// Waits until `predicate` is true (Python: `cond.wait_for(predicate)`);
+    /// returns the predicate's last value, so `true`, as Python's does.
     ///
     /// # Errors
     /// As [`wait`](Condition::wait).
-    pub fn wait_for(
+    pub fn wait_for(&self, predicate: impl FnMut() -> bool) -> Result<bool> {
+        self.wait_for_inner(predicate, None)
+    }
+
+    /// Waits until `predicate` is true, at most `timeout`; returns the
+    /// predicate's last value (Python: `cond.wait_for(predicate, timeout)`).
+    ///
+    /// # Errors
+    /// As [`wait`](Condition::wait).
+    pub fn wait_for_timeout(
+        &self,
+        predicate: impl FnMut() -> bool,
+        timeout: Duration,
+    ) -> Result<bool> {
+        self.wait_for_inner(predicate, Some(timeout))
+    }
+
+    fn wait_for_inner(
         &self,
         mut predicate: impl FnMut() -> bool,
         timeout: Option<Duration>,
@@ -441,7 +458,10 @@ impl Barrier {
     }
 
     fn wait_for_release(&self, timeout: Option<Duration>) -> Result<()> {
-        if !self.cond.wait_for(|| self.state() != FILLING, timeout)? {
+        if !self
+            .cond
+            .wait_for_inner(|| self.state() != FILLING, timeout)?
+        {
             self.break_it()?;
             return Err(Error::BrokenBarrier);
         }

@@ -11,8 +11,7 @@ const N: u32 = 4;
 
 fn consumer(cond: &ConditionProxy, items: &ListProxy<u32>, c: u32) {
     let _held = cond.guard().expect("acquire failed");
-    cond.wait_for(|| Ok(items.len()? > 0), None)
-        .expect("wait failed");
+    cond.wait_for(|| Ok(items.len()? > 0)).expect("wait failed");
     let item = items.pop_at(0).expect("pop failed");
     outln!("consumer {c} got item {item}");
 }

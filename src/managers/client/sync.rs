@@ -535,13 +535,32 @@ impl ConditionProxy {
     }
 
     /// Wait until `predicate` returns true, checking it after each
-    /// notification; with a timeout, give up when it expires and return the
-    /// predicate's last value (Python: `cond.wait_for(predicate, timeout)`,
-    /// which also loops in the client).
+    /// notification (Python: `cond.wait_for(predicate)`, which also loops in
+    /// the client). It returns the predicate's last value, so `true`, as
+    /// Python's does.
     ///
     /// # Errors
     /// As [`wait`](Self::wait), and any error of `predicate`.
-    pub fn wait_for(
+    pub fn wait_for(&self, predicate: impl FnMut() -> Result<bool>) -> Result<bool> {
+        self.wait_for_inner(predicate, None)
+    }
+
+    /// [`wait_for`](Self::wait_for) that gives up when `timeout` expires and
+    /// returns the predicate's last value (Python:
+    /// `cond.wait_for(predicate, timeout)`). A timeout too long to represent
+    /// (`Duration::MAX`) is no timeout.
+    ///
+    /// # Errors
+    /// As [`wait_for`](Self::wait_for).
+    pub fn wait_for_timeout(
+        &self,
+        predicate: impl FnMut() -> Result<bool>,
+        timeout: Duration,
+    ) -> Result<bool> {
+        self.wait_for_inner(predicate, Some(timeout))
+    }
+
+    fn wait_for_inner(
         &self,
         mut predicate: impl FnMut() -> Result<bool>,
         timeout: Option<Duration>,

@@ -43,8 +43,7 @@ fn consumer(cond: &ConditionProxy, items: &ListProxy<u32>, c: u32) {
     let _held = cond.guard().expect("acquire failed");
     // Wait (releasing the lock) until notified *and* there is an item: the
     // predicate is checked again, with the lock held, after each wake-up.
-    cond.wait_for(|| Ok(items.len()? > 0), None)
-        .expect("wait failed");
+    cond.wait_for(|| Ok(items.len()? > 0)).expect("wait failed");
     let item = items.pop_at(0).expect("pop failed");
     outln!("consumer {c} got item {item}");
     // `_held` is dropped here: the lock is released, as at the end of `with`.
