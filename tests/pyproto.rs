@@ -363,7 +363,7 @@ fn client_checks(m: &PyManager, ver: &str) {
         c.notify(1).unwrap();
         c.notify_all().unwrap();
         c.release().unwrap();
-        let b = m.barrier(2, None).unwrap();
+        let b = m.barrier(2).unwrap();
         assert_eq!(b.parties().unwrap(), 2);
         assert!(
             matches!(
@@ -375,6 +375,10 @@ fn client_checks(m: &PyManager, ver: &str) {
         assert!(b.broken().unwrap());
         b.reset().unwrap();
         assert!(!b.broken().unwrap());
+        // The barrier's own timeout (kept by CPython's server): a lonely
+        // wait() given none breaks it.
+        let bt = m.barrier_with_timeout(2, Duration::from_millis(1)).unwrap();
+        assert!(matches!(bt.wait(), Err(Error::BrokenBarrier)), "{ver}");
         let arr = m.array("i", &[1i32, -2, 3]).unwrap();
         arr.set(0, &9).unwrap();
         assert_eq!(arr.get(-1).unwrap(), 3);

@@ -675,19 +675,27 @@ impl PyManager {
     pub fn condition(&self) -> Result<ConditionProxy> {
         Ok(ConditionProxy(self.create("Condition", vec![], vec![])?))
     }
-    /// `manager.Barrier(parties, timeout=timeout)`.
+    /// `manager.Barrier(parties)`.
     ///
     /// # Errors
     /// As [`create`](Self::create).
-    pub fn barrier(&self, parties: usize, timeout: Option<Duration>) -> Result<BarrierProxy> {
-        let mut kw = vec![];
-        if let Some(t) = timeout {
-            kw.push(("timeout", timeout_value(t)));
-        }
+    pub fn barrier(&self, parties: usize) -> Result<BarrierProxy> {
         Ok(BarrierProxy(self.create(
             "Barrier",
             vec![usize_value(parties)],
-            kw,
+            vec![],
+        )?))
+    }
+    /// `manager.Barrier(parties, timeout=timeout)` (the same name as
+    /// [`Manager::barrier_with_timeout`](crate::Manager::barrier_with_timeout)).
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub fn barrier_with_timeout(&self, parties: usize, timeout: Duration) -> Result<BarrierProxy> {
+        Ok(BarrierProxy(self.create(
+            "Barrier",
+            vec![usize_value(parties)],
+            vec![("timeout", timeout_value(timeout))],
         )?))
     }
     /// `manager.Array(typecode, items)`.

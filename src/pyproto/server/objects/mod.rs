@@ -196,6 +196,8 @@ struct LockState {
 #[derive(Debug)]
 pub struct BarrierObj {
     parties: i64,
+    /// `Barrier(parties, timeout=...)`: the default of `wait()`.
+    timeout: Option<Duration>,
     st: Mutex<BarrierState>,
     cv: Condvar,
 }
@@ -402,8 +404,10 @@ pub fn construct(typeid: &str, a: &Args) -> Result<Obj, Outcome> {
             if a.get(1, "action").is_some_and(|v| *v != Value::None) {
                 return Err(type_error("Barrier(action=...) is not supported"));
             }
+            let timeout = timeout_arg(a.get(2, "timeout"))?;
             Obj::Barrier(BarrierObj {
                 parties,
+                timeout,
                 st: Mutex::new(BarrierState::default()),
                 cv: Condvar::new(),
             })

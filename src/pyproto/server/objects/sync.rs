@@ -259,7 +259,8 @@ impl BarrierObj {
     pub(super) fn call(&self, method: &str, a: &Args) -> Result<Outcome, Outcome> {
         match method {
             "wait" => {
-                let timeout = timeout_arg(a.get(0, "timeout"))?;
+                // Python: `wait(timeout=None)` uses the barrier's own.
+                let timeout = timeout_arg(a.get(0, "timeout"))?.or(self.timeout);
                 let mut g = lock(&self.st);
                 if g.broken {
                     return Err(broken());
