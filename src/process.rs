@@ -4,7 +4,7 @@
 //! ```
 //! use forklore::Process;
 //!
-//! let mut p = Process::new(|| forklore::outln!("hello from the child")).name("greeter");
+//! let mut p = Process::new(|| forklore::outln!("hello from the child")).with_name("greeter");
 //! p.start().unwrap();
 //! let status = p.join().unwrap();
 //! assert_eq!(status.code(), 0);
@@ -256,37 +256,43 @@ impl Process {
         self.method.unwrap_or_else(crate::start::get_start_method)
     }
 
-    /// Set the name (Python: `Process(name=...)`).
+    /// Set the name (Python: `Process(name=...)`); read it back with
+    /// [`name`](Self::name).
     #[must_use = "a builder setter returns the changed Process"]
-    pub fn name(mut self, name: impl Into<String>) -> Self {
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
     }
 
-    /// Set the daemon flag before start (Python: `Process(daemon=True)`).
+    /// Make it a daemon before start (Python: `Process(daemon=True)`).
     /// A daemon child is terminated, not joined, when its handle is dropped.
+    /// A process is not a daemon unless this (or
+    /// [`set_daemon`](Self::set_daemon)) is called.
     #[must_use = "a builder setter returns the changed Process"]
-    pub fn daemon(mut self, daemon: bool) -> Self {
-        self.daemon = daemon;
+    pub fn daemon(mut self) -> Self {
+        self.daemon = true;
         self
     }
 
-    /// Change the daemon flag (Python: `p.daemon = True`).
+    /// Make it a daemon, on a `Process` already built (Python:
+    /// `p.daemon = True`). Python's `p.daemon = False` before start is the
+    /// default here, so it has no method.
     ///
     /// # Errors
     /// [`Error::DaemonAfterStart`] once the process has started.
-    pub fn set_daemon(&mut self, daemon: bool) -> Result<()> {
+    pub fn set_daemon(&mut self) -> Result<()> {
         if !matches!(self.state, State::Initial) {
             return Err(Error::DaemonAfterStart {
                 name: self.name.clone(),
             });
         }
-        self.daemon = daemon;
+        self.daemon = true;
         Ok(())
     }
 
-    /// The process's name.
-    pub fn get_name(&self) -> &str {
+    /// The process's name (Python: `p.name`): `Process-N` unless
+    /// [`with_name`](Self::with_name) set one.
+    pub fn name(&self) -> &str {
         &self.name
     }
 

@@ -448,7 +448,7 @@ impl Core {
             drop_after_start.push(child_end);
             p
         }
-        .daemon(true);
+        .daemon();
         if let Some(prefix) = self.config.worker_name {
             let prefix = match method {
                 StartMethod::Fork => prefix,
@@ -456,8 +456,8 @@ impl Core {
                 StartMethod::Spawn => "SpawnPoolWorker",
                 StartMethod::ForkServer => "ForkServerPoolWorker",
             };
-            let name = process.get_name().replacen("Process", prefix, 1);
-            process = process.name(name);
+            let name = process.name().replacen("Process", prefix, 1);
+            process = process.with_name(name);
         }
         process.start()?;
         drop(drop_after_start);

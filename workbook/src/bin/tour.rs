@@ -174,7 +174,7 @@ fn find(arg: &str) -> Option<&'static Chapter> {
 
 fn run(ch: &Chapter) -> bool {
     outln!("== {}: {} ==", ch.slug, ch.title);
-    let mut p = Process::new(ch.main).name(ch.slug);
+    let mut p = Process::new(ch.main).with_name(ch.slug);
     match p.start().and_then(|()| p.join()) {
         Ok(status) if status.success() => true,
         Ok(status) => {
