@@ -51,7 +51,7 @@ use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use self::objects::{construct, exposed_of, method_typeid, Args, Obj, Outcome, QUEUE_METHODS};
+use self::objects::{construct, exposed_of, method_typeid, CallArgs, Obj, Outcome, QUEUE_METHODS};
 use super::conn::{Handshake, PyConnection};
 use super::pickle::Value;
 use super::shared::{PyAddress, Stream, Token};
@@ -269,7 +269,7 @@ impl PyServer {
         let exposed = exposed_of(typeid)
             .filter(|_| typeid != "Iterator")
             .ok_or_else(|| Error::InvalidArgument(format!("unknown typeid {typeid:?}")))?;
-        let obj = construct(typeid, &Args::default()).map_err(|o| {
+        let obj = construct(typeid, &CallArgs::default()).map_err(|o| {
             Error::InvalidArgument(format!("{typeid} cannot be built without arguments: {o:?}"))
         })?;
         let mut st = self.state.store();
@@ -369,7 +369,7 @@ fn reply(kind: &str, v: Value) -> Value {
 }
 
 /// Splits a request `(ident, methodname, args, kwds)`.
-fn parse_request(v: Value) -> std::result::Result<(Value, String, Args), String> {
+fn parse_request(v: Value) -> std::result::Result<(Value, String, CallArgs), String> {
     let Value::Tuple(mut t) = v else {
         return Err("request is not a tuple".into());
     };
@@ -389,7 +389,7 @@ fn parse_request(v: Value) -> std::result::Result<(Value, String, Args), String>
         _ => return Err("request method name is not a str".into()),
     };
     let ident = t.pop().unwrap_or(Value::None);
-    Ok((ident, method, Args { pos, kw }))
+    Ok((ident, method, CallArgs { pos, kw }))
 }
 
 fn handle(state: &State, stream: Stream) {
@@ -452,7 +452,7 @@ fn incref(st: &mut Store, ident: &str) -> std::result::Result<(), String> {
     }
 }
 
-fn public_call(state: &State, func: &str, a: Args) -> std::result::Result<Value, String> {
+fn public_call(state: &State, func: &str, a: CallArgs) -> std::result::Result<Value, String> {
     let str_arg = |i: usize, name: &str| -> std::result::Result<String, String> {
         a.get(i, name)
             .and_then(Value::as_str)
@@ -463,7 +463,7 @@ fn public_call(state: &State, func: &str, a: Args) -> std::result::Result<Value,
         "dummy" => Ok(Value::None),
         "create" => {
             let typeid = str_arg(0, "typeid")?;
-            let rest = Args {
+            let rest = CallArgs {
                 pos: a.pos.get(1..).unwrap_or_default().to_vec(),
                 kw: a.kw,
             };
@@ -610,7 +610,7 @@ fn serve_client(state: &State, c: &mut PyConnection<Stream>, conn_id: u64) {
     }
 }
 
-fn call(state: &State, ident: Value, method: &str, args: &Args, conn_id: u64) -> Value {
+fn call(state: &State, ident: Value, method: &str, args: &CallArgs, conn_id: u64) -> Value {
     let Some(ident) = ident.as_str() else {
         return traceback("KeyError: None");
     };

@@ -3,7 +3,11 @@
 
 use super::*;
 
-pub(super) fn list_call(l: &mut Vec<Value>, method: &str, a: &Args) -> Result<Outcome, Outcome> {
+pub(super) fn list_call(
+    l: &mut Vec<Value>,
+    method: &str,
+    a: &CallArgs,
+) -> Result<Outcome, Outcome> {
     let len_v = |n: usize| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
     match method {
         "append" => {
@@ -172,7 +176,7 @@ pub(super) fn list_call(l: &mut Vec<Value>, method: &str, a: &Args) -> Result<Ou
     }
 }
 
-pub(super) fn dict_call(d: &mut PyDict, method: &str, a: &Args) -> Result<Outcome, Outcome> {
+pub(super) fn dict_call(d: &mut PyDict, method: &str, a: &CallArgs) -> Result<Outcome, Outcome> {
     match method {
         "__setitem__" => {
             let k = a.need(0, "key", method)?.clone();
@@ -269,7 +273,11 @@ pub(super) fn dict_call(d: &mut PyDict, method: &str, a: &Args) -> Result<Outcom
     }
 }
 
-pub(super) fn array_call(items: &mut [Value], method: &str, a: &Args) -> Result<Outcome, Outcome> {
+pub(super) fn array_call(
+    items: &mut [Value],
+    method: &str,
+    a: &CallArgs,
+) -> Result<Outcome, Outcome> {
     match method {
         "__len__" => ret(Value::Int(i64::try_from(items.len()).unwrap_or(i64::MAX))),
         "__getitem__" => {
@@ -303,7 +311,7 @@ pub(super) fn array_call(items: &mut [Value], method: &str, a: &Args) -> Result<
 pub(super) fn ns_call(
     attrs: &mut Vec<(String, Value)>,
     method: &str,
-    a: &Args,
+    a: &CallArgs,
 ) -> Result<Outcome, Outcome> {
     let name = a.need(0, "name", method)?;
     let Some(name) = name.as_str() else {

@@ -13,14 +13,14 @@ use crate::pyproto::pyops::{self, as_slice, check_hashable, eq, repr, slice_indi
 
 /// Positional and keyword arguments of a call.
 #[derive(Debug, Default)]
-pub struct Args {
+pub struct CallArgs {
     /// Positional.
     pub pos: Vec<Value>,
     /// Keyword.
     pub kw: Vec<(Value, Value)>,
 }
 
-impl Args {
+impl CallArgs {
     /// Argument `i`, or keyword `name`.
     pub fn get(&self, i: usize, name: &str) -> Option<&Value> {
         self.pos.get(i).or_else(|| {
@@ -359,7 +359,7 @@ fn seq_arg(v: &Value) -> Result<Vec<Value>, Outcome> {
 ///
 /// # Errors
 /// The Python exception CPython's constructor would raise.
-pub fn construct(typeid: &str, a: &Args) -> Result<Obj, Outcome> {
+pub fn construct(typeid: &str, a: &CallArgs) -> Result<Obj, Outcome> {
     Ok(match typeid {
         "Queue" | "JoinableQueue" => {
             let maxsize = match a.get(0, "maxsize") {
@@ -553,7 +553,7 @@ impl Obj {
     }
 
     /// Calls `method` for the connection `caller`.
-    pub fn call(&self, caller: u64, method: &str, a: &Args) -> Outcome {
+    pub fn call(&self, caller: u64, method: &str, a: &CallArgs) -> Outcome {
         let r = match self {
             Obj::Queue(q) => q.call(method, a),
             Obj::List(l) => list_call(&mut lock(l), method, a),

@@ -5,7 +5,7 @@
 use super::*;
 
 impl QueueObj {
-    pub(super) fn call(&self, method: &str, a: &Args) -> Result<Outcome, Outcome> {
+    pub(super) fn call(&self, method: &str, a: &CallArgs) -> Result<Outcome, Outcome> {
         let full = |s: &QueueState| s.maxsize > 0 && s.items.len() >= s.maxsize;
         match method {
             "put" | "put_nowait" => {
@@ -85,7 +85,7 @@ impl QueueObj {
 }
 
 impl EventObj {
-    pub(super) fn call(&self, method: &str, a: &Args) -> Result<Outcome, Outcome> {
+    pub(super) fn call(&self, method: &str, a: &CallArgs) -> Result<Outcome, Outcome> {
         match method {
             "set" => {
                 *lock(&self.flag) = true;
@@ -108,7 +108,7 @@ impl EventObj {
 }
 
 impl LockObj {
-    pub(super) fn acquire(&self, caller: u64, a: &Args) -> Result<bool, Outcome> {
+    pub(super) fn acquire(&self, caller: u64, a: &CallArgs) -> Result<bool, Outcome> {
         let blocking = a.get(0, "blocking").is_none_or(truthy);
         let timeout = match a.get(1, "timeout") {
             Some(Value::Float(f)) if *f == -1.0 => None,
@@ -184,7 +184,7 @@ impl LockObj {
         Ok(())
     }
 
-    pub(super) fn call(&self, caller: u64, method: &str, a: &Args) -> Result<Outcome, Outcome> {
+    pub(super) fn call(&self, caller: u64, method: &str, a: &CallArgs) -> Result<Outcome, Outcome> {
         match method {
             "acquire" => ret(Value::Bool(self.acquire(caller, a)?)),
             "release" => self.release(caller).map(|()| Outcome::Return(Value::None)),
@@ -197,7 +197,7 @@ impl LockObj {
         &self,
         caller: u64,
         method: &str,
-        a: &Args,
+        a: &CallArgs,
     ) -> Result<Outcome, Outcome> {
         match method {
             "acquire" | "release" => self.call(caller, method, a),
@@ -256,7 +256,7 @@ fn broken() -> Outcome {
 }
 
 impl BarrierObj {
-    pub(super) fn call(&self, method: &str, a: &Args) -> Result<Outcome, Outcome> {
+    pub(super) fn call(&self, method: &str, a: &CallArgs) -> Result<Outcome, Outcome> {
         match method {
             "wait" => {
                 // Python: `wait(timeout=None)` uses the barrier's own.
