@@ -9,6 +9,14 @@ use crate::os::Signal;
 /// It displays as Python prints `exitcode`: the code for a normal exit, or the
 /// negated signal number for a death by signal (`-15` after
 /// [`Process::terminate`](crate::Process::terminate), `-9` after [`Process::kill`](crate::Process::kill)).
+///
+/// The name is std's ([`std::process::ExitStatus`]) on purpose: it is the
+/// same thing (how a child ended, as `waitpid` reports it) and answers the
+/// same questions (`code`, `success`), and forklore's subprocesses and
+/// processes give this one wherever std would give std's, so a program has
+/// no reason to import both. It is named in every chapter of the workbook;
+/// a rename would cost every reader a lookup for no clash in practice.
+/// (Python has no type here: `exitcode` and `returncode` are ints.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
     /// The child called `exit(code)` or returned (C: `WIFEXITED`, `WEXITSTATUS`).

@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use crate::pattern::pattern;
 use common::{proc_exists, run_ok, stderr, stdout, value, TempDir};
-use forklore::subprocess::{self, Args, Command, Popen, Stdio};
+use forklore::subprocess::{self, Popen, PopenArgs, PopenBuilder, Redirect};
 use forklore::{Error, ExitStatus, Signal};
 
-/// The `fx_subprocess` fixture's path, as text for `Command::new`.
+/// The `fx_subprocess` fixture's path, as text for `PopenBuilder::new`.
 fn fx() -> String {
     common::exe("fx_subprocess").to_str().unwrap().to_string()
 }
@@ -71,12 +71,12 @@ fn argv_runs_without_a_shell_and_a_string_runs_with_one() {
     let out = subprocess::check_output(["echo", "$HOME;", "x"]).unwrap();
     assert_eq!(out, b"$HOME; x\n");
     // Shell: arithmetic, a pipe and `;` are the shell's.
-    let out = Command::shell("echo $((6 * 7)); printf 'b\\na\\n' | sort")
+    let out = PopenBuilder::shell("echo $((6 * 7)); printf 'b\\na\\n' | sort")
         .check_output()
         .unwrap();
     assert_eq!(out, b"42\na\nb\n");
     let p = Popen::shell("exit 0").unwrap();
-    assert_eq!(p.args(), &Args::Shell("exit 0".into()));
+    assert_eq!(p.args(), &PopenArgs::Shell("exit 0".into()));
 }
 
 // ---- stdin, stdout, stderr ---------------------------------------------------
@@ -84,9 +84,9 @@ fn argv_runs_without_a_shell_and_a_string_runs_with_one() {
 #[test]
 fn pipes_devnull_and_merging_stderr_into_stdout() {
     // DEVNULL stdin: cat sees EOF at once (it would hang on an inherited tty).
-    let done = Command::new(["cat"])
-        .stdin(Stdio::DevNull)
-        .stdout(Stdio::Pipe)
+    let done = PopenBuilder::new(["cat"])
+        .stdin(Redirect::DevNull)
+        .stdout(Redirect::Pipe)
         .timeout(Duration::from_secs(30))
         .run()
         .unwrap();
@@ -94,25 +94,25 @@ fn pipes_devnull_and_merging_stderr_into_stdout() {
     assert!(done.returncode.success());
 
     // DEVNULL stdout: the output vanishes; only piped streams come back.
-    let done = Command::new(["sh", "-c", "echo out; echo err >&2"])
-        .stdout(Stdio::DevNull)
-        .stderr(Stdio::Pipe)
+    let done = PopenBuilder::new(["sh", "-c", "echo out; echo err >&2"])
+        .stdout(Redirect::DevNull)
+        .stderr(Redirect::Pipe)
         .run()
         .unwrap();
     assert_eq!(done.stdout, None);
     assert_eq!(done.stderr.as_deref(), Some(&b"err\n"[..]));
 
     // stderr=STDOUT with stdout a pipe: both in one pipe, in order.
-    let done = Command::new(["sh", "-c", "echo out; echo err >&2; echo out2"])
-        .stdout(Stdio::Pipe)
-        .stderr(Stdio::Stdout)
+    let done = PopenBuilder::new(["sh", "-c", "echo out; echo err >&2; echo out2"])
+        .stdout(Redirect::Pipe)
+        .stderr(Redirect::Stdout)
         .run()
         .unwrap();
     assert_eq!(done.stdout.as_deref(), Some(&b"out\nerr\nout2\n"[..]));
     assert_eq!(done.stderr, None);
 
     // capture_output: two separate pipes.
-    let done = Command::new(["sh", "-c", "echo out; echo err >&2"])
+    let done = PopenBuilder::new(["sh", "-c", "echo out; echo err >&2"])
         .capture_output()
         .run()
         .unwrap();
@@ -125,9 +125,9 @@ fn an_open_file_can_be_a_stream() {
     let dir = TempDir::new("sp-file");
     let path = dir.path().join("out.txt");
     let file = File::create(&path).unwrap();
-    let done = Command::new(["sh", "-c", "echo to the file; echo and err >&2"])
+    let done = PopenBuilder::new(["sh", "-c", "echo to the file; echo and err >&2"])
         .stdout(file)
-        .stderr(Stdio::Stdout)
+        .stderr(Redirect::Stdout)
         .run()
         .unwrap();
     assert!(done.returncode.success());
@@ -136,7 +136,7 @@ fn an_open_file_can_be_a_stream() {
         "to the file\nand err\n"
     );
     let input = dir.file("in.txt", "from a file\n");
-    let out = Command::new(["cat"])
+    let out = PopenBuilder::new(["cat"])
         .stdin(File::open(input).unwrap())
         .check_output()
         .unwrap();
@@ -156,13 +156,13 @@ fn inherited_streams_and_stderr_merged_into_an_inherited_stdout() {
 
 #[test]
 fn a_pipeline_through_a_taken_pipe() {
-    let mut p1 = Command::new(["printf", "b\\nc\\na\\n"])
-        .stdout(Stdio::Pipe)
+    let mut p1 = PopenBuilder::new(["printf", "b\\nc\\na\\n"])
+        .stdout(Redirect::Pipe)
         .spawn()
         .unwrap();
-    let mut p2 = Command::new(["sort"])
+    let mut p2 = PopenBuilder::new(["sort"])
         .stdin(p1.take_stdout().unwrap())
-        .stdout(Stdio::Pipe)
+        .stdout(Redirect::Pipe)
         .spawn()
         .unwrap();
     let (out, err) = p2
@@ -179,7 +179,7 @@ fn a_pipeline_through_a_taken_pipe() {
 #[test]
 fn cwd_sets_the_directory_and_relative_programs_are_found_in_it() {
     let dir = TempDir::new("sp-cwd");
-    let out = Command::new(["pwd"])
+    let out = PopenBuilder::new(["pwd"])
         .cwd(dir.path())
         .check_output()
         .unwrap();
@@ -191,7 +191,7 @@ fn cwd_sets_the_directory_and_relative_programs_are_found_in_it() {
     // As in Python on POSIX, `./tool` is resolved in the child's cwd.
     let script = dir.file("tool.sh", "#!/bin/sh\necho tool ran in \"$(pwd)\"\n");
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new(["./tool.sh"])
+    let out = PopenBuilder::new(["./tool.sh"])
         .cwd(dir.path())
         .check_output()
         .unwrap();
@@ -205,7 +205,7 @@ fn cwd_sets_the_directory_and_relative_programs_are_found_in_it() {
 fn env_extends_the_environment_or_replaces_it() {
     let path = std::env::var("PATH").unwrap();
     // Extend: the new variable is there, and so is the parent's PATH.
-    let out = Command::new(["sh", "-c", "printf '%s|%s' \"$FORKLORE_X\" \"$PATH\""])
+    let out = PopenBuilder::new(["sh", "-c", "printf '%s|%s' \"$FORKLORE_X\" \"$PATH\""])
         .env("FORKLORE_X", "set by the parent")
         .check_output()
         .unwrap();
@@ -214,7 +214,7 @@ fn env_extends_the_environment_or_replaces_it() {
         format!("set by the parent|{path}")
     );
     // Replace: the child sees exactly what was given (Python: env={...}).
-    let out = Command::new(["env"])
+    let out = PopenBuilder::new(["env"])
         .env_clear()
         .env("ONLY", "this")
         .envs([("AND", "that")])
@@ -224,7 +224,7 @@ fn env_extends_the_environment_or_replaces_it() {
     lines.sort();
     assert_eq!(lines, ["AND=that", "ONLY=this"]);
     // Remove one variable.
-    let out = Command::new(["sh", "-c", "echo ${FORKLORE_Y-unset}"])
+    let out = PopenBuilder::new(["sh", "-c", "echo ${FORKLORE_Y-unset}"])
         .env("FORKLORE_Y", "1")
         .env_remove("FORKLORE_Y")
         .check_output()
@@ -236,7 +236,7 @@ fn env_extends_the_environment_or_replaces_it() {
 fn an_environment_name_with_equals_is_refused_not_set() {
     // CPython: ValueError: illegal environment variable name. Before, the
     // child got the entry `A=B=c`, that is `A` set to `B=c`.
-    let e = Command::new(["sh", "-c", "echo \"${A-unset}\""])
+    let e = PopenBuilder::new(["sh", "-c", "echo \"${A-unset}\""])
         .env("A=B", "c")
         .check_output()
         .unwrap_err();
@@ -245,30 +245,36 @@ fn an_environment_name_with_equals_is_refused_not_set() {
         e.to_string(),
         r#"invalid argument: illegal environment variable name "A=B": a name cannot contain '='"#
     );
-    let e = Command::new(["true"]).env_remove("A=B").run().unwrap_err();
+    let e = PopenBuilder::new(["true"])
+        .env_remove("A=B")
+        .run()
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
 }
 
 #[test]
 fn a_nul_byte_anywhere_is_an_invalid_argument_shown_escaped() {
     // CPython: ValueError: embedded null byte, for each of these.
-    let cases: Vec<(Command, &str)> = vec![
-        (Command::new(["ec\0ho", "x"]), r#"the program: "ec\0ho""#),
-        (Command::new(["echo", "a\0b"]), r#"argument 1: "a\0b""#),
+    let cases: Vec<(PopenBuilder, &str)> = vec![
         (
-            Command::shell("echo a\0b"),
+            PopenBuilder::new(["ec\0ho", "x"]),
+            r#"the program: "ec\0ho""#,
+        ),
+        (PopenBuilder::new(["echo", "a\0b"]), r#"argument 1: "a\0b""#),
+        (
+            PopenBuilder::shell("echo a\0b"),
             r#"the command line: "echo a\0b""#,
         ),
         (
-            Command::new(["true"]).env("K\0", "v"),
+            PopenBuilder::new(["true"]).env("K\0", "v"),
             r#"an environment variable's name: "K\0""#,
         ),
         (
-            Command::new(["true"]).env("K", "v\0"),
+            PopenBuilder::new(["true"]).env("K", "v\0"),
             r#"the value of environment variable "K": "v\0""#,
         ),
         (
-            Command::new(["true"]).cwd("/tm\0p"),
+            PopenBuilder::new(["true"]).cwd("/tm\0p"),
             r#"the working directory: "/tm\0p""#,
         ),
     ];
@@ -293,8 +299,8 @@ fn communicate_moves_10_mb_each_way_while_the_child_echoes_to_both_pipes() {
         // it. A parent that wrote all input before reading would fill both
         // pipes and deadlock; the timeout turns such a bug into a failure.
         let input = pattern(10 * MB, 3);
-        let mut p = Command::new([fx().as_str(), "echo_both"])
-            .stdin(Stdio::Pipe)
+        let mut p = PopenBuilder::new([fx().as_str(), "echo_both"])
+            .stdin(Redirect::Pipe)
             .capture_output()
             .spawn()
             .unwrap();
@@ -311,8 +317,8 @@ fn communicate_moves_10_mb_each_way_while_the_child_echoes_to_both_pipes() {
 fn communicate_survives_a_child_that_floods_both_pipes_before_reading() {
     within(Duration::from_secs(90), || {
         let input = pattern(10 * MB, 5);
-        let mut p = Command::new([fx().as_str(), "flood", &(10 * MB).to_string()])
-            .stdin(Stdio::Pipe)
+        let mut p = PopenBuilder::new([fx().as_str(), "flood", &(10 * MB).to_string()])
+            .stdin(Redirect::Pipe)
             .capture_output()
             .spawn()
             .unwrap();
@@ -332,9 +338,9 @@ fn communicate_timeout_leaves_the_child_running_and_loses_no_output() {
     within(Duration::from_secs(90), || {
         // The child writes 1 MB (more than a pipe holds, so the parent must read
         // during the first call), then blocks until its stdin is closed.
-        let mut p = Command::new([fx().as_str(), "gated", &MB.to_string()])
-            .stdin(Stdio::Pipe)
-            .stdout(Stdio::Pipe)
+        let mut p = PopenBuilder::new([fx().as_str(), "gated", &MB.to_string()])
+            .stdin(Redirect::Pipe)
+            .stdout(Redirect::Pipe)
             .spawn()
             .unwrap();
         let gate = p.take_stdin(); // held here: communicate cannot close it
@@ -379,10 +385,10 @@ fn communicate_timeout_leaves_the_child_running_and_loses_no_output() {
 #[test]
 fn communicate_timeout_carries_the_output_read_so_far() {
     within(Duration::from_secs(90), || {
-        let mut p = Command::shell("echo started; echo pineapple >&2; exec cat")
-            .stdin(Stdio::Pipe)
-            .stdout(Stdio::Pipe)
-            .stderr(Stdio::Pipe)
+        let mut p = PopenBuilder::shell("echo started; echo pineapple >&2; exec cat")
+            .stdin(Redirect::Pipe)
+            .stdout(Redirect::Pipe)
+            .stderr(Redirect::Pipe)
             .spawn()
             .unwrap();
         let gate = p.take_stdin(); // held: the child blocks in `cat`
@@ -418,8 +424,8 @@ fn communicate_after_a_timeout_sends_the_rest_of_the_input() {
         // A zero timeout cannot push 10 MB through a 64 KiB pipe: the first
         // calls time out with input unsent, and the last one sends the rest.
         let input = pattern(10 * MB, 13);
-        let mut p = Command::new([fx().as_str(), "echo_both"])
-            .stdin(Stdio::Pipe)
+        let mut p = PopenBuilder::new([fx().as_str(), "echo_both"])
+            .stdin(Redirect::Pipe)
             .capture_output()
             .spawn()
             .unwrap();
@@ -480,13 +486,16 @@ fn a_timeout_too_large_for_a_deadline_means_no_timeout() {
     // Python accepts any timeout; `Instant + Duration::MAX` would overflow.
     let mut p = Popen::new(["true"]).unwrap();
     assert!(p.wait_timeout(Duration::MAX).unwrap().success());
-    let mut p = Command::new(["echo", "hi"])
-        .stdout(Stdio::Pipe)
+    let mut p = PopenBuilder::new(["echo", "hi"])
+        .stdout(Redirect::Pipe)
         .spawn()
         .unwrap();
     let (out, _) = p.communicate_timeout(None, Duration::MAX).unwrap();
     assert_eq!(out.as_deref(), Some(&b"hi\n"[..]));
-    let done = Command::new(["true"]).timeout(Duration::MAX).run().unwrap();
+    let done = PopenBuilder::new(["true"])
+        .timeout(Duration::MAX)
+        .run()
+        .unwrap();
     assert!(done.returncode.success());
 }
 
@@ -524,7 +533,7 @@ fn a_death_by_a_real_time_signal_keeps_its_number() {
         (35, "died with unknown signal 35."),
     ] {
         let cmd = format!("kill -{n} $$");
-        let e = Command::shell(&cmd).check().run().unwrap_err();
+        let e = PopenBuilder::shell(&cmd).check().run().unwrap_err();
         assert_eq!(e.to_string(), format!("Command '{cmd}' {want}"));
     }
 }
@@ -533,7 +542,7 @@ fn a_death_by_a_real_time_signal_keeps_its_number() {
 
 #[test]
 fn check_turns_a_non_zero_exit_into_an_error_with_the_output() {
-    let cmd = Command::new(["sh", "-c", "echo out; echo err >&2; exit 2"]).capture_output();
+    let cmd = PopenBuilder::new(["sh", "-c", "echo out; echo err >&2; exit 2"]).capture_output();
     let e = cmd.check().run().unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -553,10 +562,10 @@ fn check_turns_a_non_zero_exit_into_an_error_with_the_output() {
         other => panic!("expected CommandFailed, got {other:?}"),
     }
     // Without check the same run succeeds, and check_returncode() says it.
-    let done = Command::new(["sh", "-c", "exit 2"]).run().unwrap();
+    let done = PopenBuilder::new(["sh", "-c", "exit 2"]).run().unwrap();
     assert_eq!(
         done.args,
-        Args::Argv(vec!["sh".into(), "-c".into(), "exit 2".into()])
+        PopenArgs::Argv(vec!["sh".into(), "-c".into(), "exit 2".into()])
     );
     assert_eq!(done.returncode.code(), 2);
     assert_eq!((done.stdout.as_ref(), done.stderr.as_ref()), (None, None));
@@ -566,7 +575,10 @@ fn check_turns_a_non_zero_exit_into_an_error_with_the_output() {
     ));
     // A shell command shows as its string; a death by signal says so, in
     // CPython 3.11's words.
-    let e = Command::shell("kill -KILL $$").check().run().unwrap_err();
+    let e = PopenBuilder::shell("kill -KILL $$")
+        .check()
+        .run()
+        .unwrap_err();
     assert_eq!(
         e.to_string(),
         "Command 'kill -KILL $$' died with <Signals.SIGKILL: 9>."
@@ -576,7 +588,7 @@ fn check_turns_a_non_zero_exit_into_an_error_with_the_output() {
 #[test]
 fn check_output_returns_stdout_or_the_failure() {
     assert_eq!(subprocess::check_output(["echo", "hi"]).unwrap(), b"hi\n");
-    let e = Command::new(["sh", "-c", "echo partial; exit 1"])
+    let e = PopenBuilder::new(["sh", "-c", "echo partial; exit 1"])
         .check_output()
         .unwrap_err();
     match e {
@@ -588,7 +600,7 @@ fn check_output_returns_stdout_or_the_failure() {
         }
         other => panic!("expected CommandFailed, got {other:?}"),
     }
-    let input = Command::new(["cat"])
+    let input = PopenBuilder::new(["cat"])
         .input("fed in")
         .check_output()
         .unwrap();
@@ -598,8 +610,8 @@ fn check_output_returns_stdout_or_the_failure() {
 #[test]
 fn a_run_timeout_kills_and_reaps_the_child_then_reports() {
     let t = Instant::now();
-    let e = Command::new(["sh", "-c", "echo $$; exec sleep 30"])
-        .stdout(Stdio::Pipe)
+    let e = PopenBuilder::new(["sh", "-c", "echo $$; exec sleep 30"])
+        .stdout(Redirect::Pipe)
         .timeout(Duration::from_secs(2))
         .check()
         .run()
@@ -651,7 +663,7 @@ fn a_missing_program_fails_in_the_parent_naming_it() {
         "cannot launch forklore-no-such-program: No such file or directory (os error 2)"
     );
     // Through a shell the same name *is* a child exiting 127: the shell ran.
-    let done = Command::shell("forklore-no-such-program 2>/dev/null")
+    let done = PopenBuilder::shell("forklore-no-such-program 2>/dev/null")
         .run()
         .unwrap();
     assert_eq!(done.returncode.code(), 127);
@@ -661,7 +673,7 @@ fn a_missing_program_fails_in_the_parent_naming_it() {
 fn a_missing_cwd_fails_in_the_parent_naming_the_directory() {
     let dir = TempDir::new("sp-nocwd");
     let missing = dir.path().join("not-there");
-    let e = Command::new(["ls"]).cwd(&missing).spawn().unwrap_err();
+    let e = PopenBuilder::new(["ls"]).cwd(&missing).spawn().unwrap_err();
     let (program, cwd, kind, msg) = launch_error(e);
     assert_eq!(program, "ls");
     assert_eq!(cwd.as_deref(), Some(missing.as_path()));
@@ -675,7 +687,7 @@ fn a_missing_cwd_fails_in_the_parent_naming_the_directory() {
     );
     // A file where a directory should be.
     let file = dir.file("plain", "");
-    let (_, cwd, kind, _) = launch_error(Command::new(["ls"]).cwd(&file).spawn().unwrap_err());
+    let (_, cwd, kind, _) = launch_error(PopenBuilder::new(["ls"]).cwd(&file).spawn().unwrap_err());
     assert_eq!(cwd.as_deref(), Some(file.as_path()));
     assert_eq!(kind, std::io::ErrorKind::NotADirectory);
 }
@@ -711,20 +723,20 @@ fn arguments_that_cannot_work_are_refused_with_a_reason() {
         Err(Error::InvalidArgument(why)) => why,
         other => panic!("expected InvalidArgument, got {other:?}"),
     };
-    let why = invalid(Command::new(["true"]).stdout(Stdio::Stdout).spawn());
+    let why = invalid(PopenBuilder::new(["true"]).stdout(Redirect::Stdout).spawn());
     assert!(why.contains("only makes sense for stderr"), "{why}");
-    let why = invalid(Command::new(Vec::<String>::new()).spawn());
+    let why = invalid(PopenBuilder::new(Vec::<String>::new()).spawn());
     assert!(why.contains("empty"), "{why}");
-    let why = invalid(Command::new(["true"]).check().spawn());
+    let why = invalid(PopenBuilder::new(["true"]).check().spawn());
     assert!(why.contains("run()"), "{why}");
     // Input for a child whose stdin is not a pipe.
-    let mut p = Command::new(["true"]).spawn().unwrap();
+    let mut p = PopenBuilder::new(["true"]).spawn().unwrap();
     let e = p.communicate(Some(b"lost")).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
     p.wait().unwrap();
     // run: input and stdin together.
-    let e = Command::new(["cat"])
-        .stdin(Stdio::DevNull)
+    let e = PopenBuilder::new(["cat"])
+        .stdin(Redirect::DevNull)
         .input("x")
         .run()
         .unwrap_err();

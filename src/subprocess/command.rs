@@ -1,4 +1,4 @@
-//! [`Command`]: what to run and how, and the launch that turns it into a
+//! [`PopenBuilder`]: what to run and how, and the launch that turns it into a
 //! [`Popen`].
 
 use std::ffi::{OsStr, OsString};
@@ -12,22 +12,25 @@ use nix::fcntl::OFlag;
 use nix::unistd::{getpid, Pid};
 
 use super::popen::reap_orphans;
-use super::{Args, CompletedProcess, Popen, Stdio, SHELL};
+use super::{CompletedProcess, Popen, PopenArgs, Redirect, SHELL};
 use crate::error::{Error, Result};
 
 /// What to run and how: the arguments of Python's `Popen` and `run`.
 ///
-/// Build one with [`Command::new`] (an argument vector) or
-/// [`Command::shell`] (a command line), set what differs from the defaults,
-/// then [`spawn`](Command::spawn) it into a [`Popen`], or
-/// [`run`](Command::run) it to completion.
+/// Build one with [`PopenBuilder::new`] (an argument vector) or
+/// [`PopenBuilder::shell`] (a command line), set what differs from the defaults,
+/// then [`spawn`](PopenBuilder::spawn) it into a [`Popen`], or
+/// [`run`](PopenBuilder::run) it to completion.
+///
+/// It is named after what it builds, not `Command`, so that it does not
+/// shadow [`std::process::Command`] in a program that uses both.
 ///
 /// ```
-/// use forklore::subprocess::{Command, Stdio};
+/// use forklore::subprocess::{PopenBuilder, Redirect};
 ///
 /// // run(["sh", "-c", "echo $GREETING; pwd"], cwd="/", env={..., "GREETING": "hi"},
 /// //     capture_output=True)
-/// let done = Command::new(["sh", "-c", "echo $GREETING; pwd"])
+/// let done = PopenBuilder::new(["sh", "-c", "echo $GREETING; pwd"])
 ///     .cwd("/")
 ///     .env("GREETING", "hi")
 ///     .capture_output()
@@ -36,11 +39,11 @@ use crate::error::{Error, Result};
 /// assert_eq!(done.stdout.unwrap(), b"hi\n/\n");
 /// ```
 #[derive(Debug)]
-pub struct Command {
-    args: Args,
-    stdin: Stdio,
-    stdout: Stdio,
-    stderr: Stdio,
+pub struct PopenBuilder {
+    args: PopenArgs,
+    stdin: Redirect,
+    stdout: Redirect,
+    stderr: Redirect,
     cwd: Option<PathBuf>,
     env_clear: bool,
     env: Vec<(OsString, Option<OsString>)>,
@@ -49,7 +52,7 @@ pub struct Command {
     check: bool,
 }
 
-impl Command {
+impl PopenBuilder {
     /// Run a program with arguments, without a shell (Python:
     /// `Popen(["ls", "-l"])`). The first item is the program, looked up in
     /// `PATH` unless it holds a `/`.
@@ -58,7 +61,7 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        Self::with_args(Args::Argv(
+        Self::with_args(PopenArgs::Argv(
             args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
         ))
     }
@@ -67,15 +70,15 @@ impl Command {
     /// `Popen("ls | wc -l", shell=True)`). Pipes, redirections and variables
     /// work; so does shell injection, so never paste untrusted text into it.
     pub fn shell(line: impl AsRef<OsStr>) -> Self {
-        Self::with_args(Args::Shell(line.as_ref().to_owned()))
+        Self::with_args(PopenArgs::Shell(line.as_ref().to_owned()))
     }
 
-    fn with_args(args: Args) -> Self {
-        Command {
+    fn with_args(args: PopenArgs) -> Self {
+        PopenBuilder {
             args,
-            stdin: Stdio::Inherit,
-            stdout: Stdio::Inherit,
-            stderr: Stdio::Inherit,
+            stdin: Redirect::Inherit,
+            stdout: Redirect::Inherit,
+            stderr: Redirect::Inherit,
             cwd: None,
             env_clear: false,
             env: Vec::new(),
@@ -86,36 +89,36 @@ impl Command {
     }
 
     /// Where the child's stdin comes from (default: inherited).
-    #[must_use = "a builder setter returns the changed Command"]
-    pub fn stdin(mut self, stdin: impl Into<Stdio>) -> Self {
+    #[must_use = "a builder setter returns the changed PopenBuilder"]
+    pub fn stdin(mut self, stdin: impl Into<Redirect>) -> Self {
         self.stdin = stdin.into();
         self
     }
 
     /// Where the child's stdout goes (default: inherited).
-    #[must_use = "a builder setter returns the changed Command"]
-    pub fn stdout(mut self, stdout: impl Into<Stdio>) -> Self {
+    #[must_use = "a builder setter returns the changed PopenBuilder"]
+    pub fn stdout(mut self, stdout: impl Into<Redirect>) -> Self {
         self.stdout = stdout.into();
         self
     }
 
     /// Where the child's stderr goes (default: inherited);
-    /// [`Stdio::Stdout`] merges it into stdout.
-    #[must_use = "a builder setter returns the changed Command"]
-    pub fn stderr(mut self, stderr: impl Into<Stdio>) -> Self {
+    /// [`Redirect::Stdout`] merges it into stdout.
+    #[must_use = "a builder setter returns the changed PopenBuilder"]
+    pub fn stderr(mut self, stderr: impl Into<Redirect>) -> Self {
         self.stderr = stderr.into();
         self
     }
 
     /// Pipe both stdout and stderr (Python: `capture_output=True`).
-    #[must_use = "a builder setter returns the changed Command"]
+    #[must_use = "a builder setter returns the changed PopenBuilder"]
     pub fn capture_output(self) -> Self {
-        self.stdout(Stdio::Pipe).stderr(Stdio::Pipe)
+        self.stdout(Redirect::Pipe).stderr(Redirect::Pipe)
     }
 
     /// The child's working directory (Python: `cwd=`). A relative program
     /// path such as `./tool` is found relative to it, as in Python.
-    #[must_use = "a builder setter returns the changed Command"]
+    #[must_use = "a builder setter returns the changed PopenBuilder"]
     pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
         self.cwd = Some(dir.as_ref().to_owned());
         self
@@ -125,15 +128,15 @@ impl Command {
     /// copy of the parent's: this *extends* the environment. A `key` holding
     /// `=`, or a NUL byte in `key` or `value`, makes the launch fail with
     /// [`Error::InvalidArgument`] (Python: `ValueError`).
-    #[must_use = "a builder setter returns the changed Command"]
+    #[must_use = "a builder setter returns the changed PopenBuilder"]
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
         self.env
             .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
         self
     }
 
-    /// Set several variables, as [`env`](Command::env) does for one.
-    #[must_use = "a builder setter returns the changed Command"]
+    /// Set several variables, as [`env`](PopenBuilder::env) does for one.
+    #[must_use = "a builder setter returns the changed PopenBuilder"]
     pub fn envs<I, K, V>(mut self, vars: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
@@ -147,43 +150,43 @@ impl Command {
     }
 
     /// Leave one variable out of the child's environment.
-    #[must_use = "a builder setter returns the changed Command"]
+    #[must_use = "a builder setter returns the changed PopenBuilder"]
     pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
         self.env.push((key.as_ref().to_owned(), None));
         self
     }
 
     /// Start the child with an empty environment, to which
-    /// [`env`](Command::env) then adds: together they *replace* the
+    /// [`env`](PopenBuilder::env) then adds: together they *replace* the
     /// environment (Python: `env={"K": "V"}`). Without `PATH` a bare
     /// program name is looked up in the parent's `PATH`.
-    #[must_use = "a builder setter returns the changed Command"]
+    #[must_use = "a builder setter returns the changed PopenBuilder"]
     pub fn env_clear(mut self) -> Self {
         self.env_clear = true;
         self.env.clear();
         self
     }
 
-    /// For [`run`](Command::run): bytes to send to the child's stdin, which
+    /// For [`run`](PopenBuilder::run): bytes to send to the child's stdin, which
     /// becomes a pipe (Python: `run(input=...)`).
-    #[must_use = "a builder setter returns the changed Command"]
+    #[must_use = "a builder setter returns the changed PopenBuilder"]
     pub fn input(mut self, input: impl Into<Vec<u8>>) -> Self {
         self.input = Some(input.into());
         self
     }
 
-    /// For [`run`](Command::run): how long the child may take; after that it
+    /// For [`run`](PopenBuilder::run): how long the child may take; after that it
     /// is killed and reaped, and `run` returns [`Error::TimeoutExpired`]
     /// (Python: `run(timeout=...)`).
-    #[must_use = "a builder setter returns the changed Command"]
+    #[must_use = "a builder setter returns the changed PopenBuilder"]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
-    /// For [`run`](Command::run): turn a non-zero exit into
+    /// For [`run`](PopenBuilder::run): turn a non-zero exit into
     /// [`Error::CommandFailed`] (Python: `run(check=True)`).
-    #[must_use = "a builder setter returns the changed Command"]
+    #[must_use = "a builder setter returns the changed PopenBuilder"]
     pub fn check(mut self) -> Self {
         self.check = true;
         self
@@ -199,8 +202,8 @@ impl Command {
     ///   in the program, an argument, the command line, an environment
     ///   variable or the working directory, an environment variable name
     ///   holding `=` (Python raises `ValueError` for each of these),
-    ///   [`Stdio::Stdout`] given for stdin or stdout, or `input`, `timeout` or
-    ///   `check` set (they belong to [`run`](Command::run); pass input and a
+    ///   [`Redirect::Stdout`] given for stdin or stdout, or `input`, `timeout` or
+    ///   `check` set (they belong to [`run`](PopenBuilder::run); pass input and a
     ///   timeout to [`Popen::communicate`] instead).
     /// - [`Error::Os`] if a pipe cannot be created.
     pub fn spawn(self) -> Result<Popen> {
@@ -215,35 +218,35 @@ impl Command {
     }
 
     /// Run the child to completion and collect what it wrote to its pipes
-    /// (Python: `subprocess.run`). With a [`timeout`](Command::timeout), a
+    /// (Python: `subprocess.run`). With a [`timeout`](PopenBuilder::timeout), a
     /// child still running when it expires is killed and reaped before the
     /// error is returned.
     ///
     /// ```
-    /// use forklore::subprocess::Command;
+    /// use forklore::subprocess::PopenBuilder;
     ///
-    /// let done = Command::new(["cat"]).input("to cat and back").capture_output().run().unwrap();
+    /// let done = PopenBuilder::new(["cat"]).input("to cat and back").capture_output().run().unwrap();
     /// assert_eq!(done.stdout.unwrap(), b"to cat and back");
     /// assert!(done.returncode.success());
     /// ```
     ///
     /// # Errors
-    /// Those of [`spawn`](Command::spawn) (except that `input`, `timeout` and
+    /// Those of [`spawn`](PopenBuilder::spawn) (except that `input`, `timeout` and
     /// `check` are welcome); [`Error::TimeoutExpired`] with the output read
-    /// before the kill; [`Error::CommandFailed`] with [`check`](Command::check)
+    /// before the kill; [`Error::CommandFailed`] with [`check`](PopenBuilder::check)
     /// and a non-zero exit; [`Error::InvalidArgument`] when both `input` and a
-    /// stdin other than [`Stdio::Inherit`] are given.
+    /// stdin other than [`Redirect::Inherit`] are given.
     pub fn run(mut self) -> Result<CompletedProcess> {
         let input = self.input.take();
         let timeout = self.timeout.take();
         let check = std::mem::take(&mut self.check);
         if input.is_some() {
-            if !matches!(self.stdin, Stdio::Inherit) {
+            if !matches!(self.stdin, Redirect::Inherit) {
                 return Err(Error::InvalidArgument(
                     "stdin and input may not both be used: input makes stdin a pipe".into(),
                 ));
             }
-            self.stdin = Stdio::Pipe;
+            self.stdin = Redirect::Pipe;
         }
         let mut p = self.launch()?;
         let (stdout, stderr) =
@@ -285,22 +288,22 @@ impl Command {
     /// (Python: `subprocess.check_output`).
     ///
     /// ```
-    /// use forklore::subprocess::Command;
+    /// use forklore::subprocess::PopenBuilder;
     ///
-    /// let out = Command::shell("echo $((6 * 7))").check_output().unwrap();
+    /// let out = PopenBuilder::shell("echo $((6 * 7))").check_output().unwrap();
     /// assert_eq!(out, b"42\n");
     /// ```
     ///
     /// # Errors
-    /// Those of [`run`](Command::run) with `check`; [`Error::InvalidArgument`]
+    /// Those of [`run`](PopenBuilder::run) with `check`; [`Error::InvalidArgument`]
     /// if stdout was set (it is always a pipe here).
     pub fn check_output(mut self) -> Result<Vec<u8>> {
-        if !matches!(self.stdout, Stdio::Inherit) {
+        if !matches!(self.stdout, Redirect::Inherit) {
             return Err(Error::InvalidArgument(
                 "check_output() pipes stdout itself; do not set stdout".into(),
             ));
         }
-        self.stdout = Stdio::Pipe;
+        self.stdout = Redirect::Pipe;
         self.check = true;
         Ok(self.run()?.stdout.unwrap_or_default())
     }
@@ -325,7 +328,7 @@ impl Command {
             Ok(())
         }
         match &self.args {
-            Args::Argv(argv) => {
+            PopenArgs::Argv(argv) => {
                 for (i, a) in argv.iter().enumerate() {
                     no_nul(
                         || match i {
@@ -336,7 +339,7 @@ impl Command {
                     )?;
                 }
             }
-            Args::Shell(line) => no_nul(|| "the command line".to_string(), line)?,
+            PopenArgs::Shell(line) => no_nul(|| "the command line".to_string(), line)?,
         }
         for (k, v) in &self.env {
             no_nul(|| "an environment variable's name".to_string(), k)?;
@@ -359,7 +362,7 @@ impl Command {
         self.validate()?;
         reap_orphans();
         let (program, rest): (&OsStr, Vec<&OsStr>) = match &self.args {
-            Args::Argv(argv) => match argv.split_first() {
+            PopenArgs::Argv(argv) => match argv.split_first() {
                 Some((p, rest)) => (p, rest.iter().map(OsString::as_os_str).collect()),
                 None => {
                     return Err(Error::InvalidArgument(
@@ -367,7 +370,7 @@ impl Command {
                     ))
                 }
             },
-            Args::Shell(line) => (OsStr::new(SHELL), vec![OsStr::new("-c"), line.as_os_str()]),
+            PopenArgs::Shell(line) => (OsStr::new(SHELL), vec![OsStr::new("-c"), line.as_os_str()]),
         };
         let mut cmd = std::process::Command::new(program);
         cmd.args(rest);
@@ -385,40 +388,40 @@ impl Command {
         }
 
         let (stdin_child, stdin_parent) = match self.stdin {
-            Stdio::Inherit => (std::process::Stdio::inherit(), None),
-            Stdio::DevNull => (std::process::Stdio::null(), None),
-            Stdio::Fd(fd) => (fd.into(), None),
-            Stdio::Pipe => {
+            Redirect::Inherit => (std::process::Stdio::inherit(), None),
+            Redirect::DevNull => (std::process::Stdio::null(), None),
+            Redirect::Fd(fd) => (fd.into(), None),
+            Redirect::Pipe => {
                 let (r, w) = pipe()?;
                 (r.into(), Some(File::from(w)))
             }
-            Stdio::Stdout => return Err(stdout_misplaced("stdin")),
+            Redirect::Stdout => return Err(stdout_misplaced("stdin")),
         };
-        // Kept as an fd (not yet a std Stdio) so that stderr can share it.
+        // Kept as an fd (not yet a std Redirect) so that stderr can share it.
         enum Target {
             Inherit,
             Null,
             Fd(OwnedFd),
         }
         let (stdout_target, stdout_parent) = match self.stdout {
-            Stdio::Inherit => (Target::Inherit, None),
-            Stdio::DevNull => (Target::Null, None),
-            Stdio::Fd(fd) => (Target::Fd(fd), None),
-            Stdio::Pipe => {
+            Redirect::Inherit => (Target::Inherit, None),
+            Redirect::DevNull => (Target::Null, None),
+            Redirect::Fd(fd) => (Target::Fd(fd), None),
+            Redirect::Pipe => {
                 let (r, w) = pipe()?;
                 (Target::Fd(w), Some(File::from(r)))
             }
-            Stdio::Stdout => return Err(stdout_misplaced("stdout")),
+            Redirect::Stdout => return Err(stdout_misplaced("stdout")),
         };
         let (stderr_child, stderr_parent) = match self.stderr {
-            Stdio::Inherit => (std::process::Stdio::inherit(), None),
-            Stdio::DevNull => (std::process::Stdio::null(), None),
-            Stdio::Fd(fd) => (fd.into(), None),
-            Stdio::Pipe => {
+            Redirect::Inherit => (std::process::Stdio::inherit(), None),
+            Redirect::DevNull => (std::process::Stdio::null(), None),
+            Redirect::Fd(fd) => (fd.into(), None),
+            Redirect::Pipe => {
                 let (r, w) = pipe()?;
                 (w.into(), Some(File::from(r)))
             }
-            Stdio::Stdout => {
+            Redirect::Stdout => {
                 let dup = match &stdout_target {
                     Target::Inherit => io::stdout().as_fd().try_clone_to_owned(),
                     Target::Fd(fd) => fd.try_clone(),
@@ -467,7 +470,7 @@ impl Command {
 
 fn stdout_misplaced(stream: &str) -> Error {
     Error::InvalidArgument(format!(
-        "Stdio::Stdout (Python's STDOUT) only makes sense for stderr, not for {stream}"
+        "Redirect::Stdout (Python's STDOUT) only makes sense for stderr, not for {stream}"
     ))
 }
 
@@ -509,14 +512,14 @@ fn usable_dir(dir: &Path) -> io::Result<()> {
 ///
 /// ```compile_fail
 /// #![deny(unused_must_use)]
-/// let cmd = forklore::subprocess::Command::new(["true"]);
+/// let cmd = forklore::subprocess::PopenBuilder::new(["true"]);
 /// cmd.check();
 /// ```
 ///
 /// and `check` takes no `bool`: this must not compile either:
 ///
 /// ```compile_fail,E0061
-/// let _ = forklore::subprocess::Command::new(["true"]).check(true);
+/// let _ = forklore::subprocess::PopenBuilder::new(["true"]).check(true);
 /// ```
 #[cfg(doctest)]
 pub struct SettersAreMustUse;

@@ -1,13 +1,13 @@
 //! `subprocess`: launch external programs, as Python's `subprocess` does.
 //!
 //! ```
-//! use forklore::subprocess::{Command, Popen, Stdio};
+//! use forklore::subprocess::{PopenBuilder, Popen, Redirect};
 //!
 //! // p = Popen(["tr", "a-z", "A-Z"], stdin=PIPE, stdout=PIPE)
 //! // out, err = p.communicate(b"hello\n")
-//! let mut p = Command::new(["tr", "a-z", "A-Z"])
-//!     .stdin(Stdio::Pipe)
-//!     .stdout(Stdio::Pipe)
+//! let mut p = PopenBuilder::new(["tr", "a-z", "A-Z"])
+//!     .stdin(Redirect::Pipe)
+//!     .stdout(Redirect::Pipe)
 //!     .spawn()
 //!     .unwrap();
 //! let (out, err) = p.communicate(Some(b"hello\n")).unwrap();
@@ -16,7 +16,7 @@
 //! assert_eq!(p.returncode().unwrap().code(), 0);
 //!
 //! // run(["sh", "-c", "exit 2"], check=True)
-//! let e = Command::new(["sh", "-c", "exit 2"]).check().run().unwrap_err();
+//! let e = PopenBuilder::new(["sh", "-c", "exit 2"]).check().run().unwrap_err();
 //! assert_eq!(
 //!     e.to_string(),
 //!     "Command '['sh', '-c', 'exit 2']' returned non-zero exit status 2."
@@ -27,13 +27,13 @@
 //! |---|---|
 //! | `Popen(["ls"])` | [`Popen::new`]`(["ls"])` |
 //! | `Popen("ls \| wc -l", shell=True)` | [`Popen::shell`]`("ls \| wc -l")` |
-//! | `Popen(args, stdin=PIPE, cwd=d, env=e)` | [`Command::new`]`(args).stdin(Stdio::Pipe).cwd(d).env(k, v).spawn()` |
-//! | `None`, `PIPE`, `DEVNULL`, `STDOUT`, a file | [`Stdio::Inherit`], [`Stdio::Pipe`], [`Stdio::DevNull`], [`Stdio::Stdout`], [`Stdio::Fd`] |
+//! | `Popen(args, stdin=PIPE, cwd=d, env=e)` | [`PopenBuilder::new`]`(args).stdin(Redirect::Pipe).cwd(d).env(k, v).spawn()` |
+//! | `None`, `PIPE`, `DEVNULL`, `STDOUT`, a file | [`Redirect::Inherit`], [`Redirect::Pipe`], [`Redirect::DevNull`], [`Redirect::Stdout`], [`Redirect::Fd`] |
 //! | `p.communicate(input)`, `p.communicate(input, timeout)` | [`Popen::communicate`], [`Popen::communicate_timeout`] |
 //! | `p.wait()`, `p.wait(timeout)`, `p.poll()`, `p.returncode` | [`Popen::wait`], [`Popen::wait_timeout`], [`Popen::poll`], [`Popen::returncode`] |
 //! | `p.terminate()`, `p.kill()`, `p.send_signal(s)` | [`Popen::terminate`], [`Popen::kill`], [`Popen::send_signal`] |
-//! | `run(args, input=, capture_output=, timeout=, check=)` | [`run`], [`Command::run`] |
-//! | `check_output(args)` | [`check_output`], [`Command::check_output`] |
+//! | `run(args, input=, capture_output=, timeout=, check=)` | [`run`], [`PopenBuilder::run`] |
+//! | `check_output(args)` | [`check_output`], [`PopenBuilder::check_output`] |
 //! | `TimeoutExpired`, `CalledProcessError` | [`Error::TimeoutExpired`], [`Error::CommandFailed`] |
 //!
 //! The return code is the crate's [`ExitStatus`]: `Exited(code)` or
@@ -94,17 +94,21 @@ use crate::sys::{wait_pid, wait_pid_timeout};
 mod command;
 mod popen;
 
-pub use command::Command;
+pub use command::PopenBuilder;
 pub use popen::Popen;
 
-/// The shell that runs a [`Command::shell`] command line (Python's default).
+/// The shell that runs a [`PopenBuilder::shell`] command line (Python's default).
 pub const SHELL: &str = "/bin/sh";
 
 /// Where one of the child's standard streams goes (Python: the `stdin`,
-/// `stdout` and `stderr` arguments of `Popen`).
+/// `stdout` and `stderr` arguments of `Popen`, and `PIPE`, `DEVNULL`,
+/// `STDOUT`).
+///
+/// Not called `Stdio`, so that it does not shadow [`std::process::Stdio`]
+/// in a program that uses both.
 #[derive(Debug, Default)]
 #[non_exhaustive]
-pub enum Stdio {
+pub enum Redirect {
     /// The child shares the parent's stream (Python: `None`, the default).
     #[default]
     Inherit,
@@ -124,15 +128,15 @@ pub enum Stdio {
     Fd(OwnedFd),
 }
 
-impl From<OwnedFd> for Stdio {
+impl From<OwnedFd> for Redirect {
     fn from(fd: OwnedFd) -> Self {
-        Stdio::Fd(fd)
+        Redirect::Fd(fd)
     }
 }
 
-impl From<File> for Stdio {
+impl From<File> for Redirect {
     fn from(file: File) -> Self {
-        Stdio::Fd(file.into())
+        Redirect::Fd(file.into())
     }
 }
 
@@ -144,20 +148,21 @@ pub type Captured = (Option<Vec<u8>>, Option<Vec<u8>>);
 /// (Python: `Popen`'s `args`, with `shell=False` or `shell=True`).
 ///
 /// It displays as Python shows `args` in its error messages: a list in
-/// Python syntax (`['ls', '-l']`), or the command line itself.
+/// Python syntax (`['ls', '-l']`), or the command line itself. (Not called
+/// `Args`, which is [`std::env::Args`].)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Args {
+pub enum PopenArgs {
     /// The program and its arguments, run directly, without a shell.
     Argv(Vec<OsString>),
     /// A command line run by [`SHELL`] as `/bin/sh -c LINE`.
     Shell(OsString),
 }
 
-impl fmt::Display for Args {
+impl fmt::Display for PopenArgs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Args::Shell(line) => write!(f, "{}", line.to_string_lossy()),
-            Args::Argv(argv) => {
+            PopenArgs::Shell(line) => write!(f, "{}", line.to_string_lossy()),
+            PopenArgs::Argv(argv) => {
                 f.write_str("[")?;
                 for (i, a) in argv.iter().enumerate() {
                     if i > 0 {
@@ -206,7 +211,7 @@ fn python_repr(s: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompletedProcess {
     /// What was run.
-    pub args: Args,
+    pub args: PopenArgs,
     /// How it ended.
     pub returncode: ExitStatus,
     /// Its stdout, if stdout was a pipe.
@@ -238,7 +243,7 @@ impl CompletedProcess {
 }
 
 /// Run a program to completion, streams inherited (Python:
-/// `subprocess.run(args)`). Use [`Command`] to capture output, send input,
+/// `subprocess.run(args)`). Use [`PopenBuilder`] to capture output, send input,
 /// set a timeout or `check`.
 ///
 /// ```
@@ -247,13 +252,13 @@ impl CompletedProcess {
 /// ```
 ///
 /// # Errors
-/// As [`Command::run`].
+/// As [`PopenBuilder::run`].
 pub fn run<I, S>(args: I) -> Result<CompletedProcess>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    Command::new(args).run()
+    PopenBuilder::new(args).run()
 }
 
 /// Run a program and return its stdout; a non-zero exit is an error
@@ -265,13 +270,13 @@ where
 /// ```
 ///
 /// # Errors
-/// As [`Command::check_output`].
+/// As [`PopenBuilder::check_output`].
 pub fn check_output<I, S>(args: I) -> Result<Vec<u8>>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    Command::new(args).check_output()
+    PopenBuilder::new(args).check_output()
 }
 
 #[cfg(test)]
@@ -280,12 +285,12 @@ mod tests {
 
     #[test]
     fn args_display_as_python() {
-        let a = Args::Argv(vec!["ls".into(), "no-such-file".into()]);
+        let a = PopenArgs::Argv(vec!["ls".into(), "no-such-file".into()]);
         assert_eq!(a.to_string(), "['ls', 'no-such-file']");
-        let a = Args::Argv(vec!["echo".into(), "it's".into(), "a\\b\n".into()]);
+        let a = PopenArgs::Argv(vec!["echo".into(), "it's".into(), "a\\b\n".into()]);
         assert_eq!(a.to_string(), r#"['echo', "it's", 'a\\b\n']"#);
-        let a = Args::Argv(vec![r#"'"#.into(), r#"'""#.into()]);
+        let a = PopenArgs::Argv(vec![r#"'"#.into(), r#"'""#.into()]);
         assert_eq!(a.to_string(), r#"["'", '\'"']"#);
-        assert_eq!(Args::Shell("exit 2".into()).to_string(), "exit 2");
+        assert_eq!(PopenArgs::Shell("exit 2".into()).to_string(), "exit 2");
     }
 }

@@ -19,19 +19,19 @@ use crate::os::Signal;
 use nix::unistd::{getpid, Pid};
 
 #[cfg(doc)]
-use super::Stdio;
-use super::{Args, Captured, Command};
+use super::Redirect;
+use super::{Captured, PopenArgs, PopenBuilder};
 use crate::error::{Error, Result};
 use crate::process::ExitStatus;
 use crate::sys::{try_wait_pid, wait_pid, wait_pid_timeout};
 
 /// A running (or finished) child program (Python: `subprocess.Popen`).
 ///
-/// Made by [`Popen::new`], [`Popen::shell`] or [`Command::spawn`]. See the
+/// Made by [`Popen::new`], [`Popen::shell`] or [`PopenBuilder::spawn`]. See the
 /// [module docs](crate::subprocess) for how the child is started and reaped, and what a
 /// drop does.
 pub struct Popen {
-    pub(super) args: Args,
+    pub(super) args: PopenArgs,
     pub(super) pid: Pid,
     /// The process that spawned the child; only it may wait for it.
     pub(super) owner: Pid,
@@ -73,26 +73,26 @@ impl Popen {
     /// ```
     ///
     /// # Errors
-    /// As [`Command::spawn`].
+    /// As [`PopenBuilder::spawn`].
     pub fn new<I, S>(args: I) -> Result<Popen>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        Command::new(args).spawn()
+        PopenBuilder::new(args).spawn()
     }
 
     /// Start `/bin/sh -c line`, all streams inherited
     /// (Python: `Popen(line, shell=True)`).
     ///
     /// # Errors
-    /// As [`Command::spawn`].
+    /// As [`PopenBuilder::spawn`].
     pub fn shell(line: impl AsRef<OsStr>) -> Result<Popen> {
-        Command::shell(line).spawn()
+        PopenBuilder::shell(line).spawn()
     }
 
     /// What this child runs (Python: `p.args`).
-    pub fn args(&self) -> &Args {
+    pub fn args(&self) -> &PopenArgs {
         &self.args
     }
 
@@ -124,7 +124,7 @@ impl Popen {
     ///
     /// Do not `wait`
     /// on a child that writes more than a pipe holds (64 KiB) to a
-    /// [`Stdio::Pipe`]: it blocks until someone reads, which nobody does.
+    /// [`Redirect::Pipe`]: it blocks until someone reads, which nobody does.
     /// [`communicate`](Popen::communicate) reads while it waits.
     ///
     /// # Errors
@@ -191,10 +191,10 @@ impl Popen {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use forklore::subprocess::{Command, Stdio};
+    /// use forklore::subprocess::{PopenBuilder, Redirect};
     ///
-    /// let mut p = Command::shell("echo started; exec sleep 30")
-    ///     .stdout(Stdio::Pipe)
+    /// let mut p = PopenBuilder::shell("echo started; exec sleep 30")
+    ///     .stdout(Redirect::Pipe)
     ///     .spawn()
     ///     .unwrap();
     /// let e = p.communicate_timeout(None, Duration::from_millis(200)).unwrap_err();
@@ -265,7 +265,7 @@ impl Popen {
                 if has_input && self.stdin.is_none() {
                     return Err(Error::InvalidArgument(
                         "communicate() was given input, but the child's stdin is not a pipe; \
-                         spawn it with .stdin(Stdio::Pipe)"
+                         spawn it with .stdin(Redirect::Pipe)"
                             .into(),
                     ));
                 }
@@ -471,7 +471,7 @@ impl Popen {
     }
 
     /// Take the stdout pipe out of the `Popen`, for example to make it the
-    /// stdin of the next program in a pipeline (`Stdio::from(file)`).
+    /// stdin of the next program in a pipeline (`Redirect::from(file)`).
     pub fn take_stdout(&mut self) -> Option<File> {
         self.stdout.take()
     }

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use forklore::outln;
-use forklore::subprocess::{Command, Stdio};
+use forklore::subprocess::{PopenBuilder, Redirect};
 
 pub fn main() {
     let args: Vec<u64> = std::env::args()
@@ -20,8 +20,8 @@ pub fn main() {
         args.first().copied().unwrap_or(30),
         args.get(1).copied().unwrap_or(40),
     );
-    let mut p = Command::shell(format!("echo started; exec sleep {sleep}"))
-        .stdout(Stdio::Pipe)
+    let mut p = PopenBuilder::shell(format!("echo started; exec sleep {sleep}"))
+        .stdout(Redirect::Pipe)
         .spawn()
         .expect("could not launch sh");
     let (out, _) = p

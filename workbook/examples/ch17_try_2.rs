@@ -12,14 +12,14 @@
 use std::time::{Duration, Instant};
 
 use forklore::outln;
-use forklore::subprocess::{Command, Stdio};
+use forklore::subprocess::{PopenBuilder, Redirect};
 
 pub fn main() {
     let sleep: u64 = std::env::args()
         .nth(1)
         .map_or(30, |a| a.parse().expect("seconds"));
-    let mut p = Command::shell(format!("echo started; sleep {sleep}"))
-        .stdout(Stdio::Pipe)
+    let mut p = PopenBuilder::shell(format!("echo started; sleep {sleep}"))
+        .stdout(Redirect::Pipe)
         .spawn()
         .expect("could not launch sh");
     match p.communicate_timeout(None, Duration::from_secs(1)) {

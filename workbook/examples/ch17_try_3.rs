@@ -3,13 +3,13 @@
 //! Run it: `cargo run --example ch17_try_3`
 
 use forklore::outln;
-use forklore::subprocess::{Command, Stdio};
+use forklore::subprocess::{PopenBuilder, Redirect};
 
 pub fn main() {
-    let mut p = Command::new(["sh", "-c", "cat; echo done >&2"])
-        .stdin(Stdio::Pipe)
-        .stdout(Stdio::Pipe)
-        .stderr(Stdio::Pipe)
+    let mut p = PopenBuilder::new(["sh", "-c", "cat; echo done >&2"])
+        .stdin(Redirect::Pipe)
+        .stdout(Redirect::Pipe)
+        .stderr(Redirect::Pipe)
         .spawn()
         .expect("could not launch sh");
     let (out, err) = p
@@ -25,10 +25,10 @@ pub fn main() {
     );
 
     // Python's stderr=STDOUT: both streams in one pipe, stderr is None.
-    let mut p = Command::new(["sh", "-c", "cat; echo done >&2"])
-        .stdin(Stdio::Pipe)
-        .stdout(Stdio::Pipe)
-        .stderr(Stdio::Stdout)
+    let mut p = PopenBuilder::new(["sh", "-c", "cat; echo done >&2"])
+        .stdin(Redirect::Pipe)
+        .stdout(Redirect::Pipe)
+        .stderr(Redirect::Stdout)
         .spawn()
         .expect("could not launch sh");
     let (out, err) = p

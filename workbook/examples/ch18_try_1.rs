@@ -4,21 +4,21 @@
 //! in; in a folder of two files it prints `c`).
 
 use forklore::outln;
-use forklore::subprocess::{Command, Stdio};
+use forklore::subprocess::{PopenBuilder, Redirect};
 
 pub fn main() {
-    let mut p1 = Command::new(["ls"])
-        .stdout(Stdio::Pipe)
+    let mut p1 = PopenBuilder::new(["ls"])
+        .stdout(Redirect::Pipe)
         .spawn()
         .expect("could not launch ls");
-    let mut p2 = Command::new(["wc", "-l"])
+    let mut p2 = PopenBuilder::new(["wc", "-l"])
         .stdin(p1.take_stdout().expect("ls's stdout is a pipe"))
-        .stdout(Stdio::Pipe)
+        .stdout(Redirect::Pipe)
         .spawn()
         .expect("could not launch wc");
-    let mut p3 = Command::new(["tr", "0-9", "a-j"])
+    let mut p3 = PopenBuilder::new(["tr", "0-9", "a-j"])
         .stdin(p2.take_stdout().expect("wc's stdout is a pipe"))
-        .stdout(Stdio::Pipe)
+        .stdout(Redirect::Pipe)
         .spawn()
         .expect("could not launch tr");
     let (out, _) = p3.communicate(None).expect("communicate failed");

@@ -5,11 +5,11 @@
 //!
 //! Run it: `cargo run --example ch18_try_2`
 
-use forklore::subprocess::Command;
+use forklore::subprocess::PopenBuilder;
 use forklore::{outln, Error};
 
 pub fn main() {
-    let e = Command::shell("kill -KILL $$")
+    let e = PopenBuilder::shell("kill -KILL $$")
         .check()
         .run()
         .expect_err("the shell was killed");

@@ -8,11 +8,11 @@
 use std::time::{Duration, Instant};
 
 use forklore::outln;
-use forklore::subprocess::Command;
+use forklore::subprocess::PopenBuilder;
 
 pub fn main() {
     let start = Instant::now();
-    let e = Command::new(["sleep", "5"])
+    let e = PopenBuilder::new(["sleep", "5"])
         .timeout(Duration::from_millis(100))
         .run()
         .expect_err("sleep 5 outlasts 100 ms");

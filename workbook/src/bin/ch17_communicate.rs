@@ -33,13 +33,13 @@
 use std::time::Duration;
 
 use forklore::outln;
-use forklore::subprocess::{Command, Stdio};
+use forklore::subprocess::{PopenBuilder, Redirect};
 
 pub fn main() {
     // Both ways: the input goes down one pipe, the answer comes up another.
-    let mut p = Command::new(["tr", "a-z", "A-Z"])
-        .stdin(Stdio::Pipe)
-        .stdout(Stdio::Pipe)
+    let mut p = PopenBuilder::new(["tr", "a-z", "A-Z"])
+        .stdin(Redirect::Pipe)
+        .stdout(Redirect::Pipe)
         .spawn()
         .expect("could not launch tr");
     let (out, _err) = p
@@ -54,8 +54,8 @@ pub fn main() {
     // A child that will not finish in time. `exec` makes sleep take the
     // shell's place, so killing this pid kills the sleep, and nothing else
     // keeps the pipe open.
-    let mut p = Command::shell("echo started; exec sleep 30")
-        .stdout(Stdio::Pipe)
+    let mut p = PopenBuilder::shell("echo started; exec sleep 30")
+        .stdout(Redirect::Pipe)
         .spawn()
         .expect("could not launch sh");
     match p.communicate_timeout(None, Duration::from_secs(1)) {

@@ -34,21 +34,21 @@
 //! Run it: `cargo run --release --bin ch18_pipeline` (it counts the files in
 //! the folder you run it in).
 
-use forklore::subprocess::{Command, Stdio};
+use forklore::subprocess::{PopenBuilder, Redirect};
 use forklore::{outln, Error};
 
 pub fn main() {
     // ls writes into a pipe; wc reads the other end. Taking the read end
-    // out of p1 moves it into p2's Command, which closes the parent's copy
+    // out of p1 moves it into p2's PopenBuilder, which closes the parent's copy
     // once wc has started: as in Python's p1.stdout.close(), only wc holds
     // it, so ls would get SIGPIPE if wc ended early.
-    let mut p1 = Command::new(["ls"])
-        .stdout(Stdio::Pipe)
+    let mut p1 = PopenBuilder::new(["ls"])
+        .stdout(Redirect::Pipe)
         .spawn()
         .expect("could not launch ls");
-    let mut p2 = Command::new(["wc", "-l"])
+    let mut p2 = PopenBuilder::new(["wc", "-l"])
         .stdin(p1.take_stdout().expect("ls's stdout is a pipe"))
-        .stdout(Stdio::Pipe)
+        .stdout(Redirect::Pipe)
         .spawn()
         .expect("could not launch wc");
     let (out, _) = p2.communicate(None).expect("communicate failed");
@@ -63,7 +63,7 @@ pub fn main() {
     );
 
     // The same pipeline, parsed and plumbed by the shell.
-    let out = Command::shell("ls | wc -l")
+    let out = PopenBuilder::shell("ls | wc -l")
         .check_output()
         .expect("the shell pipeline failed");
     outln!(
@@ -73,7 +73,7 @@ pub fn main() {
 
     // check=True: a non-zero exit becomes an error value. LC_ALL=C, added
     // to the inherited environment, keeps ls's complaint in English.
-    let e = Command::new(["ls", "no-such-file"])
+    let e = PopenBuilder::new(["ls", "no-such-file"])
         .capture_output()
         .env("LC_ALL", "C")
         .check()
