@@ -89,6 +89,7 @@ impl ExecutorBuilder {
     /// Run `init` once in each worker when it starts (Python: `initializer`).
     /// A panicking initializer kills its worker, which breaks the executor,
     /// as in CPython.
+    #[must_use = "a builder setter returns the changed ExecutorBuilder"]
     pub fn initializer(mut self, init: impl Fn() + Send + Sync + 'static) -> Self {
         self.config.initializer = Some(Arc::new(init));
         self
@@ -101,12 +102,14 @@ impl ExecutorBuilder {
     /// of this executable, which needs `init` and no initializer; such an
     /// executor has a background thread that moves its work (see
     /// [what runs where](crate::pool#what-runs-where)).
+    #[must_use = "a builder setter returns the changed ExecutorBuilder"]
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.config.method = Some(method);
         self
     }
 
     /// Replace each worker after `n` tasks (Python: `max_tasks_per_child`).
+    #[must_use = "a builder setter returns the changed ExecutorBuilder"]
     pub fn max_tasks_per_child(mut self, n: usize) -> Self {
         self.config.max_tasks = Some(n);
         self

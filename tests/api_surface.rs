@@ -364,3 +364,88 @@ fn no_public_type_shadows_a_std_name() {
         found.join("\n")
     );
 }
+
+/// The `pub fn`s of `code` that take `self` by value and return `Self` (a
+/// builder's setters) without a `#[must_use]` among the attributes above
+/// them: dropping what they return silently loses the setting.
+fn setters_without_must_use(code: &str) -> Vec<(usize, String)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut found = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim_start();
+        if !t.starts_with("pub fn ") {
+            continue;
+        }
+        let sig: String = lines[i..]
+            .iter()
+            .take(6)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let sig = sig.split('{').next().unwrap_or("");
+        let by_value = params(sig)
+            .first()
+            .is_some_and(|p| p == "self" || p == "mut self");
+        if !by_value || !sig.trim_end().ends_with("-> Self") {
+            continue;
+        }
+        let mut j = i;
+        let mut marked = false;
+        while j > 0 {
+            j -= 1;
+            let a = lines[j].trim_start();
+            if a.starts_with("#[") {
+                marked |= a.starts_with("#[must_use");
+            } else if !a.starts_with("///") {
+                break;
+            }
+        }
+        if !marked {
+            found.push((i + 1, t.to_string()));
+        }
+    }
+    found
+}
+
+#[test]
+fn every_builder_setter_is_must_use() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(&src).unwrap().display().to_string();
+        let code = std::fs::read_to_string(&f).unwrap();
+        for (line, text) in setters_without_must_use(&code) {
+            found.push(format!("{rel}:{line}: {text}"));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "builder setters without #[must_use]:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_setter_checker_sees_a_setter_without_must_use() {
+    let code = "
+    /// Docs.
+    #[must_use = \"x\"]
+    pub fn a(mut self, n: usize) -> Self {
+    /// Docs.
+    #[inline]
+    pub fn b(mut self, n: usize) -> Self {
+    pub fn c(&self) -> Self {
+    pub fn d(
+        self,
+        n: usize,
+    ) -> Self {
+";
+    let lines: Vec<usize> = setters_without_must_use(code)
+        .into_iter()
+        .map(|(l, _)| l)
+        .collect();
+    assert_eq!(lines, vec![7, 9]);
+}

@@ -164,6 +164,7 @@ impl PoolBuilder {
     /// worker gets its own copy. A panicking initializer ends its worker.
     /// A pool with an initializer forks its workers, so it has no
     /// background thread (see the [module docs](self)).
+    #[must_use = "a builder setter returns the changed PoolBuilder"]
     pub fn initializer(mut self, init: impl Fn() + Send + Sync + 'static) -> Self {
         self.config.initializer = Some(Arc::new(init));
         self
@@ -180,6 +181,7 @@ impl PoolBuilder {
     /// ([`get_start_method`](crate::start::get_start_method), `forkserver`
     /// by default) when `main` called `init` and there is no initializer,
     /// and forks its workers otherwise (refused in a threaded process).
+    #[must_use = "a builder setter returns the changed PoolBuilder"]
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.config.method = Some(method);
         self
@@ -187,6 +189,7 @@ impl PoolBuilder {
 
     /// Replace each worker with a fresh one after it has run `n` tasks (a
     /// chunk of `map` counts as one), Python's `maxtasksperchild`.
+    #[must_use = "a builder setter returns the changed PoolBuilder"]
     pub fn maxtasksperchild(mut self, n: usize) -> Self {
         self.config.max_tasks = Some(n);
         self
