@@ -160,7 +160,7 @@ pub fn object_bytes() -> Spec<'static> {
             let manager = Manager::start().unwrap();
             let pid = manager.server_pid().unwrap().as_raw();
             let warm = manager.dict::<String, i64>().unwrap();
-            warm.set("k".into(), 0).unwrap();
+            warm.set("k".to_string(), 0).unwrap();
             let before = rss(pid);
             let mut dicts = Vec::with_capacity(DICTS);
             for n in 0..DICTS as i64 {

@@ -28,8 +28,8 @@ use crate::managers::{
 /// ```
 /// let manager = forklore::managers::Manager::start().unwrap();
 /// let d = manager.dict::<String, i32>().unwrap();
-/// d.set("b".into(), 2).unwrap();
-/// d.set("a".into(), 1).unwrap();
+/// d.set("b".to_string(), 2).unwrap();
+/// d.set("a".to_string(), 1).unwrap();
 /// assert_eq!(d.keys().unwrap(), ["b", "a"]);
 /// assert_eq!(d.get("a").unwrap(), Some(1));
 /// assert_eq!(d.pop("b").unwrap(), 2);
@@ -116,8 +116,11 @@ where
     ///
     /// # Errors
     /// [`Error::Encode`] if a value cannot be converted; [`Error::ManagerGone`].
-    pub fn set(&self, key: K, value: V) -> Result<()> {
-        want_unit(self.op(DictOp::Set(to_datum(&key)?, to_datum(&value)?))?)
+    pub fn set(&self, key: impl Borrow<K>, value: impl Borrow<V>) -> Result<()> {
+        want_unit(self.op(DictOp::Set(
+            to_datum(key.borrow())?,
+            to_datum(value.borrow())?,
+        ))?)
     }
 
     /// Delete `key` (Python: `del d[key]`).
@@ -233,8 +236,11 @@ where
     ///
     /// # Errors
     /// As [`set`](Self::set).
-    pub fn setdefault(&self, key: K, default: V) -> Result<V> {
-        want(self.op(DictOp::SetDefault(to_datum(&key)?, to_datum(&default)?))?)
+    pub fn setdefault(&self, key: impl Borrow<K>, default: impl Borrow<V>) -> Result<V> {
+        want(self.op(DictOp::SetDefault(
+            to_datum(key.borrow())?,
+            to_datum(default.borrow())?,
+        ))?)
     }
 
     /// Set every pair, in one request (Python: `d.update(pairs)`).

@@ -105,11 +105,32 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
 
     /// Add `value` at the end (Python: `li.append(x)`).
     ///
+    /// Like every method of the proxies that only sends a value, it takes
+    /// the value or a reference to it (`impl Borrow<T>`): it serializes it
+    /// and never keeps it, so a large value need not be cloned.
+    ///
+    /// ```
+    /// let m = forklore::Manager::start().unwrap();
+    /// let li = m.list::<i64>().unwrap();
+    /// li.append(5).unwrap(); // a value
+    /// let big = 7;
+    /// li.append(&big).unwrap(); // or a reference
+    /// let names = m.list::<String>().unwrap();
+    /// let name = String::from("ada");
+    /// names.append(&name).unwrap(); // `name` is still ours
+    /// names.append(name).unwrap();
+    /// // `.into()` needs its type spelled out now: `String::from("x")`.
+    /// names.append(String::from("x")).unwrap();
+    /// assert_eq!(li.to_vec().unwrap(), [5, 7]);
+    /// assert_eq!(names.len().unwrap(), 3);
+    /// # m.shutdown().unwrap();
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Encode`](crate::Error::Encode) if the value cannot be converted;
     /// [`Error::ManagerGone`](crate::Error::ManagerGone) if the server has gone.
-    pub fn append(&self, value: T) -> Result<()> {
-        want_unit(self.op(ListOp::Append(to_datum(&value)?))?)
+    pub fn append(&self, value: impl Borrow<T>) -> Result<()> {
+        want_unit(self.op(ListOp::Append(to_datum(value.borrow())?))?)
     }
 
     /// Add every item at the end, in one request (Python: `li.extend(items)`).
@@ -147,8 +168,8 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     ///
     /// # Errors
     /// As [`append`](Self::append).
-    pub fn insert(&self, i: i64, value: T) -> Result<()> {
-        want_unit(self.op(ListOp::Insert(i, to_datum(&value)?))?)
+    pub fn insert(&self, i: i64, value: impl Borrow<T>) -> Result<()> {
+        want_unit(self.op(ListOp::Insert(i, to_datum(value.borrow())?))?)
     }
 
     /// Remove and return the last item (Python: `li.pop()`).
@@ -265,8 +286,8 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`](crate::Error::IndexOutOfRange).
-    pub fn set(&self, i: i64, value: T) -> Result<()> {
-        want_unit(self.op(ListOp::Set(i, to_datum(&value)?))?)
+    pub fn set(&self, i: i64, value: impl Borrow<T>) -> Result<()> {
+        want_unit(self.op(ListOp::Set(i, to_datum(value.borrow())?))?)
     }
 
     /// Delete the item at `i` (Python: `del li[i]`).
@@ -412,8 +433,8 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`](crate::Error::IndexOutOfRange).
-    pub fn set(&self, i: i64, value: T) -> Result<()> {
-        want_unit(self.op(ListOp::Set(i, to_datum(&value)?))?)
+    pub fn set(&self, i: i64, value: impl Borrow<T>) -> Result<()> {
+        want_unit(self.op(ListOp::Set(i, to_datum(value.borrow())?))?)
     }
 
     /// A copy of a slice (Python: `a[i:j]`).

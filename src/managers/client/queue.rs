@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -26,8 +27,8 @@ use crate::managers::{want, want_bool, want_size, want_unit, Handle};
 ///
 /// let manager = forklore::managers::Manager::start().unwrap();
 /// let q = manager.queue_with_maxsize::<String>(1).unwrap();
-/// q.put("job".into()).unwrap();
-/// assert!(q.put_nowait("more".into()).unwrap_err().is_queue_full());
+/// q.put("job".to_string()).unwrap();
+/// assert!(q.put_nowait("more".to_string()).unwrap_err().is_queue_full());
 /// assert_eq!(q.get().unwrap(), "job");
 /// q.task_done().unwrap();
 /// q.join().unwrap(); // every item put has been marked done
@@ -46,9 +47,9 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
         self.handle.call(Method::Queue(op))
     }
 
-    fn put_with(&self, item: T, block: bool, timeout: Option<Duration>) -> Result<()> {
+    fn put_with(&self, item: &T, block: bool, timeout: Option<Duration>) -> Result<()> {
         want_unit(self.op(QueueOp::Put {
-            item: to_datum(&item)?,
+            item: to_datum(item)?,
             block,
             timeout,
         })?)
@@ -64,8 +65,8 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// # Errors
     /// [`Error::Encode`](crate::Error::Encode); [`Error::ManagerGone`](crate::Error::ManagerGone) if the server goes, even
     /// while this waits.
-    pub fn put(&self, item: T) -> Result<()> {
-        self.put_with(item, true, None)
+    pub fn put(&self, item: impl Borrow<T>) -> Result<()> {
+        self.put_with(item.borrow(), true, None)
     }
 
     /// Add `item`, waiting at most `timeout` for room
@@ -73,16 +74,16 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     ///
     /// # Errors
     /// [`Error::QueueFull`](crate::Error::QueueFull) if there was no room in time.
-    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<()> {
-        self.put_with(item, true, Some(timeout))
+    pub fn put_timeout(&self, item: impl Borrow<T>, timeout: Duration) -> Result<()> {
+        self.put_with(item.borrow(), true, Some(timeout))
     }
 
     /// Add `item` if there is room now (Python: `q.put_nowait(item)`).
     ///
     /// # Errors
     /// [`Error::QueueFull`](crate::Error::QueueFull) if the queue is full.
-    pub fn put_nowait(&self, item: T) -> Result<()> {
-        self.put_with(item, false, None)
+    pub fn put_nowait(&self, item: impl Borrow<T>) -> Result<()> {
+        self.put_with(item.borrow(), false, None)
     }
 
     /// Remove and return the oldest item, waiting for one

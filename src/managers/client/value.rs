@@ -1,5 +1,6 @@
 //! Client side: the proxies of values and namespaces.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -57,16 +58,16 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     ///
     /// # Errors
     /// [`Error::Encode`](crate::Error::Encode); [`Error::ManagerGone`](crate::Error::ManagerGone).
-    pub fn set(&self, value: T) -> Result<()> {
-        want_unit(self.op(ValueOp::Set(to_datum(&value)?))?)
+    pub fn set(&self, value: impl Borrow<T>) -> Result<()> {
+        want_unit(self.op(ValueOp::Set(to_datum(value.borrow())?))?)
     }
 
     /// Replace the value and return the old one, atomically.
     ///
     /// # Errors
     /// As [`set`](Self::set).
-    pub fn swap(&self, value: T) -> Result<T> {
-        want(self.op(ValueOp::Swap(to_datum(&value)?))?)
+    pub fn swap(&self, value: impl Borrow<T>) -> Result<T> {
+        want(self.op(ValueOp::Swap(to_datum(value.borrow())?))?)
     }
 
     /// If the value equals `current`, replace it with `new`: `Ok(previous)`
@@ -75,10 +76,14 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     ///
     /// # Errors
     /// As [`set`](Self::set).
-    pub fn compare_and_swap(&self, current: &T, new: T) -> Result<std::result::Result<T, T>> {
+    pub fn compare_and_swap(
+        &self,
+        current: &T,
+        new: impl Borrow<T>,
+    ) -> Result<std::result::Result<T, T>> {
         match self.op(ValueOp::CompareAndSwap {
             current: to_datum(current)?,
-            new: to_datum(&new)?,
+            new: to_datum(new.borrow())?,
         })? {
             Reply::Exchanged { swapped, previous } => {
                 let previous = from_datum(previous)?;
@@ -98,9 +103,9 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     /// [`Error::ManagerRequest`](crate::Error::ManagerRequest) if the value and `delta` are not both
     /// integers or both floats, or the sum overflows `T` (the stored value
     /// is then unchanged).
-    pub fn fetch_add(&self, delta: T) -> Result<T> {
+    pub fn fetch_add(&self, delta: impl Borrow<T>) -> Result<T> {
         want(self.op(ValueOp::FetchAdd {
-            delta: to_datum(&delta)?,
+            delta: to_datum(delta.borrow())?,
             range: int_range::<T>(),
         })?)
     }

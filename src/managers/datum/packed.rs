@@ -119,7 +119,7 @@ impl Datum {
 ///
 /// let manager = forklore::managers::Manager::start().unwrap();
 /// let d = manager.dict::<String, Bytes>().unwrap();
-/// d.set("k".into(), Bytes(vec![7; 1 << 20])).unwrap();
+/// d.set("k".to_string(), Bytes(vec![7; 1 << 20])).unwrap();
 /// assert_eq!(d.get(&"k".to_string()).unwrap().unwrap().len(), 1 << 20);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
