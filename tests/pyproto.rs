@@ -279,11 +279,11 @@ fn client_checks(m: &PyManager, ver: &str) {
         let tasks = m.named_queue::<i64>("get_task_queue").unwrap();
         let results = m.named_queue::<String>("get_result_queue").unwrap();
         for n in 0..5 {
-            tasks.put(&n).unwrap();
+            tasks.put(n).unwrap();
         }
         assert_eq!(tasks.qsize().unwrap(), 5, "{ver}");
         while let Ok(n) = tasks.get_nowait() {
-            results.put(&format!("{n} * {n} = {}", n * n)).unwrap();
+            results.put(format!("{n} * {n} = {}", n * n)).unwrap();
         }
         assert!(
             matches!(
@@ -299,7 +299,7 @@ fn client_checks(m: &PyManager, ver: &str) {
 
         // list
         let l = m.list(&[1i64, 2]).unwrap();
-        l.append(&(1 << 40)).unwrap();
+        l.append(1 << 40).unwrap();
         l.extend(&[7, 7]).unwrap();
         assert_eq!(l.to_vec().unwrap(), vec![1, 2, 1 << 40, 7, 7]);
         assert_eq!(l.len().unwrap(), 5);
@@ -319,15 +319,15 @@ fn client_checks(m: &PyManager, ver: &str) {
 
         // dict
         let d = m.dict::<String, Vec<f64>>().unwrap();
-        d.insert(&"a".into(), &vec![1.5]).unwrap();
-        assert_eq!(d.get(&"a".into()).unwrap(), vec![1.5]);
-        assert!(matches!(d.get(&"zz".into()), Err(Error::KeyNotFound { key }) if key == "'zz'"));
-        assert_eq!(d.get_opt(&"zz".into()).unwrap(), None);
+        d.insert("a".to_string(), vec![1.5]).unwrap();
+        assert_eq!(d.get("a").unwrap(), vec![1.5]);
+        assert!(matches!(d.get("zz"), Err(Error::KeyNotFound { key }) if key == "'zz'"));
+        assert_eq!(d.get_opt("zz").unwrap(), None);
         assert_eq!(d.items().unwrap(), vec![("a".to_string(), vec![1.5])]);
 
         // Value, Event, Lock, RLock, Semaphore, Namespace
         let v = m.value("i", &5i32).unwrap();
-        v.set(&6).unwrap();
+        v.set(6).unwrap();
         assert_eq!(v.get().unwrap(), 6);
         let e = m.event().unwrap();
         assert!(!e.wait_timeout(Duration::from_millis(1)).unwrap());
@@ -380,7 +380,7 @@ fn client_checks(m: &PyManager, ver: &str) {
         let bt = m.barrier_with_timeout(2, Duration::from_millis(1)).unwrap();
         assert!(matches!(bt.wait(), Err(Error::BrokenBarrier)), "{ver}");
         let arr = m.array("i", &[1i32, -2, 3]).unwrap();
-        arr.set(0, &9).unwrap();
+        arr.set(0, 9).unwrap();
         assert_eq!(arr.get(-1).unwrap(), 3);
         assert_eq!(arr.len().unwrap(), 3);
         assert_eq!(arr.to_vec().unwrap(), vec![9, -2, 3], "{ver}");
@@ -390,8 +390,8 @@ fn client_checks(m: &PyManager, ver: &str) {
 
         // Bounded queue: Full.
         let q = m.queue::<i64>(1).unwrap();
-        q.put(&1).unwrap();
-        assert!(matches!(q.put_nowait(&2), Err(Error::QueueFull)), "{ver}");
+        q.put(1).unwrap();
+        assert!(matches!(q.put_nowait(2), Err(Error::QueueFull)), "{ver}");
 
         // An unregistered name is refused by the server (a '#TRACEBACK').
         assert!(matches!(
@@ -553,7 +553,7 @@ fn square_worker(m: &PyManager) -> forklore::Result<usize> {
                 let sq = n
                     .checked_mul(n)
                     .ok_or_else(|| Error::InvalidArgument(format!("{n}² overflows")))?;
-                results.put(&format!("{n} * {n} = {sq}"))?;
+                results.put(format!("{n} * {n} = {sq}"))?;
                 done += 1;
             }
             Err(Error::QueueEmpty) => return Ok(done),
@@ -622,8 +622,8 @@ fn forklore_client_reaches_a_cpython_server_on_a_unix_socket() {
     assert_eq!(line.trim(), "up");
     let m = PyManager::connect(PyAddress::Unix(path.clone()), b"k").unwrap();
     let d = m.dict::<String, i64>().unwrap();
-    d.insert(&"a".into(), &1).unwrap();
-    assert_eq!(d.get(&"a".into()).unwrap(), 1);
+    d.insert("a".to_string(), 1).unwrap();
+    assert_eq!(d.get("a").unwrap(), 1);
     m.shutdown().unwrap();
     assert!(child.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);

@@ -118,7 +118,7 @@ fn classic_python_workers_serve_a_forklore_client_on_forklore_manager() {
     let results = m.named_queue::<String>("get_result_queue").unwrap();
     let n = 10;
     for k in 0..n {
-        tasks.put(&k).unwrap();
+        tasks.put(k).unwrap();
     }
     // Python workers of every version drain the queue together.
     let workers: Vec<Child> = pys
@@ -184,7 +184,7 @@ fn a_python_client_killed_mid_call_leaves_the_server_serving_others() {
     assert!(ok && text.contains("all ok"), "{text}");
     let m = PyManager::connect(srv.addr(), b"k3y").unwrap();
     let l = m.list::<i64>(&[1]).unwrap();
-    l.append(&2).unwrap();
+    l.append(2).unwrap();
     assert_eq!(l.to_vec().unwrap(), vec![1, 2]);
 }
 
@@ -441,7 +441,7 @@ fn garbage_and_oversized_frames_cost_their_sender_only() {
     assert!(!rest.windows(9).any(|w| w == b"#WELCOME#"));
 
     // Everyone else is still served.
-    l.append(&2).unwrap();
+    l.append(2).unwrap();
     assert_eq!(l.to_vec().unwrap(), vec![1, 2]);
     stop.shutdown();
     thread.join().unwrap().unwrap();
@@ -516,7 +516,7 @@ fn an_in_process_master_serves_classic_cpython_workers() {
     let tasks = m.named_queue::<i64>("get_task_queue").unwrap();
     let results = m.named_queue::<String>("get_result_queue").unwrap();
     for n in 1..=6 {
-        tasks.put(&n).unwrap();
+        tasks.put(n).unwrap();
     }
     // The workers announce nothing; they just connect and drain the queue.
     let Some((_, py)) = pythons().into_iter().next() else {

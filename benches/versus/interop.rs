@@ -163,10 +163,10 @@ pub fn rust_client_list_append() -> Spec<'static> {
             let m = PyManager::connect(PyAddress::Tcp("127.0.0.1".into(), s.port), KEY.as_bytes())
                 .unwrap();
             let li = m.list::<u64>(&[]).unwrap();
-            li.append(&0).unwrap();
+            li.append(0).unwrap();
             let t = Instant::now();
             for i in 0..ops as u64 {
-                li.append(&i).unwrap();
+                li.append(i).unwrap();
             }
             let d = t.elapsed();
             assert_eq!(li.len().unwrap(), ops + 1);
@@ -193,10 +193,10 @@ pub fn rust_client_forklore_server() -> Spec<'static> {
             let m = PyManager::connect(PyAddress::Tcp("127.0.0.1".into(), port), KEY.as_bytes())
                 .unwrap();
             let li = m.list::<u64>(&[]).unwrap();
-            li.append(&0).unwrap();
+            li.append(0).unwrap();
             let t = Instant::now();
             for i in 0..ops as u64 {
-                li.append(&i).unwrap();
+                li.append(i).unwrap();
             }
             let d = t.elapsed();
             assert_eq!(li.len().unwrap(), ops + 1);

@@ -1,6 +1,8 @@
 //! The typed proxies of a CPython-protocol client, one per `SyncManager`
 //! typeid, and the [`PyManager`] methods that create them.
 
+use std::borrow::Borrow;
+
 use super::*;
 
 impl PyManager {
@@ -83,18 +85,22 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     ///
     /// # Errors
     /// [`Error::QueueFull`] never (blocks); I/O as [`PyProxy::call`].
-    pub fn put(&self, item: &T) -> Result<()> {
-        self.0.call("put", vec![enc(item)?]).map(drop)
+    pub fn put(&self, item: impl Borrow<T>) -> Result<()> {
+        self.0.call("put", vec![enc(item.borrow())?]).map(drop)
     }
     /// `put(item, True, timeout)`.
     ///
     /// # Errors
     /// [`Error::QueueFull`] after the timeout.
-    pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<()> {
+    pub fn put_timeout(&self, item: impl Borrow<T>, timeout: Duration) -> Result<()> {
         self.0
             .call(
                 "put",
-                vec![enc(item)?, Value::Bool(true), timeout_value(timeout)],
+                vec![
+                    enc(item.borrow())?,
+                    Value::Bool(true),
+                    timeout_value(timeout),
+                ],
             )
             .map(drop)
     }
@@ -102,8 +108,10 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     ///
     /// # Errors
     /// [`Error::QueueFull`] at once when full.
-    pub fn put_nowait(&self, item: &T) -> Result<()> {
-        self.0.call("put_nowait", vec![enc(item)?]).map(drop)
+    pub fn put_nowait(&self, item: impl Borrow<T>) -> Result<()> {
+        self.0
+            .call("put_nowait", vec![enc(item.borrow())?])
+            .map(drop)
     }
     /// `get()`, blocking.
     ///
@@ -152,8 +160,8 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     ///
     /// # Errors
     /// As [`PyProxy::call`].
-    pub fn append(&self, x: &T) -> Result<()> {
-        self.0.call("append", vec![enc(x)?]).map(drop)
+    pub fn append(&self, x: impl Borrow<T>) -> Result<()> {
+        self.0.call("append", vec![enc(x.borrow())?]).map(drop)
     }
     /// `extend(items)`.
     ///
@@ -187,9 +195,9 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     ///
     /// # Errors
     /// As [`get`](Self::get).
-    pub fn set(&self, i: i64, x: &T) -> Result<()> {
+    pub fn set(&self, i: i64, x: impl Borrow<T>) -> Result<()> {
         self.0
-            .call("__setitem__", vec![Value::Int(i), enc(x)?])
+            .call("__setitem__", vec![Value::Int(i), enc(x.borrow())?])
             .map(drop)
     }
     /// `pop()`.
@@ -203,28 +211,40 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     ///
     /// # Errors
     /// `ValueError` when absent.
-    pub fn remove(&self, x: &T) -> Result<()> {
+    pub fn remove<Q: Serialize + ?Sized>(&self, x: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+    {
         self.0.call("remove", vec![enc(x)?]).map(drop)
     }
     /// `index(x)`.
     ///
     /// # Errors
     /// `ValueError` when absent.
-    pub fn index(&self, x: &T) -> Result<usize> {
+    pub fn index<Q: Serialize + ?Sized>(&self, x: &Q) -> Result<usize>
+    where
+        T: Borrow<Q>,
+    {
         self.0.call_as("index", vec![enc(x)?])
     }
     /// `count(x)`.
     ///
     /// # Errors
     /// As [`PyProxy::call`].
-    pub fn count(&self, x: &T) -> Result<usize> {
+    pub fn count<Q: Serialize + ?Sized>(&self, x: &Q) -> Result<usize>
+    where
+        T: Borrow<Q>,
+    {
         self.0.call_as("count", vec![enc(x)?])
     }
     /// `x in l`.
     ///
     /// # Errors
     /// As [`PyProxy::call`].
-    pub fn contains(&self, x: &T) -> Result<bool> {
+    pub fn contains<Q: Serialize + ?Sized>(&self, x: &Q) -> Result<bool>
+    where
+        T: Borrow<Q>,
+    {
         self.0.call_as("__contains__", vec![enc(x)?])
     }
     /// A copy of the whole list (`l._getvalue()`).
@@ -247,28 +267,39 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     ///
     /// # Errors
     /// `TypeError` for an unhashable key.
-    pub fn insert(&self, k: &K, v: &V) -> Result<()> {
-        self.0.call("__setitem__", vec![enc(k)?, enc(v)?]).map(drop)
+    pub fn insert(&self, k: impl Borrow<K>, v: impl Borrow<V>) -> Result<()> {
+        self.0
+            .call("__setitem__", vec![enc(k.borrow())?, enc(v.borrow())?])
+            .map(drop)
     }
     /// `d[k]`.
     ///
     /// # Errors
     /// [`Error::KeyNotFound`] when absent.
-    pub fn get(&self, k: &K) -> Result<V> {
+    pub fn get<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<V>
+    where
+        K: Borrow<Q>,
+    {
         self.0.call_as("__getitem__", vec![enc(k)?])
     }
     /// `d.get(k)`.
     ///
     /// # Errors
     /// As [`PyProxy::call`].
-    pub fn get_opt(&self, k: &K) -> Result<Option<V>> {
+    pub fn get_opt<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Option<V>>
+    where
+        K: Borrow<Q>,
+    {
         self.0.call_as("get", vec![enc(k)?])
     }
     /// `del d[k]`.
     ///
     /// # Errors
     /// [`Error::KeyNotFound`] when absent.
-    pub fn remove(&self, k: &K) -> Result<()> {
+    pub fn remove<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<()>
+    where
+        K: Borrow<Q>,
+    {
         self.0.call("__delitem__", vec![enc(k)?]).map(drop)
     }
     /// `len(d)`.
@@ -289,7 +320,10 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     ///
     /// # Errors
     /// As [`PyProxy::call`].
-    pub fn contains_key(&self, k: &K) -> Result<bool> {
+    pub fn contains_key<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<bool>
+    where
+        K: Borrow<Q>,
+    {
         self.0.call_as("__contains__", vec![enc(k)?])
     }
     /// A copy of the items, in insertion order (`d.copy()`).
@@ -326,8 +360,8 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     ///
     /// # Errors
     /// As [`PyProxy::call`].
-    pub fn set(&self, x: &T) -> Result<()> {
-        self.0.call("set", vec![enc(x)?]).map(drop)
+    pub fn set(&self, x: impl Borrow<T>) -> Result<()> {
+        self.0.call("set", vec![enc(x.borrow())?]).map(drop)
     }
 }
 
@@ -584,9 +618,9 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     /// # Errors
     /// As [`get`](Self::get); `TypeError`/`OverflowError` for a value the
     /// array's typecode does not hold (on a CPython server).
-    pub fn set(&self, i: i64, x: &T) -> Result<()> {
+    pub fn set(&self, i: i64, x: impl Borrow<T>) -> Result<()> {
         self.0
-            .call("__setitem__", vec![Value::Int(i), enc(x)?])
+            .call("__setitem__", vec![Value::Int(i), enc(x.borrow())?])
             .map(drop)
     }
     /// `a[:]`, the whole array.

@@ -118,7 +118,7 @@ fn master(
     let task_queue = m.named_queue::<i64>("get_task_queue")?;
     let result_queue = m.named_queue::<String>("get_result_queue")?;
     for n in 1..=tasks {
-        task_queue.put(&n)?;
+        task_queue.put(n)?;
     }
     outln!("master: put {tasks} tasks");
 
@@ -145,7 +145,7 @@ fn master(
                     PATIENCE.as_secs()
                 );
                 for n in missing {
-                    task_queue.put(&n)?;
+                    task_queue.put(n)?;
                 }
             }
             Err(Error::QueueEmpty) => {}
@@ -194,7 +194,7 @@ fn worker(
             )));
         };
         std::thread::sleep(work); // the "work"
-        results.put(&format!("{n} * {n} = {square}"))?;
+        results.put(format!("{n} * {n} = {square}"))?;
         done += 1;
         if chatty {
             outln!("{name}: {n} * {n} = {square}");
