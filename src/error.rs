@@ -185,6 +185,30 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// A manager did not answer a call in time: no reply came within the
+    /// call's own timeout plus [`pyproto::client::REPLY_GRACE`](crate::pyproto::client::REPLY_GRACE)
+    /// (`get_timeout`, `wait_timeout`, `acquire_timeout`, ...), within the
+    /// reply timeout set with
+    /// [`PyManager::connect_options`](crate::pyproto::PyManager::connect_options),
+    /// or within the handshake's bound for a new connection. The link to the
+    /// server may be cut while both ends' sockets stay open (a stalled relay
+    /// or NAT, a firewall that drops packets), or the server is stuck.
+    ///
+    /// This is not the call's own timeout (that is [`Error::QueueEmpty`],
+    /// `Ok(false)`, ... as usual): the manager never said anything. The
+    /// connection the call used was closed, since a late reply would be taken
+    /// for the next call's; a later call opens a new one.
+    #[error(
+        "the manager did not answer: no reply to {call} within {waited:?} (the link to it may \
+         be cut, or its server is stuck); the connection was closed"
+    )]
+    ManagerNoReply {
+        /// The call that got no reply (`get` on an object, `the handshake`).
+        call: String,
+        /// How long the client waited.
+        waited: Duration,
+    },
+
     /// No object is registered under this name on the manager (Python:
     /// `AttributeError` for a `get_...` method that was never registered).
     /// Register it on the server with `Manager::register` first.
@@ -531,6 +555,11 @@ impl Error {
             self,
             Error::ManagerGone { .. } | Error::ManagerUnreachable { .. }
         )
+    }
+
+    /// True for [`Error::ManagerNoReply`]: a manager did not answer in time.
+    pub fn is_manager_no_reply(&self) -> bool {
+        matches!(self, Error::ManagerNoReply { .. })
     }
 
     /// True for [`Error::NotRegistered`].

@@ -643,3 +643,77 @@ fn with_legacy_md5_off_a_forklore_client_refuses_a_cpython_311_server_only() {
         }
     }
 }
+
+/// Runs `f` on a thread and waits for it at most `limit`: a call that
+/// hangs fails the test instead of hanging the suite (the thread is left
+/// blocked; dropping the relay it is stuck on ends it).
+fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> (T, Duration) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        let r = f();
+        let _ = tx.send((r, t.elapsed()));
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("{what} did not return within {limit:?}"))
+}
+
+#[test]
+fn a_get_timeout_on_a_silently_cut_link_fails_with_manager_no_reply() {
+    use forklore::pyproto::client::REPLY_GRACE;
+    let Some((_, py)) = pythons().into_iter().next() else {
+        eprintln!("skipping: no CPython 3.11+ on this machine");
+        return;
+    };
+    let srv = CpythonServer::start(&py, "cut");
+    let relay = std::sync::Arc::new(crate::cpython::Relay::start(srv.port));
+    let m = PyManager::connect(relay.addr(), b"cut").unwrap();
+    let t = Duration::from_secs(1);
+    // One thread for the whole story: a proxy keeps one connection per
+    // thread.
+    let r = relay.clone();
+    let ((cut, after), _) = within(
+        Duration::from_secs(30),
+        "get_timeout on a cut link",
+        move || {
+            let q = m.named_queue::<i64>("get_task_queue").unwrap();
+            // Through the relay, the proxy's connection works.
+            q.put(&1).unwrap();
+            assert_eq!(q.get_timeout(t).unwrap(), 1);
+            // The link falls silent, both sockets open: CPython's server
+            // answers queue.Empty after a second, and the answer never comes.
+            r.cut();
+            let start = std::time::Instant::now();
+            let cut = (q.get_timeout(t), start.elapsed());
+            // The silent connection was closed, not reused: once the link is
+            // back, the next calls go over a new one (on the old one the
+            // blocking put would wait for ever, or take the late queue.Empty
+            // for its answer).
+            r.resume();
+            let after = q.put(&2).and_then(|()| q.get_timeout(t));
+            (cut, after)
+        },
+    );
+    let (r, took) = cut;
+    let e = r.unwrap_err();
+    assert!(
+        matches!(&e, Error::ManagerNoReply { call, waited } if call == "get()" && *waited == t + REPLY_GRACE),
+        "{e:?}"
+    );
+    assert!(e.is_manager_no_reply());
+    assert!(
+        !e.is_queue_empty() && !e.is_timeout() && !e.is_manager_gone(),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().starts_with("the manager did not answer"),
+        "{e}"
+    );
+    // It waited for the call's own timeout and the grace, not less.
+    assert!(took >= t + REPLY_GRACE, "{took:?}");
+    assert_eq!(after.unwrap(), 2);
+}

@@ -330,8 +330,11 @@ impl PyServer {
                 continue;
             }
             let stream = match &self.listener {
+                // Keepalive (managers::tcp's settings): a client whose host
+                // vanishes is noticed within about 5 s, and its thread ends.
                 Listener::Tcp(l) => l.accept().map(|(s, _)| {
                     let _ = s.set_nodelay(true);
+                    let _ = crate::managers::tcp::configure(&s);
                     Stream::Tcp(s)
                 }),
                 Listener::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
