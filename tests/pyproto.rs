@@ -717,3 +717,34 @@ fn a_get_timeout_on_a_silently_cut_link_fails_with_manager_no_reply() {
     assert!(took >= t + REPLY_GRACE, "{took:?}");
     assert_eq!(after.unwrap(), 2);
 }
+
+#[test]
+fn a_reply_timeout_bounds_quick_calls_on_a_silently_cut_link() {
+    use forklore::pyproto::client::ConnectOptions;
+    let Some((_, py)) = pythons().into_iter().next() else {
+        eprintln!("skipping: no CPython 3.11+ on this machine");
+        return;
+    };
+    let srv = CpythonServer::start(&py, "cut");
+    let relay = std::sync::Arc::new(crate::cpython::Relay::start(srv.port));
+    let opts = ConnectOptions {
+        reply_timeout: Some(Duration::from_secs(2)),
+        ..ConnectOptions::default()
+    };
+    let m = PyManager::connect_options(relay.addr(), b"cut", opts).unwrap();
+    let r = relay.clone();
+    let (res, _) = within(Duration::from_secs(30), "append on a cut link", move || {
+        let l = m.list::<i64>(&[]).unwrap();
+        l.append(&1).unwrap();
+        r.cut();
+        let start = std::time::Instant::now();
+        (l.append(&2), start.elapsed())
+    });
+    let (r, took) = res;
+    let e = r.unwrap_err();
+    assert!(
+        matches!(&e, Error::ManagerNoReply { call, waited } if call == "append()" && *waited == Duration::from_secs(2)),
+        "{e:?}"
+    );
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+}
