@@ -238,6 +238,18 @@ pub enum Error {
         len: usize,
     },
 
+    /// A CPython-protocol manager raised `IndexError`: `pop` on an empty
+    /// list, an index outside the list or array (Python: `IndexError`).
+    /// `message` is Python's text (`pop from empty list`, `list index out
+    /// of range`); Python's exception does not carry the index or the
+    /// length, which is why this is not [`Error::IndexOutOfRange`].
+    /// [`Error::is_index_out_of_range`] is true for both.
+    #[error("index out of range (Python IndexError: {message})")]
+    PythonIndexError {
+        /// Python's message.
+        message: String,
+    },
+
     /// A dict key that is not there (Python: `KeyError`). `key` is the key
     /// as the server shows it.
     #[error("key not found: {key}")]
@@ -326,9 +338,10 @@ pub enum Error {
     /// a Python exception that has no variant of its own here: `type_name`
     /// is its qualified type (`builtins.ValueError`,
     /// `multiprocessing.managers.RemoteError` for a `'#TRACEBACK'` reply)
-    /// and `message` its text. `queue.Empty`, `queue.Full` and `KeyError`
-    /// come back as [`Error::QueueEmpty`], [`Error::QueueFull`] and
-    /// [`Error::KeyNotFound`] instead.
+    /// and `message` its text. `queue.Empty`, `queue.Full`, `KeyError`,
+    /// `IndexError` and `threading.BrokenBarrierError` come back as
+    /// [`Error::QueueEmpty`], [`Error::QueueFull`], [`Error::KeyNotFound`],
+    /// [`Error::PythonIndexError`] and [`Error::BrokenBarrier`] instead.
     #[error("Python {type_name}: {message}")]
     PythonException {
         /// The exception's module and name, such as `builtins.IndexError`.
@@ -582,9 +595,13 @@ impl Error {
         matches!(self, Error::QueueFull)
     }
 
-    /// True for [`Error::IndexOutOfRange`].
+    /// True for [`Error::IndexOutOfRange`] and for
+    /// [`Error::PythonIndexError`] (a CPython-protocol manager's `IndexError`).
     pub fn is_index_out_of_range(&self) -> bool {
-        matches!(self, Error::IndexOutOfRange { .. })
+        matches!(
+            self,
+            Error::IndexOutOfRange { .. } | Error::PythonIndexError { .. }
+        )
     }
 
     /// True for [`Error::KeyNotFound`].

@@ -247,29 +247,40 @@ fn forklore_client_uses_every_cpython_server() {
 
 #[test]
 fn forklore_client_passes_the_same_checks_on_forklore_manager() {
-    let mut child = Command::new(crate::common::exe("forklore-manager"))
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--queue",
-            "get_task_queue",
-            "--queue",
-            "get_result_queue",
-        ])
-        .env("FORKLORE_AUTHKEY", "s3cret")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed and reaped on drop: a failed check must not leave the server
+    // running (it would hold the test's output pipe open).
+    struct Reaped(std::process::Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reaped(
+        Command::new(crate::common::exe("forklore-manager"))
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--queue",
+                "get_task_queue",
+                "--queue",
+                "get_result_queue",
+            ])
+            .env("FORKLORE_AUTHKEY", "s3cret")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
     let m = PyManager::connect(PyAddress::Tcp("127.0.0.1".into(), port), b"s3cret").unwrap();
     client_checks(&m, "forklore-manager");
     m.shutdown().unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
 }
 
 /// What a forklore client checks on a CPython-protocol server.
@@ -306,13 +317,27 @@ fn client_checks(m: &PyManager, ver: &str) {
         assert_eq!(l.get(-1).unwrap(), 7);
         assert_eq!(l.count(&7).unwrap(), 2);
         assert_eq!(l.index(&(1 << 40)).unwrap(), 2);
+        // IndexError: its own variant, told apart like queue.Empty and
+        // KeyError.
         match l.get(99) {
-            Err(Error::PythonException { type_name, message }) => {
-                assert_eq!(type_name, "builtins.IndexError");
-                assert_eq!(message, "list index out of range");
+            Err(e @ Error::PythonIndexError { .. }) => {
+                assert!(e.is_index_out_of_range(), "{ver}");
+                assert_eq!(
+                    e.to_string(),
+                    "index out of range (Python IndexError: list index out of range)"
+                );
             }
             other => panic!("{ver}: {other:?}"),
         }
+        assert!(
+            matches!(l.set(-6, &0), Err(Error::PythonIndexError { message }) if message == "list assignment index out of range"),
+            "{ver}"
+        );
+        let empty = m.list::<i64>(&[]).unwrap();
+        assert!(
+            matches!(empty.pop(), Err(Error::PythonIndexError { message }) if message == "pop from empty list"),
+            "{ver}"
+        );
         // a big int that only Python's int holds round-trips as u64
         let lu = m.list::<u64>(&[u64::MAX]).unwrap();
         assert_eq!(lu.pop().unwrap(), u64::MAX);
@@ -380,6 +405,10 @@ fn client_checks(m: &PyManager, ver: &str) {
         assert_eq!(arr.get(-1).unwrap(), 3);
         assert_eq!(arr.len().unwrap(), 3);
         assert_eq!(arr.to_vec().unwrap(), vec![9, -2, 3], "{ver}");
+        assert!(
+            matches!(arr.get(3), Err(Error::PythonIndexError { message }) if message == "array index out of range"),
+            "{ver}"
+        );
         let arr_d = m.array("d", &[0.5f64]).unwrap();
         assert_eq!(arr_d.to_vec().unwrap(), vec![0.5]);
         drop((c, b, arr, arr_d));

@@ -49,6 +49,10 @@ pub fn reply_error(kind: &str, result: Value) -> Error {
                 Error::QueueFull
             } else if c.is("threading", "BrokenBarrierError") {
                 Error::BrokenBarrier
+            } else if c.is("builtins", "IndexError") {
+                Error::PythonIndexError {
+                    message: o.args.iter().map(str_of).collect::<Vec<_>>().join(", "),
+                }
             } else if c.is("builtins", "KeyError") {
                 Error::KeyNotFound {
                     key: o.args.first().map(repr).unwrap_or_default(),

@@ -197,7 +197,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// `l[i]` (negative counts from the end).
     ///
     /// # Errors
-    /// [`Error::PythonException`] (`builtins.IndexError`) out of range.
+    /// [`Error::PythonIndexError`] out of range.
     pub fn get(&self, i: i64) -> Result<T> {
         self.0.call_as("__getitem__", vec![Value::Int(i)])
     }
@@ -213,7 +213,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// `pop()`.
     ///
     /// # Errors
-    /// `IndexError` on an empty list.
+    /// [`Error::PythonIndexError`] on an empty list.
     pub fn pop(&self) -> Result<T> {
         self.0.call_as("pop", vec![])
     }
@@ -607,7 +607,7 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     /// `a[i]`.
     ///
     /// # Errors
-    /// `IndexError` as [`Error::PythonException`] out of range.
+    /// [`Error::PythonIndexError`] out of range.
     pub fn get(&self, i: i64) -> Result<T> {
         self.0.call_as("__getitem__", vec![Value::Int(i)])
     }
