@@ -34,16 +34,17 @@ def raw_proxy(port, key):
 
 
 def paired(a, b, ops, batch=500):
-    """Alternating batches on a and b: one process, one CPU, one warm
-    interpreter for both, so that neither is flattered by where the
-    scheduler put this process."""
+    """Alternating batches on a and b (a b b a a b ...): one process, one
+    CPU, one warm interpreter for both, so that neither is flattered by
+    where the scheduler put this process, nor by going first."""
     a.append(0)
     b.append(0)
     ta = tb = 0.0
     done = 0
+    order = ((a, 0), (b, 1))
     while done < ops:
         n = min(batch, ops - done)
-        for li, which in ((a, 0), (b, 1)):
+        for li, which in order:
             t = time.perf_counter()
             for i in range(n):
                 li.append(i)
@@ -53,6 +54,7 @@ def paired(a, b, ops, batch=500):
             else:
                 tb += d
         done += n
+        order = order[::-1]
     return ta, tb
 
 
