@@ -185,6 +185,30 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// A manager did not answer a call in time: no reply came within the
+    /// call's own timeout plus [`pyproto::client::REPLY_GRACE`](crate::pyproto::client::REPLY_GRACE)
+    /// (`get_timeout`, `wait_timeout`, `acquire_timeout`, ...), within the
+    /// reply timeout set with
+    /// [`PyManager::connect_options`](crate::pyproto::PyManager::connect_options),
+    /// or within the handshake's bound for a new connection. The link to the
+    /// server may be cut while both ends' sockets stay open (a stalled relay
+    /// or NAT, a firewall that drops packets), or the server is stuck.
+    ///
+    /// This is not the call's own timeout (that is [`Error::QueueEmpty`],
+    /// `Ok(false)`, ... as usual): the manager never said anything. The
+    /// connection the call used was closed, since a late reply would be taken
+    /// for the next call's; a later call opens a new one.
+    #[error(
+        "the manager did not answer: no reply to {call} within {waited:?} (the link to it may \
+         be cut, or its server is stuck); the connection was closed"
+    )]
+    ManagerNoReply {
+        /// The call that got no reply (`get` on an object, `the handshake`).
+        call: String,
+        /// How long the client waited.
+        waited: Duration,
+    },
+
     /// No object is registered under this name on the manager (Python:
     /// `AttributeError` for a `get_...` method that was never registered).
     /// Register it on the server with `Manager::register` first.
@@ -212,6 +236,18 @@ pub enum Error {
         index: i64,
         /// The length of the sequence at that moment.
         len: usize,
+    },
+
+    /// A CPython-protocol manager raised `IndexError`: `pop` on an empty
+    /// list, an index outside the list or array (Python: `IndexError`).
+    /// `message` is Python's text (`pop from empty list`, `list index out
+    /// of range`); Python's exception does not carry the index or the
+    /// length, which is why this is not [`Error::IndexOutOfRange`].
+    /// [`Error::is_index_out_of_range`] is true for both.
+    #[error("index out of range (Python IndexError: {message})")]
+    PythonIndexError {
+        /// Python's message.
+        message: String,
     },
 
     /// A dict key that is not there (Python: `KeyError`). `key` is the key
@@ -302,9 +338,10 @@ pub enum Error {
     /// a Python exception that has no variant of its own here: `type_name`
     /// is its qualified type (`builtins.ValueError`,
     /// `multiprocessing.managers.RemoteError` for a `'#TRACEBACK'` reply)
-    /// and `message` its text. `queue.Empty`, `queue.Full` and `KeyError`
-    /// come back as [`Error::QueueEmpty`], [`Error::QueueFull`] and
-    /// [`Error::KeyNotFound`] instead.
+    /// and `message` its text. `queue.Empty`, `queue.Full`, `KeyError`,
+    /// `IndexError` and `threading.BrokenBarrierError` come back as
+    /// [`Error::QueueEmpty`], [`Error::QueueFull`], [`Error::KeyNotFound`],
+    /// [`Error::PythonIndexError`] and [`Error::BrokenBarrier`] instead.
     #[error("Python {type_name}: {message}")]
     PythonException {
         /// The exception's module and name, such as `builtins.IndexError`.
@@ -533,6 +570,11 @@ impl Error {
         )
     }
 
+    /// True for [`Error::ManagerNoReply`]: a manager did not answer in time.
+    pub fn is_manager_no_reply(&self) -> bool {
+        matches!(self, Error::ManagerNoReply { .. })
+    }
+
     /// True for [`Error::NotRegistered`].
     pub fn is_not_registered(&self) -> bool {
         matches!(self, Error::NotRegistered { .. })
@@ -553,9 +595,13 @@ impl Error {
         matches!(self, Error::QueueFull)
     }
 
-    /// True for [`Error::IndexOutOfRange`].
+    /// True for [`Error::IndexOutOfRange`] and for
+    /// [`Error::PythonIndexError`] (a CPython-protocol manager's `IndexError`).
     pub fn is_index_out_of_range(&self) -> bool {
-        matches!(self, Error::IndexOutOfRange { .. })
+        matches!(
+            self,
+            Error::IndexOutOfRange { .. } | Error::PythonIndexError { .. }
+        )
     }
 
     /// True for [`Error::KeyNotFound`].

@@ -88,3 +88,126 @@ impl Drop for CpythonServer {
         let _ = self.child.wait();
     }
 }
+
+/// The relay's connection pairs, each with its "cut" flag.
+type Pairs = std::sync::Arc<
+    std::sync::Mutex<
+        Vec<(
+            std::sync::Arc<std::sync::atomic::AtomicBool>,
+            [std::net::TcpStream; 2],
+        )>,
+    >,
+>;
+
+/// A TCP relay between a client and a server, run by threads of the test,
+/// that can fall silent the way a cut link does: after [`Relay::cut`] it
+/// goes on reading from both sides (so both kernels see their data
+/// acknowledged and answer keepalive probes) but forwards nothing, and
+/// keeps every socket open. Connections made after [`Relay::resume`] are
+/// forwarded again; the ones that were cut stay silent. Dropping it shuts
+/// every socket down, which ends its threads (and unblocks a client stuck
+/// on it).
+pub struct Relay {
+    /// The port clients connect to (127.0.0.1).
+    pub port: u16,
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// One flag per connection pair: true once it was cut.
+    pairs: Pairs,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    /// Relays 127.0.0.1:`port` (returned) to 127.0.0.1:`to`.
+    pub fn start(to: u16) -> Relay {
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let silent = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let pairs: Pairs = Arc::default();
+        let (s2, p2, st2) = (silent.clone(), pairs.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for client in l.incoming() {
+                if st2.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else {
+                    continue;
+                };
+                let cut = Arc::new(AtomicBool::new(s2.load(Ordering::SeqCst)));
+                let pump = |mut from: TcpStream, mut to: TcpStream, cut: Arc<AtomicBool>| {
+                    std::thread::spawn(move || {
+                        use std::io::{Read, Write};
+                        let mut buf = [0u8; 65536];
+                        loop {
+                            match from.read(&mut buf) {
+                                Ok(0) | Err(_) => return,
+                                // Cut: swallow it; the sender's kernel saw it acknowledged.
+                                Ok(_) if cut.load(Ordering::SeqCst) => {}
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                };
+                pump(
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    cut.clone(),
+                );
+                pump(
+                    server.try_clone().unwrap(),
+                    client.try_clone().unwrap(),
+                    cut.clone(),
+                );
+                p2.lock().unwrap().push((cut, [client, server]));
+            }
+        });
+        Relay {
+            port,
+            silent,
+            pairs,
+            stop,
+        }
+    }
+
+    /// The relay's address, for a client.
+    pub fn addr(&self) -> PyAddress {
+        PyAddress::Tcp("127.0.0.1".into(), self.port)
+    }
+
+    /// Stop forwarding on every connection, and on new ones.
+    pub fn cut(&self) {
+        use std::sync::atomic::Ordering;
+        self.silent.store(true, Ordering::SeqCst);
+        for (cut, _) in self.pairs.lock().unwrap().iter() {
+            cut.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Forward new connections again (cut ones stay silent).
+    pub fn resume(&self) {
+        self.silent
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        self.stop.store(true, Ordering::SeqCst);
+        for (_, socks) in self.pairs.lock().unwrap().iter() {
+            for s in socks {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        // Wake the accept loop so that it sees `stop`.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}

@@ -247,29 +247,40 @@ fn forklore_client_uses_every_cpython_server() {
 
 #[test]
 fn forklore_client_passes_the_same_checks_on_forklore_manager() {
-    let mut child = Command::new(crate::common::exe("forklore-manager"))
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--queue",
-            "get_task_queue",
-            "--queue",
-            "get_result_queue",
-        ])
-        .env("FORKLORE_AUTHKEY", "s3cret")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed and reaped on drop: a failed check must not leave the server
+    // running (it would hold the test's output pipe open).
+    struct Reaped(std::process::Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reaped(
+        Command::new(crate::common::exe("forklore-manager"))
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--queue",
+                "get_task_queue",
+                "--queue",
+                "get_result_queue",
+            ])
+            .env("FORKLORE_AUTHKEY", "s3cret")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
     let m = PyManager::connect(PyAddress::Tcp("127.0.0.1".into(), port), b"s3cret").unwrap();
     client_checks(&m, "forklore-manager");
     m.shutdown().unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
 }
 
 /// What a forklore client checks on a CPython-protocol server.
@@ -306,13 +317,27 @@ fn client_checks(m: &PyManager, ver: &str) {
         assert_eq!(l.get(-1).unwrap(), 7);
         assert_eq!(l.count(&7).unwrap(), 2);
         assert_eq!(l.index(&(1 << 40)).unwrap(), 2);
+        // IndexError: its own variant, told apart like queue.Empty and
+        // KeyError.
         match l.get(99) {
-            Err(Error::PythonException { type_name, message }) => {
-                assert_eq!(type_name, "builtins.IndexError");
-                assert_eq!(message, "list index out of range");
+            Err(e @ Error::PythonIndexError { .. }) => {
+                assert!(e.is_index_out_of_range(), "{ver}");
+                assert_eq!(
+                    e.to_string(),
+                    "index out of range (Python IndexError: list index out of range)"
+                );
             }
             other => panic!("{ver}: {other:?}"),
         }
+        assert!(
+            matches!(l.set(-6, 0), Err(Error::PythonIndexError { message }) if message == "list assignment index out of range"),
+            "{ver}"
+        );
+        let empty = m.list::<i64>(&[]).unwrap();
+        assert!(
+            matches!(empty.pop(), Err(Error::PythonIndexError { message }) if message == "pop from empty list"),
+            "{ver}"
+        );
         // a big int that only Python's int holds round-trips as u64
         let lu = m.list::<u64>(&[u64::MAX]).unwrap();
         assert_eq!(lu.pop().unwrap(), u64::MAX);
@@ -384,6 +409,10 @@ fn client_checks(m: &PyManager, ver: &str) {
         assert_eq!(arr.get(-1).unwrap(), 3);
         assert_eq!(arr.len().unwrap(), 3);
         assert_eq!(arr.to_vec().unwrap(), vec![9, -2, 3], "{ver}");
+        assert!(
+            matches!(arr.get(3), Err(Error::PythonIndexError { message }) if message == "array index out of range"),
+            "{ver}"
+        );
         let arr_d = m.array("d", &[0.5f64]).unwrap();
         assert_eq!(arr_d.to_vec().unwrap(), vec![0.5]);
         drop((c, b, arr, arr_d));
@@ -646,4 +675,109 @@ fn with_legacy_md5_off_a_forklore_client_refuses_a_cpython_311_server_only() {
             r.unwrap().shutdown().unwrap();
         }
     }
+}
+
+/// Runs `f` on a thread and waits for it at most `limit`: a call that
+/// hangs fails the test instead of hanging the suite (the thread is left
+/// blocked; dropping the relay it is stuck on ends it).
+fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> (T, Duration) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        let r = f();
+        let _ = tx.send((r, t.elapsed()));
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("{what} did not return within {limit:?}"))
+}
+
+#[test]
+fn a_get_timeout_on_a_silently_cut_link_fails_with_manager_no_reply() {
+    use forklore::pyproto::client::REPLY_GRACE;
+    let Some((_, py)) = pythons().into_iter().next() else {
+        eprintln!("skipping: no CPython 3.11+ on this machine");
+        return;
+    };
+    let srv = CpythonServer::start(&py, "cut");
+    let relay = std::sync::Arc::new(crate::cpython::Relay::start(srv.port));
+    let m = PyManager::connect(relay.addr(), b"cut").unwrap();
+    let t = Duration::from_secs(1);
+    // One thread for the whole story: a proxy keeps one connection per
+    // thread.
+    let r = relay.clone();
+    let ((cut, after), _) = within(
+        Duration::from_secs(30),
+        "get_timeout on a cut link",
+        move || {
+            let q = m.named_queue::<i64>("get_task_queue").unwrap();
+            // Through the relay, the proxy's connection works.
+            q.put(1).unwrap();
+            assert_eq!(q.get_timeout(t).unwrap(), 1);
+            // The link falls silent, both sockets open: CPython's server
+            // answers queue.Empty after a second, and the answer never comes.
+            r.cut();
+            let start = std::time::Instant::now();
+            let cut = (q.get_timeout(t), start.elapsed());
+            // The silent connection was closed, not reused: once the link is
+            // back, the next calls go over a new one (on the old one the
+            // blocking put would wait for ever, or take the late queue.Empty
+            // for its answer).
+            r.resume();
+            let after = q.put(2).and_then(|()| q.get_timeout(t));
+            (cut, after)
+        },
+    );
+    let (r, took) = cut;
+    let e = r.unwrap_err();
+    assert!(
+        matches!(&e, Error::ManagerNoReply { call, waited } if call == "get()" && *waited == t + REPLY_GRACE),
+        "{e:?}"
+    );
+    assert!(e.is_manager_no_reply());
+    assert!(
+        !e.is_queue_empty() && !e.is_timeout() && !e.is_manager_gone(),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().starts_with("the manager did not answer"),
+        "{e}"
+    );
+    // It waited for the call's own timeout and the grace, not less.
+    assert!(took >= t + REPLY_GRACE, "{took:?}");
+    assert_eq!(after.unwrap(), 2);
+}
+
+#[test]
+fn a_reply_timeout_bounds_quick_calls_on_a_silently_cut_link() {
+    use forklore::pyproto::client::ConnectOptions;
+    let Some((_, py)) = pythons().into_iter().next() else {
+        eprintln!("skipping: no CPython 3.11+ on this machine");
+        return;
+    };
+    let srv = CpythonServer::start(&py, "cut");
+    let relay = std::sync::Arc::new(crate::cpython::Relay::start(srv.port));
+    let opts = ConnectOptions {
+        reply_timeout: Some(Duration::from_secs(2)),
+        ..ConnectOptions::default()
+    };
+    let m = PyManager::connect_options(relay.addr(), b"cut", opts).unwrap();
+    let r = relay.clone();
+    let (res, _) = within(Duration::from_secs(30), "append on a cut link", move || {
+        let l = m.list::<i64>(&[]).unwrap();
+        l.append(1).unwrap();
+        r.cut();
+        let start = std::time::Instant::now();
+        (l.append(2), start.elapsed())
+    });
+    let (r, took) = res;
+    let e = r.unwrap_err();
+    assert!(
+        matches!(&e, Error::ManagerNoReply { call, waited } if call == "append()" && *waited == Duration::from_secs(2)),
+        "{e:?}"
+    );
+    assert!(took >= Duration::from_secs(2), "{took:?}");
 }

@@ -610,3 +610,42 @@ fn each_thread_is_its_own_caller_for_an_rlock_proxy_shared_between_threads() {
     stop.shutdown();
     thread.join().unwrap().unwrap();
 }
+
+/// Both ends of a forklore client's connection to `forklore-manager` probe
+/// an idle link with TCP keepalive (`ss` shows the timer), so that either
+/// side notices a peer whose host vanished.
+#[test]
+fn both_ends_of_a_tcp_connection_run_keepalive() {
+    if Command::new("ss").arg("-V").output().is_err() {
+        eprintln!("skipping: no `ss` (iproute2) to read the sockets' timers");
+        return;
+    }
+    let srv = Server::start("ka", &[]);
+    let m = PyManager::connect(PyAddress::Tcp("127.0.0.1".into(), srv.port), b"ka").unwrap();
+    let l = m.list::<i64>(&[]).unwrap();
+    // The proxy's connection stays open after the call.
+    l.append(1).unwrap();
+    let p = format!(":{}", srv.port);
+    let ss = || {
+        let out = Command::new("ss")
+            .args(["-tnoH", "state", "established"])
+            .args(["(", "sport", "=", &p, "or", "dport", "=", &p, ")"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Right after a reply, its end shows the retransmission timer until the
+    // acknowledgement comes; an idle end shows keepalive.
+    let idle = |text: &str| {
+        let lines: Vec<&str> = text.lines().collect();
+        lines.len() == 2 && lines.iter().all(|l| l.contains("timer:(keepalive,"))
+    };
+    let start = std::time::Instant::now();
+    let mut text = ss();
+    while !idle(&text) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+        text = ss();
+    }
+    assert!(idle(&text), "the client's end and the server's:\n{text}");
+    drop(l);
+}

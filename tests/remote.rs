@@ -816,12 +816,11 @@ fn across_hosts_a_cut_during_the_handshake_is_unreachable() {
 /// holds a task; the master survives, puts back what the lost worker took,
 /// and workers on a finish the work.
 ///
-/// The chapter speaks CPython's protocol (`forklore::pyproto`), whose client
-/// sets no keepalive, as CPython's does not: the worker on b cannot tell
-/// that its link was cut, and is killed at the end. (With forklore's own
-/// protocol it failed within `DEAD_PEER_BOUND`, which
-/// `across_hosts_a_cut_link_fails_a_blocked_get_within_the_bound` still
-/// checks.)
+/// The chapter speaks CPython's protocol (`forklore::pyproto`), whose
+/// client runs TCP keepalive (CPython's does not): the worker on b fails
+/// with `ManagerUnreachable` about 5 s after the cut, or is killed at the
+/// end if it has not yet. (`across_hosts_a_cut_link_fails_a_blocked_get_within_the_bound`
+/// checks that bound for forklore's own protocol.)
 #[test]
 fn across_hosts_the_chapter_master_survives_a_lost_worker() {
     let Some(h) = hosts_or_skip(2, "across_hosts_the_chapter_master_survives_a_lost_worker") else {
@@ -898,6 +897,6 @@ fn across_hosts_the_chapter_master_survives_a_lost_worker() {
     if remote.exited() {
         eprintln!("the worker on b ended: {}", remote.stderr().trim());
     } else {
-        eprintln!("the worker on b still waits on its cut link (no keepalive); killing it");
+        eprintln!("the worker on b still waits on its cut link; killing it");
     }
 }

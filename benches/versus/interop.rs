@@ -7,7 +7,10 @@
 //! - cpython: the same client against CPython's own `SyncManager` server;
 //! - floor: the same client's `ListProxy` against a server that answers
 //!   every frame at once with one fixed `('#RETURN', None)` pickle: what the
-//!   Python client costs by itself.
+//!   Python client costs by itself. It is forklore's server without the
+//!   work (same transport, socket options and wait for requests), and the
+//!   client measures it and forklore's server in one process, in
+//!   alternating batches (see [`list_append`]).
 //!
 //! `interop.rust_client_list_append`: forklore's [`PyManager`] client
 //! appending to a list on CPython's own server (cpython column: the Python
@@ -18,7 +21,7 @@
 //! CPython-protocol server, both in this process's run (no Python).
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,32 +34,13 @@ use crate::harness::Spec;
 
 const OPS: usize = 5_000;
 const ROUNDS: usize = 3;
+/// `interop.list_append` alternates the two servers in one client; more
+/// rounds steady its median on a shared machine.
+const PAIR_ROUNDS: usize = 7;
 const KEY: &str = "bench";
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/python/interop_list_append.py")
-}
-
-/// Runs the Python client in `mode` against `port`; the seconds it reports.
-fn python_client(ops: usize, mode: &str, port: u16) -> Duration {
-    let out = Command::new("python3")
-        .arg(script())
-        .arg(ops.to_string())
-        .arg(mode)
-        .arg(port.to_string())
-        .arg(KEY)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let secs: f64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("seconds");
-    Duration::from_secs_f64(secs)
 }
 
 /// A forklore CPython-protocol server on a free port, started on first use.
@@ -75,6 +59,13 @@ fn lazy_forklore_server() -> impl FnMut() -> u16 {
 }
 
 /// The floor server: the handshake, then one fixed reply per frame.
+///
+/// It is forklore's [`PyServer`] minus the work: the same transport (TCP
+/// loopback, a thread per connection), the same socket options
+/// (`TCP_NODELAY`, and the keepalive settings of `forklore::managers::tcp`),
+/// and the same wait for the next request (poll for up to 50 µs, yielding
+/// between polls, then sleep in `read`). Only the reply differs: the same
+/// `('#RETURN', None)` pickle for every frame, nothing decoded or done.
 fn lazy_fixed_reply_server() -> impl FnMut() -> u16 {
     let mut port = None;
     move || {
@@ -85,6 +76,7 @@ fn lazy_fixed_reply_server() -> impl FnMut() -> u16 {
             std::thread::spawn(move || {
                 for s in l.incoming().flatten() {
                     let _ = s.set_nodelay(true);
+                    keepalive(&s);
                     let reply = reply.clone();
                     std::thread::spawn(move || {
                         let mut c = PyConnection::new(s);
@@ -93,8 +85,9 @@ fn lazy_fixed_reply_server() -> impl FnMut() -> u16 {
                         {
                             return;
                         }
-                        while c.recv_bytes().is_ok() {
-                            if c.send_bytes(&reply).is_err() {
+                        loop {
+                            spin_readable(c.get_ref());
+                            if c.recv_bytes().is_err() || c.send_bytes(&reply).is_err() {
                                 return;
                             }
                         }
@@ -106,17 +99,104 @@ fn lazy_fixed_reply_server() -> impl FnMut() -> u16 {
     }
 }
 
+/// `forklore::managers::tcp`'s keepalive settings, as forklore's server
+/// sets them on each connection.
+fn keepalive(s: &TcpStream) {
+    use forklore::managers::tcp::{
+        KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES, USER_TIMEOUT,
+    };
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(s, sockopt::KeepAlive, &true).unwrap();
+    setsockopt(s, sockopt::TcpKeepIdle, &(KEEPALIVE_IDLE.as_secs() as u32)).unwrap();
+    setsockopt(
+        s,
+        sockopt::TcpKeepInterval,
+        &(KEEPALIVE_INTERVAL.as_secs() as u32),
+    )
+    .unwrap();
+    setsockopt(s, sockopt::TcpKeepCount, &KEEPALIVE_PROBES).unwrap();
+    setsockopt(
+        s,
+        sockopt::TcpUserTimeout,
+        &(USER_TIMEOUT.as_millis() as u32),
+    )
+    .unwrap();
+}
+
+/// Forklore's server's wait for the next request: poll for up to 50 µs,
+/// yielding between polls, before the blocking read sleeps.
+fn spin_readable(s: &TcpStream) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let t = Instant::now();
+    loop {
+        std::thread::yield_now();
+        let mut fds = [PollFd::new(s.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::ZERO).unwrap_or(1) > 0
+            || t.elapsed() >= Duration::from_micros(50)
+        {
+            return;
+        }
+    }
+}
+
+/// The Python client against forklore's server and against the floor
+/// server in one process (`--pair`): the seconds each took.
+fn python_pair(ops: usize, port: u16, floor: u16) -> (Duration, Duration) {
+    let out = Command::new("python3")
+        .arg(script())
+        .arg(ops.to_string())
+        .arg("--pair")
+        .arg(port.to_string())
+        .arg(floor.to_string())
+        .arg(KEY)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut secs = text
+        .split_whitespace()
+        .map(|t| Duration::from_secs_f64(t.parse().expect("seconds")));
+    (
+        secs.next().expect("two times"),
+        secs.next().expect("two times"),
+    )
+}
+
 /// `interop.list_append`.
+///
+/// The forklore and floor columns come from one Python process per round
+/// that alternates batches of 500 appends between the two servers (the
+/// floor closure reports the time the forklore closure's run measured for
+/// it): on this 2-vCPU machine the cost of a round trip depends on which
+/// CPUs the scheduler gives the client and the server thread, which
+/// changes from one process to the next by more than the whole difference
+/// being measured. Alternating within one process gives both servers the
+/// same client, on the same CPU, at the same moment.
 pub fn list_append() -> Spec<'static> {
     let mut server = lazy_forklore_server();
     let mut floor = lazy_fixed_reply_server();
+    let floor_time = std::rc::Rc::new(std::cell::Cell::new(None));
+    let floor_time2 = floor_time.clone();
     Spec {
         name: "interop.list_append",
         unit: "µs per call",
         ops: OPS,
-        rounds: ROUNDS,
-        forklore: Box::new(move |ops| python_client(ops, "--connect", server())),
-        floor: Some(Box::new(move |ops| python_client(ops, "--raw", floor()))),
+        rounds: PAIR_ROUNDS,
+        forklore: Box::new(move |ops| {
+            let (f, r) = python_pair(ops, server(), floor());
+            floor_time.set(Some(r));
+            f
+        }),
+        floor: Some(Box::new(move |_| {
+            floor_time2
+                .take()
+                .expect("the forklore closure runs first in each round")
+        })),
         python: Some(("interop_list_append.py", vec![])),
     }
 }

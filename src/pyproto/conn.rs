@@ -27,8 +27,11 @@
 //! CPython 3.12 would accept) is always refused: no CPython client sends one.
 
 use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::Instant;
 
 use hmac::{Hmac, Mac};
+use nix::poll::{PollFd, PollFlags};
 
 use super::pickle::{self, Value};
 use crate::error::{Error, Result};
@@ -101,17 +104,8 @@ impl<S: Read + Write> PyConnection<S> {
     /// # Errors
     /// [`Error::Closed`] if the peer is gone, [`Error::Io`] otherwise.
     pub fn send_bytes(&mut self, buf: &[u8]) -> Result<()> {
-        let mut frame = Vec::with_capacity(buf.len() + 12);
-        match i32::try_from(buf.len()) {
-            Ok(n) => frame.extend_from_slice(&n.to_be_bytes()),
-            Err(_) => {
-                frame.extend_from_slice(&(-1i32).to_be_bytes());
-                frame.extend_from_slice(&(buf.len() as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(buf);
         self.stream
-            .write_all(&frame)
+            .write_all(&frame(buf))
             .map_err(|e| io_err("send", e))?;
         self.stream.flush().map_err(|e| io_err("send", e))
     }
@@ -123,12 +117,22 @@ impl<S: Read + Write> PyConnection<S> {
     /// [`Error::Truncated`] in the middle of one, [`Error::FrameTooLarge`]
     /// (nothing allocated) for a longer message or a negative length.
     pub fn recv_bytes_max(&mut self, max: usize) -> Result<Vec<u8>> {
+        self.recv_frame(max, |_| Ok(()))
+    }
+
+    /// [`recv_bytes_max`](Self::recv_bytes_max), calling `ready` before
+    /// every `read` (to wait for the stream with a deadline).
+    fn recv_frame(
+        &mut self,
+        max: usize,
+        mut ready: impl FnMut(&S) -> Result<()>,
+    ) -> Result<Vec<u8>> {
         let mut h = [0u8; 4];
-        self.read_header(&mut h)?;
+        self.read_header(&mut h, &mut ready)?;
         let n = i32::from_be_bytes(h);
         let len = if n == -1 {
             let mut q = [0u8; 8];
-            self.read_exact_or(&mut q, 12, 4)?;
+            self.read_exact_or(&mut q, 12, 4, &mut ready)?;
             usize::try_from(u64::from_be_bytes(q)).unwrap_or(usize::MAX)
         } else {
             usize::try_from(n).map_err(|_| Error::FrameTooLarge {
@@ -140,7 +144,7 @@ impl<S: Read + Write> PyConnection<S> {
             return Err(Error::FrameTooLarge { len, max });
         }
         let mut buf = vec![0u8; len];
-        self.read_exact_or(&mut buf, len, 0)?;
+        self.read_exact_or(&mut buf, len, 0, &mut ready)?;
         Ok(buf)
     }
 
@@ -152,9 +156,14 @@ impl<S: Read + Write> PyConnection<S> {
         self.recv_bytes_max(self.max_message)
     }
 
-    fn read_header(&mut self, h: &mut [u8; 4]) -> Result<()> {
+    fn read_header(
+        &mut self,
+        h: &mut [u8; 4],
+        ready: &mut impl FnMut(&S) -> Result<()>,
+    ) -> Result<()> {
         let mut got = 0;
         while got < 4 {
+            ready(&self.stream)?;
             match self.stream.read(&mut h[got..]) {
                 Ok(0) if got == 0 => return Err(Error::Closed),
                 Ok(0) => return Err(Error::Truncated { expected: 4, got }),
@@ -166,9 +175,16 @@ impl<S: Read + Write> PyConnection<S> {
         Ok(())
     }
 
-    fn read_exact_or(&mut self, buf: &mut [u8], expected: usize, before: usize) -> Result<()> {
+    fn read_exact_or(
+        &mut self,
+        buf: &mut [u8],
+        expected: usize,
+        before: usize,
+        ready: &mut impl FnMut(&S) -> Result<()>,
+    ) -> Result<()> {
         let mut got = 0;
         while got < buf.len() {
+            ready(&self.stream)?;
             match self.stream.read(&mut buf[got..]) {
                 Ok(0) => {
                     return Err(Error::Truncated {
@@ -293,6 +309,84 @@ impl<S: Read + Write> PyConnection<S> {
             Err(auth("digest sent was rejected"))
         }
     }
+}
+
+/// `buf` with its length header.
+fn frame(buf: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(buf.len() + 12);
+    match i32::try_from(buf.len()) {
+        Ok(n) => frame.extend_from_slice(&n.to_be_bytes()),
+        Err(_) => {
+            frame.extend_from_slice(&(-1i32).to_be_bytes());
+            frame.extend_from_slice(&(buf.len() as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(buf);
+    frame
+}
+
+/// Sending and receiving with a deadline, for a stream that can be polled.
+impl<S: Read + Write + AsFd> PyConnection<S> {
+    /// [`send`](Self::send), giving up at `deadline` if the stream cannot
+    /// take the whole message by then (the peer stopped reading). The
+    /// message is then partly sent: the connection is out of step and must
+    /// be closed.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] at the deadline; otherwise as [`send`](Self::send).
+    pub fn send_by(&mut self, v: &Value, deadline: Instant) -> Result<()> {
+        use nix::sys::socket::{send, MsgFlags};
+        let start = Instant::now();
+        let b = pickle::encode(v).map_err(|e| Error::Encode(e.0))?;
+        let frame = frame(&b);
+        let mut sent = 0;
+        while sent < frame.len() {
+            wait_for(&self.stream, PollFlags::POLLOUT, deadline, start, "send")?;
+            match send(
+                self.stream.as_fd().as_raw_fd(),
+                &frame[sent..],
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+            ) {
+                Ok(k) => sent += k,
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(io_err("send", io::Error::from(e))),
+            }
+        }
+        Ok(())
+    }
+
+    /// [`recv`](Self::recv), giving up at `deadline` if no whole message
+    /// has come by then. Part of a message may have been read: the
+    /// connection is out of step and must be closed.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] at the deadline; otherwise as [`recv`](Self::recv).
+    pub fn recv_by(&mut self, deadline: Instant) -> Result<Value> {
+        let start = Instant::now();
+        let b = self.recv_frame(self.max_message, |s| {
+            wait_for(s, PollFlags::POLLIN, deadline, start, "recv")
+        })?;
+        pickle::decode(&b).map_err(|e| Error::Decode(e.0))
+    }
+}
+
+/// Waits until `s` is ready for `what` or `deadline` passes
+/// ([`Error::Timeout`], `after` the time since `start`).
+fn wait_for(
+    s: &impl AsFd,
+    what: PollFlags,
+    deadline: Instant,
+    start: Instant,
+    op: &'static str,
+) -> Result<()> {
+    let mut fds = [PollFd::new(s.as_fd(), what)];
+    if crate::sys::poll(&mut fds, Some(deadline))? == 0 {
+        return Err(Error::Timeout {
+            op,
+            after: start.elapsed(),
+        });
+    }
+    Ok(())
 }
 
 fn auth(reason: &str) -> Error {

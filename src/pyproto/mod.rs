@@ -49,6 +49,22 @@
 //! request within 30 seconds is dropped. Each connection has a server thread,
 //! as in CPython: a peer with the key can open many.
 
+//! # A peer that vanishes
+//! CPython's manager protocol sets no keepalive and no deadline, so a
+//! CPython client on a link that falls silent waits for ever. forklore goes
+//! further on both sides. Every TCP connection, the client's and the
+//! server's, runs keepalive with the settings of
+//! [`managers::tcp`](crate::managers::tcp): a call fails about 5 s after
+//! the other host went quiet ([`Error::ManagerUnreachable`](crate::Error::ManagerUnreachable)).
+//! A call with a timeout of its own (`get_timeout`, `wait_timeout`, ...)
+//! also gives up when no reply has come [`client::REPLY_GRACE`] after that
+//! timeout ([`Error::ManagerNoReply`](crate::Error::ManagerNoReply)), which
+//! catches what keepalive cannot: a relay or NAT in between that still
+//! answers the probes but forwards nothing, or a stuck server.
+//! [`client::ConnectOptions::reply_timeout`] bounds the other quick calls
+//! the same way, and each message of the handshake must come within
+//! [`managers::tcp::HANDSHAKE_TIMEOUT`](crate::managers::tcp::HANDSHAKE_TIMEOUT).
+
 pub mod client;
 pub mod conn;
 pub mod pickle;

@@ -23,8 +23,19 @@ use super::conn::{Handshake, PyConnection};
 use super::pickle::{Build, Global, Object, Value};
 use super::value_serde::{from_value, to_value};
 use crate::error::{Error, Result};
+use crate::managers::tcp;
 
 pub use super::shared::{PyAddress, Stream, Token};
+
+/// What a call that carries its own timeout (`get_timeout`, `put_timeout`,
+/// `wait_timeout`, `acquire_timeout`) allows the manager beyond that
+/// timeout to answer: the call fails with [`Error::ManagerNoReply`] once
+/// `timeout + REPLY_GRACE` has passed without a reply. A live server
+/// answers such a call right after its timeout, so the grace only has to
+/// cover a busy server and the network; 5 s is the bound the native
+/// manager's TCP keepalive gives a dead peer
+/// ([`managers::tcp::DEAD_PEER_BOUND`](crate::managers::tcp::DEAD_PEER_BOUND)).
+pub const REPLY_GRACE: Duration = Duration::from_secs(5);
 
 /// Turns a `'#ERROR'` / `'#TRACEBACK'` / `'#UNSERIALIZABLE'` reply into the
 /// matching [`Error`].
@@ -38,6 +49,10 @@ pub fn reply_error(kind: &str, result: Value) -> Error {
                 Error::QueueFull
             } else if c.is("threading", "BrokenBarrierError") {
                 Error::BrokenBarrier
+            } else if c.is("builtins", "IndexError") {
+                Error::PythonIndexError {
+                    message: o.args.iter().map(str_of).collect::<Vec<_>>().join(", "),
+                }
             } else if c.is("builtins", "KeyError") {
                 Error::KeyNotFound {
                     key: o.args.first().map(repr).unwrap_or_default(),
@@ -70,7 +85,7 @@ pub use super::pyops::repr;
 struct Inner {
     address: PyAddress,
     authkey: Vec<u8>,
-    opts: Handshake,
+    opts: ConnectOptions,
 }
 
 impl Inner {
@@ -87,7 +102,7 @@ impl Inner {
                 let mut last = None;
                 let mut s = None;
                 for a in addrs {
-                    match TcpStream::connect(a) {
+                    match TcpStream::connect_timeout(&a, tcp::CONNECT_TIMEOUT) {
                         Ok(t) => {
                             s = Some(t);
                             break;
@@ -98,6 +113,7 @@ impl Inner {
                 match s {
                     Some(t) => {
                         let _ = t.set_nodelay(true);
+                        tcp::configure(&t)?;
                         Stream::Tcp(t)
                     }
                     None => return Err(connect_error(last)),
@@ -107,12 +123,40 @@ impl Inner {
                 Stream::Unix(UnixStream::connect(p).map_err(|e| connect_error(Some(e)))?)
             }
         };
+        // Each message of the handshake must come within
+        // HANDSHAKE_TIMEOUT: a server that accepts but does not speak, or a
+        // link that fell silent, must not hang the client.
+        let set_timeout = |s: &Stream, t| match s {
+            Stream::Tcp(s) => s.set_read_timeout(t),
+            Stream::Unix(s) => s.set_read_timeout(t),
+        };
+        let io = |source| Error::Io {
+            op: "set the handshake's read timeout",
+            source,
+        };
+        set_timeout(&stream, Some(tcp::HANDSHAKE_TIMEOUT)).map_err(io)?;
         let mut c = PyConnection::new(stream);
-        c.client_handshake(&self.authkey, self.opts)?;
+        c.client_handshake(&self.authkey, self.opts.handshake)
+            .map_err(|e| match e {
+                Error::Io { ref source, .. }
+                    if matches!(
+                        source.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) && !tcp::unreachable(source) =>
+                {
+                    Error::ManagerNoReply {
+                        call: "the handshake".into(),
+                        waited: tcp::HANDSHAKE_TIMEOUT,
+                    }
+                }
+                e => gone(e),
+            })?;
+        set_timeout(c.get_ref(), None).map_err(io)?;
         Ok(c)
     }
 
-    /// `dispatch(conn, None, name, args, kwds)` over a fresh connection.
+    /// `dispatch(conn, None, name, args, kwds)` over a fresh connection,
+    /// within the reply timeout.
     fn public_call(
         &self,
         name: &str,
@@ -120,8 +164,44 @@ impl Inner {
         kwds: Vec<(Value, Value)>,
     ) -> Result<Value> {
         let mut c = self.open()?;
-        dispatch(&mut c, Value::None, name, args, kwds)
+        dispatch(
+            &mut c,
+            Value::None,
+            name,
+            args,
+            kwds,
+            self.opts.reply_timeout,
+        )
     }
+}
+
+/// How long a call may wait for its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// A call the server answers at once (`append`, `len`, `get_nowait`,
+    /// `try_acquire`, ...): bounded by the manager's
+    /// [`reply_timeout`](ConnectOptions::reply_timeout), if any.
+    Quick,
+    /// A call that blocks on the server for up to this long (`get` with a
+    /// timeout): bounded by it plus [`REPLY_GRACE`].
+    Upto(Duration),
+    /// A call that may block on the server for ever (`get()`, `acquire()`,
+    /// `wait()`): no bound but TCP keepalive's.
+    Forever,
+}
+
+/// Options of [`PyManager::connect_options`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// The handshake's digests (MD5 for CPython 3.11 peers).
+    pub handshake: Handshake,
+    /// The longest a call the server answers at once ([`Wait::Quick`]:
+    /// `append`, `len`, `get_nowait`, `create`, ...) waits for its reply
+    /// before it fails with [`Error::ManagerNoReply`]. `None` (the
+    /// default, as CPython): no bound but TCP keepalive's. Calls with a
+    /// timeout of their own are always bounded by it plus
+    /// [`REPLY_GRACE`]; calls that wait for ever (`get()`) never are.
+    pub reply_timeout: Option<Duration>,
 }
 
 fn connect_error(e: Option<io::Error>) -> Error {
@@ -137,11 +217,26 @@ fn connect_error(e: Option<io::Error>) -> Error {
     }
 }
 
+/// A transport failure as [`Error::ManagerGone`], or
+/// [`Error::ManagerUnreachable`] when TCP keepalive (or no route) says that
+/// the server's host is gone.
 fn gone(e: Error) -> Error {
+    const OP: &str = "call the manager";
     match e {
-        Error::Closed | Error::Truncated { .. } => Error::ManagerGone {
-            op: "call the manager",
-        },
+        Error::Closed | Error::Truncated { .. } => Error::ManagerGone { op: OP },
+        Error::Io { source, .. } if tcp::unreachable(&source) => {
+            Error::ManagerUnreachable { op: OP, source }
+        }
+        Error::Io { ref source, .. }
+            if matches!(
+                source.kind(),
+                io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+            ) =>
+        {
+            Error::ManagerGone { op: OP }
+        }
         e => e,
     }
 }
@@ -155,12 +250,15 @@ pub enum Reply {
     Proxy(Vec<String>, Token),
 }
 
+/// Sends a request and reads its reply, giving up after `within` with
+/// [`Error::ManagerNoReply`] (the connection is then out of step).
 fn call_raw(
     c: &mut PyConnection<Stream>,
     id: Value,
     method: &str,
     args: Vec<Value>,
     kwds: Vec<(Value, Value)>,
+    within: Option<Duration>,
 ) -> Result<Reply> {
     let req = Value::Tuple(vec![
         id,
@@ -168,8 +266,32 @@ fn call_raw(
         Value::Tuple(args),
         Value::Dict(kwds),
     ]);
-    c.send(&req).map_err(gone)?;
-    let reply = c.recv().map_err(gone)?;
+    let reply = match within {
+        None => {
+            c.send(&req).map_err(gone)?;
+            c.recv().map_err(gone)?
+        }
+        Some(within) => {
+            let no_reply = |e| match e {
+                Error::Timeout { .. } => Error::ManagerNoReply {
+                    call: format!("{method}()"),
+                    waited: within,
+                },
+                e => gone(e),
+            };
+            // A bound too far away to represent is no bound.
+            match std::time::Instant::now().checked_add(within) {
+                Some(deadline) => {
+                    c.send_by(&req, deadline).map_err(no_reply)?;
+                    c.recv_by(deadline).map_err(no_reply)?
+                }
+                None => {
+                    c.send(&req).map_err(gone)?;
+                    c.recv().map_err(gone)?
+                }
+            }
+        }
+    };
     let Value::Tuple(mut kr) = reply else {
         return Err(Error::Decode("reply is not a (kind, result) tuple".into()));
     };
@@ -198,8 +320,9 @@ fn dispatch(
     method: &str,
     args: Vec<Value>,
     kwds: Vec<(Value, Value)>,
+    within: Option<Duration>,
 ) -> Result<Value> {
-    match call_raw(c, id, method, args, kwds)? {
+    match call_raw(c, id, method, args, kwds, within)? {
         Reply::Value(v) => Ok(v),
         Reply::Proxy(..) => Err(Error::Decode(
             "unexpected #PROXY reply to a public call".into(),
@@ -242,7 +365,7 @@ impl PyManager {
     /// [`Error::AuthenticationFailed`] for a wrong key,
     /// [`Error::ManagerGone`] when nothing listens there.
     pub fn connect(address: PyAddress, authkey: &[u8]) -> Result<PyManager> {
-        Self::connect_with(address, authkey, Handshake::default())
+        Self::connect_options(address, authkey, ConnectOptions::default())
     }
 
     /// [`connect`](Self::connect) with handshake options.
@@ -250,6 +373,39 @@ impl PyManager {
     /// # Errors
     /// As [`connect`](Self::connect).
     pub fn connect_with(address: PyAddress, authkey: &[u8], opts: Handshake) -> Result<PyManager> {
+        Self::connect_options(
+            address,
+            authkey,
+            ConnectOptions {
+                handshake: opts,
+                ..ConnectOptions::default()
+            },
+        )
+    }
+
+    /// [`connect`](Self::connect) with options: the handshake's, and a
+    /// bound on how long calls the server answers at once wait for their
+    /// reply (see [`ConnectOptions`]).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use forklore::pyproto::{client::ConnectOptions, PyAddress, PyManager};
+    /// let opts = ConnectOptions {
+    ///     reply_timeout: Some(Duration::from_secs(10)),
+    ///     ..ConnectOptions::default()
+    /// };
+    /// let m = PyManager::connect_options(PyAddress::Tcp("10.0.0.1".into(), 5000), b"k", opts)?;
+    /// # Ok::<(), forklore::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect); [`Error::ManagerNoReply`] when the
+    /// server does not answer within the reply timeout.
+    pub fn connect_options(
+        address: PyAddress,
+        authkey: &[u8],
+        opts: ConnectOptions,
+    ) -> Result<PyManager> {
         let inner = Arc::new(Inner {
             address,
             authkey: authkey.to_vec(),
@@ -421,17 +577,27 @@ impl PyProxy {
         }
         let mut c = self.mgr.open()?;
         let name = format!("forklore-{pid}");
+        // The server answers accept_connection at once: part of opening.
         dispatch(
             &mut c,
             Value::None,
             "accept_connection",
             vec![Value::Str(name)],
             vec![],
+            Some(
+                self.mgr
+                    .opts
+                    .reply_timeout
+                    .unwrap_or(tcp::HANDSHAKE_TIMEOUT),
+            ),
         )?;
         Ok(c)
     }
 
-    /// Calls `method(*args, **kwds)` on the referent.
+    /// Calls `method(*args, **kwds)` on the referent, as a call the
+    /// server answers at once ([`Wait::Quick`]: bounded by the manager's
+    /// reply timeout, if one was set). Use [`call_reply_wait`](Self::call_reply_wait)
+    /// for a method that blocks on the server.
     ///
     /// # Errors
     /// The server's exception as its [`Error`] variant ([`reply_error`]);
@@ -442,14 +608,49 @@ impl PyProxy {
         args: Vec<Value>,
         kwds: Vec<(&str, Value)>,
     ) -> Result<Reply> {
+        self.call_reply_wait(method, args, kwds, Wait::Quick)
+    }
+
+    /// Calls `method(*args, **kwds)` on the referent, waiting for its
+    /// reply as `wait` says.
+    ///
+    /// # Errors
+    /// As [`call_reply`](Self::call_reply); [`Error::ManagerNoReply`] when
+    /// no reply came within the bound (the connection is then closed; the
+    /// next call opens another).
+    pub fn call_reply_wait(
+        &self,
+        method: &str,
+        args: Vec<Value>,
+        kwds: Vec<(&str, Value)>,
+        wait: Wait,
+    ) -> Result<Reply> {
+        let within = match wait {
+            Wait::Quick => self.mgr.opts.reply_timeout,
+            Wait::Upto(t) => Some(t.saturating_add(REPLY_GRACE)),
+            Wait::Forever => None,
+        };
         let mut c = self.take_conn()?;
         let kwds = kwds.into_iter().map(|(k, v)| (Value::str(k), v)).collect();
-        let r = call_raw(&mut c, Value::str(&self.token.id), method, args, kwds);
+        let r = call_raw(
+            &mut c,
+            Value::str(&self.token.id),
+            method,
+            args,
+            kwds,
+            within,
+        );
+        // After a transport failure, a reply that never came or a reply
+        // that could not be read, the connection is out of step: close it.
         let keep = match &r {
             Ok(_) => true,
             Err(e) => !matches!(
                 e,
-                Error::ManagerGone { .. } | Error::Decode(_) | Error::Io { .. }
+                Error::ManagerGone { .. }
+                    | Error::ManagerUnreachable { .. }
+                    | Error::ManagerNoReply { .. }
+                    | Error::Decode(_)
+                    | Error::Io { .. }
             ),
         };
         if keep {
@@ -465,7 +666,17 @@ impl PyProxy {
     /// As [`call_reply`](Self::call_reply); [`Error::Decode`] for a
     /// `'#PROXY'` reply.
     pub fn call(&self, method: &str, args: Vec<Value>) -> Result<Value> {
-        match self.call_reply(method, args, vec![])? {
+        self.call_wait(method, args, Wait::Quick)
+    }
+
+    /// [`call_reply_wait`](Self::call_reply_wait) for a method that
+    /// returns a value.
+    ///
+    /// # Errors
+    /// As [`call_reply_wait`](Self::call_reply_wait); [`Error::Decode`]
+    /// for a `'#PROXY'` reply.
+    pub fn call_wait(&self, method: &str, args: Vec<Value>, wait: Wait) -> Result<Value> {
+        match self.call_reply_wait(method, args, vec![], wait)? {
             Reply::Value(v) => Ok(v),
             Reply::Proxy(..) => Err(Error::Decode(format!("{method} returned a proxy"))),
         }
@@ -473,6 +684,15 @@ impl PyProxy {
 
     fn call_as<T: DeserializeOwned>(&self, method: &str, args: Vec<Value>) -> Result<T> {
         dec(self.call(method, args)?)
+    }
+
+    fn call_as_wait<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: Vec<Value>,
+        wait: Wait,
+    ) -> Result<T> {
+        dec(self.call_wait(method, args, wait)?)
     }
 }
 

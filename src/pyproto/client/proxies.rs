@@ -1,5 +1,16 @@
 //! The typed proxies of a CPython-protocol client, one per `SyncManager`
 //! typeid, and the [`PyManager`] methods that create them.
+//!
+//! # How long a call waits for its reply
+//! A method with a timeout (`get_timeout`, `put_timeout`, `wait_timeout`,
+//! `acquire_timeout`) fails with [`Error::ManagerNoReply`] when no reply has
+//! come `timeout +` [`REPLY_GRACE`] after it was sent: over a link that
+//! fell silent (a stalled relay, a firewall that drops packets) it returns
+//! instead of waiting for ever, as CPython's proxies do. A method that
+//! blocks for ever by design (`get`, `acquire`, `wait`) has only TCP
+//! keepalive's bound ([`managers::tcp`](crate::managers::tcp): about 5 s
+//! after the server's *host* falls silent); every other method is bounded
+//! by [`ConnectOptions::reply_timeout`] if one was set.
 
 use std::borrow::Borrow;
 
@@ -86,7 +97,9 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// # Errors
     /// [`Error::QueueFull`] never (blocks); I/O as [`PyProxy::call`].
     pub fn put(&self, item: impl Borrow<T>) -> Result<()> {
-        self.0.call("put", vec![enc(item.borrow())?]).map(drop)
+        self.0
+            .call_wait("put", vec![enc(item.borrow())?], Wait::Forever)
+            .map(drop)
     }
     /// `put(item, True, timeout)`.
     ///
@@ -94,13 +107,14 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// [`Error::QueueFull`] after the timeout.
     pub fn put_timeout(&self, item: impl Borrow<T>, timeout: Duration) -> Result<()> {
         self.0
-            .call(
+            .call_wait(
                 "put",
                 vec![
                     enc(item.borrow())?,
                     Value::Bool(true),
                     timeout_value(timeout),
                 ],
+                Wait::Upto(timeout),
             )
             .map(drop)
     }
@@ -118,15 +132,19 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// # Errors
     /// [`Error::Decode`] for an item that is not a `T`.
     pub fn get(&self) -> Result<T> {
-        self.0.call_as("get", vec![])
+        self.0.call_as_wait("get", vec![], Wait::Forever)
     }
     /// `get(True, timeout)`.
     ///
     /// # Errors
-    /// [`Error::QueueEmpty`] after the timeout.
+    /// [`Error::QueueEmpty`] after the timeout; [`Error::ManagerNoReply`]
+    /// when the manager has not answered `timeout +` [`REPLY_GRACE`] later.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        self.0
-            .call_as("get", vec![Value::Bool(true), timeout_value(timeout)])
+        self.0.call_as_wait(
+            "get",
+            vec![Value::Bool(true), timeout_value(timeout)],
+            Wait::Upto(timeout),
+        )
     }
     /// `get_nowait()`.
     ///
@@ -187,7 +205,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// `l[i]` (negative counts from the end).
     ///
     /// # Errors
-    /// [`Error::PythonException`] (`builtins.IndexError`) out of range.
+    /// [`Error::PythonIndexError`] out of range.
     pub fn get(&self, i: i64) -> Result<T> {
         self.0.call_as("__getitem__", vec![Value::Int(i)])
     }
@@ -203,7 +221,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// `pop()`.
     ///
     /// # Errors
-    /// `IndexError` on an empty list.
+    /// [`Error::PythonIndexError`] on an empty list.
     pub fn pop(&self) -> Result<T> {
         self.0.call_as("pop", vec![])
     }
@@ -396,14 +414,17 @@ impl EventProxy {
     /// # Errors
     /// As [`PyProxy::call`].
     pub fn wait(&self) -> Result<()> {
-        self.0.call_as::<bool>("wait", vec![Value::None]).map(drop)
+        self.0
+            .call_as_wait::<bool>("wait", vec![Value::None], Wait::Forever)
+            .map(drop)
     }
     /// `wait(timeout)`: whether the flag was set within `timeout`.
     ///
     /// # Errors
     /// As [`PyProxy::call`].
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.0.call_as("wait", vec![timeout_value(timeout)])
+        self.0
+            .call_as_wait("wait", vec![timeout_value(timeout)], Wait::Upto(timeout))
     }
 }
 
@@ -419,7 +440,7 @@ impl AcquirerProxy {
     /// As [`PyProxy::call`].
     pub fn acquire(&self) -> Result<()> {
         self.0
-            .call_as::<bool>("acquire", vec![Value::Bool(true)])
+            .call_as_wait::<bool>("acquire", vec![Value::Bool(true)], Wait::Forever)
             .map(drop)
     }
     /// `acquire(True, timeout)`: whether it was acquired within `timeout`.
@@ -427,8 +448,11 @@ impl AcquirerProxy {
     /// # Errors
     /// As [`PyProxy::call`].
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.0
-            .call_as("acquire", vec![Value::Bool(true), timeout_value(timeout)])
+        self.0.call_as_wait(
+            "acquire",
+            vec![Value::Bool(true), timeout_value(timeout)],
+            Wait::Upto(timeout),
+        )
     }
     /// `acquire(False)`: whether it was free and is now acquired.
     ///
@@ -480,7 +504,7 @@ impl ConditionProxy {
     /// As [`PyProxy::call`].
     pub fn acquire(&self) -> Result<()> {
         self.0
-            .call_as::<bool>("acquire", vec![Value::Bool(true)])
+            .call_as_wait::<bool>("acquire", vec![Value::Bool(true)], Wait::Forever)
             .map(drop)
     }
     /// `acquire(True, timeout)`: whether it was acquired within `timeout`.
@@ -488,8 +512,11 @@ impl ConditionProxy {
     /// # Errors
     /// As [`PyProxy::call`].
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.0
-            .call_as("acquire", vec![Value::Bool(true), timeout_value(timeout)])
+        self.0.call_as_wait(
+            "acquire",
+            vec![Value::Bool(true), timeout_value(timeout)],
+            Wait::Upto(timeout),
+        )
     }
     /// `acquire(False)`: whether it was free and is now acquired.
     ///
@@ -511,14 +538,17 @@ impl ConditionProxy {
     /// # Errors
     /// `RuntimeError` when the lock is not held by this connection.
     pub fn wait(&self) -> Result<()> {
-        self.0.call_as::<bool>("wait", vec![Value::None]).map(drop)
+        self.0
+            .call_as_wait::<bool>("wait", vec![Value::None], Wait::Forever)
+            .map(drop)
     }
     /// `wait(timeout)`: false when `timeout` passed without a notify.
     ///
     /// # Errors
     /// As [`wait`](Self::wait).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.0.call_as("wait", vec![timeout_value(timeout)])
+        self.0
+            .call_as_wait("wait", vec![timeout_value(timeout)], Wait::Upto(timeout))
     }
     /// `notify(n)`.
     ///
@@ -546,14 +576,16 @@ impl BarrierProxy {
     /// # Errors
     /// [`Error::BrokenBarrier`] on the barrier's timeout, abort or reset.
     pub fn wait(&self) -> Result<usize> {
-        self.0.call_as("wait", vec![Value::None])
+        self.0
+            .call_as_wait("wait", vec![Value::None], Wait::Forever)
     }
     /// `wait(timeout)`: this party's index.
     ///
     /// # Errors
     /// [`Error::BrokenBarrier`] on timeout, abort or reset.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<usize> {
-        self.0.call_as("wait", vec![timeout_value(timeout)])
+        self.0
+            .call_as_wait("wait", vec![timeout_value(timeout)], Wait::Upto(timeout))
     }
     /// `abort()`.
     ///
@@ -609,7 +641,7 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     /// `a[i]`.
     ///
     /// # Errors
-    /// `IndexError` as [`Error::PythonException`] out of range.
+    /// [`Error::PythonIndexError`] out of range.
     pub fn get(&self, i: i64) -> Result<T> {
         self.0.call_as("__getitem__", vec![Value::Int(i)])
     }

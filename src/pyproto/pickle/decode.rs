@@ -36,7 +36,12 @@ struct Decoder<'a> {
     pos: usize,
     arena: Vec<Node>,
     stack: Vec<Slot>,
-    memo: HashMap<u32, usize>,
+    /// The memo by index, as CPython's `MEMOIZE` fills it (0, 1, 2, ...).
+    memo: Vec<usize>,
+    /// Entries a `PUT` stored past the end of `memo` (rare; never
+    /// allocated for CPython's own pickles). An index below `memo.len()`
+    /// is always in `memo`, with its latest value.
+    memo_sparse: Option<HashMap<u32, usize>>,
     next_memo: u32,
 }
 
@@ -60,9 +65,10 @@ pub fn decode_with_limit(data: &[u8], max_nodes: usize) -> Result<Value, PickleE
         max_nodes,
         data,
         pos: 0,
-        arena: Vec::new(),
-        stack: Vec::new(),
-        memo: HashMap::new(),
+        arena: Vec::with_capacity(16),
+        stack: Vec::with_capacity(16),
+        memo: Vec::with_capacity(16),
+        memo_sparse: None,
         next_memo: 0,
     };
     let root = d.run()?;
@@ -171,11 +177,25 @@ impl Decoder<'_> {
     }
     fn memo_put(&mut self, idx: u32) -> Result<(), PickleError> {
         let top = self.top()?;
-        self.memo.insert(idx, top);
+        let i = idx as usize;
+        match i.cmp(&self.memo.len()) {
+            std::cmp::Ordering::Less => self.memo[i] = top,
+            std::cmp::Ordering::Equal => self.memo.push(top),
+            std::cmp::Ordering::Greater => {
+                self.memo_sparse
+                    .get_or_insert_with(HashMap::new)
+                    .insert(idx, top);
+            }
+        }
         Ok(())
     }
     fn memo_get(&mut self, idx: u32) -> Result<(), PickleError> {
-        match self.memo.get(&idx) {
+        let found = self
+            .memo
+            .get(idx as usize)
+            .copied()
+            .or_else(|| self.memo_sparse.as_ref().and_then(|m| m.get(&idx).copied()));
+        match found.as_ref() {
             Some(&i) => {
                 self.stack.push(Slot::Obj(i));
                 Ok(())

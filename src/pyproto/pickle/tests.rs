@@ -75,3 +75,21 @@ fn a_list_that_contains_itself_is_refused() {
     let p = [0x80, 4, b']', 0x94, b'h', 0, b'a', b'.'];
     assert!(decode(&p).unwrap_err().0.contains("recursive"));
 }
+
+#[test]
+fn the_memo_takes_puts_in_order_out_of_order_and_overwritten() {
+    // BININT1 5, BINPUT 7 (past the end: the sparse map), BINGET 7 → (5, 5)
+    let p = b"\x80\x02K\x05q\x07h\x07\x86.";
+    assert_eq!(
+        decode(p).unwrap(),
+        Value::Tuple(vec![Value::Int(5), Value::Int(5)])
+    );
+    // MEMOIZE 1 at 0, then BINPUT 0 overwrites it with 2: BINGET 0 → 2
+    let p = b"\x80\x04K\x01\x94K\x02q\x00h\x00\x87.";
+    assert_eq!(
+        decode(p).unwrap(),
+        Value::Tuple(vec![Value::Int(1), Value::Int(2), Value::Int(2)])
+    );
+    // A GET of an index never stored is refused.
+    assert!(decode(b"\x80\x02K\x05q\x07h\x06\x86.").is_err());
+}

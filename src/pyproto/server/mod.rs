@@ -330,8 +330,11 @@ impl PyServer {
                 continue;
             }
             let stream = match &self.listener {
+                // Keepalive (managers::tcp's settings): a client whose host
+                // vanishes is noticed within about 5 s, and its thread ends.
                 Listener::Tcp(l) => l.accept().map(|(s, _)| {
                     let _ = s.set_nodelay(true);
+                    let _ = crate::managers::tcp::configure(&s);
                     Stream::Tcp(s)
                 }),
                 Listener::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
@@ -586,6 +589,11 @@ fn exception_text(e: &Value) -> String {
 
 fn serve_client(state: &State, c: &mut PyConnection<Stream>, conn_id: u64) {
     loop {
+        // A client in a loop sends its next request within microseconds:
+        // poll for it briefly before sleeping in `read`, as forklore's own
+        // manager server does (waking an idle CPU can cost more than the
+        // whole call).
+        crate::sys::spin_until_readable(c.get_ref(), crate::connection::SPIN);
         let request = match c.recv() {
             Ok(v) => v,
             Err(Error::Decode(m)) => {

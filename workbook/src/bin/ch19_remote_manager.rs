@@ -185,7 +185,12 @@ fn worker(
             Err(Error::QueueEmpty) => break,
             // The classic master shuts down as soon as it has every result,
             // perhaps while we wait: that is the end of the work too.
-            Err(e) if e.is_manager_gone() => break,
+            Err(Error::ManagerGone { .. }) => break,
+            // A link that fell silent is no end of the work: say so. TCP
+            // keepalive ends the call about 5 s after the master's host
+            // went quiet (ManagerUnreachable), or, if something in between
+            // still answers for it, no reply in the timeout plus 5 s does
+            // (ManagerNoReply).
             Err(e) => return Err(e),
         };
         let Some(square) = n.checked_mul(n) else {
