@@ -367,7 +367,14 @@ impl Process {
         if let Target::Unencodable(_) = target {
             return self.unencodable(target);
         }
-        crate::start::child::install_panic_hook();
+        if threaded {
+            // A child forked from a threaded parent must not take std's hook
+            // lock (another thread may hold it), so its hook is installed
+            // here, before the fork; it defers to the previous hook outside
+            // children. A plain fork installs it in the child instead, and
+            // leaves the caller's process-wide panic hook alone.
+            crate::start::child::install_panic_hook();
+        }
         // Whoever forks is the parent, whichever process made the handle.
         self.owner = getpid();
         // SAFETY: the child runs the target and then leaves through
@@ -380,7 +387,12 @@ impl Process {
             unsafe { fork() }
         };
         match forked {
-            Ok(Fork::Child) => run_child(&self.name, target),
+            Ok(Fork::Child) => {
+                if !threaded {
+                    crate::start::child::install_panic_hook();
+                }
+                run_child(&self.name, target)
+            }
             Ok(Fork::Parent { child }) => {
                 self.state = State::Running(child.to_nix());
                 active::register(child.to_nix(), &self.name, None);

@@ -23,6 +23,22 @@ fn panic_in_child_exits_1_with_python_style_header() {
     );
 }
 
+/// Starting a process leaves the caller's process-wide panic hook as it
+/// was (the child installs its own), and the child still reports its panic
+/// with Python's header.
+#[test]
+fn starting_a_process_leaves_the_callers_panic_hook_in_place() {
+    let out = run_ok("fx_process", &["hook_kept"]);
+    let text = stdout(&out);
+    assert_eq!(value(&text, "exitcode"), "1");
+    assert_eq!(value(&text, "hook_kept"), "true");
+    assert!(
+        stderr(&out).contains("Process Process-1:\npanicked at"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn exit_3_gives_exitcode_3() {
     let out = run_ok("fx_process", &["exit3"]);

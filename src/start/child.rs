@@ -20,8 +20,11 @@ use crate::fork::exit_child;
 static CHILD_NAME: AtomicPtr<String> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Installs, once per process, the panic hook that gives a panicking child
-/// Python's `Process Process-N:` header. In the main process it defers to the
-/// hook that was there before.
+/// Python's `Process Process-N:` header. It is installed in the child, so
+/// the caller's own hook stays as it was; only
+/// [`Process::start_with_threads`](crate::Process::start_with_threads)
+/// installs it in the parent before the fork (its child must not take std's
+/// hook lock), and there it defers to the hook that was there before.
 static PANIC_HOOK: Once = Once::new();
 
 /// The name this child was started as; `None` in the main process.
