@@ -5,7 +5,13 @@
 //! The floor of a bulk row is the same number of bytes through a Unix
 //! socket pair to a forked child, which reads them all and answers with
 //! one byte ([`one_way`]): what moving that data between two processes
-//! costs at the least.
+//! costs at the least. Both ends ask for 4 MiB socket buffers
+//! (`SO_SNDBUF`, `SO_RCVBUF`), as the manager's connections do: with the
+//! kernel's default (about 208 KiB) the floor itself would be several
+//! times slower, and an honest floor is the best the socket can do. The
+//! kernel caps the size at `net.core.wmem_max`/`rmem_max` (212,992 bytes
+//! on a stock kernel, where the floor and the manager both keep the
+//! default).
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -29,11 +35,25 @@ fn lazy_manager() -> impl FnMut() -> Manager {
     move || m.get_or_insert_with(|| Manager::start().unwrap()).clone()
 }
 
+/// The socket buffers the floor asks for: the manager's own
+/// (`forklore::connection`'s `BULK_SOCKET_BUFFER`).
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Ask for `SOCKET_BUFFER`-byte buffers on `s`, as the manager does.
+fn widen(s: &UnixStream) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let _ = setsockopt(s, sockopt::SndBuf, &SOCKET_BUFFER);
+    let _ = setsockopt(s, sockopt::RcvBuf, &SOCKET_BUFFER);
+}
+
 /// `ops` transfers of `bytes` bytes, each answered by one byte, to a
-/// forked child through a socket pair (the fork is not timed).
+/// forked child through a socket pair with the manager's socket buffers
+/// (the fork is not timed).
 pub fn one_way(bytes: usize) -> impl FnMut(usize) -> Duration {
     move |ops| {
         let (mut parent, child) = UnixStream::pair().unwrap();
+        widen(&parent);
+        widen(&child);
         let mut sink = forklore::Process::new(move || {
             let mut child = child;
             let mut buf = vec![0u8; bytes];

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::gate::Gate;
-use super::protocol::{ObjId, RemoteError, Reply, Request, Response};
+use super::protocol::{ObjId, Received, RemoteError, Reply, Request, Response};
 use crate::connection::{answer_challenge, deliver_challenge, Connection};
 use crate::error::Error;
 use objects::Object;
@@ -351,7 +351,7 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
         // A client in a tight loop sends its next request within
         // microseconds: poll for it briefly before sleeping in `read`.
         conn.spin_until_readable();
-        let frame = match conn.recv_bytes() {
+        let frame = match super::protocol::recv_request(conn) {
             Ok(f) => f,
             Err(Error::Closed) => return None,
             // A well-formed header over the limit: skip the frame, refuse it,
@@ -385,9 +385,13 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
         };
         // A whole frame that does not decode (or would decode to too much)
         // is refused; the connection stays open.
-        let next = match super::datum::decode_bounded::<Request>(&frame) {
+        let decoded = match frame {
+            // A bulk `extend`, already read into its run (no proxy inside).
+            Received::Request(req) => Ok(req),
+            Received::Frame(frame) => super::datum::decode_bounded::<Request>(&frame),
+        };
+        let next = match decoded {
             Ok(req) => {
-                drop(frame);
                 if super::datum::take_saw_ref() {
                     server.nested.store(true, Ordering::Relaxed);
                 }
@@ -435,16 +439,26 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
 /// than its reply: such a reply always fits, and nothing is lost by a
 /// refused reply; only reads (`to_vec`, `items`...) can be too big.
 fn send_reply(conn: &mut Connection, r: &Response) -> crate::error::Result<()> {
-    let frame = crate::connection::encode_frame(r)?;
-    let (len, max) = (frame.len() - 4, conn.max_message_size());
-    if len > max {
-        drop(frame);
-        let why = format!(
-            "the reply would be {len} bytes, over the limit of {max} bytes; ask for less at a time (a slice)"
-        );
-        return conn.send(&Err::<Reply, _>(RemoteError::Refused(why)));
+    let max = conn.max_message_size();
+    // One bulk value: written from where it lies, after its head.
+    let (frame, len) = match super::protocol::response_parts(r) {
+        Some(parts) if parts.len() <= max => return conn.send_parts(&[&parts.head, parts.tail]),
+        Some(parts) => (None, parts.len()),
+        None => {
+            let frame = crate::connection::encode_frame(r)?;
+            let len = frame.len() - 4;
+            (Some(frame), len)
+        }
+    };
+    match frame {
+        Some(frame) if len <= max => conn.send_frame(frame),
+        _ => {
+            let why = format!(
+                "the reply would be {len} bytes, over the limit of {max} bytes; ask for less at a time (a slice)"
+            );
+            conn.send(&Err::<Reply, _>(RemoteError::Refused(why)))
+        }
     }
-    conn.send_frame(frame)
 }
 
 fn release_refs(server: &Server, refs: HashMap<ObjId, u64>) {
