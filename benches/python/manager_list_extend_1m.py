@@ -1,6 +1,7 @@
 """manager.list_extend_1m: li.extend(range(1_000_000)) into an empty Manager list.
 
-Usage: python3 manager_list_extend_1m.py OPS  -> prints the seconds OPS extends took.
+Usage: python3 manager_list_extend_1m.py OPS [ITEMS]  -> prints the seconds OPS extends took
+(ITEMS, default 1,000,000: the size, for the growth rows).
 The list is emptied between extends (not timed).
 """
 import multiprocessing as mp
@@ -12,6 +13,7 @@ ITEMS = 1_000_000
 
 def main():
     ops = int(sys.argv[1])
+    items = int(sys.argv[2]) if len(sys.argv) > 2 else ITEMS
     with mp.get_context("fork").Manager() as manager:
         li = manager.list()
         li.append(0)
@@ -19,9 +21,9 @@ def main():
         took = 0.0
         for _ in range(ops):
             t = time.perf_counter()
-            li.extend(range(ITEMS))
+            li.extend(range(items))
             took += time.perf_counter() - t
-            assert len(li) == ITEMS
+            assert len(li) == items
             li[:] = []
     print(took)
 

@@ -78,14 +78,30 @@ pub fn one_way(bytes: usize) -> impl FnMut(usize) -> Duration {
     }
 }
 
+/// The sizes of the growth rows (issue 16: how cost grows from 1 k to
+/// 1 M items): their names' suffix, items, and calls per round (more for
+/// small sizes, so that a round is long enough to time).
+pub const GROWTH: [(&str, usize, usize); 4] = [
+    ("1k", 1_000, 500),
+    ("10k", 10_000, 100),
+    ("100k", 100_000, 20),
+    ("1m", ITEMS, OPS),
+];
+
 /// `manager.list_extend_1m`: `li.extend(range(1_000_000))` into an empty
 /// list (emptied, untimed, between calls).
 pub fn list_extend_1m() -> Spec<'static> {
+    list_extend(GROWTH[3])
+}
+
+/// `manager.list_extend_<size>`: `li.extend(range(n))` into an empty list
+/// (emptied, untimed, between calls); `list_extend_1m` and the growth rows.
+pub fn list_extend((size, n, ops): (&'static str, usize, usize)) -> Spec<'static> {
     let mut manager = lazy_manager();
     Spec {
-        name: "manager.list_extend_1m",
-        unit: "µs per 1M items",
-        ops: OPS,
+        name: leak(format!("manager.list_extend_{size}")),
+        unit: leak(format!("µs per {} items", unit_size(size))),
+        ops,
         rounds: ROUNDS,
         forklore: Box::new(move |ops| {
             let li = manager().list::<i64>().unwrap();
@@ -94,38 +110,54 @@ pub fn list_extend_1m() -> Spec<'static> {
             let mut took = Duration::ZERO;
             for _ in 0..ops {
                 let t = Instant::now();
-                li.extend(0..ITEMS as i64).unwrap();
+                li.extend(0..n as i64).unwrap();
                 took += t.elapsed();
-                assert_eq!(li.len().unwrap(), ITEMS);
+                assert_eq!(li.len().unwrap(), n);
                 li.clear().unwrap();
             }
             took
         }),
-        floor: Some(Box::new(one_way(8 * ITEMS))),
-        python: Some(("manager_list_extend_1m.py", vec![])),
+        floor: Some(Box::new(one_way(8 * n))),
+        python: Some(("manager_list_extend_1m.py", vec![n.to_string()])),
     }
 }
 
 /// `manager.list_to_vec_1m`: `li[:]` of a list of a million integers.
 pub fn list_to_vec_1m() -> Spec<'static> {
+    list_to_vec(GROWTH[3])
+}
+
+/// `manager.list_to_vec_<size>`: `li[:]` of a list of `n` integers;
+/// `list_to_vec_1m` and the growth rows.
+pub fn list_to_vec((size, n, ops): (&'static str, usize, usize)) -> Spec<'static> {
     let mut manager = lazy_manager();
     Spec {
-        name: "manager.list_to_vec_1m",
-        unit: "µs per 1M items",
-        ops: OPS,
+        name: leak(format!("manager.list_to_vec_{size}")),
+        unit: leak(format!("µs per {} items", unit_size(size))),
+        ops,
         rounds: ROUNDS,
         forklore: Box::new(move |ops| {
-            let li = manager().list_from(0..ITEMS as i64).unwrap();
+            let li = manager().list_from(0..n as i64).unwrap();
             let t = Instant::now();
             for _ in 0..ops {
                 let v = li.to_vec().unwrap();
-                assert_eq!(v.len(), ITEMS);
+                assert_eq!(v.len(), n);
             }
             t.elapsed()
         }),
-        floor: Some(Box::new(one_way(8 * ITEMS))),
-        python: Some(("manager_list_to_vec_1m.py", vec![])),
+        floor: Some(Box::new(one_way(8 * n))),
+        python: Some(("manager_list_to_vec_1m.py", vec![n.to_string()])),
     }
+}
+
+/// `1M` for `1m`, as the 1 M rows have always said; `1k`, `10k`, `100k`.
+fn unit_size(size: &str) -> String {
+    size.replace('m', "M")
+}
+
+/// A row's name or unit, made once per row for the whole run.
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
 }
 
 /// `manager.bytes_get_16mib`: `d['k']` of a 16 MiB bytes value.
