@@ -625,6 +625,37 @@ impl Connection {
     }
 }
 
+/// Ask the kernel to back `mem`, a large buffer about to be filled, with
+/// transparent huge pages (`madvise(MADV_HUGEPAGE)`), where the system
+/// allows them on request (`/sys/kernel/mm/transparent_hugepage/enabled`
+/// = `madvise`, a common default) or always: a fresh 8 MiB buffer then
+/// takes 4 page faults instead of 2,048, which cost more than filling it.
+/// Only whole 2 MiB pages inside `mem` can be huge; smaller buffers are
+/// left alone. Nothing about the memory's contents or validity changes,
+/// and a refusal (no THP, an old kernel) changes nothing but speed.
+pub(crate) fn advise_huge_pages<T>(mem: &mut [std::mem::MaybeUninit<T>]) {
+    const HUGE: usize = 2 << 20;
+    let bytes = std::mem::size_of_val(mem);
+    if bytes < 2 * HUGE {
+        return;
+    }
+    let start = mem.as_mut_ptr() as usize;
+    let Some(end) = start.checked_add(bytes) else {
+        return;
+    };
+    let page = 4096;
+    let (lo, hi) = (start.div_ceil(page) * page, end / page * page);
+    if hi > lo {
+        // SAFETY: `[lo, hi)` is page-aligned and lies inside `mem`, memory
+        // this process owns and that stays mapped while borrowed;
+        // MADV_HUGEPAGE is advice about how to back it, which never
+        // changes what the memory holds or whether it may be accessed.
+        unsafe {
+            libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
 /// The socket buffer size manager connections ask for
 /// ([`Connection::widen_socket_buffers`]): 4 MiB.
 pub(crate) const BULK_SOCKET_BUFFER: usize = 4 << 20;

@@ -456,6 +456,7 @@ impl BulkKind {
         #[cfg(target_endian = "little")]
         if matches!(self, BulkKind::Ints | BulkKind::Floats) {
             let mut words: Vec<u64> = Vec::with_capacity(n / 8);
+            crate::connection::advise_huge_pages(words.spare_capacity_mut());
             // SAFETY: the spare capacity holds at least `n / 8` words, that
             // is `n` bytes, of writable memory owned by `words`; viewing it
             // as uninitialized bytes (`u8` needs no alignment) is fine, and
@@ -483,6 +484,7 @@ impl BulkKind {
             });
         }
         let mut v: Vec<u8> = Vec::with_capacity(n);
+        crate::connection::advise_huge_pages(v.spare_capacity_mut());
         fill(&mut v.spare_capacity_mut()[..n]).map_err(Err)?;
         // SAFETY: `fill` succeeded, so it initialized the first `n` bytes
         // of the capacity.
