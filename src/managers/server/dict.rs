@@ -75,10 +75,10 @@ fn key_error(k: &Datum) -> RemoteError {
 pub(super) fn dict_op(d: &mut OrderedDict, op: DictOp) -> CallResult {
     match op {
         DictOp::Get(k) => match d.get(&k) {
-            Some(v) => ok(v.clone()),
+            Some(v) => ok(v.copy_for_reply()),
             None => err(key_error(&k)),
         },
-        DictOp::GetOpt(k) => Ok(Ok(Reply::Maybe(d.get(&k).cloned()))),
+        DictOp::GetOpt(k) => Ok(Ok(Reply::Maybe(d.get(&k).map(Datum::copy_for_reply)))),
         DictOp::Set(k, v) => {
             d.insert(k, v);
             ok(())
