@@ -473,6 +473,7 @@ fn bulk_values_round_trip_at_every_size_around_the_vectored_threshold() {
         &out,
         &[
             ("bytes_sizes_round_trip", "true"),
+            ("shared_values_read_and_taken", "true"),
             ("large_key_and_value", "true"),
             ("str_sizes_round_trip", "true"),
             ("ints_sizes_round_trip", "true"),

@@ -494,32 +494,6 @@ impl BulkKind {
 }
 
 impl Datum {
-    /// A copy of this value for a reply (sent after the object's lock is
-    /// released). A large string, byte string or run is copied into memory
-    /// that asks for huge pages ([`crate::connection::advise_huge_pages`]):
-    /// fresh memory otherwise takes a page fault per 4 KiB, which costs
-    /// more than the copy itself.
-    pub(crate) fn copy_for_reply(&self) -> Datum {
-        fn copy<T: Copy>(v: &[T]) -> Vec<T> {
-            let mut out = Vec::with_capacity(v.len());
-            crate::connection::advise_huge_pages(out.spare_capacity_mut());
-            out.extend_from_slice(v);
-            out
-        }
-        match self {
-            Datum::Bytes(b) => Datum::Bytes(copy(b)),
-            Datum::Ints(v) => Datum::Ints(copy(v)),
-            Datum::Floats(v) => Datum::Floats(copy(v)),
-            Datum::Str(s) => match String::from_utf8(copy(s.as_bytes())) {
-                Ok(s) => Datum::Str(s),
-                Err(_) => unreachable!("a copy of a string is UTF-8"),
-            },
-            other => other.clone(),
-        }
-    }
-}
-
-impl Datum {
     /// A value that travels as one byte string: its kind and its wire
     /// image, borrowed from it. `None` for other values (and for packed
     /// runs on a big-endian target, whose image is not their memory).

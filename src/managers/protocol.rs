@@ -548,6 +548,23 @@ pub(crate) fn response_parts(r: &Response) -> Option<Parts<'_>> {
     })
 }
 
+/// `skeleton`, a reply of one value whose value is the empty byte string
+/// (`Reply::Datum`, `Reply::Maybe(Some)`), cut before `value` instead:
+/// the head of the reply that holds `value`, and `value`'s bytes, borrowed
+/// from it (the server's shared storage). `None` if `skeleton` is not of
+/// that shape or `value` is no bulk value.
+pub(crate) fn parts_with<'a>(skeleton: &Response, value: &'a Datum) -> Option<Parts<'a>> {
+    match skeleton {
+        Ok(Reply::Datum(d)) | Ok(Reply::Maybe(Some(d))) if *d == empty() => {}
+        _ => return None,
+    }
+    let (kind, tail) = value.bulk()?;
+    Some(Parts {
+        head: head_of(skeleton, kind, tail.len())?,
+        tail,
+    })
+}
+
 /// `req` cut before its bulk value, if its last field is a string, byte
 /// string or packed run of at least [`BULK_MIN`] bytes: a list's
 /// `append`/`extend`, a dict's `d[k] = v`, a value's `set`.

@@ -390,6 +390,9 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
             Received::Request(req) => Ok(req),
             Received::Frame(frame) => super::datum::decode_bounded::<Request>(&frame),
         };
+        // A value shared by an earlier request that got no reply (it
+        // panicked) is not this request's.
+        take_shared_value();
         let next = match decoded {
             Ok(req) => {
                 if super::datum::take_saw_ref() {
@@ -431,6 +434,27 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
     }
 }
 
+thread_local! {
+    /// The value of the reply being made on this thread, when the object
+    /// shares it instead of copying it (see [`share_reply_value`]).
+    static SHARED_VALUE: std::cell::RefCell<Option<Arc<super::datum::Datum>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Hand `value`, a bulk value that an object stores shared, to the reply
+/// being made on this thread: the object's method returns the reply's
+/// skeleton (`Reply::Datum` or `Reply::Maybe(Some)` of the empty byte
+/// string) and [`send_reply`] writes `value` in its place, after the
+/// object's lock is released, without copying it.
+pub(super) fn share_reply_value(value: Arc<super::datum::Datum>) {
+    SHARED_VALUE.with(|s| *s.borrow_mut() = Some(value));
+}
+
+/// Take the shared value of this thread's reply (clears it).
+fn take_shared_value() -> Option<Arc<super::datum::Datum>> {
+    SHARED_VALUE.with(|s| s.borrow_mut().take())
+}
+
 /// Send `r`; a reply too big for the client to receive is replaced by a
 /// refusal (the client's limit is the default, as the server's own).
 ///
@@ -440,6 +464,21 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
 /// refused reply; only reads (`to_vec`, `items`...) can be too big.
 fn send_reply(conn: &mut Connection, r: &Response) -> crate::error::Result<()> {
     let max = conn.max_message_size();
+    // A shared value, behind its reply's skeleton.
+    let shared = take_shared_value();
+    if let Some(parts) = shared
+        .as_deref()
+        .and_then(|v| super::protocol::parts_with(r, v))
+    {
+        if parts.len() <= max {
+            return conn.send_parts(&[&parts.head, parts.tail]);
+        }
+        let why = format!(
+            "the reply would be {} bytes, over the limit of {max} bytes",
+            parts.len()
+        );
+        return conn.send(&Err::<Reply, _>(RemoteError::Refused(why)));
+    }
     // One bulk value: written from where it lies, after its head.
     let (frame, len) = match super::protocol::response_parts(r) {
         Some(parts) if parts.len() <= max => return conn.send_parts(&[&parts.head, parts.tail]),
