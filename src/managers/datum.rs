@@ -61,8 +61,13 @@
 //! trees sorts as if every run were a tree. A sequence that mixes kinds (an
 //! untagged enum's integers and strings, or an integer beyond `i64`) is a
 //! `Seq`, one node per element. Runs travel as one byte string of 8-byte
-//! little-endian words: copied once, not encoded element by element, and
-//! decoded into exactly as many bytes as the frame carried.
+//! little-endian words, not encoded element by element, and take exactly
+//! as many bytes decoded as the frame carried. A run, string or byte
+//! string of 64 KiB or more that ends a message (a reply of one value, an
+//! `extend`, a `d[k] = v`...) is not even copied into the frame: it is
+//! written with one `writev` from where it lies, and read from the socket
+//! straight into its final buffer (see [`protocol`](super::protocol),
+//! "Bulk frames").
 //!
 //! Because structs are stored as sequences, as postcard and bincode store
 //! them, serde attributes that need field names on the way back

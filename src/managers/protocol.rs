@@ -13,6 +13,24 @@
 //!
 //! This module is public so that the wire can be read and taught, and so the
 //! fault tests can speak it by hand; proxies are the way to use a manager.
+//!
+//! # Bulk frames
+//! A message whose last field is a string, a byte string or a packed run
+//! ([`Datum::Ints`], [`Datum::Floats`]) of 64 KiB or more — a reply of one
+//! value (`d[k]`, `li[:]` of a packed list), a list's `append` or
+//! `extend`, a dict's `d[k] = v`, a value's `set` — is the same postcard
+//! frame on the wire, but it is written with one vectored `writev` (the
+//! header, a few bytes of head, then the value's bytes where they lie)
+//! instead of being copied into a frame first. The client reads such a
+//! reply, and the server such an `extend`, straight into the value's own
+//! buffer: the bytes are copied by the kernel only. A head that does not
+//! describe the rest of its frame exactly is not trusted: the frame is
+//! then read and decoded as any other, within the decoder's memory bound.
+//! The server keeps a dict's large values shared, so that `d[k]` sends the
+//! stored bytes without copying them. Manager connections over Unix
+//! sockets ask for 4 MiB socket buffers (`SO_SNDBUF`, `SO_RCVBUF`; a limit,
+//! not an allocation, capped by `net.core.wmem_max`), so that 16 MiB cross
+//! in a few steps rather than eighty.
 
 use std::time::Duration;
 
@@ -596,12 +614,17 @@ pub(crate) fn request_parts(req: &Request) -> Option<Parts<'_>> {
 }
 
 /// Read a postcard varint (`u64`) at the start of `p`: its value and size.
+/// Only the canonical form (the one postcard writes) is accepted: no
+/// trailing zero group, nothing beyond 64 bits.
 fn varint(p: &[u8]) -> Option<(u64, usize)> {
     let mut v = 0u64;
-    for (i, b) in p.iter().take(10).enumerate() {
-        v |= u64::from(b & 0x7f).checked_shl(7 * i as u32)?;
+    for (i, &b) in p.iter().take(10).enumerate() {
+        if i == 9 && b > 1 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
-            return Some((v, i + 1));
+            return (b != 0 || i == 0).then_some((v, i + 1));
         }
     }
     None
@@ -923,6 +946,31 @@ mod bulk_tests {
         }
         drop(conn);
         t.join().unwrap();
+    }
+
+    /// Varints are read as postcard writes them, and only so.
+    #[test]
+    fn varints_are_canonical() {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            u32::MAX.into(),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let b = postcard::to_stdvec(&v).unwrap();
+            assert_eq!(varint(&b), Some((v, b.len())), "{v}");
+        }
+        assert_eq!(varint(&[0x80, 0x00]), None, "an overlong zero");
+        assert_eq!(
+            varint(&[0xff; 9].iter().copied().chain([2]).collect::<Vec<_>>()),
+            None
+        );
+        assert_eq!(varint(&[0x80; 3]), None, "cut short");
+        assert_eq!(varint(&[]), None);
     }
 
     /// A bulk reply cut short by the peer's end is `Truncated`, with the
