@@ -441,6 +441,36 @@ impl BulkKind {
     }
 }
 
+/// An 8-byte word read from the wire, as which a vector of `u64`s may be
+/// taken without a pass over it.
+///
+/// # Safety
+/// Implementors have the size and alignment of `u64`, and every bit
+/// pattern is a valid value.
+#[cfg(target_endian = "little")]
+unsafe trait FromWord {}
+// SAFETY: `i64` has `u64`'s size and alignment; every bit pattern is one.
+#[cfg(target_endian = "little")]
+unsafe impl FromWord for i64 {}
+// SAFETY: `F64` is a `repr(transparent)` `f64`: `u64`'s size and
+// alignment, and every bit pattern is an `f64` (NaNs included).
+#[cfg(target_endian = "little")]
+unsafe impl FromWord for F64 {}
+
+/// `words` as a vector of `W`, the same memory (no copy, no pass).
+#[cfg(target_endian = "little")]
+fn retype<W: FromWord>(words: Vec<u64>) -> Vec<W> {
+    const { assert!(std::mem::size_of::<W>() == 8 && std::mem::align_of::<W>() == 8) };
+    let mut words = std::mem::ManuallyDrop::new(words);
+    let (ptr, len, cap) = (words.as_mut_ptr(), words.len(), words.capacity());
+    // SAFETY: the allocation was made by a `Vec<u64>` with capacity `cap`;
+    // `W` has `u64`'s size and alignment (checked above, and promised by
+    // `FromWord`), so the same layout frees it; its first `len` words are
+    // initialized, and any 8 bytes are a valid `W`. `words` is not dropped,
+    // so the allocation has one owner.
+    unsafe { Vec::from_raw_parts(ptr.cast::<W>(), len, cap) }
+}
+
 impl BulkKind {
     /// Receive a value of this kind whose wire image is `n` bytes:
     /// `fill` writes them into the value's own memory (the bytes of a
@@ -481,11 +511,11 @@ impl BulkKind {
             // valid `u64`).
             unsafe { words.set_len(n / 8) };
             // On this little-endian target the words are the values as
-            // they were sent; same size and alignment, so collected in place.
+            // they were sent: the vector becomes the run as it is.
             return Ok(if self == BulkKind::Ints {
-                Datum::Ints(words.into_iter().map(|w| w as i64).collect())
+                Datum::Ints(retype(words))
             } else {
-                Datum::Floats(words.into_iter().map(|w| F64(f64::from_bits(w))).collect())
+                Datum::Floats(retype(words))
             });
         }
         let mut v: Vec<u8> = Vec::with_capacity(n);
@@ -512,6 +542,27 @@ impl Datum {
             Datum::Floats(v) if !v.is_empty() => Some((BulkKind::Floats, words_as_bytes(v))),
             _ => None,
         }
+    }
+
+    /// What [`bulk`](Self::bulk) gives for `Datum::Ints(v)`, for a run
+    /// kept outside a `Datum`.
+    pub(crate) fn run_bulk_ints(v: &[i64]) -> Option<(BulkKind, &[u8])> {
+        #[cfg(target_endian = "little")]
+        if !v.is_empty() {
+            return Some((BulkKind::Ints, words_as_bytes(v)));
+        }
+        let _ = v;
+        None
+    }
+
+    /// What [`bulk`](Self::bulk) gives for `Datum::Floats(v)`.
+    pub(crate) fn run_bulk_floats(v: &[F64]) -> Option<(BulkKind, &[u8])> {
+        #[cfg(target_endian = "little")]
+        if !v.is_empty() {
+            return Some((BulkKind::Floats, words_as_bytes(v)));
+        }
+        let _ = v;
+        None
     }
 }
 

@@ -567,16 +567,19 @@ pub(crate) fn response_parts(r: &Response) -> Option<Parts<'_>> {
 }
 
 /// `skeleton`, a reply of one value whose value is the empty byte string
-/// (`Reply::Datum`, `Reply::Maybe(Some)`), cut before `value` instead:
-/// the head of the reply that holds `value`, and `value`'s bytes, borrowed
-/// from it (the server's shared storage). `None` if `skeleton` is not of
-/// that shape or `value` is no bulk value.
-pub(crate) fn parts_with<'a>(skeleton: &Response, value: &'a Datum) -> Option<Parts<'a>> {
+/// (`Reply::Datum`, `Reply::Maybe(Some)`), cut before a bulk value of
+/// `kind` whose wire image is `tail` instead: the head of the reply that
+/// holds that value, and `tail`, borrowed (from the server's shared
+/// storage). `None` if `skeleton` is not of that shape.
+pub(crate) fn parts_with<'a>(
+    skeleton: &Response,
+    kind: BulkKind,
+    tail: &'a [u8],
+) -> Option<Parts<'a>> {
     match skeleton {
         Ok(Reply::Datum(d)) | Ok(Reply::Maybe(Some(d))) if *d == empty() => {}
         _ => return None,
     }
-    let (kind, tail) = value.bulk()?;
     Some(Parts {
         head: head_of(skeleton, kind, tail.len())?,
         tail,

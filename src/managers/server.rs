@@ -434,10 +434,34 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
     }
 }
 
+/// A bulk value that an object stores shared and hands to its reply
+/// (see [`share_reply_value`]).
+pub(super) enum SharedValue {
+    /// A dict's value.
+    Datum(Arc<super::datum::Datum>),
+    /// A packed list of integers (`li[:]`).
+    Ints(Arc<Vec<i64>>),
+    /// A packed list of floats.
+    Floats(Arc<Vec<super::datum::F64>>),
+}
+
+impl SharedValue {
+    /// The value's kind and wire image, borrowed.
+    fn bulk(&self) -> Option<(super::datum::BulkKind, &[u8])> {
+        use super::datum::Datum;
+        match self {
+            SharedValue::Datum(d) => d.bulk(),
+            // A run's image is its memory (on a little-endian target).
+            SharedValue::Ints(v) => Datum::run_bulk_ints(v),
+            SharedValue::Floats(v) => Datum::run_bulk_floats(v),
+        }
+    }
+}
+
 thread_local! {
     /// The value of the reply being made on this thread, when the object
     /// shares it instead of copying it (see [`share_reply_value`]).
-    static SHARED_VALUE: std::cell::RefCell<Option<Arc<super::datum::Datum>>> =
+    static SHARED_VALUE: std::cell::RefCell<Option<SharedValue>> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -446,12 +470,12 @@ thread_local! {
 /// skeleton (`Reply::Datum` or `Reply::Maybe(Some)` of the empty byte
 /// string) and [`send_reply`] writes `value` in its place, after the
 /// object's lock is released, without copying it.
-pub(super) fn share_reply_value(value: Arc<super::datum::Datum>) {
+pub(super) fn share_reply_value(value: SharedValue) {
     SHARED_VALUE.with(|s| *s.borrow_mut() = Some(value));
 }
 
 /// Take the shared value of this thread's reply (clears it).
-fn take_shared_value() -> Option<Arc<super::datum::Datum>> {
+fn take_shared_value() -> Option<SharedValue> {
     SHARED_VALUE.with(|s| s.borrow_mut().take())
 }
 
@@ -467,8 +491,9 @@ fn send_reply(conn: &mut Connection, r: &Response) -> crate::error::Result<()> {
     // A shared value, behind its reply's skeleton.
     let shared = take_shared_value();
     if let Some(parts) = shared
-        .as_deref()
-        .and_then(|v| super::protocol::parts_with(r, v))
+        .as_ref()
+        .and_then(SharedValue::bulk)
+        .and_then(|(kind, tail)| super::protocol::parts_with(r, kind, tail))
     {
         if parts.len() <= max {
             return conn.send_parts(&[&parts.head, parts.tail]);

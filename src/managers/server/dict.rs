@@ -53,7 +53,7 @@ impl Val {
         let d = match self {
             Val::Inline(d) => d.clone(),
             Val::Shared(d) => {
-                super::share_reply_value(Arc::clone(d));
+                super::share_reply_value(super::SharedValue::Datum(Arc::clone(d)));
                 Datum::Bytes(Vec::new())
             }
         };
@@ -254,13 +254,17 @@ mod tests {
                 Reply::Datum(skeleton)
             };
             assert_eq!(r, Ok(want_skeleton));
-            let shared = super::super::take_shared_value().expect("the value was shared");
+            let shared = match super::super::take_shared_value() {
+                Some(super::super::SharedValue::Datum(v)) => v,
+                _ => panic!("the value was shared"),
+            };
             assert!(std::ptr::eq(
                 &*shared,
                 d.get(&Datum::Str("big".into())).unwrap()
             ));
             // On the wire: the reply with the whole value.
-            let parts = crate::managers::protocol::parts_with(&r, &shared).unwrap();
+            let (kind, tail) = shared.bulk().unwrap();
+            let parts = crate::managers::protocol::parts_with(&r, kind, tail).unwrap();
             let full = if maybe {
                 Reply::Maybe(Some(big.clone()))
             } else {
