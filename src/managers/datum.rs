@@ -711,6 +711,25 @@ pub(crate) fn decode_bounded<T: DeserializeOwned>(bytes: &[u8]) -> std::result::
     }
 }
 
+/// Decode one value at the start of `bytes` (a part of the server's input),
+/// within the memory bound of [`DECODE_FACTOR`] for those bytes: the value
+/// and how many bytes it took, or `None` if they do not begin with one
+/// (or it holds a proxy, which this path does not trace).
+pub(crate) fn decode_prefix_bounded(bytes: &[u8]) -> Option<(Datum, usize)> {
+    let budget = bytes.len().saturating_mul(DECODE_FACTOR);
+    BUDGET.with(|b| b.set(Some(budget)));
+    SAW_REF.with(|c| c.set(false));
+    let r = postcard::take_from_bytes::<Datum>(bytes);
+    BUDGET.with(|b| b.set(None));
+    TOO_BIG.with(|c| c.set(false));
+    TOO_DEEP.with(|c| c.set(false));
+    let saw_ref = SAW_REF.with(|c| c.replace(false));
+    match r {
+        Ok((d, rest)) if !saw_ref => Some((d, bytes.len() - rest.len())),
+        _ => None,
+    }
+}
+
 impl<'de> Deserialize<'de> for Datum {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let depth = DEPTH.with(Cell::get);

@@ -711,29 +711,56 @@ pub(crate) fn recv_request(
     let mut inc = conn.begin_recv()?;
     let len = inc.len();
     if len >= BULK_MIN {
-        let p = inc.peek(HEAD_MAX)?;
+        let p = inc.peek(KEY_PEEK)?;
         // `Call`, then the object id (a varint), then the method.
         let id = match p.split_first() {
             Some((_, rest)) => varint(rest).map(|(id, _)| id),
             None => None,
         };
         if let Some(id) = id {
-            let skeleton = Request::Call(id, Method::List(ListOp::Extend(empty())));
-            let prefix = prefix_of(&skeleton);
-            if let Some((_, kind, head)) = bulk_head(p, len, &[&prefix]) {
-                if kind != BulkKind::Str {
-                    let d = kind
-                        .receive(len - head, |out| inc.finish_into(head, out))
-                        .map_err(|e| e.map_or_else(|io| io, Error::Decode))?;
-                    return Ok(Received::Request(Request::Call(
-                        id,
-                        Method::List(ListOp::Extend(d)),
-                    )));
-                }
+            if let Some((key, kind, head)) = bulk_request_head(p, len, id) {
+                let d = kind
+                    .receive(len - head, |out| inc.finish_into(head, out))
+                    .map_err(|e| e.map_or_else(|io| io, Error::Decode))?;
+                let m = match key {
+                    Some(k) => Method::Dict(DictOp::Set(k, d)),
+                    None => Method::List(ListOp::Extend(d)),
+                };
+                return Ok(Received::Request(Request::Call(id, m)));
             }
         }
     }
     inc.into_vec().map(Received::Frame)
+}
+
+/// How much of a large request the server looks at to find its bulk
+/// value: the head and, for `d[k] = v`, the key (a larger key is read
+/// with the whole frame).
+const KEY_PEEK: usize = 4096;
+
+/// If `p`, the start of a request of `len` bytes to object `id`, is a
+/// list's `extend` of bytes or of a run, or a dict's `d[k] = v` of a bulk
+/// value under a key that `p` holds whole: the key (for `d[k] = v`), the
+/// value's kind, and the head's size.
+fn bulk_request_head(p: &[u8], len: usize, id: u64) -> Option<(Option<Datum>, BulkKind, usize)> {
+    let extend = prefix_of(&Request::Call(id, Method::List(ListOp::Extend(empty()))));
+    if let Some((_, kind, head)) = bulk_head(p, len, &[&extend]) {
+        // A string extends a list by its characters: the decoder does that.
+        return (kind != BulkKind::Str).then_some((None, kind, head));
+    }
+    // `d[k] = v`: the request up to the key is that of a `Unit` key, whose
+    // encoding is one byte (0).
+    let set = prefix_of(&Request::Call(
+        id,
+        Method::Dict(DictOp::Set(Datum::Unit, empty())),
+    ));
+    let (before_key, unit) = set.split_at(set.len() - 1);
+    debug_assert_eq!(unit, [0]);
+    let after = p.strip_prefix(before_key)?;
+    let (key, used) = super::datum::decode_prefix_bounded(after)?;
+    let at = before_key.len() + used;
+    let (_, kind, head) = bulk_head(&p[at..], len - at, &[&[]])?;
+    Some((Some(key), kind, at + head))
 }
 
 #[cfg(test)]
@@ -867,40 +894,107 @@ mod bulk_tests {
         }
     }
 
-    /// The server reads a bulk `extend` into its run, and gets the request
-    /// that the decoder would have made of the frame.
+    /// Receive `req` as the server does; assert that it is the request the
+    /// decoder makes of its frame, and say whether it was read straight
+    /// into its value's buffer.
+    fn server_reads(req: &Request) -> bool {
+        let whole = postcard::to_stdvec(req).unwrap();
+        let (mut conn, t) = sent(vec![whole.clone()]);
+        let want = crate::managers::datum::decode_bounded::<Request>(&whole).unwrap();
+        let (got, direct) = match recv_request(&mut conn).unwrap() {
+            Received::Request(r) => {
+                assert!(whole.len() >= BULK_MIN);
+                (r, true)
+            }
+            Received::Frame(f) => {
+                assert_eq!(f, whole);
+                (
+                    crate::managers::datum::decode_bounded::<Request>(&f).unwrap(),
+                    false,
+                )
+            }
+        };
+        assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        drop(conn);
+        t.join().unwrap();
+        direct
+    }
+
+    /// The server reads a bulk `extend` into its run, and a bulk `d[k] = v`
+    /// into its value, and gets the request that the decoder would have
+    /// made of the frame; other requests are read whole.
     #[test]
-    fn a_bulk_extend_is_received_as_the_decoder_reads_it() {
+    fn bulk_requests_are_received_as_the_decoder_reads_them() {
         for n in SIZES {
             for d in values(n) {
+                let kind = d.bulk().unwrap().0;
                 for req in requests(&d) {
-                    let whole = postcard::to_stdvec(&req).unwrap();
-                    let (mut conn, t) = sent(vec![whole.clone()]);
-                    let want = crate::managers::datum::decode_bounded::<Request>(&whole).unwrap();
-                    let got = match recv_request(&mut conn).unwrap() {
-                        Received::Request(r) => {
-                            // Only extends of bytes and runs are read this way.
-                            assert!(matches!(
-                                (&r, d.bulk().unwrap().0),
-                                (
-                                    Request::Call(_, Method::List(ListOp::Extend(_))),
-                                    BulkKind::Bytes | BulkKind::Ints | BulkKind::Floats
-                                )
-                            ));
-                            assert!(whole.len() >= BULK_MIN, "{n}");
-                            r
+                    // The server looks at frames of 64 KiB or more.
+                    let big = postcard::to_stdvec(&req).unwrap().len() >= BULK_MIN;
+                    let direct = server_reads(&req);
+                    let expected = match &req {
+                        Request::Call(_, Method::List(ListOp::Extend(_))) => {
+                            big && kind != BulkKind::Str
                         }
-                        Received::Frame(f) => {
-                            assert_eq!(f, whole);
-                            crate::managers::datum::decode_bounded::<Request>(&f).unwrap()
-                        }
+                        Request::Call(_, Method::Dict(DictOp::Set(..))) => big,
+                        _ => false,
                     };
-                    assert_eq!(format!("{got:?}"), format!("{want:?}"));
-                    drop(conn);
-                    t.join().unwrap();
+                    assert_eq!(direct, expected, "{n} {kind:?}");
                 }
             }
         }
+    }
+
+    /// `d[k] = v` under keys of every shape: read directly when the key
+    /// fits the first 4 KiB and holds no proxy; else read whole. The
+    /// request is the decoder's either way.
+    #[test]
+    fn a_bulk_set_under_any_key_is_the_decoders_request() {
+        let v = Datum::Bytes(vec![3; BULK_MIN + 1]);
+        let set = |k: Datum| Request::Call(77, Method::Dict(DictOp::Set(k, v.clone())));
+        for (k, direct) in [
+            (Datum::Unit, true),
+            (Datum::Int(-5), true),
+            (Datum::Float(F64(0.5)), true),
+            (Datum::Str("k".repeat(100)), true),
+            (
+                Datum::Seq(vec![Datum::Int(1), Datum::Str("a".into()), Datum::None]),
+                true,
+            ),
+            (
+                Datum::Map(vec![(Datum::Int(1), Datum::Bytes(vec![9; 30]))]),
+                true,
+            ),
+            (Datum::Ints(vec![1, 2, 3]), true),
+            // Longer than the part the server looks at first.
+            (Datum::Str("k".repeat(KEY_PEEK)), false),
+            // A proxy in the key: read whole, for the server to trace it.
+            (
+                Datum::Ref(Box::new(Datum::Seq(vec![
+                    Datum::Str("/tmp/x".into()),
+                    Datum::Int(3),
+                    Datum::Str("list".into()),
+                ]))),
+                false,
+            ),
+        ] {
+            let what = format!("{k:?}");
+            assert_eq!(
+                server_reads(&set(k)),
+                direct,
+                "{}",
+                &what[..what.len().min(80)]
+            );
+        }
+        // A key followed by a value that is no bulk value, or too short.
+        let small = Request::Call(
+            1,
+            Method::Dict(DictOp::Set(
+                Datum::Int(1),
+                Datum::Seq(vec![Datum::Unit; BULK_MIN]),
+            )),
+        );
+        assert!(!server_reads(&small));
     }
 
     /// A frame whose bulk head lies is not trusted: an announced run
@@ -931,6 +1025,27 @@ mod bulk_tests {
                     assert!(crate::managers::datum::decode_bounded::<Request>(&f).is_err());
                 }
                 Received::Request(r) => panic!("trusted a lying head: {announced}: {r:?}"),
+            }
+            drop(conn);
+            t.join().unwrap();
+        }
+        // The same lie in a `d[k] = v`.
+        let set = prefix_of(&Request::Call(
+            9,
+            Method::Dict(DictOp::Set(Datum::Int(1), Datum::Bytes(Vec::new()))),
+        ));
+        for announced in [1u64 << 62, BULK_MIN as u64 + 1] {
+            let mut head = set.clone();
+            head.push(BulkKind::Bytes.tag());
+            head.extend_from_slice(&postcard::to_stdvec(&announced).unwrap());
+            let frame = [&head[..], &body].concat();
+            let (mut conn, t) = sent(vec![frame.clone()]);
+            match recv_request(&mut conn).unwrap() {
+                Received::Frame(f) => {
+                    assert_eq!(f.len(), frame.len());
+                    assert!(crate::managers::datum::decode_bounded::<Request>(&f).is_err());
+                }
+                Received::Request(_) => panic!("trusted a lying head: {announced}"),
             }
             drop(conn);
             t.join().unwrap();
