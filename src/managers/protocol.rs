@@ -22,12 +22,13 @@
 //! frame on the wire, but it is written with one vectored `writev` (the
 //! header, a few bytes of head, then the value's bytes where they lie)
 //! instead of being copied into a frame first. The client reads such a
-//! reply, and the server such an `extend`, straight into the value's own
-//! buffer: the bytes are copied by the kernel only. A head that does not
+//! reply, and the server such an `extend` or `d[k] = v`, straight into the
+//! value's own buffer: the bytes are copied by the kernel only. A head that does not
 //! describe the rest of its frame exactly is not trusted: the frame is
 //! then read and decoded as any other, within the decoder's memory bound.
-//! The server keeps a dict's large values shared, so that `d[k]` sends the
-//! stored bytes without copying them. Manager connections over Unix
+//! The server keeps a dict's large values and a packed list's run shared,
+//! so that `d[k]` and `li[:]` send the stored bytes without copying them
+//! (a change while a reply still holds a run copies it first). Manager connections over Unix
 //! sockets ask for 4 MiB socket buffers (`SO_SNDBUF`, `SO_RCVBUF`; a limit,
 //! not an allocation, capped by `net.core.wmem_max`), so that 16 MiB cross
 //! in a few steps rather than eighty.
