@@ -386,7 +386,8 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
         // A whole frame that does not decode (or would decode to too much)
         // is refused; the connection stays open.
         let decoded = match frame {
-            // A bulk `extend`, already read into its run (no proxy inside).
+            // A bulk `extend` or `d[k] = v`, already read into its value
+            // (no proxy inside).
             Received::Request(req) => Ok(req),
             Received::Frame(frame) => super::datum::decode_bounded::<Request>(&frame),
         };
