@@ -725,9 +725,7 @@ mod packed_tests {
             let shared = super::super::take_shared_value().expect("the run was shared");
             let (kind, tail) = shared.bulk().unwrap();
             // A change now: the list changes, the shared run does not.
-            items_op(&mut l, ListOp::Sort { reverse: true }, true)
-                .unwrap()
-                .unwrap();
+            items_op(&mut l, ListOp::Reverse, true).unwrap().unwrap();
             items_op(&mut l, ListOp::Set(0, Datum::Float(F64(7.0))), true)
                 .unwrap()
                 .unwrap();
