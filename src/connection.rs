@@ -687,6 +687,27 @@ mod tests {
         (a, Connection::from(b))
     }
 
+    /// Manager connections ask for larger socket buffers; the kernel
+    /// grants them up to `net.core.wmem_max` (doubled, for its
+    /// bookkeeping): the buffer is then that large, never smaller than before.
+    #[test]
+    fn widened_socket_buffers_are_as_large_as_the_kernel_allows() {
+        use nix::sys::socket::{getsockopt, sockopt};
+        let (a, _b) = pipe().unwrap();
+        let Stream::Unix(s) = &a.stream else {
+            unreachable!()
+        };
+        let before = getsockopt(s, sockopt::SndBuf).unwrap();
+        a.widen_socket_buffers(BULK_SOCKET_BUFFER);
+        let after = getsockopt(s, sockopt::SndBuf).unwrap();
+        assert!(after >= before, "{before} -> {after}");
+        let max: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            .ok()
+            .and_then(|m| m.trim().parse().ok())
+            .unwrap_or(after);
+        assert!(after >= 2 * BULK_SOCKET_BUFFER.min(max), "{after}");
+    }
+
     #[test]
     fn round_trip_of_typed_values() {
         let (mut a, mut b) = pipe().unwrap();
