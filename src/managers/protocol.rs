@@ -22,8 +22,9 @@
 //! frame on the wire, but it is written with one vectored `writev` (the
 //! header, a few bytes of head, then the value's bytes where they lie)
 //! instead of being copied into a frame first. The client reads such a
-//! reply, and the server such an `extend` or `d[k] = v`, straight into the
-//! value's own buffer: the bytes are copied by the kernel only. A head that does not
+//! reply, and the server such an `extend` or `d[k] = v` of bytes or of a
+//! run, straight into the value's own buffer: the bytes are copied by the
+//! kernel only. A head that does not
 //! describe the rest of its frame exactly is not trusted: the frame is
 //! then read and decoded as any other, within the decoder's memory bound.
 //! The server keeps a dict's large values and a packed list's run shared,
@@ -741,12 +742,12 @@ const KEY_PEEK: usize = 4096;
 
 /// If `p`, the start of a request of `len` bytes to object `id`, is a
 /// list's `extend` of bytes or of a run, or a dict's `d[k] = v` of a bulk
-/// value under a key that `p` holds whole: the key (for `d[k] = v`), the
+/// value (bytes or a run) under a key that `p` holds whole: the key (for `d[k] = v`), the
 /// value's kind, and the head's size.
 fn bulk_request_head(p: &[u8], len: usize, id: u64) -> Option<(Option<Datum>, BulkKind, usize)> {
     let extend = prefix_of(&Request::Call(id, Method::List(ListOp::Extend(empty()))));
     if let Some((_, kind, head)) = bulk_head(p, len, &[&extend]) {
-        // A string extends a list by its characters: the decoder does that.
+        // A string is no run: the decoder reads it (and the list refuses it).
         return (kind != BulkKind::Str).then_some((None, kind, head));
     }
     // `d[k] = v`: the request up to the key is that of a `Unit` key, whose
@@ -761,13 +762,17 @@ fn bulk_request_head(p: &[u8], len: usize, id: u64) -> Option<(Option<Datum>, Bu
     let (key, used) = super::datum::decode_prefix_bounded(after)?;
     let at = before_key.len() + used;
     let (_, kind, head) = bulk_head(&p[at..], len - at, &[&[]])?;
-    Some((Some(key), kind, at + head))
+    // A string is read whole: one that is not UTF-8 must be refused as
+    // the decoder refuses it, with the connection kept, which needs its
+    // frame.
+    (kind != BulkKind::Str).then_some((Some(key), kind, at + head))
 }
 
 #[cfg(test)]
 mod bulk_tests {
     use super::*;
     use crate::managers::datum::F64;
+    use proptest::prelude::{any, Just, Strategy};
 
     /// A bulk value of each kind whose wire image is `n` bytes (runs:
     /// `n / 8` words).
@@ -937,7 +942,9 @@ mod bulk_tests {
                         Request::Call(_, Method::List(ListOp::Extend(_))) => {
                             big && kind != BulkKind::Str
                         }
-                        Request::Call(_, Method::Dict(DictOp::Set(..))) => big,
+                        Request::Call(_, Method::Dict(DictOp::Set(..))) => {
+                            big && kind != BulkKind::Str
+                        }
                         _ => false,
                     };
                     assert_eq!(direct, expected, "{n} {kind:?}");
@@ -1065,6 +1072,73 @@ mod bulk_tests {
         }
         drop(conn);
         t.join().unwrap();
+    }
+
+    /// Receive `frame` as the server does: the request it was read as
+    /// directly, or `None` if it was read whole (then it is `frame`).
+    fn received(frame: Vec<u8>) -> Option<Request> {
+        let (mut conn, t) = sent(vec![frame.clone()]);
+        let r = match recv_request(&mut conn).unwrap() {
+            Received::Request(r) => Some(r),
+            Received::Frame(f) => {
+                assert_eq!(f, frame);
+                None
+            }
+        };
+        drop(conn);
+        t.join().unwrap();
+        r
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        /// Whatever follows a bulk request's prefix (a kind, a length,
+        /// a key, any bytes), a frame that the server reads directly is
+        /// one that the decoder decodes, to the same request; any other
+        /// is read whole. The direct path never accepts more than the
+        /// decoder does, nor allocates more than the frame holds.
+        #[test]
+        fn the_direct_path_agrees_with_the_decoder(
+            id in any::<u64>(),
+            set in any::<bool>(),
+            key in proptest::prop_oneof![
+                // Keys that decode, and any bytes.
+                2 => proptest::sample::select(vec![
+                    postcard::to_stdvec(&Datum::Unit).unwrap(),
+                    postcard::to_stdvec(&Datum::Int(-7)).unwrap(),
+                    postcard::to_stdvec(&Datum::Str("key".into())).unwrap(),
+                    postcard::to_stdvec(&Datum::Seq(vec![Datum::None])).unwrap(),
+                ]),
+                1 => proptest::collection::vec(any::<u8>(), 0..6),
+            ],
+            tag in proptest::prop_oneof![Just(5u8), Just(6u8), Just(13u8), Just(14u8), any::<u8>()],
+            delta in proptest::prop_oneof![2 => Just(0i64), 1 => -9i64..9],
+            extra in proptest::prop_oneof![2 => (0usize..3).prop_map(|k| k * 8), 1 => 0usize..24],
+            fill in any::<u8>(),
+        ) {
+            let skeleton = if set {
+                Request::Call(id, Method::Dict(DictOp::Set(Datum::Unit, empty())))
+            } else {
+                Request::Call(id, Method::List(ListOp::Extend(empty())))
+            };
+            let mut frame = prefix_of(&skeleton);
+            if set {
+                // Any bytes where the key goes (the `Unit` key is `[0]`).
+                frame.pop();
+                frame.extend_from_slice(&key);
+            }
+            frame.push(tag);
+            let body = BULK_MIN + extra;
+            // A length near the truth: exact, or off by a little.
+            let announced = (body as i64 + delta).max(0) as u64;
+            frame.extend_from_slice(&postcard::to_stdvec(&announced).unwrap());
+            frame.extend(std::iter::repeat_n(fill, body));
+            let decoded = crate::managers::datum::decode_bounded::<Request>(&frame);
+            if let Some(r) = received(frame) {
+                let want = decoded.expect("read directly, so the decoder decodes it");
+                proptest::prop_assert_eq!(format!("{r:?}"), format!("{want:?}"));
+            }
+        }
     }
 
     /// Varints are read as postcard writes them, and only so.
