@@ -1141,6 +1141,43 @@ mod bulk_tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        /// Whatever follows a bulk reply's prefix, the client gets what
+        /// the decoder makes of the frame: the same reply, or an error
+        /// where it errs.
+        #[test]
+        fn the_client_reads_a_reply_as_the_decoder_does(
+            maybe in any::<bool>(),
+            tag in proptest::prop_oneof![Just(5u8), Just(6u8), Just(13u8), Just(14u8), any::<u8>()],
+            delta in proptest::prop_oneof![2 => Just(0i64), 1 => -9i64..9],
+            extra in proptest::prop_oneof![2 => (0usize..3).prop_map(|k| k * 8), 1 => 0usize..24],
+            fill in proptest::prop_oneof![Just(b'a'), any::<u8>()],
+        ) {
+            let skeleton: Response = if maybe {
+                Ok(Reply::Maybe(Some(empty())))
+            } else {
+                Ok(Reply::Datum(empty()))
+            };
+            let mut frame = prefix_of(&skeleton);
+            frame.push(tag);
+            let body = BULK_MIN + extra;
+            let announced = (body as i64 + delta).max(0) as u64;
+            frame.extend_from_slice(&postcard::to_stdvec(&announced).unwrap());
+            frame.extend(std::iter::repeat_n(fill, body));
+            let decoded = crate::connection::decode_payload::<Response>(&frame);
+            let (mut conn, t) = sent(vec![frame]);
+            let got = recv_response(&mut conn);
+            drop(conn);
+            t.join().unwrap();
+            match (got, decoded) {
+                (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a, b),
+                (Err(Error::Decode(_)), Err(Error::Decode(_))) => {}
+                (a, b) => proptest::prop_assert!(false, "{:?} against {:?}", a.map(|_| ()), b.map(|_| ())),
+            }
+        }
+    }
+
     /// Varints are read as postcard writes them, and only so.
     #[test]
     fn varints_are_canonical() {
