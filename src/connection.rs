@@ -15,7 +15,9 @@
 //!
 //! Every frame is written with a single `write` (header and payload in one
 //! buffer), and reads go through a buffer, so a small message costs one system
-//! call each way.
+//! call each way. The manager's bulk replies and requests are written with
+//! one vectored `writev` instead (header, a few bytes of head, and the bulk
+//! bytes where they lie), and read straight into their final buffer.
 //!
 //! # Errors on receipt
 //! They are distinct, so a caller can tell a peer that left from a peer that
@@ -73,6 +75,59 @@ impl Stream {
             Stream::Unix(s) => s.write_all(buf),
             Stream::Tcp(s) => s.write_all(buf),
         }
+    }
+
+    /// Write every byte of `parts`, in order, with as few `writev`s as the
+    /// socket allows (no part is copied into another buffer).
+    fn write_all_vectored(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        let mut slices: Vec<io::IoSlice<'_>> = parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| io::IoSlice::new(p))
+            .collect();
+        let mut bufs = &mut slices[..];
+        while !bufs.is_empty() {
+            let n = match self {
+                Stream::Unix(s) => s.write_vectored(bufs),
+                Stream::Tcp(s) => s.write_vectored(bufs),
+            };
+            match n {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Read exactly `out.len()` bytes into `out`, which need not be
+    /// initialized (so a large buffer is not zeroed first); `Ok(n)` with
+    /// `n` short of it at end of file. The first `n` bytes of `out` are
+    /// then initialized.
+    fn read_into(&mut self, out: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let fd = self.fd().as_raw_fd();
+        let mut got = 0;
+        while got < out.len() {
+            let rest = &mut out[got..];
+            // SAFETY: `rest` is writable memory of `rest.len()` bytes that
+            // we borrow mutably; `read(2)` writes at most that many bytes
+            // into it (whether initialized before does not matter to the
+            // kernel) and returns how many, or -1.
+            let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
+            match n {
+                0 => break,
+                n if n > 0 => got += n as usize,
+                _ => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(got)
     }
 
     fn fd(&self) -> BorrowedFd<'_> {
@@ -162,9 +217,9 @@ impl Connection {
     /// the write fails (for example `EPIPE` after the peer has gone).
     pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         // Four placeholder bytes for the header, then the payload.
-        let frame =
+        let mut frame =
             postcard::to_extend(value, vec![0u8; 4]).map_err(|e| Error::Encode(e.to_string()))?;
-        self.write_frame(frame)
+        self.write_frame(&mut frame)
     }
 
     /// Send raw bytes as one message (Python: `conn.send_bytes(buf)`).
@@ -175,7 +230,7 @@ impl Connection {
         let mut frame = Vec::with_capacity(4 + bytes.len());
         frame.extend_from_slice(&[0; 4]);
         frame.extend_from_slice(bytes);
-        self.write_frame(frame)
+        self.write_frame(&mut frame)
     }
 
     /// Send a frame made by [`encode_frame`]: four placeholder bytes, then
@@ -183,13 +238,22 @@ impl Connection {
     ///
     /// # Errors
     /// [`Error::Io`] if the write fails.
-    pub(crate) fn send_frame(&mut self, frame: Vec<u8>) -> Result<()> {
+    pub(crate) fn send_frame(&mut self, mut frame: Vec<u8>) -> Result<()> {
+        self.write_frame(&mut frame)
+    }
+
+    /// As [`send_frame`](Self::send_frame), keeping the frame (to send it
+    /// again on another connection).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the write fails.
+    pub(crate) fn send_frame_again(&mut self, frame: &mut Vec<u8>) -> Result<()> {
         self.write_frame(frame)
     }
 
     /// `frame` holds four placeholder bytes, then the payload: fill in the
     /// header (or widen it for payloads over `i32::MAX`) and write it in one go.
-    fn write_frame(&mut self, mut frame: Vec<u8>) -> Result<()> {
+    fn write_frame(&mut self, frame: &mut Vec<u8>) -> Result<()> {
         let len = frame.len() - 4;
         if len <= i32::MAX as usize {
             frame[..4].copy_from_slice(&(len as i32).to_be_bytes());
@@ -198,7 +262,12 @@ impl Connection {
             header.extend_from_slice(&(len as u64).to_be_bytes());
             frame.splice(..4, header);
         }
-        self.stream.write_all(&frame).map_err(io_err("send"))
+        let r = self.stream.write_all(frame).map_err(io_err("send"));
+        if len > i32::MAX as usize {
+            // Back to four placeholder bytes, for a frame sent again.
+            frame.splice(..12, [0u8; 4]);
+        }
+        r
     }
 
     /// Receive one value (Python: `conn.recv()`), blocking until it arrives.
@@ -209,7 +278,7 @@ impl Connection {
     /// [`Error::Io`] for other read failures.
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
         let payload = self.recv_bytes()?;
-        decode(&payload)
+        decode_payload(&payload)
     }
 
     /// Wait up to `timeout` for a message, then receive it.
@@ -232,56 +301,50 @@ impl Connection {
     /// # Errors
     /// As [`recv`](Self::recv), except that there is nothing to decode.
     pub fn recv_bytes(&mut self) -> Result<Vec<u8>> {
+        self.begin_recv()?.into_vec()
+    }
+
+    /// Read the next frame's header (leaving it in the buffer): its size
+    /// and the payload's length. [`Error::Closed`] at a clean end of file.
+    fn read_header(&mut self) -> Result<(usize, usize)> {
         if !self.fill(4, 0)? {
             return Err(Error::Closed);
         }
         let short = i32::from_be_bytes(self.buf[self.start..self.start + 4].try_into().unwrap());
-        let (header, len) = if short == -1 {
+        if short == -1 {
             self.fill(12, 12)?;
             let long = u64::from_be_bytes(
                 self.buf[self.start + 4..self.start + 12]
                     .try_into()
                     .unwrap(),
             );
-            (12, usize::try_from(long).unwrap_or(usize::MAX))
+            Ok((12, usize::try_from(long).unwrap_or(usize::MAX)))
         } else if short < 0 {
-            return Err(Error::Decode(format!("invalid frame length {short}")));
+            Err(Error::Decode(format!("invalid frame length {short}")))
         } else {
-            (4, short as usize)
-        };
+            Ok((4, short as usize))
+        }
+    }
+
+    /// Start receiving a frame: read its header, refuse it if it is over
+    /// the limit ([`Error::FrameTooLarge`], nothing allocated), and hand
+    /// back the frame, whose payload can then be read whole
+    /// ([`Incoming::into_vec`]) or looked at first and read into a buffer
+    /// of the caller's ([`Incoming::peek`], [`Incoming::finish_into`]).
+    ///
+    /// # Errors
+    /// As [`recv_bytes`](Self::recv_bytes).
+    pub(crate) fn begin_recv(&mut self) -> Result<Incoming<'_>> {
+        let (header, len) = self.read_header()?;
         if len > self.max {
             return Err(Error::FrameTooLarge { len, max: self.max });
         }
         self.start += header;
-        let expected = header + len;
-        if len <= self.buf.len() {
-            self.fill_body(len, expected)?;
-            let out = self.buf[self.start..self.start + len].to_vec();
-            self.start += len;
-            return Ok(out);
-        }
-        // A frame larger than the buffer: take what is buffered, then read
-        // the rest straight into an allocation of exactly the announced size
-        // (which is within the limit).
-        let mut out = Vec::with_capacity(len);
-        out.extend_from_slice(&self.buf[self.start..self.end]);
-        self.start = 0;
-        self.end = 0;
-        // Into the allocation's spare capacity: nothing is zeroed first,
-        // and the bytes land where the caller gets them.
-        let rest = (len - out.len()) as u64;
-        let read = match &mut self.stream {
-            Stream::Unix(s) => s.take(rest).read_to_end(&mut out),
-            Stream::Tcp(s) => s.take(rest).read_to_end(&mut out),
-        };
-        read.map_err(io_err("recv"))?;
-        if out.len() < len {
-            return Err(Error::Truncated {
-                expected,
-                got: header + out.len(),
-            });
-        }
-        Ok(out)
+        Ok(Incoming {
+            conn: self,
+            header,
+            len,
+        })
     }
 
     /// After [`Error::FrameTooLarge`] from a receive: read and discard that
@@ -295,23 +358,7 @@ impl Connection {
     /// [`Error::Decode`] for a header that is no length; [`Error::Closed`],
     /// [`Error::Truncated`] and [`Error::Io`] as for a receive.
     pub(crate) fn skip_frame(&mut self, most: usize) -> Result<()> {
-        if !self.fill(4, 0)? {
-            return Err(Error::Closed);
-        }
-        let short = i32::from_be_bytes(self.buf[self.start..self.start + 4].try_into().unwrap());
-        let (header, len) = if short == -1 {
-            self.fill(12, 12)?;
-            let long = u64::from_be_bytes(
-                self.buf[self.start + 4..self.start + 12]
-                    .try_into()
-                    .unwrap(),
-            );
-            (12, usize::try_from(long).unwrap_or(usize::MAX))
-        } else if short < 0 {
-            return Err(Error::Decode(format!("invalid frame length {short}")));
-        } else {
-            (4, short as usize)
-        };
+        let (header, len) = self.read_header()?;
         if len > most {
             return Err(Error::FrameTooLarge { len, max: most });
         }
@@ -416,6 +463,203 @@ impl Connection {
     }
 }
 
+/// A frame whose header has been read ([`Connection::begin_recv`]); its
+/// payload is still to be read, whole or in two parts.
+pub(crate) struct Incoming<'c> {
+    conn: &'c mut Connection,
+    /// The header's size (4 or 12 bytes), for error reports.
+    header: usize,
+    /// The payload's length, within the receiver's limit.
+    len: usize,
+}
+
+impl Incoming<'_> {
+    /// The payload's length.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The payload's first `n` bytes (all of it if it is shorter), read
+    /// into the connection's buffer if they are not there yet; `n` must
+    /// fit the buffer (64 KiB).
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] or [`Error::Io`] as for a receive.
+    pub(crate) fn peek(&mut self, n: usize) -> Result<&[u8]> {
+        let n = n.min(self.len);
+        assert!(n <= READ_BUF, "peek beyond the read buffer");
+        self.conn.fill_body(n, self.header + self.len)?;
+        Ok(&self.conn.buf[self.conn.start..self.conn.start + n])
+    }
+
+    /// The whole payload, in a vector of exactly its size.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] or [`Error::Io`] as for a receive.
+    pub(crate) fn into_vec(self) -> Result<Vec<u8>> {
+        let (conn, len) = (self.conn, self.len);
+        let expected = self.header + len;
+        if len <= conn.buf.len() {
+            conn.fill_body(len, expected)?;
+            let out = conn.buf[conn.start..conn.start + len].to_vec();
+            conn.start += len;
+            return Ok(out);
+        }
+        // A frame larger than the buffer: take what is buffered, then read
+        // the rest straight into an allocation of exactly the announced size
+        // (which is within the limit).
+        let mut out = Vec::with_capacity(len);
+        let buffered = (conn.end - conn.start).min(len);
+        out.extend_from_slice(&conn.buf[conn.start..conn.start + buffered]);
+        conn.start += buffered;
+        // Into the allocation's spare capacity: nothing is zeroed first,
+        // and the bytes land where the caller gets them.
+        let rest = (len - out.len()) as u64;
+        let read = match &mut conn.stream {
+            Stream::Unix(s) => s.take(rest).read_to_end(&mut out),
+            Stream::Tcp(s) => s.take(rest).read_to_end(&mut out),
+        };
+        read.map_err(io_err("recv"))?;
+        if out.len() < len {
+            return Err(Error::Truncated {
+                expected,
+                got: self.header + out.len(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Pass over the payload's first `head` bytes (which [`peek`](Self::peek)
+    /// returned), then read the rest of it, which must be `out.len()`
+    /// bytes, into `out`: the bytes already buffered are copied, the others
+    /// are read from the socket straight into `out`. On success every byte
+    /// of `out` is initialized.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] or [`Error::Io`] as for a receive.
+    pub(crate) fn finish_into(
+        self,
+        head: usize,
+        out: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Result<()> {
+        let (conn, len) = (self.conn, self.len);
+        assert!(
+            head <= conn.end - conn.start && head.checked_add(out.len()) == Some(len),
+            "finish_into: the head must be buffered and the parts must make the payload"
+        );
+        conn.start += head;
+        let buffered = (conn.end - conn.start).min(out.len());
+        for (o, b) in out[..buffered]
+            .iter_mut()
+            .zip(&conn.buf[conn.start..conn.start + buffered])
+        {
+            o.write(*b);
+        }
+        conn.start += buffered;
+        let got = conn
+            .stream
+            .read_into(&mut out[buffered..])
+            .map_err(io_err("recv"))?;
+        if buffered + got < out.len() {
+            return Err(Error::Truncated {
+                expected: self.header + len,
+                got: self.header + head + buffered + got,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Connection {
+    /// Send one frame whose payload is the concatenation of `parts`, with
+    /// one vectored write (header and parts as they lie: nothing is
+    /// copied into a frame buffer). For large payloads, where a copy of
+    /// the payload would cost more than the write.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the write fails.
+    pub(crate) fn send_parts(&mut self, parts: &[&[u8]]) -> Result<()> {
+        let len = parts
+            .iter()
+            .try_fold(0usize, |n, p| n.checked_add(p.len()))
+            .ok_or_else(|| Error::Encode("a frame longer than memory".into()))?;
+        let mut header = [0u8; 12];
+        let header: &[u8] = if len <= i32::MAX as usize {
+            header[..4].copy_from_slice(&(len as i32).to_be_bytes());
+            &header[..4]
+        } else {
+            header[..4].copy_from_slice(&(-1i32).to_be_bytes());
+            header[4..].copy_from_slice(&(len as u64).to_be_bytes());
+            &header
+        };
+        let mut all = Vec::with_capacity(parts.len() + 1);
+        all.push(header);
+        all.extend_from_slice(parts);
+        self.stream.write_all_vectored(&all).map_err(io_err("send"))
+    }
+
+    /// Ask the kernel for socket buffers of `bytes` each way
+    /// (`SO_SNDBUF`, `SO_RCVBUF`), so that a large frame crosses in few
+    /// steps: with Linux's default (about 208 KiB) 16 MiB take some
+    /// eighty wake-ups of the reader, each a context switch. The size is
+    /// a limit, not an allocation: the kernel takes memory only for the
+    /// bytes in flight. It is capped by `/proc/sys/net/core/wmem_max` and
+    /// `rmem_max` (212,992 bytes on a stock kernel, where this changes
+    /// nothing); failures are ignored, the defaults then stay. Only for
+    /// Unix sockets: TCP tunes its buffers by itself, and setting them
+    /// would turn that off.
+    pub(crate) fn widen_socket_buffers(&self, bytes: usize) {
+        use nix::sys::socket::{setsockopt, sockopt};
+        if let Stream::Unix(s) = &self.stream {
+            let _ = setsockopt(s, sockopt::SndBuf, &bytes);
+            let _ = setsockopt(s, sockopt::RcvBuf, &bytes);
+        }
+    }
+}
+
+#[cfg(test)]
+impl Connection {
+    /// Write raw bytes (a frame cut short, say), then close this end.
+    pub(crate) fn send_raw_for_tests(mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+}
+
+/// Ask the kernel to back `mem`, a large buffer about to be filled, with
+/// transparent huge pages (`madvise(MADV_HUGEPAGE)`), where the system
+/// allows them on request (`/sys/kernel/mm/transparent_hugepage/enabled`
+/// = `madvise`, a common default) or always: a fresh 8 MiB buffer then
+/// takes 4 page faults instead of 2,048, which cost more than filling it.
+/// Only whole 2 MiB pages inside `mem` can be huge; smaller buffers are
+/// left alone. Nothing about the memory's contents or validity changes,
+/// and a refusal (no THP, an old kernel) changes nothing but speed.
+pub(crate) fn advise_huge_pages<T>(mem: &mut [std::mem::MaybeUninit<T>]) {
+    const HUGE: usize = 2 << 20;
+    let bytes = std::mem::size_of_val(mem);
+    if bytes < 2 * HUGE {
+        return;
+    }
+    let start = mem.as_mut_ptr() as usize;
+    let Some(end) = start.checked_add(bytes) else {
+        return;
+    };
+    let page = 4096;
+    let (lo, hi) = (start.div_ceil(page) * page, end / page * page);
+    if hi > lo {
+        // SAFETY: `[lo, hi)` is page-aligned and lies inside `mem`, memory
+        // this process owns and that stays mapped while borrowed;
+        // MADV_HUGEPAGE is advice about how to back it, which never
+        // changes what the memory holds or whether it may be accessed.
+        unsafe {
+            libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+/// The socket buffer size manager connections ask for
+/// ([`Connection::widen_socket_buffers`]): 4 MiB.
+pub(crate) const BULK_SOCKET_BUFFER: usize = 4 << 20;
+
 /// Encode `value` for [`Connection::send_frame`]: four placeholder bytes for
 /// the header, then the payload (its length is the frame's length minus 4).
 pub(crate) fn encode_frame<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
@@ -423,7 +667,7 @@ pub(crate) fn encode_frame<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> 
 }
 
 /// Decode a postcard payload strictly: trailing bytes are an error too.
-fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
+pub(crate) fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
     match postcard::take_from_bytes::<T>(payload) {
         Ok((v, [])) => Ok(v),
         Ok((_, rest)) => Err(Error::Decode(format!(
@@ -441,6 +685,27 @@ mod tests {
     fn raw_pair() -> (UnixStream, Connection) {
         let (a, b) = UnixStream::pair().unwrap();
         (a, Connection::from(b))
+    }
+
+    /// Manager connections ask for larger socket buffers; the kernel
+    /// grants them up to `net.core.wmem_max` (doubled, for its
+    /// bookkeeping): the buffer is then that large, never smaller than before.
+    #[test]
+    fn widened_socket_buffers_are_as_large_as_the_kernel_allows() {
+        use nix::sys::socket::{getsockopt, sockopt};
+        let (a, _b) = pipe().unwrap();
+        let Stream::Unix(s) = &a.stream else {
+            unreachable!()
+        };
+        let before = getsockopt(s, sockopt::SndBuf).unwrap();
+        a.widen_socket_buffers(BULK_SOCKET_BUFFER);
+        let after = getsockopt(s, sockopt::SndBuf).unwrap();
+        assert!(after >= before, "{before} -> {after}");
+        let max: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            .ok()
+            .and_then(|m| m.trim().parse().ok())
+            .unwrap_or(after);
+        assert!(after >= 2 * BULK_SOCKET_BUFFER.min(max), "{after}");
     }
 
     #[test]

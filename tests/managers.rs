@@ -461,6 +461,33 @@ fn bulk_values_are_packed_end_to_end() {
     none_closed(&err);
 }
 
+/// Issue 16: a value of 64 KiB or more is written with one `writev`
+/// from where it lies and read into its final buffer; below, it is copied
+/// into the frame. Bytes, strings, integer and float runs, dict keys and
+/// values, a `Value`: each comes back exactly at the sizes around that
+/// threshold (which is also the connection's read buffer), up to 16 MiB.
+#[test]
+fn bulk_values_round_trip_at_every_size_around_the_vectored_threshold() {
+    let (out, err) = case("bulk_sizes");
+    expect(
+        &out,
+        &[
+            ("bytes_sizes_round_trip", "true"),
+            ("shared_values_read_and_taken", "true"),
+            ("large_key_and_value", "true"),
+            ("str_sizes_round_trip", "true"),
+            ("ints_sizes_round_trip", "true"),
+            ("floats_sizes_round_trip", "true"),
+            ("mixed_len", "20003"),
+            ("mixed_head", "[Int(-1), Float(0.5), Int(0)]"),
+            ("mixed_tail", "[Int(19999), Str(\"end\")]"),
+            ("mixed_count_half", "1"),
+            ("value_round_trip", "true"),
+        ],
+    );
+    none_closed(&err);
+}
+
 #[test]
 fn a_killed_waiter_passes_its_notification_on_and_breaks_a_barrier() {
     let (out, _) = case("dead_waiter");

@@ -6,6 +6,10 @@
 //! panels of bars on linear axes, the speedup over CPython and the cost over
 //! the system-call floor, so that each bar's length is proportional to the
 //! ratio it stands for (a log axis made a 20× speedup look like 1.3×).
+//!
+//! It also rewrites the growth table between the `<!-- versus:growth -->`
+//! markers: `extend` and `to_vec` of 1 k, 10 k, 100 k and 1 M integers,
+//! forklore against CPython (the 1 k to 100 k rows appear only there).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,86 @@ use serde_json::Value;
 
 const BEGIN: &str = "<!-- versus:table -->";
 const END: &str = "<!-- /versus:table -->";
+const GROWTH_BEGIN: &str = "<!-- versus:growth -->";
+const GROWTH_END: &str = "<!-- /versus:growth -->";
+
+/// The growth rows (issue 16): these operations at these sizes. The
+/// `1m` rows are in the main table too; the others only in the growth
+/// table.
+const GROWTH_OPS: [(&str, &str); 2] = [
+    ("list_extend", "`li.extend(range(n))`"),
+    ("list_to_vec", "`li[:]` / `to_vec()`"),
+];
+const GROWTH_SIZES: [(&str, &str); 4] = [
+    ("1k", "1,000"),
+    ("10k", "10,000"),
+    ("100k", "100,000"),
+    ("1m", "1,000,000"),
+];
+
+/// Whether a row is shown only in the growth table.
+fn growth_only(name: &str) -> bool {
+    GROWTH_OPS.iter().any(|(op, _)| {
+        GROWTH_SIZES
+            .iter()
+            .any(|(size, _)| *size != "1m" && name == format!("manager.{op}_{size}"))
+    })
+}
+
+/// The rows of the main table and chart.
+fn main_rows(doc: &Value) -> Vec<&Value> {
+    doc["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| !growth_only(r["name"].as_str().unwrap_or("")))
+        .collect()
+}
+
+/// The growth table: for each size, each growth operation's time per
+/// call for forklore and CPython, their ratio, and forklore's time per
+/// item (so that linear growth shows as a constant). `None` when the run
+/// measured none of the growth rows.
+pub fn growth(doc: &Value) -> Option<String> {
+    let rows: Vec<&Value> = doc["rows"].as_array().into_iter().flatten().collect();
+    let find = |name: String| rows.iter().copied().find(|r| r["name"] == name.as_str());
+    let mut out = String::new();
+    let mut any = false;
+    out.push_str("| items |");
+    for (_, what) in GROWTH_OPS {
+        write!(
+            out,
+            " {what}: forklore (µs) | CPython (µs) | speedup | forklore ns per item |"
+        )
+        .unwrap();
+    }
+    out.push('\n');
+    out.push_str("|---:|");
+    for _ in GROWTH_OPS {
+        out.push_str("---:|---:|---:|---:|");
+    }
+    out.push('\n');
+    for (size, items) in GROWTH_SIZES {
+        let n: f64 = items.replace(',', "").parse().expect("a count");
+        write!(out, "| {items} |").unwrap();
+        for (op, _) in GROWTH_OPS {
+            let r = find(format!("manager.{op}_{size}"));
+            any |= r.is_some();
+            let f = r.and_then(|r| num(&r["forklore"]));
+            write!(
+                out,
+                " {} | {} | {} | {} |",
+                fmt_us(f),
+                fmt_us(r.and_then(|r| num(&r["cpython"]))),
+                fmt_ratio(r.and_then(|r| num(&r["speedup_vs_cpython"]))),
+                fmt_us(f.map(|us| us * 1000.0 / n)),
+            )
+            .unwrap();
+        }
+        out.push('\n');
+    }
+    any.then_some(out)
+}
 
 fn num(v: &Value) -> Option<f64> {
     v.as_f64()
@@ -50,7 +134,7 @@ pub fn table(doc: &Value) -> String {
     }
     out.push_str("| row | unit | forklore | CPython | floor | speedup vs CPython | over floor |\n");
     out.push_str("|---|---|---:|---:|---:|---:|---:|\n");
-    for r in doc["rows"].as_array().into_iter().flatten() {
+    for r in main_rows(doc) {
         writeln!(
             out,
             "| `{}` | {} | {} | {} | {} | {} | {} |",
@@ -199,7 +283,7 @@ fn panel(s: &mut String, rows: &[&Value], p: &Panel, y0: f64) -> f64 {
 /// adds nothing to the system calls; shorter is better). Lengths are
 /// proportional to the ratios they stand for.
 pub fn svg(doc: &Value) -> String {
-    let rows: Vec<&Value> = doc["rows"].as_array().into_iter().flatten().collect();
+    let rows: Vec<&Value> = main_rows(doc);
     let ceil_to = |v: f64, step: f64| ((v / step).ceil() * step).max(step);
     let max_of = |key: &str| {
         rows.iter()
@@ -260,7 +344,15 @@ pub fn write(json: &Path, workbook: &Path) -> Result<Vec<PathBuf>, String> {
     let (_, tail) = rest
         .split_once(END)
         .ok_or_else(|| format!("{} has no {END} marker", page.display()))?;
-    let new = format!("{head}{BEGIN}\n{}{END}{tail}", table(&doc));
+    let mut new = format!("{head}{BEGIN}\n{}{END}{tail}", table(&doc));
+    // The growth table, where the page has its markers and the run
+    // measured its rows (a run of other rows leaves it as it was).
+    if let (Some((head, rest)), Some(t)) = (new.split_once(GROWTH_BEGIN), growth(&doc)) {
+        let (_, tail) = rest
+            .split_once(GROWTH_END)
+            .ok_or_else(|| format!("{} has no {GROWTH_END} marker", page.display()))?;
+        new = format!("{head}{GROWTH_BEGIN}\n{t}{GROWTH_END}{tail}");
+    }
     std::fs::write(&page, new).map_err(|e| e.to_string())?;
     let chart = workbook.join("versus.svg");
     std::fs::write(&chart, svg(&doc)).map_err(|e| e.to_string())?;

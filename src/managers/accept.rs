@@ -47,7 +47,10 @@ impl Listener {
                     Ok(cred) => format!("pid {}", cred.pid()),
                     Err(_) => "unix socket".to_string(),
                 };
-                Ok((Connection::from(s), peer))
+                let conn = Connection::from(s);
+                // Bulk values cross in few steps (the client does the same).
+                conn.widen_socket_buffers(crate::connection::BULK_SOCKET_BUFFER);
+                Ok((conn, peer))
             }
         }
     }

@@ -198,7 +198,10 @@ pub(crate) fn connect_timeout(
                     op: "connect",
                     source,
                 });
-            Connection::from(s.map_err(gone("connect"))?)
+            let conn = Connection::from(s.map_err(gone("connect"))?);
+            // Bulk values cross in few steps (the server's end does the same).
+            conn.widen_socket_buffers(crate::connection::BULK_SOCKET_BUFFER);
+            conn
         }
         Address::Tcp(addr) => {
             let s = TcpStream::connect_timeout(addr, super::tcp::CONNECT_TIMEOUT)
@@ -246,32 +249,54 @@ fn handshake(conn: &mut Connection, ep: &Endpoint) -> Result<()> {
         .map_err(gone("handshake"))
 }
 
+/// A request ready to send: a whole frame (four placeholder bytes for the
+/// header, then the payload), or a head and a bulk value borrowed from the
+/// request, sent with one vectored write (see [`protocol::BULK_MIN`]).
+enum Encoded<'a> {
+    Whole(Vec<u8>),
+    Parts(super::protocol::Parts<'a>),
+}
+
 /// Encode a request, refusing one the server would refuse for its size
 /// (it has the default frame limit) before anything is sent: the
 /// connection stays usable.
-fn encode(req: &Request) -> Result<Vec<u8>> {
-    let frame = crate::connection::encode_frame(req)?;
-    let (len, max) = (frame.len() - 4, crate::connection::DEFAULT_MAX_MESSAGE_SIZE);
+fn encode(req: &Request) -> Result<Encoded<'_>> {
+    let (encoded, len) = match super::protocol::request_parts(req) {
+        Some(parts) => {
+            let len = parts.len();
+            (Encoded::Parts(parts), len)
+        }
+        None => {
+            let frame = crate::connection::encode_frame(req)?;
+            let len = frame.len() - 4;
+            (Encoded::Whole(frame), len)
+        }
+    };
+    let max = crate::connection::DEFAULT_MAX_MESSAGE_SIZE;
     if len > max {
         return Err(Error::ManagerRequest(format!(
             "a request of {len} bytes is over the manager's limit of {max} bytes; \
              send it in smaller pieces (nothing was sent)"
         )));
     }
-    Ok(frame)
+    Ok(encoded)
 }
 
 /// Send one encoded request and read its response on `conn`. An error is
 /// a transport failure: the connection can no longer be used.
-fn exchange(conn: &mut Connection, frame: Vec<u8>) -> Result<Response> {
-    conn.send_frame(frame).map_err(gone("send"))?;
+fn exchange(conn: &mut Connection, frame: &mut Encoded<'_>) -> Result<Response> {
+    match frame {
+        Encoded::Whole(frame) => conn.send_frame_again(frame),
+        Encoded::Parts(p) => conn.send_parts(&[&p.head, p.tail]),
+    }
+    .map_err(gone("send"))?;
     conn.spin_until_readable();
-    conn.recv::<Response>().map_err(gone("recv"))
+    super::protocol::recv_response(conn).map_err(gone("recv"))
 }
 
 /// Send one request and read its response on `conn`.
 fn round_trip(conn: &mut Connection, req: &Request) -> Result<Response> {
-    exchange(conn, encode(req)?)
+    exchange(conn, &mut encode(req)?)
 }
 
 /// Open a connection and say who calls on it (see [`identity`]); `session`
@@ -314,7 +339,7 @@ fn current_pid() -> u32 {
 pub(crate) fn call(ep: &Endpoint, req: &Request) -> Result<Reply> {
     // A request too big to send is refused here, before a connection is
     // touched.
-    let bytes = encode(req)?;
+    let mut bytes = encode(req)?;
     let pid = current_pid();
     // Take the connection out while it is in use, so that a nested call (from
     // a destructor, say) opens its own instead of interleaving frames.
@@ -335,7 +360,7 @@ pub(crate) fn call(ep: &Endpoint, req: &Request) -> Result<Reply> {
     };
     // Only a transport failure loses the connection: a refusal or any
     // other error from the server leaves it open on both sides.
-    let response = exchange(&mut conn, bytes)?;
+    let response = exchange(&mut conn, &mut bytes)?;
     put_back(ep, pid, conn);
     response.map_err(Error::from)
 }
@@ -452,20 +477,22 @@ impl Session {
     /// answered: a refused request is only a refused request.
     fn call(&mut self, req: &Request) -> Result<Reply> {
         // Too big to send: refused before anything is sent.
-        let frame = encode(req)?;
+        let mut frame = encode(req)?;
         // A connection used before may have failed since (its link cut, the
         // server having closed it): then reconnect and send once more.
         // Session requests bear that: Adopt counts nothing twice, a Decref
         // of a reference no longer held is refused, a duplicate Create or
         // Lookup only holds an object until this process exits.
         let reused = self.conn.is_some();
-        match self.call_once(frame.clone()) {
-            Err(e) if reused && self.conn.is_none() && e.is_manager_gone() => self.call_once(frame),
+        match self.call_once(&mut frame) {
+            Err(e) if reused && self.conn.is_none() && e.is_manager_gone() => {
+                self.call_once(&mut frame)
+            }
             r => r,
         }
     }
 
-    fn call_once(&mut self, frame: Vec<u8>) -> Result<Reply> {
+    fn call_once(&mut self, frame: &mut Encoded<'_>) -> Result<Reply> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => {

@@ -13,6 +13,26 @@
 //!
 //! This module is public so that the wire can be read and taught, and so the
 //! fault tests can speak it by hand; proxies are the way to use a manager.
+//!
+//! # Bulk frames
+//! A message whose last field is a string, a byte string or a packed run
+//! ([`Datum::Ints`], [`Datum::Floats`]) of 64 KiB or more — a reply of one
+//! value (`d[k]`, `li[:]` of a packed list), a list's `append` or
+//! `extend`, a dict's `d[k] = v`, a value's `set` — is the same postcard
+//! frame on the wire, but it is written with one vectored `writev` (the
+//! header, a few bytes of head, then the value's bytes where they lie)
+//! instead of being copied into a frame first. The client reads such a
+//! reply, and the server such an `extend` or `d[k] = v` of bytes or of a
+//! run, straight into the value's own buffer: the bytes are copied by the
+//! kernel only. A head that does not
+//! describe the rest of its frame exactly is not trusted: the frame is
+//! then read and decoded as any other, within the decoder's memory bound.
+//! The server keeps a dict's large values and a packed list's run shared,
+//! so that `d[k]` and `li[:]` send the stored bytes without copying them
+//! (a change while a reply still holds a run copies it first). Manager connections over Unix
+//! sockets ask for 4 MiB socket buffers (`SO_SNDBUF`, `SO_RCVBUF`; a limit,
+//! not an allocation, capped by `net.core.wmem_max`), so that 16 MiB cross
+//! in a few steps rather than eighty.
 
 use std::time::Duration;
 
@@ -472,3 +492,738 @@ pub type Response = Result<Reply, RemoteError>;
 /// ```
 #[cfg(doctest)]
 pub struct WireEnumsAreNonExhaustive;
+
+// ---------------------------------------------------------------------------
+// Bulk frames: a value of many bytes moves without being copied into a
+// frame, and lands in its final buffer.
+// ---------------------------------------------------------------------------
+
+/// A frame that ends with a string, byte string or packed run at least
+/// this long is written with one vectored write (header, head, the value's
+/// bytes where they lie) and, for the shapes that [`recv_response`] and
+/// [`recv_request`] know, read straight into the value's own buffer.
+/// Below it, copying the value into the frame costs less than a `writev`.
+pub(crate) const BULK_MIN: usize = 64 << 10;
+
+/// The most bytes a bulk frame's head takes before its value's bytes:
+/// a few enum indices, an object id and a length (varints of at most 10
+/// bytes each).
+const HEAD_MAX: usize = 32;
+
+use super::datum::BulkKind;
+
+/// A frame cut in two: `head` (encoded here), then the bulk value's bytes,
+/// borrowed from the message. Their concatenation is exactly the postcard
+/// encoding of the whole message.
+pub(crate) struct Parts<'a> {
+    pub(crate) head: Vec<u8>,
+    pub(crate) tail: &'a [u8],
+}
+
+impl Parts<'_> {
+    /// The payload's length.
+    pub(crate) fn len(&self) -> usize {
+        self.head.len() + self.tail.len()
+    }
+}
+
+/// Encode `skeleton`, the message with its bulk value replaced by the empty
+/// byte string (which postcard writes last, as `[6, 0]`), and put the bulk
+/// value's kind and length in place of that: the head of the whole
+/// message's encoding.
+fn head_of<T: Serialize>(skeleton: &T, kind: BulkKind, len: usize) -> Option<Vec<u8>> {
+    let mut head = postcard::to_stdvec(skeleton).ok()?;
+    if !head.ends_with(&[BulkKind::Bytes.tag(), 0]) {
+        return None;
+    }
+    head.truncate(head.len() - 2);
+    head.push(kind.tag());
+    let mut varint = [0u8; 10];
+    let n = postcard::to_slice(&len, &mut varint).ok()?.len();
+    head.extend_from_slice(&varint[..n]);
+    Some(head)
+}
+
+fn empty() -> Datum {
+    Datum::Bytes(Vec::new())
+}
+
+/// `r` cut before its bulk value, if it is a reply of one value
+/// (`Reply::Datum`, `Reply::Maybe`) that is a string, byte string or
+/// packed run of at least [`BULK_MIN`] bytes.
+pub(crate) fn response_parts(r: &Response) -> Option<Parts<'_>> {
+    let (skeleton, d) = match r {
+        Ok(Reply::Datum(d)) => (Ok(Reply::Datum(empty())), d),
+        Ok(Reply::Maybe(Some(d))) => (Ok(Reply::Maybe(Some(empty()))), d),
+        _ => return None,
+    };
+    let (kind, tail) = d.bulk()?;
+    if tail.len() < BULK_MIN {
+        return None;
+    }
+    let skeleton: Response = skeleton;
+    Some(Parts {
+        head: head_of(&skeleton, kind, tail.len())?,
+        tail,
+    })
+}
+
+/// `skeleton`, a reply of one value whose value is the empty byte string
+/// (`Reply::Datum`, `Reply::Maybe(Some)`), cut before a bulk value of
+/// `kind` whose wire image is `tail` instead: the head of the reply that
+/// holds that value, and `tail`, borrowed (from the server's shared
+/// storage). `None` if `skeleton` is not of that shape.
+pub(crate) fn parts_with<'a>(
+    skeleton: &Response,
+    kind: BulkKind,
+    tail: &'a [u8],
+) -> Option<Parts<'a>> {
+    match skeleton {
+        Ok(Reply::Datum(d)) | Ok(Reply::Maybe(Some(d))) if *d == empty() => {}
+        _ => return None,
+    }
+    Some(Parts {
+        head: head_of(skeleton, kind, tail.len())?,
+        tail,
+    })
+}
+
+/// `req` cut before its bulk value, if its last field is a string, byte
+/// string or packed run of at least [`BULK_MIN`] bytes: a list's
+/// `append`/`extend`, a dict's `d[k] = v`, a value's `set`.
+pub(crate) fn request_parts(req: &Request) -> Option<Parts<'_>> {
+    let Request::Call(id, m) = req else {
+        return None;
+    };
+    let (m, d) = match m {
+        Method::List(ListOp::Extend(d)) => (Method::List(ListOp::Extend(empty())), d),
+        Method::List(ListOp::Append(d)) => (Method::List(ListOp::Append(empty())), d),
+        Method::Value(ValueOp::Set(d)) => (Method::Value(ValueOp::Set(empty())), d),
+        // The key is copied into the head: only for a small one.
+        Method::Dict(DictOp::Set(k, d))
+            if d.bulk().is_some_and(|(_, t)| t.len() >= BULK_MIN)
+                && k.bulk().is_none_or(|(_, t)| t.len() < BULK_MIN) =>
+        {
+            (Method::Dict(DictOp::Set(k.clone(), empty())), d)
+        }
+        _ => return None,
+    };
+    let (kind, tail) = d.bulk()?;
+    if tail.len() < BULK_MIN {
+        return None;
+    }
+    Some(Parts {
+        head: head_of(&Request::Call(*id, m), kind, tail.len())?,
+        tail,
+    })
+}
+
+/// Read a postcard varint (`u64`) at the start of `p`: its value and size.
+/// Only the canonical form (the one postcard writes) is accepted: no
+/// trailing zero group, nothing beyond 64 bits.
+fn varint(p: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &b) in p.iter().take(10).enumerate() {
+        if i == 9 && b > 1 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return (b != 0 || i == 0).then_some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// If `p`, the start of a payload of `len` bytes, begins with one of the
+/// `prefixes` and then a bulk value that runs to the payload's end: the
+/// prefix's index, the value's kind, and the head's size.
+fn bulk_head(p: &[u8], len: usize, prefixes: &[&[u8]]) -> Option<(usize, BulkKind, usize)> {
+    let (which, prefix) = prefixes
+        .iter()
+        .enumerate()
+        .find(|(_, pre)| p.starts_with(pre))?;
+    let rest = &p[prefix.len()..];
+    let kind = BulkKind::from_tag(*rest.first()?)?;
+    let (n, size) = varint(&rest[1..])?;
+    let head = prefix.len() + 1 + size;
+    let n = usize::try_from(n).ok()?;
+    (head.checked_add(n) == Some(len) && kind.admits_len(n)).then_some((which, kind, head))
+}
+
+/// Encode `r` as the head of a message whose bulk value is `Bytes([])`,
+/// without the `[6, 0]` that value takes: the bytes before a bulk value.
+fn prefix_of<T: Serialize>(skeleton: &T) -> Vec<u8> {
+    let mut p = postcard::to_stdvec(skeleton).expect("a small message encodes");
+    debug_assert!(p.ends_with(&[BulkKind::Bytes.tag(), 0]));
+    p.truncate(p.len() - 2);
+    p
+}
+
+/// Receive a [`Response`] (the client's side). A reply of one bulk value
+/// ([`response_parts`]'s shapes) is read straight into the value's buffer;
+/// any other is read whole and decoded.
+///
+/// # Errors
+/// As [`Connection::recv`].
+pub(crate) fn recv_response(
+    conn: &mut crate::connection::Connection,
+) -> crate::error::Result<Response> {
+    let mut inc = conn.begin_recv()?;
+    let len = inc.len();
+    if len >= BULK_MIN {
+        let datum: Response = Ok(Reply::Datum(empty()));
+        let maybe: Response = Ok(Reply::Maybe(Some(empty())));
+        let (datum, maybe) = (prefix_of(&datum), prefix_of(&maybe));
+        let p = inc.peek(HEAD_MAX)?;
+        if let Some((which, kind, head)) = bulk_head(p, len, &[&datum, &maybe]) {
+            let d = kind
+                .receive(len - head, |out| inc.finish_into(head, out))
+                .map_err(|e| e.map_or_else(|io| io, Error::Decode))?;
+            return Ok(Ok(if which == 0 {
+                Reply::Datum(d)
+            } else {
+                Reply::Maybe(Some(d))
+            }));
+        }
+    }
+    crate::connection::decode_payload(&inc.into_vec()?)
+}
+
+/// A request as the server received it: read straight into its bulk
+/// value's buffer (a list's `extend` of a packed run or of bytes), or a
+/// frame still to be decoded.
+pub(crate) enum Received {
+    /// A request whose bulk value was read into its own buffer.
+    Request(Request),
+    /// A whole frame, to decode (with the server's bound).
+    Frame(Vec<u8>),
+}
+
+/// Receive a request (the server's side): `li.extend(run)` of at least
+/// [`BULK_MIN`] bytes is read straight into the run's buffer (its size is
+/// the frame's, so the decoder's memory bound holds); every other frame is
+/// returned whole.
+///
+/// # Errors
+/// As [`Connection::recv_bytes`].
+pub(crate) fn recv_request(
+    conn: &mut crate::connection::Connection,
+) -> crate::error::Result<Received> {
+    let mut inc = conn.begin_recv()?;
+    let len = inc.len();
+    if len >= BULK_MIN {
+        let p = inc.peek(KEY_PEEK)?;
+        // `Call`, then the object id (a varint), then the method.
+        let id = match p.split_first() {
+            Some((_, rest)) => varint(rest).map(|(id, _)| id),
+            None => None,
+        };
+        if let Some(id) = id {
+            if let Some((key, kind, head)) = bulk_request_head(p, len, id) {
+                let d = kind
+                    .receive(len - head, |out| inc.finish_into(head, out))
+                    .map_err(|e| e.map_or_else(|io| io, Error::Decode))?;
+                let m = match key {
+                    Some(k) => Method::Dict(DictOp::Set(k, d)),
+                    None => Method::List(ListOp::Extend(d)),
+                };
+                return Ok(Received::Request(Request::Call(id, m)));
+            }
+        }
+    }
+    inc.into_vec().map(Received::Frame)
+}
+
+/// How much of a large request the server looks at to find its bulk
+/// value: the head and, for `d[k] = v`, the key (a larger key is read
+/// with the whole frame).
+const KEY_PEEK: usize = 4096;
+
+/// If `p`, the start of a request of `len` bytes to object `id`, is a
+/// list's `extend` of bytes or of a run, or a dict's `d[k] = v` of a bulk
+/// value (bytes or a run) under a key that `p` holds whole: the key (for `d[k] = v`), the
+/// value's kind, and the head's size.
+fn bulk_request_head(p: &[u8], len: usize, id: u64) -> Option<(Option<Datum>, BulkKind, usize)> {
+    let extend = prefix_of(&Request::Call(id, Method::List(ListOp::Extend(empty()))));
+    if let Some((_, kind, head)) = bulk_head(p, len, &[&extend]) {
+        // A string is no run: the decoder reads it (and the list refuses it).
+        return (kind != BulkKind::Str).then_some((None, kind, head));
+    }
+    // `d[k] = v`: the request up to the key is that of a `Unit` key, whose
+    // encoding is one byte (0).
+    let set = prefix_of(&Request::Call(
+        id,
+        Method::Dict(DictOp::Set(Datum::Unit, empty())),
+    ));
+    let (before_key, unit) = set.split_at(set.len() - 1);
+    debug_assert_eq!(unit, [0]);
+    let after = p.strip_prefix(before_key)?;
+    let (key, used) = super::datum::decode_prefix_bounded(after)?;
+    let at = before_key.len() + used;
+    let (_, kind, head) = bulk_head(&p[at..], len - at, &[&[]])?;
+    // A string is read whole: one that is not UTF-8 must be refused as
+    // the decoder refuses it, with the connection kept, which needs its
+    // frame.
+    (kind != BulkKind::Str).then_some((Some(key), kind, at + head))
+}
+
+#[cfg(test)]
+mod bulk_tests {
+    use super::*;
+    use crate::managers::datum::F64;
+    use proptest::prelude::{any, Just, Strategy};
+
+    /// A bulk value of each kind whose wire image is `n` bytes (runs:
+    /// `n / 8` words).
+    fn values(n: usize) -> Vec<Datum> {
+        vec![
+            Datum::Bytes((0..n).map(|i| (i * 7 % 251) as u8).collect()),
+            Datum::Str("é".repeat(n / 2) + &"a".repeat(n % 2)),
+            Datum::Ints(
+                (0..n as i64 / 8)
+                    .map(|i| i.wrapping_mul(-0x1234_5678_9abc))
+                    .collect(),
+            ),
+            Datum::Floats((0..n / 8).map(|i| F64(i as f64 * -1.5e-7)).collect()),
+        ]
+    }
+
+    fn responses(d: &Datum) -> Vec<Response> {
+        vec![
+            Ok(Reply::Datum(d.clone())),
+            Ok(Reply::Maybe(Some(d.clone()))),
+        ]
+    }
+
+    fn requests(d: &Datum) -> Vec<Request> {
+        let call = |m| Request::Call(u64::MAX - 3, m);
+        vec![
+            call(Method::List(ListOp::Extend(d.clone()))),
+            call(Method::List(ListOp::Append(d.clone()))),
+            call(Method::Value(ValueOp::Set(d.clone()))),
+            call(Method::Dict(DictOp::Set(
+                Datum::Str("key".into()),
+                d.clone(),
+            ))),
+            Request::Call(5, Method::List(ListOp::Extend(d.clone()))),
+        ]
+    }
+
+    const SIZES: [usize; 5] = [
+        BULK_MIN - 8,
+        BULK_MIN,
+        BULK_MIN + 8,
+        BULK_MIN * 2 + 16,
+        1 << 20,
+    ];
+
+    /// The head and the value's bytes are, end to end, exactly what
+    /// postcard writes for the whole message: a peer that reads the frame
+    /// whole decodes the same message.
+    #[test]
+    fn bulk_parts_are_exactly_the_postcard_encoding() {
+        for n in SIZES {
+            for d in values(n) {
+                let big = d.bulk().unwrap().1.len() >= BULK_MIN;
+                for r in responses(&d) {
+                    let whole = postcard::to_stdvec(&r).unwrap();
+                    match response_parts(&r) {
+                        Some(p) => {
+                            assert!(big, "{n}");
+                            assert_eq!([&p.head[..], p.tail].concat(), whole, "{n}");
+                            assert_eq!(p.len(), whole.len());
+                        }
+                        None => assert!(!big, "a {n}-byte value not cut"),
+                    }
+                }
+                for req in requests(&d) {
+                    let whole = postcard::to_stdvec(&req).unwrap();
+                    match request_parts(&req) {
+                        Some(p) => {
+                            assert!(big, "{n}");
+                            assert_eq!([&p.head[..], p.tail].concat(), whole, "{n}");
+                        }
+                        None => assert!(!big, "a {n}-byte value not cut"),
+                    }
+                }
+            }
+        }
+        // Other shapes are never cut.
+        let seq: Response = Ok(Reply::Seq(vec![Datum::Bytes(vec![1; BULK_MIN * 2])]));
+        assert!(response_parts(&seq).is_none());
+        let key_too: Request = Request::Call(
+            1,
+            Method::Dict(DictOp::Set(
+                Datum::Bytes(vec![1; BULK_MIN]),
+                Datum::Bytes(vec![2; BULK_MIN]),
+            )),
+        );
+        assert!(request_parts(&key_too).is_none());
+    }
+
+    /// Send `parts` as one frame from another thread (a large frame does
+    /// not fit the socket's buffer), and hand back the receiving end.
+    fn sent(parts: Vec<Vec<u8>>) -> (crate::connection::Connection, std::thread::JoinHandle<()>) {
+        let (mut a, b) = crate::connection::pipe().unwrap();
+        let t = std::thread::spawn(move || {
+            let refs: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
+            a.send_parts(&refs).unwrap();
+            // Keep the socket open until the reader is done.
+            let _ = a.recv_bytes();
+        });
+        (b, t)
+    }
+
+    /// A bulk reply read into its final buffer is the reply that was
+    /// sent, and so is one read whole (a shape that is not cut).
+    #[test]
+    fn bulk_replies_arrive_as_they_were_sent() {
+        let mut cases: Vec<Response> = Vec::new();
+        for n in SIZES {
+            for d in values(n) {
+                cases.extend(responses(&d));
+            }
+        }
+        cases.push(Ok(Reply::Seq(vec![Datum::Int(1); BULK_MIN])));
+        cases.push(Ok(Reply::Maybe(None)));
+        for r in cases {
+            let (head, tail) = match response_parts(&r) {
+                Some(p) => (p.head, p.tail.to_vec()),
+                None => (postcard::to_stdvec(&r).unwrap(), Vec::new()),
+            };
+            let (mut conn, t) = sent(vec![head, tail]);
+            let got = recv_response(&mut conn).unwrap();
+            assert_eq!(got, r);
+            drop(conn);
+            t.join().unwrap();
+        }
+    }
+
+    /// Receive `req` as the server does; assert that it is the request the
+    /// decoder makes of its frame, and say whether it was read straight
+    /// into its value's buffer.
+    fn server_reads(req: &Request) -> bool {
+        let whole = postcard::to_stdvec(req).unwrap();
+        let (mut conn, t) = sent(vec![whole.clone()]);
+        let want = crate::managers::datum::decode_bounded::<Request>(&whole).unwrap();
+        let (got, direct) = match recv_request(&mut conn).unwrap() {
+            Received::Request(r) => {
+                assert!(whole.len() >= BULK_MIN);
+                (r, true)
+            }
+            Received::Frame(f) => {
+                assert_eq!(f, whole);
+                (
+                    crate::managers::datum::decode_bounded::<Request>(&f).unwrap(),
+                    false,
+                )
+            }
+        };
+        assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        drop(conn);
+        t.join().unwrap();
+        direct
+    }
+
+    /// The server reads a bulk `extend` into its run, and a bulk `d[k] = v`
+    /// into its value, and gets the request that the decoder would have
+    /// made of the frame; other requests are read whole.
+    #[test]
+    fn bulk_requests_are_received_as_the_decoder_reads_them() {
+        for n in SIZES {
+            for d in values(n) {
+                let kind = d.bulk().unwrap().0;
+                for req in requests(&d) {
+                    // The server looks at frames of 64 KiB or more.
+                    let big = postcard::to_stdvec(&req).unwrap().len() >= BULK_MIN;
+                    let direct = server_reads(&req);
+                    let expected = match &req {
+                        Request::Call(_, Method::List(ListOp::Extend(_))) => {
+                            big && kind != BulkKind::Str
+                        }
+                        Request::Call(_, Method::Dict(DictOp::Set(..))) => {
+                            big && kind != BulkKind::Str
+                        }
+                        _ => false,
+                    };
+                    assert_eq!(direct, expected, "{n} {kind:?}");
+                }
+            }
+        }
+    }
+
+    /// `d[k] = v` under keys of every shape: read directly when the key
+    /// fits the first 4 KiB and holds no proxy; else read whole. The
+    /// request is the decoder's either way.
+    #[test]
+    fn a_bulk_set_under_any_key_is_the_decoders_request() {
+        let v = Datum::Bytes(vec![3; BULK_MIN + 1]);
+        let set = |k: Datum| Request::Call(77, Method::Dict(DictOp::Set(k, v.clone())));
+        for (k, direct) in [
+            (Datum::Unit, true),
+            (Datum::Int(-5), true),
+            (Datum::Float(F64(0.5)), true),
+            (Datum::Str("k".repeat(100)), true),
+            (
+                Datum::Seq(vec![Datum::Int(1), Datum::Str("a".into()), Datum::None]),
+                true,
+            ),
+            (
+                Datum::Map(vec![(Datum::Int(1), Datum::Bytes(vec![9; 30]))]),
+                true,
+            ),
+            (Datum::Ints(vec![1, 2, 3]), true),
+            // Longer than the part the server looks at first.
+            (Datum::Str("k".repeat(KEY_PEEK)), false),
+            // A proxy in the key: read whole, for the server to trace it.
+            (
+                Datum::Ref(Box::new(Datum::Seq(vec![
+                    Datum::Str("/tmp/x".into()),
+                    Datum::Int(3),
+                    Datum::Str("list".into()),
+                ]))),
+                false,
+            ),
+        ] {
+            let what = format!("{k:?}");
+            assert_eq!(
+                server_reads(&set(k)),
+                direct,
+                "{}",
+                &what[..what.len().min(80)]
+            );
+        }
+        // A key followed by a value that is no bulk value, or too short.
+        let small = Request::Call(
+            1,
+            Method::Dict(DictOp::Set(
+                Datum::Int(1),
+                Datum::Seq(vec![Datum::Unit; BULK_MIN]),
+            )),
+        );
+        assert!(!server_reads(&small));
+    }
+
+    /// A frame whose bulk head lies is not trusted: an announced run
+    /// longer than the frame (which would allocate what it announces), or
+    /// shorter, or not whole words, is read as a plain frame of the size
+    /// the frame header gave (within the frame limit), and the decoder
+    /// refuses it. Nothing is allocated for the announced size.
+    #[test]
+    fn a_lying_bulk_head_is_read_as_a_plain_frame_and_refused() {
+        let skeleton = Request::Call(9, Method::List(ListOp::Extend(Datum::Bytes(Vec::new()))));
+        let prefix = prefix_of(&skeleton);
+        let body = vec![0u8; BULK_MIN];
+        for (tag, announced) in [
+            (BulkKind::Ints.tag(), 1u64 << 62),
+            (BulkKind::Ints.tag(), BULK_MIN as u64 - 8),
+            (BulkKind::Ints.tag(), BULK_MIN as u64 + 8),
+            (BulkKind::Floats.tag(), u64::MAX),
+            (BulkKind::Bytes.tag(), BULK_MIN as u64 * 1000),
+        ] {
+            let mut head = prefix.clone();
+            head.push(tag);
+            head.extend_from_slice(&postcard::to_stdvec(&announced).unwrap());
+            let frame = [&head[..], &body].concat();
+            let (mut conn, t) = sent(vec![frame.clone()]);
+            match recv_request(&mut conn).unwrap() {
+                Received::Frame(f) => {
+                    assert_eq!(f.len(), frame.len());
+                    assert!(crate::managers::datum::decode_bounded::<Request>(&f).is_err());
+                }
+                Received::Request(r) => panic!("trusted a lying head: {announced}: {r:?}"),
+            }
+            drop(conn);
+            t.join().unwrap();
+        }
+        // The same lie in a `d[k] = v`.
+        let set = prefix_of(&Request::Call(
+            9,
+            Method::Dict(DictOp::Set(Datum::Int(1), Datum::Bytes(Vec::new()))),
+        ));
+        for announced in [1u64 << 62, BULK_MIN as u64 + 1] {
+            let mut head = set.clone();
+            head.push(BulkKind::Bytes.tag());
+            head.extend_from_slice(&postcard::to_stdvec(&announced).unwrap());
+            let frame = [&head[..], &body].concat();
+            let (mut conn, t) = sent(vec![frame.clone()]);
+            match recv_request(&mut conn).unwrap() {
+                Received::Frame(f) => {
+                    assert_eq!(f.len(), frame.len());
+                    assert!(crate::managers::datum::decode_bounded::<Request>(&f).is_err());
+                }
+                Received::Request(_) => panic!("trusted a lying head: {announced}"),
+            }
+            drop(conn);
+            t.join().unwrap();
+        }
+        // A run whose bytes are not whole words, announced truthfully.
+        let mut head = prefix.clone();
+        head.push(BulkKind::Ints.tag());
+        head.extend_from_slice(&postcard::to_stdvec(&(BULK_MIN as u64 + 3)).unwrap());
+        let frame = [&head[..], &vec![1u8; BULK_MIN + 3]].concat();
+        let (mut conn, t) = sent(vec![frame]);
+        match recv_request(&mut conn).unwrap() {
+            Received::Frame(f) => {
+                assert!(crate::managers::datum::decode_bounded::<Request>(&f).is_err())
+            }
+            Received::Request(r) => panic!("trusted a partial word: {r:?}"),
+        }
+        drop(conn);
+        t.join().unwrap();
+    }
+
+    /// Receive `frame` as the server does: the request it was read as
+    /// directly, or `None` if it was read whole (then it is `frame`).
+    fn received(frame: Vec<u8>) -> Option<Request> {
+        let (mut conn, t) = sent(vec![frame.clone()]);
+        let r = match recv_request(&mut conn).unwrap() {
+            Received::Request(r) => Some(r),
+            Received::Frame(f) => {
+                assert_eq!(f, frame);
+                None
+            }
+        };
+        drop(conn);
+        t.join().unwrap();
+        r
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        /// Whatever follows a bulk request's prefix (a kind, a length,
+        /// a key, any bytes), a frame that the server reads directly is
+        /// one that the decoder decodes, to the same request; any other
+        /// is read whole. The direct path never accepts more than the
+        /// decoder does, nor allocates more than the frame holds.
+        #[test]
+        fn the_direct_path_agrees_with_the_decoder(
+            id in any::<u64>(),
+            set in any::<bool>(),
+            key in proptest::prop_oneof![
+                // Keys that decode, and any bytes.
+                2 => proptest::sample::select(vec![
+                    postcard::to_stdvec(&Datum::Unit).unwrap(),
+                    postcard::to_stdvec(&Datum::Int(-7)).unwrap(),
+                    postcard::to_stdvec(&Datum::Str("key".into())).unwrap(),
+                    postcard::to_stdvec(&Datum::Seq(vec![Datum::None])).unwrap(),
+                ]),
+                1 => proptest::collection::vec(any::<u8>(), 0..6),
+            ],
+            tag in proptest::prop_oneof![Just(5u8), Just(6u8), Just(13u8), Just(14u8), any::<u8>()],
+            delta in proptest::prop_oneof![2 => Just(0i64), 1 => -9i64..9],
+            extra in proptest::prop_oneof![2 => (0usize..3).prop_map(|k| k * 8), 1 => 0usize..24],
+            fill in any::<u8>(),
+        ) {
+            let skeleton = if set {
+                Request::Call(id, Method::Dict(DictOp::Set(Datum::Unit, empty())))
+            } else {
+                Request::Call(id, Method::List(ListOp::Extend(empty())))
+            };
+            let mut frame = prefix_of(&skeleton);
+            if set {
+                // Any bytes where the key goes (the `Unit` key is `[0]`).
+                frame.pop();
+                frame.extend_from_slice(&key);
+            }
+            frame.push(tag);
+            let body = BULK_MIN + extra;
+            // A length near the truth: exact, or off by a little.
+            let announced = (body as i64 + delta).max(0) as u64;
+            frame.extend_from_slice(&postcard::to_stdvec(&announced).unwrap());
+            frame.extend(std::iter::repeat_n(fill, body));
+            let decoded = crate::managers::datum::decode_bounded::<Request>(&frame);
+            if let Some(r) = received(frame) {
+                let want = decoded.expect("read directly, so the decoder decodes it");
+                proptest::prop_assert_eq!(format!("{r:?}"), format!("{want:?}"));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        /// Whatever follows a bulk reply's prefix, the client gets what
+        /// the decoder makes of the frame: the same reply, or an error
+        /// where it errs.
+        #[test]
+        fn the_client_reads_a_reply_as_the_decoder_does(
+            maybe in any::<bool>(),
+            tag in proptest::prop_oneof![Just(5u8), Just(6u8), Just(13u8), Just(14u8), any::<u8>()],
+            delta in proptest::prop_oneof![2 => Just(0i64), 1 => -9i64..9],
+            extra in proptest::prop_oneof![2 => (0usize..3).prop_map(|k| k * 8), 1 => 0usize..24],
+            fill in proptest::prop_oneof![Just(b'a'), any::<u8>()],
+        ) {
+            let skeleton: Response = if maybe {
+                Ok(Reply::Maybe(Some(empty())))
+            } else {
+                Ok(Reply::Datum(empty()))
+            };
+            let mut frame = prefix_of(&skeleton);
+            frame.push(tag);
+            let body = BULK_MIN + extra;
+            let announced = (body as i64 + delta).max(0) as u64;
+            frame.extend_from_slice(&postcard::to_stdvec(&announced).unwrap());
+            frame.extend(std::iter::repeat_n(fill, body));
+            let decoded = crate::connection::decode_payload::<Response>(&frame);
+            let (mut conn, t) = sent(vec![frame]);
+            let got = recv_response(&mut conn);
+            drop(conn);
+            t.join().unwrap();
+            match (got, decoded) {
+                (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a, b),
+                (Err(Error::Decode(_)), Err(Error::Decode(_))) => {}
+                (a, b) => proptest::prop_assert!(false, "{:?} against {:?}", a.map(|_| ()), b.map(|_| ())),
+            }
+        }
+    }
+
+    /// Varints are read as postcard writes them, and only so.
+    #[test]
+    fn varints_are_canonical() {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            u32::MAX.into(),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let b = postcard::to_stdvec(&v).unwrap();
+            assert_eq!(varint(&b), Some((v, b.len())), "{v}");
+        }
+        assert_eq!(varint(&[0x80, 0x00]), None, "an overlong zero");
+        assert_eq!(
+            varint(&[0xff; 9].iter().copied().chain([2]).collect::<Vec<_>>()),
+            None
+        );
+        assert_eq!(varint(&[0x80; 3]), None, "cut short");
+        assert_eq!(varint(&[]), None);
+    }
+
+    /// A bulk reply cut short by the peer's end is `Truncated`, with the
+    /// frame's size and what arrived, as for any frame.
+    #[test]
+    fn a_bulk_reply_cut_short_is_truncated() {
+        let r: Response = Ok(Reply::Datum(Datum::Bytes(vec![5; BULK_MIN * 3])));
+        let p = response_parts(&r).unwrap();
+        let len = p.len();
+        let (a, mut b) = crate::connection::pipe().unwrap();
+        let mut frame = (len as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&p.head);
+        frame.extend_from_slice(&p.tail[..BULK_MIN * 2]);
+        let t = std::thread::spawn(move || {
+            a.send_raw_for_tests(&frame);
+        });
+        match recv_response(&mut b) {
+            Err(Error::Truncated { expected, got }) => {
+                assert_eq!(expected, 4 + len);
+                assert_eq!(got, 4 + p.head.len() + BULK_MIN * 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        t.join().unwrap();
+    }
+}

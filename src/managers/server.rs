@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::gate::Gate;
-use super::protocol::{ObjId, RemoteError, Reply, Request, Response};
+use super::protocol::{ObjId, Received, RemoteError, Reply, Request, Response};
 use crate::connection::{answer_challenge, deliver_challenge, Connection};
 use crate::error::Error;
 use objects::Object;
@@ -351,7 +351,7 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
         // A client in a tight loop sends its next request within
         // microseconds: poll for it briefly before sleeping in `read`.
         conn.spin_until_readable();
-        let frame = match conn.recv_bytes() {
+        let frame = match super::protocol::recv_request(conn) {
             Ok(f) => f,
             Err(Error::Closed) => return None,
             // A well-formed header over the limit: skip the frame, refuse it,
@@ -385,9 +385,17 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
         };
         // A whole frame that does not decode (or would decode to too much)
         // is refused; the connection stays open.
-        let next = match super::datum::decode_bounded::<Request>(&frame) {
+        let decoded = match frame {
+            // A bulk `extend` or `d[k] = v`, already read into its value
+            // (no proxy inside).
+            Received::Request(req) => Ok(req),
+            Received::Frame(frame) => super::datum::decode_bounded::<Request>(&frame),
+        };
+        // A value shared by an earlier request that got no reply (it
+        // panicked) is not this request's.
+        take_shared_value();
+        let next = match decoded {
             Ok(req) => {
-                drop(frame);
                 if super::datum::take_saw_ref() {
                     server.nested.store(true, Ordering::Relaxed);
                 }
@@ -427,6 +435,51 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
     }
 }
 
+/// A bulk value that an object stores shared and hands to its reply
+/// (see [`share_reply_value`]).
+pub(super) enum SharedValue {
+    /// A dict's value.
+    Datum(Arc<super::datum::Datum>),
+    /// A packed list of integers (`li[:]`).
+    Ints(Arc<Vec<i64>>),
+    /// A packed list of floats.
+    Floats(Arc<Vec<super::datum::F64>>),
+}
+
+impl SharedValue {
+    /// The value's kind and wire image, borrowed.
+    fn bulk(&self) -> Option<(super::datum::BulkKind, &[u8])> {
+        use super::datum::Datum;
+        match self {
+            SharedValue::Datum(d) => d.bulk(),
+            // A run's image is its memory (on a little-endian target).
+            SharedValue::Ints(v) => Datum::run_bulk_ints(v),
+            SharedValue::Floats(v) => Datum::run_bulk_floats(v),
+        }
+    }
+}
+
+thread_local! {
+    /// The value of the reply being made on this thread, when the object
+    /// shares it instead of copying it (see [`share_reply_value`]).
+    static SHARED_VALUE: std::cell::RefCell<Option<SharedValue>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Hand `value`, a bulk value that an object stores shared, to the reply
+/// being made on this thread: the object's method returns the reply's
+/// skeleton (`Reply::Datum` or `Reply::Maybe(Some)` of the empty byte
+/// string) and [`send_reply`] writes `value` in its place, after the
+/// object's lock is released, without copying it.
+pub(super) fn share_reply_value(value: SharedValue) {
+    SHARED_VALUE.with(|s| *s.borrow_mut() = Some(value));
+}
+
+/// Take the shared value of this thread's reply (clears it).
+fn take_shared_value() -> Option<SharedValue> {
+    SHARED_VALUE.with(|s| s.borrow_mut().take())
+}
+
 /// Send `r`; a reply too big for the client to receive is replaced by a
 /// refusal (the client's limit is the default, as the server's own).
 ///
@@ -435,16 +488,42 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
 /// than its reply: such a reply always fits, and nothing is lost by a
 /// refused reply; only reads (`to_vec`, `items`...) can be too big.
 fn send_reply(conn: &mut Connection, r: &Response) -> crate::error::Result<()> {
-    let frame = crate::connection::encode_frame(r)?;
-    let (len, max) = (frame.len() - 4, conn.max_message_size());
-    if len > max {
-        drop(frame);
+    let max = conn.max_message_size();
+    // A shared value, behind its reply's skeleton.
+    let shared = take_shared_value();
+    if let Some(parts) = shared
+        .as_ref()
+        .and_then(SharedValue::bulk)
+        .and_then(|(kind, tail)| super::protocol::parts_with(r, kind, tail))
+    {
+        if parts.len() <= max {
+            return conn.send_parts(&[&parts.head, parts.tail]);
+        }
         let why = format!(
-            "the reply would be {len} bytes, over the limit of {max} bytes; ask for less at a time (a slice)"
+            "the reply would be {} bytes, over the limit of {max} bytes",
+            parts.len()
         );
         return conn.send(&Err::<Reply, _>(RemoteError::Refused(why)));
     }
-    conn.send_frame(frame)
+    // One bulk value: written from where it lies, after its head.
+    let (frame, len) = match super::protocol::response_parts(r) {
+        Some(parts) if parts.len() <= max => return conn.send_parts(&[&parts.head, parts.tail]),
+        Some(parts) => (None, parts.len()),
+        None => {
+            let frame = crate::connection::encode_frame(r)?;
+            let len = frame.len() - 4;
+            (Some(frame), len)
+        }
+    };
+    match frame {
+        Some(frame) if len <= max => conn.send_frame(frame),
+        _ => {
+            let why = format!(
+                "the reply would be {len} bytes, over the limit of {max} bytes; ask for less at a time (a slice)"
+            );
+            conn.send(&Err::<Reply, _>(RemoteError::Refused(why)))
+        }
+    }
 }
 
 fn release_refs(server: &Server, refs: HashMap<ObjId, u64>) {

@@ -296,10 +296,17 @@ fn serve_with(
                 return Vec::new();
             }
         }
-        let _ = c.write_all(&bytes);
-        let _ = c.shutdown(std::net::Shutdown::Write);
+        // Write the requests while reading the replies: a reply larger
+        // than the socket's buffer, sent while requests are still being
+        // written, would otherwise block both ends for ever.
+        let mut w = c.try_clone().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = w.write_all(&bytes);
+            let _ = w.shutdown(std::net::Shutdown::Write);
+        });
         let mut sink = Vec::new();
         let _ = c.read_to_end(&mut sink);
+        writer.join().unwrap();
         sink
     });
     let mut conn = Connection::from(s);

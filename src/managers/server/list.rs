@@ -1,9 +1,13 @@
 //! The server's lists and arrays: Python's index and slice rules, and the
 //! list methods.
 
+use std::sync::Arc;
+
 use crate::managers::datum::{Datum, F64};
 use crate::managers::protocol::Reply;
-use crate::managers::protocol::{ListOp, RemoteError, Slice};
+use crate::managers::protocol::{ListOp, RemoteError, Slice, BULK_MIN};
+
+use super::SharedValue;
 
 use super::wait::{err, ok, CallResult};
 
@@ -77,8 +81,8 @@ fn not_in_list(d: &Datum) -> RemoteError {
 /// `Datum` it stands for).
 #[derive(Debug)]
 pub(crate) enum Items {
-    Ints(Vec<i64>),
-    Floats(Vec<F64>),
+    Ints(Arc<Vec<i64>>),
+    Floats(Arc<Vec<F64>>),
     Tree(Vec<Datum>),
 }
 
@@ -87,9 +91,9 @@ impl Items {
     /// `None` for a datum that is no sequence.
     pub(crate) fn from_seq(d: Datum) -> Option<Items> {
         Some(match d {
-            Datum::Ints(v) => Items::Ints(v),
-            Datum::Floats(v) => Items::Floats(v),
-            Datum::Bytes(b) => Items::Ints(b.into_iter().map(i64::from).collect()),
+            Datum::Ints(v) => Items::Ints(Arc::new(v)),
+            Datum::Floats(v) => Items::Floats(Arc::new(v)),
+            Datum::Bytes(b) => Items::Ints(Arc::new(b.into_iter().map(i64::from).collect())),
             Datum::Seq(v) => Items::from_vec(v),
             _ => return None,
         })
@@ -98,8 +102,8 @@ impl Items {
     /// `v`, packed when every element allows it.
     pub(crate) fn from_vec(v: Vec<Datum>) -> Items {
         match Datum::pack_owned(v) {
-            Datum::Ints(v) => Items::Ints(v),
-            Datum::Floats(v) => Items::Floats(v),
+            Datum::Ints(v) => Items::Ints(Arc::new(v)),
+            Datum::Floats(v) => Items::Floats(Arc::new(v)),
             Datum::Seq(v) => Items::Tree(v),
             _ => Items::Tree(Vec::new()),
         }
@@ -125,8 +129,12 @@ impl Items {
     /// One node per element from now on.
     fn into_tree(self) -> Vec<Datum> {
         match self {
-            Items::Ints(v) => Datum::Ints(v).into_items().unwrap_or_default(),
-            Items::Floats(v) => Datum::Floats(v).into_items().unwrap_or_default(),
+            Items::Ints(v) => Datum::Ints(Arc::unwrap_or_clone(v))
+                .into_items()
+                .unwrap_or_default(),
+            Items::Floats(v) => Datum::Floats(Arc::unwrap_or_clone(v))
+                .into_items()
+                .unwrap_or_default(),
             Items::Tree(v) => v,
         }
     }
@@ -138,8 +146,12 @@ impl Items {
             return;
         }
         match (&mut *self, more) {
-            (Items::Ints(a), Items::Ints(mut b)) => a.append(&mut b),
-            (Items::Floats(a), Items::Floats(mut b)) => a.append(&mut b),
+            (Items::Ints(a), Items::Ints(b)) => {
+                Arc::make_mut(a).append(&mut Arc::unwrap_or_clone(b))
+            }
+            (Items::Floats(a), Items::Floats(b)) => {
+                Arc::make_mut(a).append(&mut Arc::unwrap_or_clone(b))
+            }
             (Items::Tree(a), Items::Tree(mut b)) => a.append(&mut b),
             (_, more) => {
                 if more.len() == 0 {
@@ -182,16 +194,35 @@ pub(super) fn items_op(items: &mut Items, op: ListOp, resizable: bool) -> CallRe
     if items.len() == 0 && grows {
         // An empty list takes the kind of its first value.
         *items = match Items::from_vec(new.to_vec()) {
-            Items::Ints(_) => Items::Ints(Vec::new()),
-            Items::Floats(_) => Items::Floats(Vec::new()),
+            Items::Ints(_) => Items::Ints(Arc::default()),
+            Items::Floats(_) => Items::Floats(Arc::default()),
             Items::Tree(_) => Items::Tree(Vec::new()),
         };
     } else if !new.iter().all(|d| items.admits(d)) {
         *items = Items::Tree(std::mem::replace(items, Items::Tree(Vec::new())).into_tree());
     }
+    // A copy of a large run: shared with the reply's writer, not copied
+    // (it is written after the lock is released; a change meanwhile copies
+    // the run first, so the reply still holds the list as it was).
+    if matches!(op, ListOp::ToVec) {
+        let shared = match items {
+            // (Where a run's memory is its wire image: a little-endian target.)
+            Items::Ints(v) if v.len() >= BULK_MIN / 8 && Datum::run_bulk_ints(v).is_some() => {
+                Some(SharedValue::Ints(Arc::clone(v)))
+            }
+            Items::Floats(v) if v.len() >= BULK_MIN / 8 && Datum::run_bulk_floats(v).is_some() => {
+                Some(SharedValue::Floats(Arc::clone(v)))
+            }
+            _ => None,
+        };
+        if let Some(v) = shared {
+            super::share_reply_value(v);
+            return ok(Datum::Bytes(Vec::new()));
+        }
+    }
     match items {
-        Items::Ints(v) => list_op(v, op, resizable),
-        Items::Floats(v) => list_op(v, op, resizable),
+        Items::Ints(v) => list_op(Arc::make_mut(v), op, resizable),
+        Items::Floats(v) => list_op(Arc::make_mut(v), op, resizable),
         Items::Tree(v) => list_op(v, op, resizable),
     }
 }
@@ -304,6 +335,16 @@ trait Elem: Clone + Sized {
     /// The reply carrying these elements.
     fn run(v: Vec<Self>) -> Reply;
 }
+/// A copy of the list for a reply (it is sent after the object's lock is
+/// released). A large copy asks for huge pages: its fresh memory would
+/// otherwise take a page fault per 4 KiB, which costs more than copying.
+fn copy_of<T: Clone>(l: &[T]) -> Vec<T> {
+    let mut v = Vec::with_capacity(l.len());
+    crate::connection::advise_huge_pages(v.spare_capacity_mut());
+    v.extend_from_slice(l);
+    v
+}
+
 fn list_op<T: Elem>(l: &mut Vec<T>, op: ListOp, resizable: bool) -> CallResult {
     let fixed = |what: &str| {
         err(RemoteError::Invalid(format!(
@@ -327,7 +368,7 @@ fn list_op<T: Elem>(l: &mut Vec<T>, op: ListOp, resizable: bool) -> CallResult {
             Ok(ix) => Ok(Ok(T::run(ix.into_iter().map(|i| l[i].clone()).collect()))),
             Err(e) => err(e),
         },
-        ListOp::ToVec => Ok(Ok(T::run(l.clone()))),
+        ListOp::ToVec => Ok(Ok(T::run(copy_of(l)))),
         ListOp::Contains(d) => ok(l.iter().any(|x| x.is(&d))),
         ListOp::Count(d) => ok(l.iter().filter(|x| x.is(&d)).count()),
         ListOp::Index(d, s) => {
@@ -664,6 +705,45 @@ mod packed_tests {
         }
     }
 
+    /// `li[:]` of a large packed list replies the skeleton and hands the
+    /// run itself to the reply's writer; a change made before the reply is
+    /// written copies the run first, so the reply holds the list as it was
+    /// when it was read; on the wire it is the reply a copy would make.
+    #[test]
+    fn a_large_run_is_shared_with_its_copy_and_copied_on_change() {
+        #[cfg(target_endian = "little")]
+        for floats in [false, true] {
+            let n = BULK_MIN / 8 + 1;
+            let start = if floats {
+                Datum::Floats((0..n).map(|i| F64(i as f64 / 4.0)).collect())
+            } else {
+                Datum::Ints((0..n as i64).map(|i| i * -3).collect())
+            };
+            let mut l = Items::from_seq(start.clone()).unwrap();
+            let r = items_op(&mut l, ListOp::ToVec, true).unwrap();
+            assert_eq!(r, Ok(Reply::Datum(Datum::Bytes(Vec::new()))));
+            let shared = super::super::take_shared_value().expect("the run was shared");
+            let (kind, tail) = shared.bulk().unwrap();
+            // A change now: the list changes, the shared run does not.
+            items_op(&mut l, ListOp::Reverse, true).unwrap().unwrap();
+            items_op(&mut l, ListOp::Set(0, Datum::Float(F64(7.0))), true)
+                .unwrap()
+                .unwrap();
+            let parts = crate::managers::protocol::parts_with(&r, kind, tail).unwrap();
+            let whole = postcard::to_stdvec(&Ok::<Reply, RemoteError>(Reply::Datum(start.clone())))
+                .unwrap();
+            assert_eq!([&parts.head[..], parts.tail].concat(), whole);
+            assert_ne!(contents(&l), start.clone().into_items().unwrap());
+        }
+        // A small list is copied into its reply, nothing shared.
+        let mut l = Items::from_seq(Datum::Ints(vec![1, 2])).unwrap();
+        assert_eq!(
+            items_op(&mut l, ListOp::ToVec, true).unwrap(),
+            Ok(Reply::Datum(Datum::Ints(vec![1, 2])))
+        );
+        assert!(super::super::take_shared_value().is_none());
+    }
+
     #[test]
     fn lists_of_one_kind_stay_packed_and_mixed_ones_become_trees() {
         let mut l = Items::from_vec(vec![]);
@@ -676,7 +756,7 @@ mod packed_tests {
         items_op(&mut l, ListOp::Sort { reverse: true }, true)
             .unwrap()
             .unwrap();
-        assert!(matches!(l, Items::Ints(ref v) if v == &[3, 2, 1]), "{l:?}");
+        assert!(matches!(l, Items::Ints(ref v) if **v == [3, 2, 1]), "{l:?}");
         assert_eq!(
             items_op(&mut l, ListOp::ToVec, true).unwrap(),
             Ok(Reply::Datum(Datum::Ints(vec![3, 2, 1])))
