@@ -256,6 +256,25 @@ fn every_top_level_module_is_in_the_declared_order() {
     );
 }
 
+/// Issue 11: every file of the library (its tests included) stays short
+/// enough to hold in one's head; a file that grows past the limit is split
+/// along a seam (a child module in a folder of its name).
+#[test]
+fn no_library_file_is_over_800_lines() {
+    let mut files = Vec::new();
+    rust_files(&src_dir(), &mut files);
+    assert!(files.len() > 50, "found only {} files under src/", files.len());
+    let mut long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let n = std::fs::read_to_string(f).unwrap().lines().count();
+            (n > 800).then(|| format!("{} ({n} lines)", f.display()))
+        })
+        .collect();
+    long.sort();
+    assert!(long.is_empty(), "files over 800 lines: {long:#?}");
+}
+
 #[test]
 fn no_module_imports_one_above_it() {
     let roots = root_reexports(&std::fs::read_to_string(src_dir().join("lib.rs")).unwrap());
