@@ -263,7 +263,11 @@ fn every_top_level_module_is_in_the_declared_order() {
 fn no_library_file_is_over_800_lines() {
     let mut files = Vec::new();
     rust_files(&src_dir(), &mut files);
-    assert!(files.len() > 50, "found only {} files under src/", files.len());
+    assert!(
+        files.len() > 50,
+        "found only {} files under src/",
+        files.len()
+    );
     let mut long: Vec<String> = files
         .iter()
         .filter_map(|f| {

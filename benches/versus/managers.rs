@@ -152,7 +152,7 @@ pub fn list_append_8clients() -> Spec<'static> {
     let mut manager = lazy_manager();
     Spec {
         name: "manager.list_append.8clients",
-        unit: "µs per append, 8 clients in all",
+        unit: "µs per append, 8 clients",
         ops: OPS,
         rounds: ROUNDS,
         forklore: Box::new(move |ops| {

@@ -54,39 +54,30 @@ fn main_rows(doc: &Value) -> Vec<&Value> {
         .collect()
 }
 
-/// The growth table: for each size, each growth operation's time per
-/// call for forklore and CPython, their ratio, and forklore's time per
-/// item (so that linear growth shows as a constant). `None` when the run
-/// measured none of the growth rows.
+/// The growth tables, one per growth operation (narrow enough for a
+/// phone): for each size, forklore's and CPython's time per call, their
+/// ratio, and forklore's time per item (so that linear growth shows as a
+/// constant). `None` when the run measured none of the growth rows.
 pub fn growth(doc: &Value) -> Option<String> {
     let rows: Vec<&Value> = doc["rows"].as_array().into_iter().flatten().collect();
     let find = |name: String| rows.iter().copied().find(|r| r["name"] == name.as_str());
     let mut out = String::new();
     let mut any = false;
-    out.push_str("| items |");
-    for (_, what) in GROWTH_OPS {
-        write!(
-            out,
-            " {what}: forklore (µs) | CPython (µs) | speedup | forklore ns per item |"
-        )
-        .unwrap();
-    }
-    out.push('\n');
-    out.push_str("|---:|");
-    for _ in GROWTH_OPS {
-        out.push_str("---:|---:|---:|---:|");
-    }
-    out.push('\n');
-    for (size, items) in GROWTH_SIZES {
-        let n: f64 = items.replace(',', "").parse().expect("a count");
-        write!(out, "| {items} |").unwrap();
-        for (op, _) in GROWTH_OPS {
+    for (i, (op, what)) in GROWTH_OPS.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        writeln!(out, "{what}:\n").unwrap();
+        out.push_str("| items | forklore (µs) | CPython (µs) | speedup | forklore ns per item |\n");
+        out.push_str("|---:|---:|---:|---:|---:|\n");
+        for (size, items) in GROWTH_SIZES {
+            let n: f64 = items.replace(',', "").parse().expect("a count");
             let r = find(format!("manager.{op}_{size}"));
             any |= r.is_some();
             let f = r.and_then(|r| num(&r["forklore"]));
-            write!(
+            writeln!(
                 out,
-                " {} | {} | {} | {} |",
+                "| {items} | {} | {} | {} | {} |",
                 fmt_us(f),
                 fmt_us(r.and_then(|r| num(&r["cpython"]))),
                 fmt_ratio(r.and_then(|r| num(&r["speedup_vs_cpython"]))),
@@ -94,7 +85,6 @@ pub fn growth(doc: &Value) -> Option<String> {
             )
             .unwrap();
         }
-        out.push('\n');
     }
     any.then_some(out)
 }
@@ -132,12 +122,12 @@ pub fn table(doc: &Value) -> String {
         )
         .unwrap();
     }
-    out.push_str("| row | unit | forklore | CPython | floor | speedup vs CPython | over floor |\n");
-    out.push_str("|---|---|---:|---:|---:|---:|---:|\n");
+    out.push_str("| row (unit) | forklore | CPython | floor | vs CPython | over floor |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|\n");
     for r in main_rows(doc) {
         writeln!(
             out,
-            "| `{}` | {} | {} | {} | {} | {} | {} |",
+            "| `{}` ({}) | {} | {} | {} | {} | {} |",
             r["name"].as_str().unwrap_or("?"),
             r["unit"].as_str().unwrap_or("?"),
             fmt_us(num(&r["forklore"])),
@@ -231,7 +221,7 @@ fn panel(s: &mut String, rows: &[&Value], p: &Panel, y0: f64) -> f64 {
         let Some(v) = num(&r[p.key]).filter(|v| *v > 0.0) else {
             writeln!(
                 s,
-                r##"<text x="{LEFT}" y="{:.1}" font-size="12" fill="#495057">not measured</text>"##,
+                r##"<text x="{LEFT}" y="{:.1}" font-size="12" fill="#495057">none (see the table)</text>"##,
                 ry + 28.0
             )
             .unwrap();

@@ -29,7 +29,7 @@
 //!
 //! Run it: `cargo run --release --bin ch03_start_methods`
 
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use forklore::start::{get_context, StartMethod};
@@ -48,10 +48,15 @@ fn hello((method, i): (String, u32)) {
     outln!("{method} child {i}: hello");
 }
 
-/// The logger: holds the log's lock while it writes.
-fn logger() {
+/// The logger: holds the log's lock while it writes. It says when it
+/// first holds it, so that no fork comes before the logger has started.
+fn logger(started: mpsc::Sender<()>) {
+    let mut started = Some(started);
     loop {
         let _log = LOG.lock().unwrap();
+        if let Some(s) = started.take() {
+            s.send(()).unwrap();
+        }
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -64,7 +69,9 @@ pub fn main() {
     // First thing: in a spawned process this runs `hello` and exits
     // (Python: `if __name__ == '__main__':`).
     forklore::init();
-    std::thread::spawn(logger);
+    let (started, logging) = mpsc::channel();
+    std::thread::spawn(move || logger(started));
+    logging.recv().unwrap();
 
     // fork: refused, since this process has two threads.
     let mut p = Process::new(|| hello(("fork".into(), 0)));
