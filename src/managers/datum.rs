@@ -629,7 +629,9 @@ use to_datum::PLAIN;
 
 /// Convert the items to one sequence [`Datum`], as a `Vec` of them would
 /// be: a packed run when they allow it.
-pub(crate) fn seq_to_datum<T: Serialize>(items: impl IntoIterator<Item = T>) -> Result<Datum> {
+pub(crate) fn seq_to_datum<T: Serialize + ?Sized, B: std::borrow::Borrow<T>>(
+    items: impl IntoIterator<Item = B>,
+) -> Result<Datum> {
     to_datum::seq_to_datum(items).map_err(|e| Error::Encode(e.0))
 }
 #[cfg(test)]

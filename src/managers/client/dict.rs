@@ -243,15 +243,29 @@ where
         ))?)
     }
 
-    /// Set every pair, in one request (Python: `d.update(pairs)`).
+    /// Set every pair, in one request (Python: `d.update(pairs)`). Keys and
+    /// values may be values or references:
+    ///
+    /// ```
+    /// let m = forklore::Manager::start().unwrap();
+    /// let d = m.dict::<String, i64>().unwrap();
+    /// let (k, v) = (String::from("a"), 1);
+    /// d.update([(&k, &v)]).unwrap(); // `k` is still ours
+    /// d.update([(String::from("b"), 2)]).unwrap();
+    /// assert_eq!(d.len().unwrap(), 2);
+    /// # m.shutdown().unwrap();
+    /// ```
     ///
     /// # Errors
     /// As [`set`](Self::set).
-    pub fn update(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()> {
+    pub fn update(
+        &self,
+        pairs: impl IntoIterator<Item = (impl Borrow<K>, impl Borrow<V>)>,
+    ) -> Result<()> {
         let encoding = crate::managers::named::Encoding::start();
         let pairs = pairs
             .into_iter()
-            .map(|(k, v)| Ok((to_datum(&k)?, to_datum(&v)?)))
+            .map(|(k, v)| Ok((to_datum(k.borrow())?, to_datum(v.borrow())?)))
             .collect::<Result<_>>()?;
         drop(encoding);
         want_unit(self.op(DictOp::Update(pairs))?)

@@ -134,11 +134,24 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     }
 
     /// Add every item at the end, in one request (Python: `li.extend(items)`).
+    /// The items may be values or references, as for
+    /// [`append`](Self::append):
+    ///
+    /// ```
+    /// let m = forklore::Manager::start().unwrap();
+    /// let li = m.list::<i64>().unwrap();
+    /// li.extend(0..3).unwrap(); // values
+    /// let more = vec![10, 20];
+    /// li.extend(&more).unwrap(); // references: `more` is still ours
+    /// assert_eq!(li.to_vec().unwrap(), [0, 1, 2, 10, 20]);
+    /// assert_eq!(more.len(), 2);
+    /// # m.shutdown().unwrap();
+    /// ```
     ///
     /// # Errors
     /// As [`append`](Self::append).
-    pub fn extend(&self, items: impl IntoIterator<Item = T>) -> Result<()> {
-        want_unit(self.op(ListOp::Extend(seq_to_datum(items)?))?)
+    pub fn extend(&self, items: impl IntoIterator<Item = impl Borrow<T>>) -> Result<()> {
+        want_unit(self.op(ListOp::Extend(seq_to_datum::<T, _>(items)?))?)
     }
 
     /// `li += items` (Python's `__iadd__`): the items added at the end in
@@ -148,7 +161,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     ///
     /// # Errors
     /// As [`append`](Self::append).
-    pub fn iadd(&self, items: impl IntoIterator<Item = T>) -> Result<()> {
+    pub fn iadd(&self, items: impl IntoIterator<Item = impl Borrow<T>>) -> Result<()> {
         self.extend(items)
     }
 

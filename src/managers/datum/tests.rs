@@ -322,11 +322,11 @@ fn homogeneous_sequences_are_packed_runs() {
     );
     // The proxies' bulk calls build the same value from an iterator.
     assert_eq!(
-        seq_to_datum(1..=3i64).unwrap(),
+        seq_to_datum::<i64, _>(1..=3i64).unwrap(),
         to_datum(&vec![1i64, 2, 3]).unwrap()
     );
     assert_eq!(
-        seq_to_datum(Vec::<f64>::new()).unwrap(),
+        seq_to_datum::<f64, _>(Vec::<f64>::new()).unwrap(),
         Datum::Bytes(vec![])
     );
 }

@@ -412,14 +412,14 @@ impl ser::SerializeMap for MapBuilder {
 
 /// The items as one sequence, as [`to_datum`](super::to_datum) would
 /// convert a `Vec` of them: a packed run when they allow it.
-pub(crate) fn seq_to_datum<T: Serialize>(
-    items: impl IntoIterator<Item = T>,
+pub(crate) fn seq_to_datum<T: Serialize + ?Sized, B: std::borrow::Borrow<T>>(
+    items: impl IntoIterator<Item = B>,
 ) -> std::result::Result<Datum, DatumError> {
     use ser::{SerializeSeq, Serializer};
     let items = items.into_iter();
     let mut seq = PLAIN.serialize_seq(Some(items.size_hint().0))?;
     for x in items {
-        seq.serialize_element(&x)?;
+        seq.serialize_element(x.borrow())?;
     }
     seq.end()
 }
