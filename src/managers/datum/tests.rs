@@ -532,3 +532,65 @@ fn bytes_values_move_whole_and_equal_byte_vectors() {
     let back: Bytes = from_datum(to_datum(&Vec::<String>::new()).unwrap()).unwrap();
     assert!(back.is_empty());
 }
+
+/// `Repr` (the wire image `Datum` decodes through) mirrors `Datum` variant
+/// by variant, in the same order (postcard sends the variant's index). The
+/// `match` has no wildcard, so a new `Datum` variant does not compile here
+/// until it is listed, and then fails unless `Repr` has it at the same place.
+#[test]
+fn repr_mirrors_every_datum_variant_in_order() {
+    use Datum::*;
+    let all = vec![
+        Unit,
+        Bool(true),
+        Int(-3),
+        Float(F64(0.5)),
+        Char('x'),
+        Str("s".into()),
+        Bytes(vec![1, 2]),
+        None,
+        Some(Box::new(Int(1))),
+        Seq(vec![Int(1), Str("a".into())]),
+        Map(vec![(Int(1), Int(2))]),
+        Variant(2, Box::new(Unit)),
+        Ref(Box::new(Seq(vec![
+            Str("/tmp/addr".into()),
+            Int(1),
+            Str("list".into()),
+        ]))),
+        Ints(vec![1, 2]),
+        Floats(vec![F64(1.5)]),
+    ];
+    let index = |d: &Datum| match d {
+        Unit => 0u8,
+        Bool(_) => 1,
+        Int(_) => 2,
+        Float(_) => 3,
+        Char(_) => 4,
+        Str(_) => 5,
+        Bytes(_) => 6,
+        None => 7,
+        Some(_) => 8,
+        Seq(_) => 9,
+        Map(_) => 10,
+        Variant(..) => 11,
+        Ref(_) => 12,
+        Ints(_) => 13,
+        Floats(_) => 14,
+    };
+    assert_eq!(
+        all.iter().map(index).collect::<Vec<_>>(),
+        (0..15).collect::<Vec<u8>>(),
+        "one value of each variant, in declaration order"
+    );
+    for d in all {
+        let bytes = postcard::to_stdvec(&d).unwrap();
+        assert_eq!(bytes[0], index(&d), "{d:?} is sent as its own index");
+        let back: Datum = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            postcard::to_stdvec(&back).unwrap(),
+            bytes,
+            "{d:?} decodes as itself"
+        );
+    }
+}
