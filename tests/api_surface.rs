@@ -449,3 +449,70 @@ fn the_setter_checker_sees_a_setter_without_must_use() {
         .collect();
     assert_eq!(lines, vec![7, 9]);
 }
+
+/// The `pub fn`s of the `impl .. Name<T>` blocks of `src`, each as its
+/// signature and its body, whitespace collapsed.
+fn methods_of(src: &str, name: &str) -> std::collections::BTreeMap<String, (String, String)> {
+    let squash = |lines: &[&str]| {
+        lines
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut out = std::collections::BTreeMap::new();
+    let mut inside = false;
+    let lines: Vec<&str> = src.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let l = lines[i];
+        if l.starts_with("impl") {
+            inside = l.contains(&format!(" {name}<T> {{"));
+        } else if l == "}" {
+            inside = false;
+        } else if inside && l.starts_with("    pub fn ") {
+            let open = (i..lines.len()).find(|&j| lines[j].ends_with('{')).unwrap();
+            let close = (open..lines.len()).find(|&j| lines[j] == "    }").unwrap();
+            let fname = l["    pub fn ".len()..]
+                .split(|c: char| !c.is_alphanumeric() && c != '_')
+                .next()
+                .unwrap()
+                .to_string();
+            out.insert(
+                fname,
+                (squash(&lines[i..=open]), squash(&lines[open + 1..close])),
+            );
+            i = close;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Issue 11: `ArrayProxy` repeats `ListProxy`'s reads and writes by hand.
+/// This proves the mirror: every method of `ArrayProxy` is one of
+/// `ListProxy`'s with the same signature and the same body, so a change to
+/// one that is not made to the other fails here.
+#[test]
+fn array_proxy_mirrors_list_proxy_method_by_method() {
+    let src = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../src/managers/client/list.rs"),
+    )
+    .unwrap();
+    let list = methods_of(&src, "ListProxy");
+    let array = methods_of(&src, "ArrayProxy");
+    assert!(list.len() > 20 && array.len() >= 7, "{list:?}\n{array:?}");
+    for (name, (sig, body)) in &array {
+        let Some((lsig, lbody)) = list.get(name) else {
+            panic!("ArrayProxy::{name} has no ListProxy twin");
+        };
+        assert_eq!(
+            sig, lsig,
+            "ArrayProxy::{name}'s signature differs from ListProxy's"
+        );
+        assert_eq!(
+            body, lbody,
+            "ArrayProxy::{name}'s body differs from ListProxy's"
+        );
+    }
+}
