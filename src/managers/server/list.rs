@@ -744,6 +744,36 @@ mod packed_tests {
         assert!(super::super::take_shared_value().is_none());
     }
 
+    /// A read of a list whose run a reply still holds (`len`, `li[i]`,
+    /// `x in li`...) reads the run where it is: only a change copies it.
+    #[test]
+    #[ignore = "reviewer: a read (len, li[i], x in li, count, li[:]) copies a run a reply holds (make_mut on every op)"]
+    fn a_read_does_not_copy_a_run_a_reply_holds() {
+        #[cfg(target_endian = "little")]
+        {
+            let n = BULK_MIN / 8 + 1;
+            let mut l = Items::from_seq(Datum::Ints((0..n as i64).collect())).unwrap();
+            items_op(&mut l, ListOp::ToVec, true).unwrap().unwrap();
+            let Some(SharedValue::Ints(held)) = super::super::take_shared_value() else {
+                panic!("the run was not shared");
+            };
+            for op in [
+                ListOp::Len,
+                ListOp::Get(-1),
+                ListOp::Contains(Datum::Int(5.into())),
+                ListOp::Count(Datum::Int(5.into())),
+                ListOp::ToVec,
+            ] {
+                items_op(&mut l, op.clone(), true).unwrap().unwrap();
+                let _ = super::super::take_shared_value();
+                assert!(
+                    matches!(&l, Items::Ints(v) if Arc::ptr_eq(v, &held)),
+                    "{op:?} copied the run"
+                );
+            }
+        }
+    }
+
     #[test]
     fn lists_of_one_kind_stay_packed_and_mixed_ones_become_trees() {
         let mut l = Items::from_vec(vec![]);
