@@ -20,6 +20,7 @@ mod pyproto;
 mod pyproto_server;
 mod python_map;
 mod remote;
+mod review_pyproto;
 mod shm;
 mod start;
 mod subprocess;

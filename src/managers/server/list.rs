@@ -221,8 +221,15 @@ pub(super) fn items_op(items: &mut Items, op: ListOp, resizable: bool) -> CallRe
         }
     }
     match items {
-        Items::Ints(v) => list_op(Arc::make_mut(v), op, resizable),
-        Items::Floats(v) => list_op(Arc::make_mut(v), op, resizable),
+        // A read leaves a shared run where it is; a change copies it first.
+        Items::Ints(v) => match read_op(v, op) {
+            Ok(r) => r,
+            Err(op) => list_op(Arc::make_mut(v), op, resizable),
+        },
+        Items::Floats(v) => match read_op(v, op) {
+            Ok(r) => r,
+            Err(op) => list_op(Arc::make_mut(v), op, resizable),
+        },
         Items::Tree(v) => list_op(v, op, resizable),
     }
 }
@@ -345,23 +352,14 @@ fn copy_of<T: Clone>(l: &[T]) -> Vec<T> {
     v
 }
 
-fn list_op<T: Elem>(l: &mut Vec<T>, op: ListOp, resizable: bool) -> CallResult {
-    let fixed = |what: &str| {
-        err(RemoteError::Invalid(format!(
-            "an Array has a fixed length; it refuses a {what}"
-        )))
-    };
-    match op {
+/// `op` if it only reads the list: its result, from the elements where
+/// they lie (a run a reply still holds is not copied for a read);
+/// `Err(op)` for a change.
+fn read_op<T: Elem>(l: &[T], op: ListOp) -> Result<CallResult, ListOp> {
+    Ok(match op {
         ListOp::Len => ok(l.len()),
         ListOp::Get(i) => match index(i, l.len()) {
             Ok(i) => ok(l[i].datum()),
-            Err(e) => err(e),
-        },
-        ListOp::Set(i, d) => match index(i, l.len()) {
-            Ok(i) => {
-                l[i] = take!(T::take(d));
-                ok(())
-            }
             Err(e) => err(e),
         },
         ListOp::GetSlice(s) => match slice_indices(s, l.len()) {
@@ -375,7 +373,7 @@ fn list_op<T: Elem>(l: &mut Vec<T>, op: ListOp, resizable: bool) -> CallResult {
             // Python: index(x, start, stop) searches l[start:stop].
             let (start, stop, _) = match adjust(Slice { step: Some(1), ..s }, l.len()) {
                 Ok(v) => v,
-                Err(e) => return err(e),
+                Err(e) => return Ok(err(e)),
             };
             let (start, stop) = (start as usize, (stop.max(start)) as usize);
             match l[start..stop].iter().position(|x| x.is(&d)) {
@@ -383,6 +381,36 @@ fn list_op<T: Elem>(l: &mut Vec<T>, op: ListOp, resizable: bool) -> CallResult {
                 None => err(not_in_list(&d)),
             }
         }
+        op => return Err(op),
+    })
+}
+
+fn list_op<T: Elem>(l: &mut Vec<T>, op: ListOp, resizable: bool) -> CallResult {
+    let op = match read_op(l, op) {
+        Ok(r) => return r,
+        Err(op) => op,
+    };
+    let fixed = |what: &str| {
+        err(RemoteError::Invalid(format!(
+            "an Array has a fixed length; it refuses a {what}"
+        )))
+    };
+    match op {
+        // Answered by `read_op` above.
+        op @ (ListOp::Len
+        | ListOp::Get(_)
+        | ListOp::GetSlice(_)
+        | ListOp::ToVec
+        | ListOp::Contains(_)
+        | ListOp::Count(_)
+        | ListOp::Index(..)) => err(RemoteError::Invalid(format!("{op:?} reads only"))),
+        ListOp::Set(i, d) => match index(i, l.len()) {
+            Ok(i) => {
+                l[i] = take!(T::take(d));
+                ok(())
+            }
+            Err(e) => err(e),
+        },
         ListOp::Reverse => {
             l.reverse();
             ok(())
@@ -611,165 +639,4 @@ mod tests {
 
 /// Packed storage answers every list method as the tree storage does.
 #[cfg(test)]
-mod packed_tests {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn value() -> impl Strategy<Value = Datum> {
-        prop_oneof![
-            4 => (-3i64..3).prop_map(|i| Datum::Int(i.into())),
-            1 => Just(Datum::Int(i128::MAX)),
-            2 => prop_oneof![Just(-0.0f64), Just(0.0), Just(1.5), Just(f64::NAN)]
-                .prop_map(|f| Datum::Float(F64(f))),
-            1 => Just(Datum::Str("s".into())),
-        ]
-    }
-
-    fn seq() -> impl Strategy<Value = Datum> {
-        prop_oneof![
-            prop::collection::vec(-3i64..3, 0..5).prop_map(Datum::Ints),
-            prop::collection::vec(-2.0f64..2.0, 0..5)
-                .prop_map(|v| Datum::Floats(v.into_iter().map(F64).collect())),
-            prop::collection::vec(any::<u8>(), 0..3).prop_map(Datum::Bytes),
-            prop::collection::vec(value(), 0..4).prop_map(Datum::Seq),
-        ]
-    }
-
-    fn slice() -> impl Strategy<Value = Slice> {
-        (
-            prop::option::of(-6i64..6),
-            prop::option::of(-6i64..6),
-            prop::option::of(prop_oneof![Just(1i64), Just(-1), Just(2)]),
-        )
-            .prop_map(|(start, stop, step)| Slice { start, stop, step })
-    }
-
-    fn op() -> impl Strategy<Value = ListOp> {
-        prop_oneof![
-            4 => value().prop_map(ListOp::Append),
-            3 => seq().prop_map(ListOp::Extend),
-            1 => (-5i64..5, value()).prop_map(|(i, d)| ListOp::Insert(i, d)),
-            1 => prop::option::of(-4i64..4).prop_map(ListOp::Pop),
-            1 => value().prop_map(ListOp::Remove),
-            1 => value().prop_map(|d| ListOp::Index(d, Slice::default())),
-            1 => value().prop_map(ListOp::Count),
-            1 => value().prop_map(ListOp::Contains),
-            1 => any::<bool>().prop_map(|reverse| ListOp::Sort { reverse }),
-            1 => Just(ListOp::Reverse),
-            1 => (-4i64..4).prop_map(ListOp::Get),
-            1 => (-4i64..4, value()).prop_map(|(i, d)| ListOp::Set(i, d)),
-            1 => (-4i64..4).prop_map(ListOp::Del),
-            1 => slice().prop_map(ListOp::GetSlice),
-            1 => slice().prop_map(ListOp::DelSlice),
-            1 => (slice(), prop::collection::vec(value(), 0..3))
-                .prop_map(|(s, v)| ListOp::SetSlice(s, v)),
-            1 => Just(ListOp::ToVec),
-            1 => Just(ListOp::Len),
-        ]
-    }
-
-    /// A reply with any sequence written as its elements, one node each.
-    fn plain(r: Result<Reply, RemoteError>) -> Result<Reply, RemoteError> {
-        r.map(|r| match r {
-            Reply::Datum(d @ (Datum::Ints(_) | Datum::Floats(_) | Datum::Bytes(_))) => {
-                Reply::Seq(d.into_items().unwrap())
-            }
-            r => r,
-        })
-    }
-
-    fn contents(items: &Items) -> Vec<Datum> {
-        match items {
-            Items::Ints(v) => v.iter().map(Elem::datum).collect(),
-            Items::Floats(v) => v.iter().map(Elem::datum).collect(),
-            Items::Tree(v) => v.clone(),
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn packed_lists_answer_as_tree_lists(
-            start in seq(),
-            ops in prop::collection::vec(op(), 1..12),
-            resizable in any::<bool>(),
-        ) {
-            let mut packed = Items::from_seq(start.clone()).unwrap();
-            let mut tree = start.into_items().unwrap();
-            for op in ops {
-                let want = plain(list_op(&mut tree, op.clone(), resizable).unwrap());
-                let got = plain(items_op(&mut packed, op.clone(), resizable).unwrap());
-                prop_assert_eq!(&got, &want, "{:?}", op);
-                prop_assert_eq!(contents(&packed), tree.clone(), "after {:?}", op);
-            }
-        }
-    }
-
-    /// `li[:]` of a large packed list replies the skeleton and hands the
-    /// run itself to the reply's writer; a change made before the reply is
-    /// written copies the run first, so the reply holds the list as it was
-    /// when it was read; on the wire it is the reply a copy would make.
-    #[test]
-    fn a_large_run_is_shared_with_its_copy_and_copied_on_change() {
-        #[cfg(target_endian = "little")]
-        for floats in [false, true] {
-            let n = BULK_MIN / 8 + 1;
-            let start = if floats {
-                Datum::Floats((0..n).map(|i| F64(i as f64 / 4.0)).collect())
-            } else {
-                Datum::Ints((0..n as i64).map(|i| i * -3).collect())
-            };
-            let mut l = Items::from_seq(start.clone()).unwrap();
-            let r = items_op(&mut l, ListOp::ToVec, true).unwrap();
-            assert_eq!(r, Ok(Reply::Datum(Datum::Bytes(Vec::new()))));
-            let shared = super::super::take_shared_value().expect("the run was shared");
-            let (kind, tail) = shared.bulk().unwrap();
-            // A change now: the list changes, the shared run does not.
-            items_op(&mut l, ListOp::Reverse, true).unwrap().unwrap();
-            items_op(&mut l, ListOp::Set(0, Datum::Float(F64(7.0))), true)
-                .unwrap()
-                .unwrap();
-            let parts = crate::managers::protocol::parts_with(&r, kind, tail).unwrap();
-            let whole = postcard::to_stdvec(&Ok::<Reply, RemoteError>(Reply::Datum(start.clone())))
-                .unwrap();
-            assert_eq!([&parts.head[..], parts.tail].concat(), whole);
-            assert_ne!(contents(&l), start.clone().into_items().unwrap());
-        }
-        // A small list is copied into its reply, nothing shared.
-        let mut l = Items::from_seq(Datum::Ints(vec![1, 2])).unwrap();
-        assert_eq!(
-            items_op(&mut l, ListOp::ToVec, true).unwrap(),
-            Ok(Reply::Datum(Datum::Ints(vec![1, 2])))
-        );
-        assert!(super::super::take_shared_value().is_none());
-    }
-
-    #[test]
-    fn lists_of_one_kind_stay_packed_and_mixed_ones_become_trees() {
-        let mut l = Items::from_vec(vec![]);
-        items_op(&mut l, ListOp::Append(Datum::Int(1)), true)
-            .unwrap()
-            .unwrap();
-        items_op(&mut l, ListOp::Extend(Datum::Ints(vec![2, 3])), true)
-            .unwrap()
-            .unwrap();
-        items_op(&mut l, ListOp::Sort { reverse: true }, true)
-            .unwrap()
-            .unwrap();
-        assert!(matches!(l, Items::Ints(ref v) if **v == [3, 2, 1]), "{l:?}");
-        assert_eq!(
-            items_op(&mut l, ListOp::ToVec, true).unwrap(),
-            Ok(Reply::Datum(Datum::Ints(vec![3, 2, 1])))
-        );
-        items_op(&mut l, ListOp::Append(Datum::Str("x".into())), true)
-            .unwrap()
-            .unwrap();
-        assert!(matches!(l, Items::Tree(ref v) if v.len() == 4), "{l:?}");
-        let mut f = Items::from_vec(vec![Datum::Float(F64(0.5))]);
-        assert!(matches!(f, Items::Floats(_)));
-        items_op(&mut f, ListOp::Append(Datum::Int(1)), true)
-            .unwrap()
-            .unwrap();
-        assert!(matches!(f, Items::Tree(ref v) if v.len() == 2), "{f:?}");
-    }
-}
+mod packed_tests;

@@ -260,6 +260,22 @@ fn call_raw(
     kwds: Vec<(Value, Value)>,
     within: Option<Duration>,
 ) -> Result<Reply> {
+    interpret(exchange(c, id, method, args, kwds, within)?)
+}
+
+/// Sends a request and reads its reply frame whole, unpickled. `Ok` is
+/// the only outcome after which the connection is still in step: on any
+/// error (a reply that never came, one over the size limit whose body
+/// was left unread, a transport failure, a pickle that could not be read)
+/// it must be closed.
+fn exchange(
+    c: &mut PyConnection<Stream>,
+    id: Value,
+    method: &str,
+    args: Vec<Value>,
+    kwds: Vec<(Value, Value)>,
+    within: Option<Duration>,
+) -> Result<Value> {
     let req = Value::Tuple(vec![
         id,
         Value::str(method),
@@ -292,6 +308,11 @@ fn call_raw(
             }
         }
     };
+    Ok(reply)
+}
+
+/// A reply, read whole: its value, or the server's exception.
+fn interpret(reply: Value) -> Result<Reply> {
     let Value::Tuple(mut kr) = reply else {
         return Err(Error::Decode("reply is not a (kind, result) tuple".into()));
     };
@@ -632,7 +653,7 @@ impl PyProxy {
         };
         let mut c = self.take_conn()?;
         let kwds = kwds.into_iter().map(|(k, v)| (Value::str(k), v)).collect();
-        let r = call_raw(
+        let r = exchange(
             &mut c,
             Value::str(&self.token.id),
             method,
@@ -640,24 +661,16 @@ impl PyProxy {
             kwds,
             within,
         );
-        // After a transport failure, a reply that never came or a reply
-        // that could not be read, the connection is out of step: close it.
-        let keep = match &r {
-            Ok(_) => true,
-            Err(e) => !matches!(
-                e,
-                Error::ManagerGone { .. }
-                    | Error::ManagerUnreachable { .. }
-                    | Error::ManagerNoReply { .. }
-                    | Error::Decode(_)
-                    | Error::Io { .. }
-            ),
-        };
-        if keep {
+        // Only a reply read whole leaves the connection in step. After a
+        // transport failure, a reply that never came, or one that was not
+        // read whole (over the size limit: its body is still in the
+        // stream, and the next call would take it for its own reply), the
+        // connection is closed.
+        if r.is_ok() {
             let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
             conns.push((std::process::id(), std::thread::current().id(), c));
         }
-        r
+        interpret(r?)
     }
 
     /// [`call_reply`](Self::call_reply) for a method that returns a value.
