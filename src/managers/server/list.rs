@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::managers::datum::{Datum, F64};
+use crate::managers::datum::{Datum, DECODE_FACTOR, DECODE_FLOOR, F64};
 use crate::managers::protocol::Reply;
 use crate::managers::protocol::{ListOp, RemoteError, Slice, BULK_MIN};
 
@@ -183,9 +183,31 @@ pub(super) fn items_op(items: &mut Items, op: ListOp, resizable: bool) -> CallRe
                 "an Array has a fixed length; it refuses a method that changes the length".into(),
             ));
         }
+        let from_bytes = match &d {
+            Datum::Bytes(b) => Some(b.len()),
+            _ => None,
+        };
         let Some(more) = Items::from_seq(d) else {
             return err(RemoteError::Invalid("extend needs a sequence".into()));
         };
+        if let Some(n) = from_bytes {
+            // A byte string becomes one integer per byte: 8 bytes each in a
+            // packed list, one 32-byte node each in any other. The request
+            // cost its sender `n` bytes, so what it may make the server take
+            // is bounded as a decoded frame's is (see DECODE_FACTOR).
+            let packed = items.len() == 0 || matches!(items, Items::Ints(_));
+            let node = std::mem::size_of::<Datum>();
+            let bound = n.saturating_mul(DECODE_FACTOR).max(DECODE_FLOOR);
+            if !packed && n.saturating_mul(node) > bound {
+                return err(RemoteError::Invalid(format!(
+                    "li.extend(bytes) of {n} bytes on a list that holds other values than \
+                     integers would take {} bytes of server memory (at most {bound} for one \
+                     request); extend in parts of at most {} bytes; the list is unchanged",
+                    n as u128 * node as u128,
+                    DECODE_FLOOR / node
+                )));
+            }
+        }
         items.append(more);
         return ok(());
     }

@@ -194,9 +194,7 @@ fn lists_of_one_kind_stay_packed_and_mixed_ones_become_trees() {
 /// take (`8 n`, or [`DECODE_FLOOR`]): the "57 MiB frame, 1.8 GiB of server
 /// memory" that bound was made against, by another road.
 #[test]
-#[ignore = "reviewer: extend(bytes) on a tree (or float) list takes 32 bytes per byte sent, past DECODE_FACTOR"]
 fn extend_with_bytes_stays_within_the_decode_bound() {
-    use crate::managers::datum::{DECODE_FACTOR, DECODE_FLOOR};
     let n = 4 << 20;
     let mut l = Items::from_vec(vec![Datum::Str("x".into())]);
     let r = items_op(&mut l, ListOp::Extend(Datum::Bytes(vec![7; n])), true).unwrap();
@@ -210,4 +208,34 @@ fn extend_with_bytes_stays_within_the_decode_bound() {
         r.is_err() || taken <= bound,
         "a request of {n} bytes made the list take {taken} bytes (bound {bound})"
     );
+}
+
+/// The refusal above loses nothing and says how to do it instead: the list
+/// keeps its one value, and a part of the size the message names goes in.
+#[test]
+fn extend_with_too_many_bytes_is_refused_whole_and_a_part_goes_in() {
+    let node = std::mem::size_of::<Datum>();
+    let mut l = Items::from_vec(vec![Datum::Str("x".into())]);
+    let r = items_op(&mut l, ListOp::Extend(Datum::Bytes(vec![7; 4 << 20])), true).unwrap();
+    let e = r.expect_err("4 MiB of bytes into a list of strings is refused");
+    let part = DECODE_FLOOR / node;
+    let RemoteError::Invalid(msg) = e else {
+        panic!("refused as Invalid, got {e:?}")
+    };
+    assert!(msg.contains(&format!("at most {part} bytes")), "{msg}");
+    assert_eq!(l.len(), 1, "the refused extend left the list as it was");
+    items_op(&mut l, ListOp::Extend(Datum::Bytes(vec![7; part])), true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(l.len(), 1 + part);
+    // A packed list of integers takes 8 bytes a byte: no limit but the frame's.
+    let mut ints = Items::from_vec(vec![Datum::Int(1)]);
+    items_op(
+        &mut ints,
+        ListOp::Extend(Datum::Bytes(vec![7; 4 << 20])),
+        true,
+    )
+    .unwrap()
+    .unwrap();
+    assert!(matches!(ints, Items::Ints(ref v) if v.len() == 1 + (4 << 20)));
 }
