@@ -771,7 +771,7 @@ mod sealed {
 
 use handle::Handle;
 pub(crate) use handle::{
-    unexpected, want, want_bool, want_maybe, want_pairs, want_seq, want_size, want_unit,
+    unexpected, want, want_bool, want_maybe, want_pairs, want_seq, want_size, want_unit, want_vec,
 };
 
 // Above `start`: the context makes a `Manager`, so its constructor lives here.

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::managers::datum::{seq_to_datum, to_datum, Datum};
 use crate::managers::protocol::{ListOp, Method, Reply, Slice};
-use crate::managers::{want, want_bool, want_seq, want_size, want_unit, Handle};
+use crate::managers::{want, want_bool, want_seq, want_size, want_unit, want_vec, Handle};
 
 /// A Python slice from a Rust range of (possibly negative) indices:
 /// `-3..` is `[-3:]`, `..=-1` is `[:]`, `1..4` is `[1:4]`.
@@ -364,8 +364,11 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     ///
     /// # Errors
     /// [`Error::Decode`](crate::Error::Decode) if an item is not a `T`; [`Error::ManagerGone`](crate::Error::ManagerGone).
-    pub fn to_vec(&self) -> Result<Vec<T>> {
-        want_seq(self.op(ListOp::ToVec)?)
+    pub fn to_vec(&self) -> Result<Vec<T>>
+    where
+        T: 'static,
+    {
+        want_vec(self.op(ListOp::ToVec)?)
     }
 
     /// The list as Python would print it (`[1, 'a']`), rendered from the
@@ -475,8 +478,11 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     ///
     /// # Errors
     /// [`Error::ManagerGone`](crate::Error::ManagerGone) if the server has gone.
-    pub fn to_vec(&self) -> Result<Vec<T>> {
-        want_seq(self.op(ListOp::ToVec)?)
+    pub fn to_vec(&self) -> Result<Vec<T>>
+    where
+        T: 'static,
+    {
+        want_vec(self.op(ListOp::ToVec)?)
     }
 }
 
