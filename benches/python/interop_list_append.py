@@ -13,11 +13,26 @@ Usage:
   python3 interop_list_append.py 0 --serve KEY            serve a SyncManager on a free port
                                                           (prints the port) until shut down
 Prints the seconds OPS appends took (the proxy's connection opened before timing).
+
+Where this process may run on two CPUs or more, every client runs on the
+first of them and every server on the second (forklore's bench pins its
+servers' threads the same way): on a 2-vCPU machine the cost of a round trip
+otherwise depends on where the scheduler happens to put each side.
 """
 import multiprocessing as mp
+import os
 import sys
 import time
 from multiprocessing.managers import ListProxy, SyncManager, Token
+
+
+ALLOWED = sorted(os.sched_getaffinity(0))
+
+
+def pin(which):
+    """Run this process on CPU ALLOWED[which] (0: clients, 1: servers)."""
+    if len(ALLOWED) >= 2:
+        os.sched_setaffinity(0, {ALLOWED[which]})
 
 
 def timed(li, ops):
@@ -63,7 +78,9 @@ def main():
     mode = sys.argv[2] if len(sys.argv) > 2 else None
     if mode is None:
         m = SyncManager(address=('127.0.0.1', 0), authkey=b'bench', ctx=mp.get_context('fork'))
+        pin(1)  # the forked server inherits it
         m.start()
+        pin(0)
         li = m.list()
         elapsed = timed(li, ops)
         assert len(li) == ops + 1
@@ -71,10 +88,12 @@ def main():
     elif mode == '--serve':
         m = SyncManager(address=('127.0.0.1', 0), authkey=sys.argv[3].encode())
         s = m.get_server()
+        pin(1)
         print(s.address[1], flush=True)
         s.serve_forever()
         return
     elif mode == '--pair':
+        pin(0)
         port, floor, key = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5].encode()
         m = SyncManager(address=('127.0.0.1', port), authkey=key)
         m.connect()
@@ -84,6 +103,7 @@ def main():
         print(ta, tb)
         return
     else:
+        pin(0)
         port, key = int(sys.argv[3]), sys.argv[4].encode()
         if mode == '--connect':
             m = SyncManager(address=('127.0.0.1', port), authkey=key)

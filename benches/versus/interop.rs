@@ -19,6 +19,14 @@
 //!
 //! `interop.rust_client_forklore_server`: forklore's client on forklore's
 //! CPython-protocol server, both in this process's run (no Python).
+//!
+//! Where the bench may run on two CPUs or more, every row here runs its
+//! clients on the first of them and its servers on the second (threads of
+//! this process through [`on_cpu`], Python processes through the script's
+//! `pin`): on a 2-vCPU machine a round trip costs between about 10 and
+//! 85 µs depending on where the scheduler puts the two sides, which
+//! changes from one process to the next by more than the differences these
+//! rows measure.
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
@@ -43,13 +51,68 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/python/interop_list_append.py")
 }
 
-/// A forklore CPython-protocol server on a free port, started on first use.
+/// Which CPU [`on_cpu`] picks: the clients' or the servers'.
+#[derive(Clone, Copy)]
+enum Side {
+    Client = 0,
+    Server = 1,
+}
+
+/// The CPUs this process may run on, in order.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: `cpu_set_t` is plain data (a bit array), for which all zeros
+    // is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable `cpu_set_t` of the size passed;
+    // pid 0 is the calling thread.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } != 0 {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `c` is below `CPU_SETSIZE`, the set's size in bits.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+/// Run `f` on a thread of its own that runs on `side`'s CPU (see the
+/// module's notes; unpinned where fewer than two CPUs are allowed).
+/// Threads that `f` starts inherit the pin.
+fn on_cpu<R: Send>(side: Side, f: impl FnOnce() -> R + Send) -> R {
+    let cpus = allowed_cpus();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            if cpus.len() >= 2 {
+                // SAFETY: as in `allowed_cpus`.
+                let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+                // SAFETY: the CPU number is one the kernel listed, so below
+                // `CPU_SETSIZE`; `set` is a valid `cpu_set_t`.
+                unsafe { libc::CPU_SET(cpus[side as usize], &mut set) };
+                // SAFETY: `set` is a valid `cpu_set_t` of the size passed;
+                // pid 0 is the calling thread.
+                let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+                assert_eq!(
+                    r,
+                    0,
+                    "sched_setaffinity: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+            f()
+        })
+        .join()
+        .expect("the pinned thread does not panic")
+    })
+}
+
+/// A forklore CPython-protocol server on a free port, started on first use
+/// (on the servers' CPU).
 fn lazy_forklore_server() -> impl FnMut() -> u16 {
     let mut port = None;
     move || {
         *port.get_or_insert_with(|| {
-            let (addr, _stop, _thread) =
-                spawn(&PyAddress::Tcp("127.0.0.1".into(), 0), KEY.as_bytes(), &[]).unwrap();
+            let (addr, _stop, _thread) = on_cpu(Side::Server, || {
+                spawn(&PyAddress::Tcp("127.0.0.1".into(), 0), KEY.as_bytes(), &[]).unwrap()
+            });
             match addr {
                 PyAddress::Tcp(_, p) => p,
                 PyAddress::Unix(_) => unreachable!("bound on TCP"),
@@ -73,7 +136,9 @@ fn lazy_fixed_reply_server() -> impl FnMut() -> u16 {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             let p = l.local_addr().unwrap().port();
             let reply = encode(&Value::Tuple(vec![Value::str("#RETURN"), Value::None])).unwrap();
-            std::thread::spawn(move || {
+            // The accept thread starts on the servers' CPU; its connection
+            // threads inherit it.
+            let accept = move || {
                 for s in l.incoming().flatten() {
                     let _ = s.set_nodelay(true);
                     keepalive(&s);
@@ -93,7 +158,8 @@ fn lazy_fixed_reply_server() -> impl FnMut() -> u16 {
                         }
                     });
                 }
-            });
+            };
+            on_cpu(Side::Server, || std::thread::spawn(accept));
             p
         })
     }
@@ -242,15 +308,7 @@ pub fn rust_client_list_append() -> Spec<'static> {
             });
             let m = PyManager::connect(PyAddress::Tcp("127.0.0.1".into(), s.port), KEY.as_bytes())
                 .unwrap();
-            let li = m.list::<u64>(&[]).unwrap();
-            li.append(0).unwrap();
-            let t = Instant::now();
-            for i in 0..ops as u64 {
-                li.append(i).unwrap();
-            }
-            let d = t.elapsed();
-            assert_eq!(li.len().unwrap(), ops + 1);
-            d
+            on_cpu(Side::Client, || rust_client_appends(&m, ops))
         }),
         floor: None,
         python: Some(("interop_list_append.py", vec![])),
@@ -272,17 +330,23 @@ pub fn rust_client_forklore_server() -> Spec<'static> {
             let port = server();
             let m = PyManager::connect(PyAddress::Tcp("127.0.0.1".into(), port), KEY.as_bytes())
                 .unwrap();
-            let li = m.list::<u64>(&[]).unwrap();
-            li.append(0).unwrap();
-            let t = Instant::now();
-            for i in 0..ops as u64 {
-                li.append(i).unwrap();
-            }
-            let d = t.elapsed();
-            assert_eq!(li.len().unwrap(), ops + 1);
-            d
+            on_cpu(Side::Client, || rust_client_appends(&m, ops))
         }),
         floor: None,
         python: None,
     }
+}
+
+/// `ops` appends by forklore's [`PyManager`] client to a new list (one
+/// untimed first): the time they took.
+fn rust_client_appends(m: &PyManager, ops: usize) -> Duration {
+    let li = m.list::<u64>(&[]).unwrap();
+    li.append(0).unwrap();
+    let t = Instant::now();
+    for i in 0..ops as u64 {
+        li.append(i).unwrap();
+    }
+    let d = t.elapsed();
+    assert_eq!(li.len().unwrap(), ops + 1);
+    d
 }
