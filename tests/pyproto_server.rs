@@ -14,14 +14,14 @@ use forklore::Error;
 use crate::cpython::{pythons, CpythonServer, DIR};
 
 /// A `forklore-manager serve` child on a free port; killed and reaped on drop.
-struct Server {
-    child: Child,
-    port: u16,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
     out: BufReader<std::process::ChildStdout>,
 }
 
 impl Server {
-    fn start(key: &str, extra: &[&str]) -> Server {
+    pub(crate) fn start(key: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(crate::common::exe("forklore-manager"))
             .args([
                 "serve",
@@ -47,11 +47,11 @@ impl Server {
             .unwrap_or_else(|| panic!("server printed {line:?}"));
         Server { child, port, out }
     }
-    fn addr(&self) -> PyAddress {
+    pub(crate) fn addr(&self) -> PyAddress {
         PyAddress::Tcp("127.0.0.1".into(), self.port)
     }
     /// Waits for the server to exit; its status and the rest of its output.
-    fn wait(mut self) -> (std::process::ExitStatus, String) {
+    pub(crate) fn wait(mut self) -> (std::process::ExitStatus, String) {
         let status = self.child.wait().unwrap();
         let mut rest = String::new();
         self.out.read_to_string(&mut rest).unwrap();

@@ -9,6 +9,7 @@ mod cpython;
 #[path = "fixtures/pattern.rs"]
 mod pattern;
 
+mod dialects;
 mod edge;
 mod executor;
 mod layering;

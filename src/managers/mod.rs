@@ -773,6 +773,7 @@ use handle::Handle;
 pub(crate) use handle::{
     unexpected, want, want_bool, want_maybe, want_pairs, want_seq, want_size, want_unit, want_vec,
 };
+pub(crate) use server::hosted::Hosted;
 
 // Above `start`: the context makes a `Manager`, so its constructor lives here.
 impl crate::start::Context {

@@ -9,11 +9,13 @@
 //! owner's end of the "owner alive" pipe have gone.
 
 mod dict;
+pub(crate) mod hosted;
 mod list;
 mod locks;
 mod objects;
 mod procs;
 mod queue;
+mod shared_reply;
 mod wait;
 
 use std::collections::HashMap;
@@ -27,6 +29,8 @@ use super::protocol::{ObjId, Received, RemoteError, Reply, Request, Response};
 use crate::connection::{answer_challenge, deliver_challenge, Connection};
 use crate::error::Error;
 use objects::Object;
+use shared_reply::take_shared_value;
+pub(super) use shared_reply::{share_reply_value, SharedValue};
 pub(crate) use wait::ConnId;
 use wait::{Caller, ClientGone, Ctx};
 
@@ -63,9 +67,20 @@ pub(super) struct Server {
     /// object whose count reaches zero lives on while a stored value
     /// refers to it, and the server traces references (see `collect`).
     nested: std::sync::atomic::AtomicBool,
-    /// Whether `Request::Shutdown` ends the process. Only the in-process
-    /// fuzz test sets it to false: it must not end the test binary.
-    exit_on_shutdown: bool,
+    /// What `Request::Shutdown` does: end this process (the forked
+    /// server), or something else where the server lives in another
+    /// program's process (see [`hosted`]).
+    on_shutdown: OnShutdown,
+}
+
+/// What a client's `shutdown` does to the server.
+pub(super) enum OnShutdown {
+    /// End the process: the server forked by `Manager::start`.
+    Exit,
+    /// Call this, then close the connection: a server hosted in another
+    /// program (the call stops that program's server); or nothing at all
+    /// (the in-process fuzz test, which must not end the test binary).
+    Call(Box<dyn Fn() + Send + Sync>),
 }
 
 /// One line of the server's log, through the `log` facade (target
@@ -208,7 +223,7 @@ impl Server {
             parked: Mutex::new(HashMap::new()),
             panics: AtomicU64::new(0),
             nested: std::sync::atomic::AtomicBool::new(false),
-            exit_on_shutdown: true,
+            on_shutdown: OnShutdown::Exit,
         }
     }
 
@@ -426,58 +441,14 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
             Next::Gone => return Some("the client vanished during a blocking call".into()),
             Next::Shutdown => {
                 let _ = conn.send(&Ok::<Reply, RemoteError>(Reply::Unit));
-                if server.exit_on_shutdown {
-                    server.exit(0);
+                match &server.on_shutdown {
+                    OnShutdown::Exit => server.exit(0),
+                    OnShutdown::Call(stop) => stop(),
                 }
-                return Some("shutdown asked of an in-process test server".into());
+                return Some("a client asked the server to shut down".into());
             }
         }
     }
-}
-
-/// A bulk value that an object stores shared and hands to its reply
-/// (see [`share_reply_value`]).
-pub(super) enum SharedValue {
-    /// A dict's value.
-    Datum(Arc<super::datum::Datum>),
-    /// A packed list of integers (`li[:]`).
-    Ints(Arc<Vec<i64>>),
-    /// A packed list of floats.
-    Floats(Arc<Vec<super::datum::F64>>),
-}
-
-impl SharedValue {
-    /// The value's kind and wire image, borrowed.
-    fn bulk(&self) -> Option<(super::datum::BulkKind, &[u8])> {
-        use super::datum::Datum;
-        match self {
-            SharedValue::Datum(d) => d.bulk(),
-            // A run's image is its memory (on a little-endian target).
-            SharedValue::Ints(v) => Datum::run_bulk_ints(v),
-            SharedValue::Floats(v) => Datum::run_bulk_floats(v),
-        }
-    }
-}
-
-thread_local! {
-    /// The value of the reply being made on this thread, when the object
-    /// shares it instead of copying it (see [`share_reply_value`]).
-    static SHARED_VALUE: std::cell::RefCell<Option<SharedValue>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Hand `value`, a bulk value that an object stores shared, to the reply
-/// being made on this thread: the object's method returns the reply's
-/// skeleton (`Reply::Datum` or `Reply::Maybe(Some)` of the empty byte
-/// string) and [`send_reply`] writes `value` in its place, after the
-/// object's lock is released, without copying it.
-pub(super) fn share_reply_value(value: SharedValue) {
-    SHARED_VALUE.with(|s| *s.borrow_mut() = Some(value));
-}
-
-/// Take the shared value of this thread's reply (clears it).
-fn take_shared_value() -> Option<SharedValue> {
-    SHARED_VALUE.with(|s| s.borrow_mut().take())
 }
 
 /// Send `r`; a reply too big for the client to receive is replaced by a

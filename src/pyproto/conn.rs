@@ -94,6 +94,12 @@ impl<S: Read + Write> PyConnection<S> {
         &self.stream
     }
 
+    /// The stream, with whatever the peer sent after the last message read
+    /// still unread in it (a `PyConnection` reads no further ahead).
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+
     /// Sets the largest payload [`recv_bytes`](Self::recv_bytes) accepts.
     pub fn set_max_message_size(&mut self, max: usize) {
         self.max_message = max;

@@ -14,6 +14,13 @@
 //! It prints `serving on HOST:PORT` once listening, and exits 0 on SIGTERM,
 //! SIGINT or a client's `shutdown`.
 //!
+//! The same port serves forklore's own
+//! [`Manager::connect`](forklore::managers::Manager::connect) clients (told
+//! apart by their first request; see `forklore::pyproto::server`). Their
+//! objects are kept apart from the CPython clients' objects, and the names
+//! given with `--queue` and `--object` are CPython's; a Rust program that
+//! shares objects with Python programs uses `forklore::pyproto::PyManager`.
+//!
 //! Every TCP connection runs keepalive (probes after 2 s of silence, three
 //! a second apart, `forklore::managers::tcp`): a client whose host vanishes
 //! is dropped within about 5 s, even while the server waits on its behalf

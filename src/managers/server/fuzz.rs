@@ -122,7 +122,7 @@ fn server() -> Arc<Server> {
         parked: Mutex::new(HashMap::new()),
         panics: AtomicU64::new(0),
         nested: std::sync::atomic::AtomicBool::new(false),
-        exit_on_shutdown: false,
+        on_shutdown: OnShutdown::Call(Box::new(|| {})),
     })
 }
 

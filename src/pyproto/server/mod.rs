@@ -8,14 +8,25 @@
 //! ([`PyServer::register`], the `get_task_queue` of the "distributed
 //! processes" pattern).
 //!
-//! # Its own object store
-//! The objects hold Python [`Value`]s, not forklore's `Datum`s: Python's
-//! semantics (`1 == 1.0 == True` as list items and dict keys, big ints,
-//! sets, exceptions raised as `queue.Empty`/`KeyError` objects, the
-//! exposed-method lists, `#PROXY` iterators) are what its clients observe,
-//! and forklore's store is shaped around its own typed protocol. The two
-//! stores share nothing; a forklore program reaches this server's objects
-//! through [`PyManager`](super::PyManager), the same as a Python program.
+//! # Both dialects on one listener
+//! A forklore [`Manager::connect`](crate::managers::Manager::connect)
+//! client may use the same address and key: the handshake is the same in
+//! both dialects, and the first request tells them apart (a pickle starts
+//! with the byte `0x80`, forklore's first request, `Hello`, with `0x00`).
+//! The server peeks at it without reading it and hands a forklore
+//! connection to a server of forklore's own protocol that lives in this
+//! process (`managers::Hosted`); its `shutdown` stops this server too.
+//!
+//! # Two object stores
+//! The objects CPython clients use hold Python [`Value`]s, not forklore's
+//! `Datum`s: Python's semantics (`1 == 1.0 == True` as list items and dict
+//! keys, big ints, sets, exceptions raised as `queue.Empty`/`KeyError`
+//! objects, the exposed-method lists, `#PROXY` iterators) are what its
+//! clients observe, and forklore's store is shaped around its own typed
+//! protocol. The two stores share nothing: a forklore `Manager` client
+//! sees the objects forklore clients made; a Rust program that shares
+//! objects with Python programs uses [`PyManager`](super::PyManager), the
+//! same dialect as a Python program.
 //!
 //! # Nested proxies
 //! A proxy stored inside a shared object (`outer.append(inner_proxy)`)
@@ -135,6 +146,8 @@ struct State {
     stopping: AtomicBool,
     wake: OwnedFd,
     next_conn: AtomicU64,
+    /// The server of forklore's own dialect (see the module documentation).
+    native: crate::managers::Hosted,
 }
 
 impl State {
@@ -214,14 +227,24 @@ impl PyServer {
         };
         let (wake_read, wake) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe2", e))?;
-        let state = Arc::new(State {
-            store: Mutex::new(Store::default()),
-            authkey: authkey.to_vec(),
-            opts,
-            address: local.to_value(),
-            stopping: AtomicBool::new(false),
-            wake,
-            next_conn: AtomicU64::new(0),
+        let tcp = matches!(listener, Listener::Tcp(_));
+        let state = Arc::new_cyclic(|me: &std::sync::Weak<State>| {
+            let me = me.clone();
+            let stop = Box::new(move || {
+                if let Some(state) = me.upgrade() {
+                    state.stop();
+                }
+            });
+            State {
+                store: Mutex::new(Store::default()),
+                authkey: authkey.to_vec(),
+                opts,
+                address: local.to_value(),
+                stopping: AtomicBool::new(false),
+                wake,
+                next_conn: AtomicU64::new(0),
+                native: crate::managers::Hosted::new(authkey, tcp, stop),
+            }
         });
         Ok(PyServer {
             listener,
@@ -401,6 +424,25 @@ fn handle(state: &State, stream: Stream) {
     if c.server_handshake(&state.authkey, state.opts).is_err() {
         return;
     }
+    if speaks_forklore(c.get_ref()) {
+        set_read_timeout(c.get_ref(), None);
+        let (conn, peer) = match c.into_inner() {
+            Stream::Tcp(s) => {
+                let peer = s
+                    .peer_addr()
+                    .map_or_else(|_| "tcp".into(), |a| a.to_string());
+                (crate::connection::Connection::from(s), peer)
+            }
+            Stream::Unix(s) => {
+                let conn = crate::connection::Connection::from(s);
+                // Bulk values cross in few steps, as on the Manager's own server.
+                conn.widen_socket_buffers(crate::connection::BULK_SOCKET_BUFFER);
+                (conn, "unix socket".to_string())
+            }
+        };
+        state.native.serve(conn, &peer);
+        return;
+    }
     let request = match c.recv() {
         Ok(v) => v,
         Err(_) => return,
@@ -434,6 +476,33 @@ fn handle(state: &State, stream: Stream) {
     };
     let _ = c.send(&msg);
 }
+
+/// Whether the first request waiting on `s` is forklore's (see the module
+/// documentation): its frame's first byte is not a pickle's `PROTO`
+/// opcode. Peeks without reading; anything else (no request within the
+/// first-request timeout, a closed stream) is left to the pickle path,
+/// which reports it as before.
+fn speaks_forklore(s: &Stream) -> bool {
+    use nix::sys::socket::{recv, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let fd = match s {
+        Stream::Tcp(s) => s.as_raw_fd(),
+        Stream::Unix(s) => s.as_raw_fd(),
+    };
+    // The 4-byte length, then the payload's first byte.
+    let mut head = [0u8; 5];
+    let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_WAITALL;
+    loop {
+        match recv(fd, &mut head, flags) {
+            Ok(5) => return head[4] != PICKLE_PROTO,
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return false,
+        }
+    }
+}
+
+/// The opcode every pickle of protocol 2 or later starts with.
+const PICKLE_PROTO: u8 = 0x80;
 
 fn exposed_value(e: &[&str]) -> Value {
     Value::Tuple(e.iter().map(|m| Value::str(m)).collect())
