@@ -412,8 +412,8 @@ impl Connection {
     /// for the common quick reply; `yield_now` hands the CPU to the peer if
     /// both share it. A long wait costs at most [`SPIN`] of CPU.
     pub(crate) fn spin_until_readable(&mut self) {
-        // Bytes already buffered (or an error) end the wait at once.
-        if !matches!(self.poll(Duration::ZERO), Ok(false)) {
+        // Bytes already buffered end the wait at once, without a system call.
+        if self.end > self.start {
             return;
         }
         crate::sys::spin_until_readable(self, SPIN);

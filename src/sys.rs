@@ -167,15 +167,18 @@ pub(crate) fn poll_timeout(left: Option<Duration>) -> PollTimeout {
 /// poll without blocking for up to `spin`. A caller that expects an answer
 /// within microseconds keeps its CPU awake this way (waking an idle CPU can
 /// cost more than the whole exchange); a longer wait then sleeps as usual.
+///
+/// It polls first and yields between polls: an answer already there costs
+/// one system call.
 pub(crate) fn spin_until_readable(fd: &impl AsFd, spin: Duration) {
     let start = Instant::now();
     loop {
-        std::thread::yield_now();
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
         if !matches!(nix::poll::poll(&mut fds, PollTimeout::ZERO), Ok(0)) || start.elapsed() >= spin
         {
             return;
         }
+        std::thread::yield_now();
     }
 }
 
@@ -217,6 +220,61 @@ pub(crate) fn private_dir(what: &str, op: &'static str) -> Result<std::path::Pat
     })
 }
 
+/// This process's pid, mostly without a system call: it is kept in a page
+/// mapped with `MADV_WIPEONFORK`, which the kernel hands to a forked child
+/// zeroed, so a child made by any fork (forklore's, `libc::fork`, another
+/// library's) finds no pid there and asks `getpid(2)` anew. No fork hook
+/// is installed. Where the page cannot be had (a kernel before 4.14),
+/// every call asks `getpid`.
+///
+/// Async-signal-safe once called before the fork (it then only reads and
+/// writes that page and calls `getpid`).
+pub(crate) fn pid() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+    static PAGE: OnceLock<Option<usize>> = OnceLock::new();
+    let page = PAGE.get_or_init(|| {
+        // SAFETY: an anonymous private mapping at an address of the kernel's
+        // choosing touches no existing memory.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        // SAFETY: `p` is the 4096-byte mapping made above; the advice changes
+        // only what a fork does with it.
+        if unsafe { libc::madvise(p, 4096, libc::MADV_WIPEONFORK) } != 0 {
+            // SAFETY: the mapping made above, unused.
+            unsafe { libc::munmap(p, 4096) };
+            return None;
+        }
+        Some(p as usize)
+    });
+    let Some(addr) = *page else {
+        return std::process::id();
+    };
+    // SAFETY: the page is mapped for the life of the process (never
+    // unmapped), page-aligned, zero-filled at first and in every forked
+    // child, and only ever accessed through this `AtomicU32`.
+    let slot = unsafe { &*(addr as *const AtomicU32) };
+    match slot.load(Ordering::Relaxed) {
+        0 => {
+            let pid = std::process::id();
+            slot.store(pid, Ordering::Relaxed);
+            pid
+        }
+        pid => pid,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +301,30 @@ mod tests {
     fn an_unrepresentable_timeout_means_no_deadline() {
         assert_eq!(deadline(Duration::MAX), None);
         assert!(deadline(Duration::from_secs(1)).is_some());
+    }
+
+    /// The cached pid is the process's own, and a child forked by a raw
+    /// `fork(2)` (no hook of forklore's runs) reads its own pid, not the
+    /// parent's.
+    #[test]
+    fn the_cached_pid_is_fresh_in_a_child_of_a_raw_fork() {
+        assert_eq!(pid(), std::process::id());
+        assert_eq!(pid(), std::process::id());
+        // SAFETY: the child calls only `pid` (initialised above, so it
+        // reads and writes one mapped page and calls getpid), `getpid` and
+        // `_exit`: all async-signal-safe in a fork of a threaded process.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            // SAFETY: as above.
+            let own = unsafe { libc::getpid() } as u32;
+            let code = if pid() == own && pid() == own { 0 } else { 1 };
+            // SAFETY: `_exit` ends the child without running the parent's
+            // atexit handlers or destructors.
+            unsafe { libc::_exit(code) };
+        }
+        assert!(child > 0, "fork failed");
+        let status = wait_pid(Pid::from_raw(child)).unwrap();
+        assert!(status.success(), "the child saw a stale pid: {status:?}");
+        assert_eq!(pid(), std::process::id());
     }
 }

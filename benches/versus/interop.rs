@@ -189,20 +189,21 @@ fn keepalive(s: &TcpStream) {
     .unwrap();
 }
 
-/// Forklore's server's wait for the next request: poll for up to 50 µs,
-/// yielding between polls, before the blocking read sleeps.
+/// Forklore's server's wait for the next request: poll for up to 50 µs
+/// (first at once, then yielding between polls), before the blocking read
+/// sleeps.
 fn spin_readable(s: &TcpStream) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use std::os::fd::AsFd;
     let t = Instant::now();
     loop {
-        std::thread::yield_now();
         let mut fds = [PollFd::new(s.as_fd(), PollFlags::POLLIN)];
         if poll(&mut fds, PollTimeout::ZERO).unwrap_or(1) > 0
             || t.elapsed() >= Duration::from_micros(50)
         {
             return;
         }
+        std::thread::yield_now();
     }
 }
 

@@ -327,12 +327,12 @@ thread_local! {
     static CONNS: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
 }
 
-/// This process's pid, asked anew on every call (`getpid`, a cheap system
-/// call next to a round trip): a child made by a fork forklore did not
-/// make must still tell its own connections from inherited ones, and no
-/// fork hook is installed to reset a cache.
+/// This process's pid, checked on every call: a child made by a fork
+/// forklore did not make must still tell its own connections from
+/// inherited ones. [`crate::sys::pid`] keeps it where any fork wipes it,
+/// so that the check costs no system call and needs no fork hook.
 fn current_pid() -> u32 {
-    std::process::id()
+    crate::sys::pid()
 }
 
 /// Call the server on this thread's connection.

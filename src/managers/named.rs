@@ -134,11 +134,13 @@ pub(crate) fn check_destination(address: &super::Address) -> crate::Result<()> {
     if ENCODING.try_with(std::cell::Cell::get).unwrap_or(0) > 0 {
         return Ok(());
     }
+    let carried = super::datum::take_ref_addresses();
+    if carried.is_empty() {
+        // The common call, which carries no proxy: nothing to format.
+        return Ok(());
+    }
     let here = address.to_string();
-    match super::datum::take_ref_addresses()
-        .into_iter()
-        .find(|a| *a != here)
-    {
+    match carried.into_iter().find(|a| *a != here) {
         None => Ok(()),
         Some(other) => {
             sent();
