@@ -7,10 +7,12 @@ import multiprocessing as mp
 import sys
 import time
 
+from pinning import manager_on_server_cpu
+
 
 def main():
     ops = int(sys.argv[1])
-    with mp.get_context("fork").Manager() as manager:
+    with manager_on_server_cpu(mp.get_context("fork")) as manager:
         li = manager.list()
         li.append(0)
         t = time.perf_counter()

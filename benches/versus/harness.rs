@@ -8,6 +8,8 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// One measured row of the table.
@@ -39,9 +41,85 @@ pub struct Spec<'a> {
     pub unit: &'static str,
     pub ops: usize,
     pub rounds: usize,
+    /// Whether the row runs its clients on one CPU and its servers on
+    /// another (see [`on_server_cpu`]).
+    pub pinned: bool,
     pub forklore: Box<dyn FnMut(usize) -> Duration + 'a>,
     pub floor: Option<Box<dyn FnMut(usize) -> Duration + 'a>>,
     pub python: Option<(&'static str, Vec<String>)>,
+}
+
+/// Whether the row being measured is pinned (see [`on_server_cpu`]).
+static PINNED: AtomicBool = AtomicBool::new(false);
+
+/// The CPUs this process may run on, in order (its mask as started).
+pub fn allowed_cpus() -> &'static [usize] {
+    static ALLOWED: OnceLock<Vec<usize>> = OnceLock::new();
+    ALLOWED.get_or_init(|| {
+        // SAFETY: `cpu_set_t` is plain data (a bit array), for which all
+        // zeros is the empty set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a valid, writable `cpu_set_t` of the size passed;
+        // pid 0 is the calling thread.
+        if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            // SAFETY: `c` is below `CPU_SETSIZE`, the set's size in bits.
+            .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+            .collect()
+    })
+}
+
+/// The CPU for clients and the CPU for servers of a pinned row: the first
+/// two this process may use; `None` where it may use only one.
+pub fn client_and_server_cpus() -> Option<(usize, usize)> {
+    match allowed_cpus() {
+        [c, s, ..] => Some((*c, *s)),
+        _ => None,
+    }
+}
+
+/// Run the calling thread (and what it starts or forks from now on) on
+/// `cpu`, or on every allowed CPU again for `None`.
+pub fn pin_this_thread(cpu: Option<usize>) {
+    // SAFETY: as in `allowed_cpus`.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let cpus = match cpu {
+        Some(c) => vec![c],
+        None => allowed_cpus().to_vec(),
+    };
+    for c in cpus {
+        // SAFETY: every CPU number here is one the kernel listed, so below
+        // `CPU_SETSIZE`; `set` is a valid `cpu_set_t`.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: `set` is a valid `cpu_set_t` of the size passed; pid 0 is the
+    // calling thread.
+    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+    assert_eq!(
+        r,
+        0,
+        "sched_setaffinity: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Start a server (fork a manager, an echo child, a sink) with `f`: in a
+/// pinned row, on the servers' CPU, while the row's clients stay on
+/// theirs. On this 2-vCPU VM the cost of a round trip otherwise depends on
+/// where the scheduler happens to put the two sides, which changes from
+/// one process to the next by more than the differences measured. The
+/// rows' Python scripts do the same (`benches/python/pinning.py`).
+pub fn on_server_cpu<R>(f: impl FnOnce() -> R) -> R {
+    let cpus = client_and_server_cpus().filter(|_| PINNED.load(Ordering::Relaxed));
+    let Some((client, server)) = cpus else {
+        return f();
+    };
+    pin_this_thread(Some(server));
+    let r = f();
+    pin_this_thread(Some(client));
+    r
 }
 
 /// Time `ops` calls of `f`.
@@ -61,16 +139,19 @@ pub fn python_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn run_python(script: &str, ops: usize, args: &[String]) -> Option<Duration> {
+fn run_python(script: &str, ops: usize, args: &[String], pinned: bool) -> Option<Duration> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("benches/python")
         .join(script);
-    let out = Command::new("python3")
-        .arg(&path)
-        .arg(ops.to_string())
-        .args(args)
-        .output()
-        .ok()?;
+    let mut cmd = Command::new("python3");
+    cmd.arg(&path).arg(ops.to_string()).args(args);
+    // The script's `pinning` module puts its clients and its server where
+    // this row puts forklore's.
+    match client_and_server_cpus().filter(|_| pinned) {
+        Some((c, s)) => cmd.env("FORKLORE_BENCH_CPUS", format!("{c},{s}")),
+        None => cmd.env_remove("FORKLORE_BENCH_CPUS"),
+    };
+    let out = cmd.output().ok()?;
     if !out.status.success() {
         eprintln!(
             "versus: {script} failed: {}",
@@ -93,8 +174,26 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 /// Run the spec's rounds, interleaving the three measurements, and return
 /// the medians in microseconds per operation.
 pub fn measure(mut spec: Spec<'_>, python: bool) -> Row {
+    let ops = spec.ops as f64;
+    let per_op = move |d: Duration| d.as_secs_f64() * 1e6 / ops;
+    let cpus = client_and_server_cpus().filter(|_| spec.pinned);
+    if let Some((client, _)) = cpus {
+        PINNED.store(true, Ordering::Relaxed);
+        pin_this_thread(Some(client));
+    }
+    // The row's closures (and the servers they hold) are dropped before
+    // the pin is lifted: see the end of this function.
+    let row = measure_rounds(&mut spec, python, per_op);
+    drop(spec);
+    if cpus.is_some() {
+        PINNED.store(false, Ordering::Relaxed);
+        pin_this_thread(None);
+    }
+    row
+}
+
+fn measure_rounds(spec: &mut Spec<'_>, python: bool, per_op: impl Fn(Duration) -> f64) -> Row {
     let (mut fk, mut fl, mut py) = (Vec::new(), Vec::new(), Vec::new());
-    let per_op = |d: Duration| d.as_secs_f64() * 1e6 / spec.ops as f64;
     for _ in 0..spec.rounds {
         fk.push(per_op((spec.forklore)(spec.ops)));
         if let Some(floor) = spec.floor.as_mut() {
@@ -102,7 +201,7 @@ pub fn measure(mut spec: Spec<'_>, python: bool) -> Row {
         }
         if python {
             if let Some((script, args)) = &spec.python {
-                if let Some(d) = run_python(script, spec.ops, args) {
+                if let Some(d) = run_python(script, spec.ops, args, spec.pinned) {
                     py.push(per_op(d));
                 }
             }
@@ -243,7 +342,7 @@ pub fn echo_pair() -> impl FnOnce(usize) -> Duration {
             }
         }
     });
-    echo.start().unwrap();
+    on_server_cpu(|| echo.start().unwrap());
     move |n| {
         let mut buf = [7u8; 16];
         let t = Instant::now();

@@ -38,7 +38,7 @@ use forklore::pyproto::pickle::encode;
 use forklore::pyproto::server::spawn;
 use forklore::pyproto::{Handshake, PyAddress, PyConnection, PyManager, Value};
 
-use crate::harness::Spec;
+use crate::harness::{client_and_server_cpus, pin_this_thread, Spec};
 
 const OPS: usize = 5_000;
 const ROUNDS: usize = 3;
@@ -54,48 +54,22 @@ fn script() -> PathBuf {
 /// Which CPU [`on_cpu`] picks: the clients' or the servers'.
 #[derive(Clone, Copy)]
 enum Side {
-    Client = 0,
-    Server = 1,
-}
-
-/// The CPUs this process may run on, in order.
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: `cpu_set_t` is plain data (a bit array), for which all zeros
-    // is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid, writable `cpu_set_t` of the size passed;
-    // pid 0 is the calling thread.
-    if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } != 0 {
-        return Vec::new();
-    }
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: `c` is below `CPU_SETSIZE`, the set's size in bits.
-        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-        .collect()
+    Client,
+    Server,
 }
 
 /// Run `f` on a thread of its own that runs on `side`'s CPU (see the
 /// module's notes; unpinned where fewer than two CPUs are allowed).
 /// Threads that `f` starts inherit the pin.
 fn on_cpu<R: Send>(side: Side, f: impl FnOnce() -> R + Send) -> R {
-    let cpus = allowed_cpus();
+    let cpus = client_and_server_cpus();
     std::thread::scope(|s| {
         s.spawn(move || {
-            if cpus.len() >= 2 {
-                // SAFETY: as in `allowed_cpus`.
-                let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-                // SAFETY: the CPU number is one the kernel listed, so below
-                // `CPU_SETSIZE`; `set` is a valid `cpu_set_t`.
-                unsafe { libc::CPU_SET(cpus[side as usize], &mut set) };
-                // SAFETY: `set` is a valid `cpu_set_t` of the size passed;
-                // pid 0 is the calling thread.
-                let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
-                assert_eq!(
-                    r,
-                    0,
-                    "sched_setaffinity: {}",
-                    std::io::Error::last_os_error()
-                );
+            if let Some((client, server)) = cpus {
+                pin_this_thread(Some(match side {
+                    Side::Client => client,
+                    Side::Server => server,
+                }));
             }
             f()
         })
@@ -254,6 +228,7 @@ pub fn list_append() -> Spec<'static> {
         unit: "µs per call",
         ops: OPS,
         rounds: PAIR_ROUNDS,
+        pinned: false,
         forklore: Box::new(move |ops| {
             let (f, r) = python_pair(ops, server(), floor());
             floor_time.set(Some(r));
@@ -290,6 +265,7 @@ pub fn rust_client_list_append() -> Spec<'static> {
         unit: "µs per call",
         ops: OPS,
         rounds: ROUNDS,
+        pinned: false,
         forklore: Box::new(move |ops| {
             let s = server.get_or_insert_with(|| {
                 let mut child = Command::new("python3")
@@ -327,6 +303,7 @@ pub fn rust_client_forklore_server() -> Spec<'static> {
         unit: "µs per call",
         ops: OPS,
         rounds: ROUNDS,
+        pinned: false,
         forklore: Box::new(move |ops| {
             let port = server();
             let m = PyManager::connect(PyAddress::Tcp("127.0.0.1".into(), port), KEY.as_bytes())

@@ -4,12 +4,16 @@
 //! The floor is the same number of socketpair round trips with a forked
 //! echo child ([`round_trips`](crate::harness::round_trips)), measured in
 //! the same run: what any manager call must pay at the least.
+//!
+//! The one-client rows are pinned (see
+//! [`on_server_cpu`](crate::harness::on_server_cpu)): the client on one
+//! CPU, the server (forklore's, CPython's, the echo child) on another.
 
 use std::time::{Duration, Instant};
 
 use forklore::managers::Manager;
 
-use crate::harness::{echo_pair, round_trips, Spec};
+use crate::harness::{echo_pair, on_server_cpu, round_trips, Spec};
 
 const OPS: usize = 20_000;
 const ROUNDS: usize = 5;
@@ -17,7 +21,10 @@ const ROUNDS: usize = 5;
 /// A manager started on first use and kept for every round of a row.
 fn lazy_manager() -> impl FnMut() -> Manager {
     let mut m: Option<Manager> = None;
-    move || m.get_or_insert_with(|| Manager::start().unwrap()).clone()
+    move || {
+        m.get_or_insert_with(|| on_server_cpu(|| Manager::start().unwrap()))
+            .clone()
+    }
 }
 
 /// `manager.list_append`: `append` from one client.
@@ -28,6 +35,7 @@ pub fn list_append() -> Spec<'static> {
         unit: "µs per call",
         ops: OPS,
         rounds: ROUNDS,
+        pinned: true,
         forklore: Box::new(move |ops| {
             let li = manager().list::<u64>().unwrap();
             // The first call opens this thread's connection: not timed.
@@ -53,6 +61,7 @@ pub fn queue_put_get() -> Spec<'static> {
         unit: "µs per pair",
         ops: OPS,
         rounds: ROUNDS,
+        pinned: true,
         forklore: Box::new(move |ops| {
             let q = manager().queue::<u64>().unwrap();
             q.put(0).unwrap();
@@ -77,6 +86,7 @@ pub fn value_get_set() -> Spec<'static> {
         unit: "µs per pair",
         ops: OPS,
         rounds: ROUNDS,
+        pinned: true,
         forklore: Box::new(move |ops| {
             let v = manager().value(0i64).unwrap();
             v.get().unwrap();
@@ -155,6 +165,9 @@ pub fn list_append_8clients() -> Spec<'static> {
         unit: "µs per append, 8 clients",
         ops: OPS,
         rounds: ROUNDS,
+        // Not pinned: eight clients on one CPU would measure that CPU's time
+        // sharing, not a server under concurrent load.
+        pinned: false,
         forklore: Box::new(move |ops| {
             let li = manager().list::<u64>().unwrap();
             let per = ops / CLIENTS;

@@ -83,6 +83,7 @@ pub fn apply_async() -> Spec<'static> {
         unit: "µs per task",
         ops: 5_000,
         rounds: 5,
+        pinned: false,
         forklore: Box::new(|ops| {
             let pool = Pool::builder(2)
                 .start_method(forklore::StartMethod::ForkServer)
@@ -111,6 +112,7 @@ pub fn map() -> Spec<'static> {
         unit: "µs per item",
         ops: 200_000,
         rounds: 5,
+        pinned: false,
         forklore: Box::new(|ops| {
             let pool = Pool::new(2).unwrap();
             pool.apply(square, 0).unwrap();
@@ -172,6 +174,7 @@ pub fn submit() -> Spec<'static> {
         unit: "µs per task",
         ops: 5_000,
         rounds: 5,
+        pinned: false,
         forklore: Box::new(|ops| {
             let ex = ProcessPoolExecutor::new(2).unwrap();
             ex.submit(tiny, 0).unwrap().result().unwrap();
@@ -199,6 +202,7 @@ pub fn away() -> Spec<'static> {
         unit: "µs wait per task",
         ops: 40,
         rounds: 3,
+        pinned: false,
         forklore: Box::new(|ops| {
             let pool = Pool::builder(2)
                 .start_method(forklore::StartMethod::ForkServer)

@@ -14,6 +14,7 @@ pub fn spawn_join() -> Spec<'static> {
         unit: "µs per child",
         ops: 200,
         rounds: 7,
+        pinned: false,
         forklore: Box::new(|ops| {
             time_ops(ops, || {
                 let mut p = Process::new(|| {});
@@ -56,6 +57,7 @@ pub fn spawn_join_forkserver() -> Spec<'static> {
         unit: "µs per child",
         ops: 200,
         rounds: 5,
+        pinned: false,
         forklore: Box::new(move |ops| {
             if !warm {
                 start_join();
@@ -80,6 +82,7 @@ pub fn spawn_join_spawn() -> Spec<'static> {
         unit: "µs per child",
         ops: 20,
         rounds: 5,
+        pinned: false,
         forklore: Box::new(|ops| {
             time_ops(ops, || {
                 let mut p = Process::from_fn(empty, ()).start_method(StartMethod::Spawn);

@@ -22,6 +22,7 @@ pub fn value_add_locked() -> Spec<'static> {
         unit: "µs per increment",
         ops: 2_000_000,
         rounds: 5,
+        pinned: false,
         forklore: Box::new(|ops| {
             let v = Value::new(0i64).unwrap();
             let t = Instant::now();
@@ -58,6 +59,7 @@ pub fn lock_acquire_release() -> Spec<'static> {
         unit: "µs per pair",
         ops: 2_000_000,
         rounds: 5,
+        pinned: false,
         forklore: Box::new(|ops| {
             let lock = Lock::new().unwrap();
             let t = Instant::now();
@@ -93,6 +95,7 @@ pub fn queue_put_get() -> Spec<'static> {
         unit: "µs per round trip",
         ops: 20_000,
         rounds: 5,
+        pinned: false,
         forklore: Box::new(|ops| {
             let (a, b) = (
                 Queue::<Option<u64>>::new().unwrap(),

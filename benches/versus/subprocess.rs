@@ -18,6 +18,7 @@ pub fn spawn_wait() -> Spec<'static> {
         unit: "µs per child",
         ops: 200,
         rounds: 7,
+        pinned: false,
         forklore: Box::new(|ops| {
             time_ops(ops, || {
                 let mut p = Popen::new(["true"]).unwrap();
