@@ -224,46 +224,43 @@ pub(crate) fn private_dir(what: &str, op: &'static str) -> Result<std::path::Pat
 /// mapped with `MADV_WIPEONFORK`, which the kernel hands to a forked child
 /// zeroed, so a child made by any fork (forklore's, `libc::fork`, another
 /// library's) finds no pid there and asks `getpid(2)` anew. No fork hook
-/// is installed. Where the page cannot be had (a kernel before 4.14),
-/// every call asks `getpid`.
+/// is installed. Where the page cannot be had (a kernel before 4.14, or an
+/// emulator that accepts every `madvise` without doing it, which an
+/// invalid advice accepted gives away, as BoringSSL checks), every call
+/// asks `getpid`.
 ///
-/// Async-signal-safe once called before the fork (it then only reads and
-/// writes that page and calls `getpid`).
+/// The page is claimed with a compare-and-swap, never a lock, so a fork
+/// that lands while another thread sets it up leaves the child nothing to
+/// wait for. Once set up, a call only reads and writes that page and
+/// calls `getpid`: async-signal-safe. A child of `vfork` or of
+/// `clone(CLONE_VM)` shares the page with its parent; it must not call
+/// this (it may call only async-signal-safe functions before `exec`
+/// anyway, and forklore's `pre_exec` code does not call this).
 pub(crate) fn pid() -> u32 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::sync::OnceLock;
-    static PAGE: OnceLock<Option<usize>> = OnceLock::new();
-    let page = PAGE.get_or_init(|| {
-        // SAFETY: an anonymous private mapping at an address of the kernel's
-        // choosing touches no existing memory.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
+    use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+    /// The page's address; 0 before it is set up, 1 where it cannot be.
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    const NONE: usize = 1;
+    let mut addr = PAGE.load(Ordering::Acquire);
+    if addr == 0 {
+        let mine = wipe_on_fork_page().unwrap_or(NONE);
+        addr = match PAGE.compare_exchange(0, mine, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => mine,
+            Err(theirs) => {
+                if mine != NONE {
+                    // SAFETY: the page this call mapped, never published.
+                    unsafe { libc::munmap(mine as *mut libc::c_void, 4096) };
+                }
+                theirs
+            }
         };
-        if p == libc::MAP_FAILED {
-            return None;
-        }
-        // SAFETY: `p` is the 4096-byte mapping made above; the advice changes
-        // only what a fork does with it.
-        if unsafe { libc::madvise(p, 4096, libc::MADV_WIPEONFORK) } != 0 {
-            // SAFETY: the mapping made above, unused.
-            unsafe { libc::munmap(p, 4096) };
-            return None;
-        }
-        Some(p as usize)
-    });
-    let Some(addr) = *page else {
+    }
+    if addr == NONE {
         return std::process::id();
-    };
+    }
     // SAFETY: the page is mapped for the life of the process (never
-    // unmapped), page-aligned, zero-filled at first and in every forked
-    // child, and only ever accessed through this `AtomicU32`.
+    // unmapped once published), page-aligned, zero-filled at first and in
+    // every forked child, and only ever accessed through this `AtomicU32`.
     let slot = unsafe { &*(addr as *const AtomicU32) };
     match slot.load(Ordering::Relaxed) {
         0 => {
@@ -273,6 +270,37 @@ pub(crate) fn pid() -> u32 {
         }
         pid => pid,
     }
+}
+
+/// A fresh page that a fork hands to the child zeroed, or `None`.
+fn wipe_on_fork_page() -> Option<usize> {
+    // SAFETY: an anonymous private mapping at an address of the kernel's
+    // choosing touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    // An invalid advice must fail: where it does not, `madvise` is not
+    // really carried out.
+    // SAFETY: `p` is the 4096-byte mapping made above; an advice changes
+    // only how the kernel treats it.
+    let honest = unsafe { libc::madvise(p, 4096, -1) } != 0;
+    // SAFETY: as above.
+    if honest && unsafe { libc::madvise(p, 4096, libc::MADV_WIPEONFORK) } == 0 {
+        return Some(p as usize);
+    }
+    // SAFETY: the mapping made above, unused.
+    unsafe { libc::munmap(p, 4096) };
+    None
 }
 
 #[cfg(test)]

@@ -145,3 +145,37 @@ fn both_dialects_share_a_unix_socket_listener() {
     thread.join().unwrap().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A forklore request whose length and body arrive in two writes on a Unix
+/// socket (where a peek returns what one write brought) still goes to
+/// forklore's server, and is answered.
+#[test]
+fn a_forklore_request_written_in_parts_is_still_told_apart() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let dir = std::env::temp_dir().join(format!("forklore-parts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.sock");
+    let (_, stop, thread) = spawn(&PyAddress::Unix(path.clone()), b"k", &[]).unwrap();
+    // The frame forklore's client would write for `ObjectCount`.
+    let (a, mut b) = UnixStream::pair().unwrap();
+    Connection::from(a).send(&Request::ObjectCount).unwrap();
+    let mut len = [0u8; 4];
+    b.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    b.read_exact(&mut body).unwrap();
+
+    let mut raw = UnixStream::connect(&path).unwrap();
+    let mut conn = Connection::from(raw.try_clone().unwrap());
+    answer_challenge(&mut conn, b"k").unwrap();
+    deliver_challenge(&mut conn, b"k").unwrap();
+    raw.write_all(&len).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    raw.write_all(&body).unwrap();
+    let r: Result<Reply, RemoteError> = conn.recv().unwrap();
+    assert!(matches!(r, Ok(Reply::Size(0))), "{r:?}");
+    drop((conn, raw));
+    stop.shutdown();
+    thread.join().unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

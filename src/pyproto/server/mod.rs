@@ -12,7 +12,8 @@
 //! A forklore [`Manager::connect`](crate::managers::Manager::connect)
 //! client may use the same address and key: the handshake is the same in
 //! both dialects, and the first request tells them apart (a pickle starts
-//! with the byte `0x80`, forklore's first request, `Hello`, with `0x00`).
+//! with the byte `0x80`, a forklore request with its variant's tag, below
+//! `0x80`).
 //! The server peeks at it without reading it and hands a forklore
 //! connection to a server of forklore's own protocol that lives in this
 //! process (`managers::Hosted`); its `shutdown` stops this server too.
@@ -424,7 +425,10 @@ fn handle(state: &State, stream: Stream) {
     if c.server_handshake(&state.authkey, state.opts).is_err() {
         return;
     }
-    if speaks_forklore(c.get_ref()) {
+    let Some(dialect) = dialect(c.get_ref()) else {
+        return;
+    };
+    if let Dialect::Forklore = dialect {
         set_read_timeout(c.get_ref(), None);
         let (conn, peer) = match c.into_inner() {
             Stream::Tcp(s) => {
@@ -477,28 +481,50 @@ fn handle(state: &State, stream: Stream) {
     let _ = c.send(&msg);
 }
 
-/// Whether the first request waiting on `s` is forklore's (see the module
-/// documentation): its frame's first byte is not a pickle's `PROTO`
-/// opcode. Peeks without reading; anything else (no request within the
-/// first-request timeout, a closed stream) is left to the pickle path,
-/// which reports it as before.
-fn speaks_forklore(s: &Stream) -> bool {
+/// Which dialect a connection speaks.
+enum Dialect {
+    Pickle,
+    Forklore,
+}
+
+/// The dialect of the first request waiting on `s` (see the module
+/// documentation), peeked at without reading it: forklore's when its
+/// frame's length is the short form and its first byte is a forklore
+/// request's tag (a one-byte varint, below `0x80`); CPython's otherwise
+/// (a pickle starts with `PROTO`, `0x80`, and anything else is refused by
+/// the pickle path as before). `None` when no request came within the
+/// first-request timeout, or the stream closed or failed: the connection
+/// is then dropped.
+fn dialect(s: &Stream) -> Option<Dialect> {
     use nix::sys::socket::{recv, MsgFlags};
     use std::os::fd::AsRawFd;
     let fd = match s {
         Stream::Tcp(s) => s.as_raw_fd(),
         Stream::Unix(s) => s.as_raw_fd(),
     };
-    // The 4-byte length, then the payload's first byte.
+    let deadline = std::time::Instant::now() + FIRST_REQUEST_TIMEOUT;
+    // The 4-byte length, then the payload's first byte. `MSG_WAITALL`
+    // waits for all five on TCP; a Unix socket returns what one write
+    // brought, so a request written in parts is peeked at again.
     let mut head = [0u8; 5];
-    let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_WAITALL;
     loop {
-        match recv(fd, &mut head, flags) {
-            Ok(5) => return head[4] != PICKLE_PROTO,
-            Err(nix::errno::Errno::EINTR) => continue,
-            _ => return false,
+        match recv(fd, &mut head, MsgFlags::MSG_PEEK | MsgFlags::MSG_WAITALL) {
+            Ok(5) => break,
+            Ok(0) => return None,
+            Ok(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            // Timed out (the socket's read timeout), or failed.
+            _ => return None,
         }
     }
+    let short_form = head[..4] != [0xff; 4];
+    Some(if short_form && head[4] < PICKLE_PROTO {
+        Dialect::Forklore
+    } else {
+        Dialect::Pickle
+    })
 }
 
 /// The opcode every pickle of protocol 2 or later starts with.
