@@ -285,56 +285,21 @@ pub(crate) fn futex_wake(word: &AtomicU32, n: u32) {
 /// `gettid` is a system call (glibc does not cache it), and it would
 /// double the cost of an uncontended lock. Each thread caches its id,
 /// stamped with the pid of the process that computed it. A forked child
-/// inherits the forking thread's cache, so the stamp is checked against a
-/// page mapped with `MADV_WIPEONFORK`, which the kernel zeroes in every
-/// child: a zero page or another stamp means "recompute". No `atfork`
-/// handler is installed. Where the kernel lacks `MADV_WIPEONFORK` (before
-/// Linux 4.14), every call is a `gettid`.
+/// inherits the forking thread's cache, so the stamp is checked against
+/// [`crate::sys::pid`], which a fork resets without an `atfork` handler
+/// (a page mapped with `MADV_WIPEONFORK`): another pid means "recompute".
+/// Where the kernel lacks `MADV_WIPEONFORK` (before Linux 4.14), that
+/// check is a `getpid` call.
 #[inline]
 pub(crate) fn gettid() -> u32 {
     use std::cell::Cell;
-    use std::sync::OnceLock;
     thread_local! {
         static CACHE: Cell<(u32, u32)> = const { Cell::new((0, 0)) };
     }
-    static PAGE: OnceLock<Option<usize>> = OnceLock::new();
-    let page = *PAGE.get_or_init(|| {
-        // SAFETY: a fresh private anonymous page chosen by the kernel; it
-        // is never unmapped, so the address stays valid (also in children,
-        // which inherit the mapping, zeroed).
-        unsafe {
-            let p = libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            );
-            if p == libc::MAP_FAILED {
-                return None;
-            }
-            if libc::madvise(p, 4096, libc::MADV_WIPEONFORK) != 0 {
-                libc::munmap(p, 4096);
-                return None;
-            }
-            Some(p as usize)
-        }
-    });
-    let Some(page) = page else {
-        return nix::unistd::gettid().as_raw() as u32;
-    };
-    // SAFETY: the page is mapped for the life of the process, aligned, and
-    // only accessed through this atomic.
-    let stamp_word = unsafe { &*(page as *const AtomicU32) };
-    let stamp = stamp_word.load(Ordering::Relaxed);
-    let (tid, cached_stamp) = CACHE.with(|c| c.get());
-    if stamp != 0 && stamp == cached_stamp {
+    let pid = crate::sys::pid();
+    let (tid, cached_pid) = CACHE.with(|c| c.get());
+    if cached_pid == pid {
         return tid;
-    }
-    let pid = std::process::id();
-    if stamp != pid {
-        stamp_word.store(pid, Ordering::Relaxed);
     }
     let tid = nix::unistd::gettid().as_raw() as u32;
     CACHE.with(|c| c.set((tid, pid)));
@@ -384,5 +349,35 @@ mod tests {
         let w = a.u32_at(BODY);
         assert!(!futex_wait(w, 0, Some(Duration::from_millis(10))));
         assert!(futex_wait(w, 1, Some(Duration::from_secs(10))));
+    }
+
+    /// The cached thread id is the thread's own, and in a child of a raw
+    /// `fork(2)` (no hook of forklore's runs) it is the child's, not the
+    /// forking thread's.
+    #[test]
+    fn the_cached_thread_id_is_fresh_in_a_child_of_a_raw_fork() {
+        let own = nix::unistd::gettid().as_raw() as u32;
+        assert_eq!((gettid(), gettid()), (own, own));
+        // SAFETY: the child calls only `gettid` (whose page and thread-local
+        // are set up above: it reads them, calls getpid and gettid, and
+        // writes a `Cell`), `nix::unistd::gettid` and `_exit`: all
+        // async-signal-safe in a fork of a threaded process.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            let real = nix::unistd::gettid().as_raw() as u32;
+            let code = if gettid() == real && real != own {
+                0
+            } else {
+                1
+            };
+            // SAFETY: `_exit` ends the child without running destructors.
+            unsafe { libc::_exit(code) };
+        }
+        assert!(child > 0, "fork failed");
+        let status = crate::sys::wait_pid(nix::unistd::Pid::from_raw(child)).unwrap();
+        assert!(
+            status.success(),
+            "the child saw a stale thread id: {status:?}"
+        );
     }
 }
