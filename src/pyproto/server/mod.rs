@@ -50,6 +50,7 @@
 //! stop descriptor given to [`PyServer::stop_on_readable`] becomes readable;
 //! threads still serving a connection are left to end with the process.
 
+mod dialect;
 pub mod objects;
 pub mod pydict;
 
@@ -63,6 +64,7 @@ use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use self::dialect::{dialect, Dialect};
 use self::objects::{construct, exposed_of, method_typeid, CallArgs, Obj, Outcome, QUEUE_METHODS};
 use super::conn::{Handshake, PyConnection};
 use super::pickle::Value;
@@ -430,21 +432,7 @@ fn handle(state: &State, stream: Stream) {
     };
     if let Dialect::Forklore = dialect {
         set_read_timeout(c.get_ref(), None);
-        let (conn, peer) = match c.into_inner() {
-            Stream::Tcp(s) => {
-                let peer = s
-                    .peer_addr()
-                    .map_or_else(|_| "tcp".into(), |a| a.to_string());
-                (crate::connection::Connection::from(s), peer)
-            }
-            Stream::Unix(s) => {
-                let conn = crate::connection::Connection::from(s);
-                // Bulk values cross in few steps, as on the Manager's own server.
-                conn.widen_socket_buffers(crate::connection::BULK_SOCKET_BUFFER);
-                (conn, "unix socket".to_string())
-            }
-        };
-        state.native.serve(conn, &peer);
+        dialect::serve_forklore(&state.native, c.into_inner());
         return;
     }
     let request = match c.recv() {
@@ -480,55 +468,6 @@ fn handle(state: &State, stream: Stream) {
     };
     let _ = c.send(&msg);
 }
-
-/// Which dialect a connection speaks.
-enum Dialect {
-    Pickle,
-    Forklore,
-}
-
-/// The dialect of the first request waiting on `s` (see the module
-/// documentation), peeked at without reading it: forklore's when its
-/// frame's length is the short form and its first byte is a forklore
-/// request's tag (a one-byte varint, below `0x80`); CPython's otherwise
-/// (a pickle starts with `PROTO`, `0x80`, and anything else is refused by
-/// the pickle path as before). `None` when no request came within the
-/// first-request timeout, or the stream closed or failed: the connection
-/// is then dropped.
-fn dialect(s: &Stream) -> Option<Dialect> {
-    use nix::sys::socket::{recv, MsgFlags};
-    use std::os::fd::AsRawFd;
-    let fd = match s {
-        Stream::Tcp(s) => s.as_raw_fd(),
-        Stream::Unix(s) => s.as_raw_fd(),
-    };
-    let deadline = std::time::Instant::now() + FIRST_REQUEST_TIMEOUT;
-    // The 4-byte length, then the payload's first byte. `MSG_WAITALL`
-    // waits for all five on TCP; a Unix socket returns what one write
-    // brought, so a request written in parts is peeked at again.
-    let mut head = [0u8; 5];
-    loop {
-        match recv(fd, &mut head, MsgFlags::MSG_PEEK | MsgFlags::MSG_WAITALL) {
-            Ok(5) => break,
-            Ok(0) => return None,
-            Ok(_) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(nix::errno::Errno::EINTR) => {}
-            // Timed out (the socket's read timeout), or failed.
-            _ => return None,
-        }
-    }
-    let short_form = head[..4] != [0xff; 4];
-    Some(if short_form && head[4] < PICKLE_PROTO {
-        Dialect::Forklore
-    } else {
-        Dialect::Pickle
-    })
-}
-
-/// The opcode every pickle of protocol 2 or later starts with.
-const PICKLE_PROTO: u8 = 0x80;
 
 fn exposed_value(e: &[&str]) -> Value {
     Value::Tuple(e.iter().map(|m| Value::str(m)).collect())
