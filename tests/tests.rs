@@ -11,6 +11,7 @@ mod pattern;
 
 mod dialects;
 mod edge;
+mod hostile_dialects;
 mod executor;
 mod layering;
 mod managers;
