@@ -41,7 +41,6 @@ fn raw_shutdown(port: u16) {
 /// clients go on, and a blocked `get` waits for ever (nobody can put any
 /// more: new connections are refused).
 #[test]
-#[ignore = "hostile: a forklore q.get() blocked on the hosted server never returns after a forklore shutdown"]
 fn a_blocked_forklore_get_ends_when_the_hosted_server_shuts_down() {
     let (addr, _stop, thread) = spawn(&PyAddress::Tcp("127.0.0.1".into(), 0), b"k", &[]).unwrap();
     let port = tcp_port(&addr);
@@ -66,7 +65,6 @@ fn a_blocked_forklore_get_ends_when_the_hosted_server_shuts_down() {
 /// fail as they do on a forked Manager server (`ManagerGone`); on the
 /// hosted server they go on being served by a server that was shut down.
 #[test]
-#[ignore = "hostile: after a forklore shutdown of the hosted server, existing forklore proxies keep being served"]
 fn existing_forklore_proxies_fail_after_the_hosted_server_shuts_down() {
     let (addr, _stop, thread) = spawn(&PyAddress::Tcp("127.0.0.1".into(), 0), b"k", &[]).unwrap();
     let port = tcp_port(&addr);
@@ -90,14 +88,12 @@ fn existing_forklore_proxies_fail_after_the_hosted_server_shuts_down() {
 /// the whole first-request timeout (30 s) instead of dropping the peer at
 /// once, as it drops one that closed having sent nothing.
 #[test]
-#[ignore = "hostile: a peer that sends a partial header and closes is held (1 ms polling) for 30 s, not dropped"]
 fn a_partial_header_then_end_of_stream_is_dropped_at_once() {
     let dir = std::env::temp_dir().join(format!("forklore-hostile-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("m.sock");
     let (uaddr, ustop, uthread) = spawn(&PyAddress::Unix(path.clone()), b"k", &[]).unwrap();
-    let (taddr, tstop, tthread) =
-        spawn(&PyAddress::Tcp("127.0.0.1".into(), 0), b"k", &[]).unwrap();
+    let (taddr, tstop, tthread) = spawn(&PyAddress::Tcp("127.0.0.1".into(), 0), b"k", &[]).unwrap();
     let _ = uaddr;
     let port = tcp_port(&taddr);
     let check = |name: &str, raw: &mut dyn Read, finish: &dyn Fn()| {
@@ -105,8 +101,13 @@ fn a_partial_header_then_end_of_stream_is_dropped_at_once() {
         let start = Instant::now();
         let mut buf = [0u8; 16];
         let r = raw.read(&mut buf);
+        // Dropped: end of stream, or (a Unix socket closed with bytes
+        // unread in it) a reset; held, the read times out after 3 s.
+        let dropped = matches!(r, Ok(0))
+            || r.as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset);
         assert!(
-            matches!(r, Ok(0)),
+            dropped && start.elapsed() < Duration::from_secs(2),
             "{name}: the server still held the connection {:?} after the peer ended \
              its stream on a partial header: {r:?}",
             start.elapsed()

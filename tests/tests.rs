@@ -11,8 +11,8 @@ mod pattern;
 
 mod dialects;
 mod edge;
-mod hostile_dialects;
 mod executor;
+mod hostile_dialects;
 mod layering;
 mod managers;
 mod mp_cases;

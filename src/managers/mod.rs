@@ -105,7 +105,11 @@
 //! # A refused request is only a refused request
 //! A request the server cannot carry out — a value nested too deeply, a
 //! frame over the size limit, one that would decode to too much memory
-//! (see [`datum::DECODE_FACTOR`]), a reply too big to send back, a method
+//! (see [`datum::DECODE_FACTOR`]) or make the server take more than that
+//! bound allows (`li.extend(b)` of many bytes into a list of other values;
+//! a value of another kind into a list of over two million integers or
+//! floats, which is stored packed, 8 bytes an element, and would become
+//! 32), a reply too big to send back, a method
 //! for another type of object, an unknown object id, an overflow — gets an
 //! error reply ([`Error::ManagerRequest`], [`Error::UnknownObject`]...) on a
 //! connection that stays open, and changes nothing: every object, every

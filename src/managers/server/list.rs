@@ -174,6 +174,31 @@ fn incoming(op: &ListOp) -> &[Datum] {
     }
 }
 
+/// The refusal of a value of another kind for a packed list too long to
+/// become one node per element within one request's memory bound: its
+/// elements would take 32 bytes each instead of 8, and a small request
+/// (`li.append("x")`) may make the server take at most [`DECODE_FLOOR`]
+/// (see [`DECODE_FACTOR`]). Python would accept it; the list is left as
+/// it was.
+fn too_big_to_unpack(items: &Items) -> Option<RemoteError> {
+    let node = std::mem::size_of::<Datum>();
+    let kind = match items {
+        Items::Ints(_) => "integers",
+        Items::Floats(_) => "floats",
+        Items::Tree(_) => return None,
+    };
+    let n = items.len();
+    (n.saturating_mul(node) > DECODE_FLOOR).then(|| {
+        RemoteError::Invalid(format!(
+            "a list of {n} {kind} is stored packed; a value of another kind would make it \
+             one {node}-byte node per element ({} bytes), over the {DECODE_FLOOR} bytes one \
+             request may make the server take; the list is unchanged (keep values of \
+             other kinds in another list)",
+            n as u128 * node as u128
+        ))
+    })
+}
+
 /// Carry out a list method on a list's storage (`resizable`: a list, not
 /// an array).
 pub(super) fn items_op(items: &mut Items, op: ListOp, resizable: bool) -> CallResult {
@@ -208,6 +233,15 @@ pub(super) fn items_op(items: &mut Items, op: ListOp, resizable: bool) -> CallRe
                 )));
             }
         }
+        let same_kind = matches!(
+            (&*items, &more),
+            (Items::Ints(_), Items::Ints(_)) | (Items::Floats(_), Items::Floats(_))
+        );
+        if !same_kind && more.len() > 0 {
+            if let Some(e) = too_big_to_unpack(items) {
+                return err(e);
+            }
+        }
         items.append(more);
         return ok(());
     }
@@ -221,6 +255,9 @@ pub(super) fn items_op(items: &mut Items, op: ListOp, resizable: bool) -> CallRe
             Items::Tree(_) => Items::Tree(Vec::new()),
         };
     } else if !new.iter().all(|d| items.admits(d)) {
+        if let Some(e) = too_big_to_unpack(items) {
+            return err(e);
+        }
         *items = Items::Tree(std::mem::replace(items, Items::Tree(Vec::new())).into_tree());
     }
     // A copy of a large run: shared with the reply's writer, not copied

@@ -37,7 +37,9 @@ pub(super) fn dialect(s: &Stream) -> Option<Dialect> {
         match recv(fd, &mut head, MsgFlags::MSG_PEEK | MsgFlags::MSG_WAITALL) {
             Ok(5) => break,
             Ok(0) => return None,
-            Ok(_) if std::time::Instant::now() < deadline => {
+            // Part of it: wait for the rest, unless the peer has closed its
+            // side (a peek never says so while those bytes are unread).
+            Ok(_) if std::time::Instant::now() < deadline && !peer_closed(s) => {
                 std::thread::sleep(Duration::from_millis(1));
             }
             Err(nix::errno::Errno::EINTR) => {}
@@ -55,6 +57,30 @@ pub(super) fn dialect(s: &Stream) -> Option<Dialect> {
 
 /// The opcode every pickle of protocol 2 or later starts with.
 const PICKLE_PROTO: u8 = 0x80;
+
+/// Whether the peer has shut its side of `s` down (`POLLRDHUP`), or the
+/// connection has failed.
+fn peer_closed(s: &Stream) -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = match s {
+        Stream::Tcp(s) => s.as_raw_fd(),
+        Stream::Unix(s) => s.as_raw_fd(),
+    };
+    // (nix's `PollFlags` has no `POLLRDHUP`.)
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid `pollfd` for an open descriptor of `s`, which
+    // outlives the call; a zero timeout does not block.
+    match unsafe { libc::poll(&mut p, 1, 0) } {
+        0 => false,
+        n if n > 0 => p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0,
+        // Interrupted: ask again on the next peek.
+        _ => std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted,
+    }
+}
 
 /// Serve `stream`, authenticated and speaking forklore's dialect, on
 /// `native` until it closes.

@@ -52,6 +52,7 @@
 
 mod dialect;
 pub mod objects;
+mod open;
 pub mod pydict;
 
 use std::collections::HashMap;
@@ -66,6 +67,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use self::dialect::{dialect, Dialect};
 use self::objects::{construct, exposed_of, method_typeid, CallArgs, Obj, Outcome, QUEUE_METHODS};
+use self::open::Registered;
 use super::conn::{Handshake, PyConnection};
 use super::pickle::Value;
 use super::shared::{PyAddress, Stream, Token};
@@ -151,15 +153,24 @@ struct State {
     next_conn: AtomicU64,
     /// The server of forklore's own dialect (see the module documentation).
     native: crate::managers::Hosted,
+    /// A duplicate of each open connection's socket, by connection, so that
+    /// stopping the server ends them all (see [`State::stop`]).
+    open: Mutex<HashMap<u64, Stream>>,
 }
 
 impl State {
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
+    /// Stop accepting, and end every open connection in both dialects, as
+    /// the end of CPython's (or a forked Manager's) server process does: a
+    /// client then gets `EOFError` / `ManagerGone`, even one blocked in a
+    /// `get`, instead of being served by a server that was shut down.
     fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         let _ = nix::unistd::write(&self.wake, b"x");
+        let open = std::mem::take(&mut *self.open.lock().unwrap_or_else(PoisonError::into_inner));
+        open.values().for_each(open::end);
     }
 }
 
@@ -247,6 +258,7 @@ impl PyServer {
                 wake,
                 next_conn: AtomicU64::new(0),
                 native: crate::managers::Hosted::new(authkey, tcp, stop),
+                open: Mutex::new(HashMap::new()),
             }
         });
         Ok(PyServer {
@@ -422,6 +434,7 @@ fn parse_request(v: Value) -> std::result::Result<(Value, String, CallArgs), Str
 }
 
 fn handle(state: &State, stream: Stream) {
+    let _registered = Registered::new(state, &stream);
     set_read_timeout(&stream, Some(FIRST_REQUEST_TIMEOUT));
     let mut c = PyConnection::new(stream);
     if c.server_handshake(&state.authkey, state.opts).is_err() {

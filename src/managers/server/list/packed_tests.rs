@@ -246,7 +246,6 @@ fn extend_with_too_many_bytes_is_refused_whole_and_a_part_goes_in() {
 /// bytes a byte sent, past the bound the refusal enforces (`8 n`, or
 /// DECODE_FLOOR) for the two requests together.
 #[test]
-#[ignore = "hostile: extend(bytes) into an empty list then append(str) makes the tree the bound refuses"]
 fn extend_with_bytes_then_a_string_stays_within_the_decode_bound() {
     let n = 4 << 20;
     let mut l = Items::from_vec(Vec::new());
@@ -264,4 +263,37 @@ fn extend_with_bytes_then_a_string_stays_within_the_decode_bound() {
         first.is_err() || second.is_err() || taken <= bound,
         "requests of {sent} bytes made the list take {taken} bytes (bound {bound})"
     );
+}
+
+/// The refusal above loses nothing, and a list short enough to unpack
+/// within the bound still takes a value of another kind, as in Python.
+#[test]
+fn a_packed_list_too_long_to_unpack_refuses_another_kind_whole() {
+    let node = std::mem::size_of::<Datum>();
+    let big = DECODE_FLOOR / node + 1;
+    let mut l = Items::from_vec(Vec::new());
+    items_op(&mut l, ListOp::Extend(Datum::Ints(vec![1; big])), true)
+        .unwrap()
+        .unwrap();
+    for op in [
+        ListOp::Append(Datum::Str("x".into())),
+        ListOp::Insert(0, Datum::Float(F64(0.5))),
+        ListOp::Extend(Datum::Seq(vec![Datum::Str("y".into())])),
+    ] {
+        let r = items_op(&mut l, op, true).unwrap();
+        let Err(RemoteError::Invalid(msg)) = r else {
+            panic!("refused as Invalid, got {r:?}")
+        };
+        assert!(msg.contains("the list is unchanged"), "{msg}");
+        assert!(matches!(l, Items::Ints(ref v) if v.len() == big));
+    }
+    // More integers still go in packed.
+    items_op(&mut l, ListOp::Append(Datum::Int(2)), true)
+        .unwrap()
+        .unwrap();
+    let mut small = Items::from_vec(vec![Datum::Int(1); DECODE_FLOOR / node]);
+    items_op(&mut small, ListOp::Append(Datum::Str("x".into())), true)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(small, Items::Tree(ref v) if v.len() == DECODE_FLOOR / node + 1));
 }
