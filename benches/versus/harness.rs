@@ -360,11 +360,11 @@ pub fn echo_pair() -> impl FnOnce(usize) -> Duration {
     }
 }
 
-/// Wait until `s` is readable: poll for up to 50 µs, yielding between
-/// polls (as `forklore::managers` does), then let the blocking read sleep.
-fn spin_readable(s: &std::os::unix::net::UnixStream) {
+/// Wait until `s` is readable: poll for up to 50 µs (first at once, then
+/// yielding between polls), as forklore's client and servers do, then let
+/// the blocking read sleep.
+pub fn spin_readable(s: &impl std::os::fd::AsFd) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
     let t = Instant::now();
     loop {
         let mut fds = [PollFd::new(s.as_fd(), PollFlags::POLLIN)];

@@ -38,7 +38,7 @@ use forklore::pyproto::pickle::encode;
 use forklore::pyproto::server::spawn;
 use forklore::pyproto::{Handshake, PyAddress, PyConnection, PyManager, Value};
 
-use crate::harness::{client_and_server_cpus, pin_this_thread, Spec};
+use crate::harness::{client_and_server_cpus, pin_this_thread, spin_readable, Spec};
 
 const OPS: usize = 5_000;
 const ROUNDS: usize = 3;
@@ -161,24 +161,6 @@ fn keepalive(s: &TcpStream) {
         &(USER_TIMEOUT.as_millis() as u32),
     )
     .unwrap();
-}
-
-/// Forklore's server's wait for the next request: poll for up to 50 µs
-/// (first at once, then yielding between polls), before the blocking read
-/// sleeps.
-fn spin_readable(s: &TcpStream) {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
-    let t = Instant::now();
-    loop {
-        let mut fds = [PollFd::new(s.as_fd(), PollFlags::POLLIN)];
-        if poll(&mut fds, PollTimeout::ZERO).unwrap_or(1) > 0
-            || t.elapsed() >= Duration::from_micros(50)
-        {
-            return;
-        }
-        std::thread::yield_now();
-    }
 }
 
 /// The Python client against forklore's server and against the floor
