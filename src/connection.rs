@@ -147,6 +147,13 @@ pub struct Connection {
     start: usize,
     end: usize,
     max: usize,
+    /// Shared memory beside the socket, for a manager connection's bulk
+    /// frames (see [`arena`]).
+    arena: Option<arena::Arena>,
+    /// Whether reads take descriptors sent with `SCM_RIGHTS` (while a
+    /// manager client waits for its arena), and the one taken.
+    want_fd: bool,
+    fd_in: Option<std::os::fd::OwnedFd>,
 }
 
 /// Two connected ends over a Unix `socketpair` (Python: `multiprocessing.Pipe()`).
@@ -196,6 +203,9 @@ impl Connection {
             start: 0,
             end: 0,
             max: DEFAULT_MAX_MESSAGE_SIZE,
+            arena: None,
+            want_fd: false,
+            fd_in: None,
         }
     }
 
@@ -304,25 +314,35 @@ impl Connection {
         self.begin_recv()?.into_vec()
     }
 
-    /// Read the next frame's header (leaving it in the buffer): its size
-    /// and the payload's length. [`Error::Closed`] at a clean end of file.
-    fn read_header(&mut self) -> Result<(usize, usize)> {
+    /// Read the next frame's header (leaving it in the buffer): its size,
+    /// the payload's length, and how many of the payload's last bytes are
+    /// in the peer's lane of the arena rather than in the socket (0 but
+    /// for an arena frame, see [`arena`]). [`Error::Closed`] at a clean end
+    /// of file.
+    fn read_header(&mut self) -> Result<(usize, usize, usize)> {
         if !self.fill(4, 0)? {
             return Err(Error::Closed);
         }
         let short = i32::from_be_bytes(self.buf[self.start..self.start + 4].try_into().unwrap());
-        if short == -1 {
-            self.fill(12, 12)?;
-            let long = u64::from_be_bytes(
-                self.buf[self.start + 4..self.start + 12]
-                    .try_into()
-                    .unwrap(),
-            );
-            Ok((12, usize::try_from(long).unwrap_or(usize::MAX)))
-        } else if short < 0 {
-            Err(Error::Decode(format!("invalid frame length {short}")))
-        } else {
-            Ok((4, short as usize))
+        let word = |c: &Self, at: usize| {
+            let b = &c.buf[c.start + at..c.start + at + 8];
+            usize::try_from(u64::from_be_bytes(b.try_into().unwrap())).unwrap_or(usize::MAX)
+        };
+        match short {
+            -1 => {
+                self.fill(12, 12)?;
+                Ok((12, word(self, 4), 0))
+            }
+            ARENA_FRAME if self.arena.is_some() => {
+                self.fill(ARENA_HEADER, ARENA_HEADER)?;
+                let (len, tail) = (word(self, 4), word(self, 12));
+                if tail > len || tail > arena::LANE {
+                    return Err(arena::lane_overflow(tail));
+                }
+                Ok((ARENA_HEADER, len, tail))
+            }
+            0.. => Ok((4, short as usize, 0)),
+            _ => Err(Error::Decode(format!("invalid frame length {short}"))),
         }
     }
 
@@ -335,7 +355,7 @@ impl Connection {
     /// # Errors
     /// As [`recv_bytes`](Self::recv_bytes).
     pub(crate) fn begin_recv(&mut self) -> Result<Incoming<'_>> {
-        let (header, len) = self.read_header()?;
+        let (header, len, tail) = self.read_header()?;
         if len > self.max {
             return Err(Error::FrameTooLarge { len, max: self.max });
         }
@@ -344,6 +364,7 @@ impl Connection {
             conn: self,
             header,
             len,
+            tail,
         })
     }
 
@@ -358,12 +379,16 @@ impl Connection {
     /// [`Error::Decode`] for a header that is no length; [`Error::Closed`],
     /// [`Error::Truncated`] and [`Error::Io`] as for a receive.
     pub(crate) fn skip_frame(&mut self, most: usize) -> Result<()> {
-        let (header, len) = self.read_header()?;
+        let (header, len, tail) = self.read_header()?;
         if len > most {
             return Err(Error::FrameTooLarge { len, max: most });
         }
         self.start += header;
-        let mut left = len;
+        // The bytes in the socket; those in the arena are given back.
+        let mut left = len - tail;
+        if let (Some(arena), 1..) = (&self.arena, tail) {
+            arena.discard();
+        }
         loop {
             let buffered = (self.end - self.start).min(left);
             self.start += buffered;
@@ -377,8 +402,8 @@ impl Connection {
             match self.stream.read(&mut self.buf[..want]) {
                 Ok(0) => {
                     return Err(Error::Truncated {
-                        expected: header + len,
-                        got: header + len - left,
+                        expected: header + len - tail,
+                        got: header + len - tail - left,
                     })
                 }
                 Ok(n) => self.end = n,
@@ -433,7 +458,13 @@ impl Connection {
             self.start = 0;
         }
         while self.end < want {
-            match self.stream.read(&mut self.buf[self.end..]) {
+            let read = if self.want_fd {
+                self.stream
+                    .read_taking_fd(&mut self.buf[self.end..], &mut self.fd_in)
+            } else {
+                self.stream.read(&mut self.buf[self.end..])
+            };
+            match read {
                 Ok(0) if self.end == 0 && expected == 0 => return Ok(false),
                 Ok(0) => {
                     return Err(Error::Truncated {
@@ -471,6 +502,9 @@ pub(crate) struct Incoming<'c> {
     header: usize,
     /// The payload's length, within the receiver's limit.
     len: usize,
+    /// How many of the payload's last bytes are in the peer's lane of the
+    /// arena (0 but for an arena frame); the others are in the socket.
+    tail: usize,
 }
 
 impl Incoming<'_> {
@@ -485,8 +519,9 @@ impl Incoming<'_> {
     ///
     /// # Errors
     /// [`Error::Truncated`] or [`Error::Io`] as for a receive.
+    /// Of an arena frame, only the bytes in the socket can be peeked.
     pub(crate) fn peek(&mut self, n: usize) -> Result<&[u8]> {
-        let n = n.min(self.len);
+        let n = n.min(self.len - self.tail);
         assert!(n <= READ_BUF, "peek beyond the read buffer");
         self.conn.fill_body(n, self.header + self.len)?;
         Ok(&self.conn.buf[self.conn.start..self.conn.start + n])
@@ -497,6 +532,15 @@ impl Incoming<'_> {
     /// # Errors
     /// [`Error::Truncated`] or [`Error::Io`] as for a receive.
     pub(crate) fn into_vec(self) -> Result<Vec<u8>> {
+        if self.tail > 0 {
+            let len = self.len;
+            let mut out = Vec::with_capacity(len);
+            self.finish_into(0, &mut out.spare_capacity_mut()[..len])?;
+            // SAFETY: `finish_into` initialized the first `len` bytes of
+            // the spare capacity.
+            unsafe { out.set_len(len) };
+            return Ok(out);
+        }
         let (conn, len) = (self.conn, self.len);
         let expected = self.header + len;
         if len <= conn.buf.len() {
@@ -542,14 +586,18 @@ impl Incoming<'_> {
         head: usize,
         out: &mut [std::mem::MaybeUninit<u8>],
     ) -> Result<()> {
-        let (conn, len) = (self.conn, self.len);
+        let (conn, len, tail) = (self.conn, self.len, self.tail);
         assert!(
-            head <= conn.end - conn.start && head.checked_add(out.len()) == Some(len),
+            head <= conn.end - conn.start
+                && head <= len - tail
+                && head.checked_add(out.len()) == Some(len),
             "finish_into: the head must be buffered and the parts must make the payload"
         );
         conn.start += head;
-        let buffered = (conn.end - conn.start).min(out.len());
-        for (o, b) in out[..buffered]
+        // The bytes in the socket, then those in the peer's lane.
+        let (socket, lane) = out.split_at_mut(out.len() - tail);
+        let buffered = (conn.end - conn.start).min(socket.len());
+        for (o, b) in socket[..buffered]
             .iter_mut()
             .zip(&conn.buf[conn.start..conn.start + buffered])
         {
@@ -558,13 +606,21 @@ impl Incoming<'_> {
         conn.start += buffered;
         let got = conn
             .stream
-            .read_into(&mut out[buffered..])
+            .read_into(&mut socket[buffered..])
             .map_err(io_err("recv"))?;
-        if buffered + got < out.len() {
+        if buffered + got < socket.len() {
             return Err(Error::Truncated {
-                expected: self.header + len,
+                expected: self.header + len - tail,
                 got: self.header + head + buffered + got,
             });
+        }
+        if tail > 0 {
+            // `read_header` reports a tail only on a connection with an arena.
+            let arena = conn
+                .arena
+                .as_ref()
+                .expect("an arena frame without an arena");
+            arena.take(lane)?;
         }
         Ok(())
     }
@@ -578,11 +634,27 @@ impl Connection {
     ///
     /// # Errors
     /// [`Error::Io`] if the write fails.
+    ///
+    /// On a connection with an arena, a last part of at least
+    /// [`arena::LANE_MIN`] bytes goes into this end's lane when it is free
+    /// and large enough, and the socket carries the rest.
     pub(crate) fn send_parts(&mut self, parts: &[&[u8]]) -> Result<()> {
         let len = parts
             .iter()
             .try_fold(0usize, |n, p| n.checked_add(p.len()))
             .ok_or_else(|| Error::Encode("a frame longer than memory".into()))?;
+        if let (Some(arena), Some((last, front))) = (&self.arena, parts.split_last()) {
+            if last.len() >= arena::LANE_MIN && arena.put(last) {
+                let mut header = [0u8; ARENA_HEADER];
+                header[..4].copy_from_slice(&ARENA_FRAME.to_be_bytes());
+                header[4..12].copy_from_slice(&(len as u64).to_be_bytes());
+                header[12..].copy_from_slice(&(last.len() as u64).to_be_bytes());
+                let mut all = Vec::with_capacity(parts.len());
+                all.push(&header[..]);
+                all.extend_from_slice(front);
+                return self.stream.write_all_vectored(&all).map_err(io_err("send"));
+            }
+        }
         let mut header = [0u8; 12];
         let header: &[u8] = if len <= i32::MAX as usize {
             header[..4].copy_from_slice(&(len as i32).to_be_bytes());
@@ -656,6 +728,13 @@ pub(crate) fn advise_huge_pages<T>(mem: &mut [std::mem::MaybeUninit<T>]) {
     }
 }
 
+/// The header's first word on an arena frame: a length no frame has. Then
+/// come the payload's length and how many of its last bytes are in the
+/// sender's lane (each a big-endian `u64`).
+const ARENA_FRAME: i32 = -2;
+/// An arena frame's header: the marker and two lengths.
+const ARENA_HEADER: usize = 20;
+
 /// The socket buffer size manager connections ask for
 /// ([`Connection::widen_socket_buffers`]): 4 MiB.
 pub(crate) const BULK_SOCKET_BUFFER: usize = 4 << 20;
@@ -681,7 +760,9 @@ pub(crate) fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
 #[cfg(test)]
 mod tests;
 
+mod arena;
 mod auth;
+mod lanes;
 pub(crate) use auth::SPIN;
 pub use auth::{answer_challenge, deliver_challenge};
 #[cfg(test)]

@@ -34,7 +34,8 @@ pub(crate) const BODY: usize = 64;
 pub(crate) struct Region {
     ptr: NonNull<u8>,
     len: usize,
-    fd: OwnedFd,
+    /// `None` once [`close_fd`](Region::close_fd) let it go.
+    fd: Option<OwnedFd>,
 }
 
 // SAFETY: the mapping is shared memory that other processes change anyway;
@@ -140,7 +141,11 @@ impl Region {
             return Err(Error::os("mmap", nix::Error::last()));
         }
         let ptr = NonNull::new(ptr.cast::<u8>()).expect("mmap returned a non-null pointer");
-        Ok(Region { ptr, len, fd })
+        Ok(Region {
+            ptr,
+            len,
+            fd: Some(fd),
+        })
     }
 
     /// The length of the mapping in bytes.
@@ -149,8 +154,22 @@ impl Region {
     }
 
     /// The `memfd`, to send to another process with `SCM_RIGHTS`.
+    ///
+    /// # Panics
+    /// After [`close_fd`](Region::close_fd) (a bug in forklore: only a
+    /// region that never travels again closes its descriptor).
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.fd
+            .as_ref()
+            .expect("a region's descriptor is used after close_fd")
+            .as_fd()
+    }
+
+    /// Close the `memfd`'s descriptor, keeping the mapping (which keeps
+    /// the pages): for a region that has travelled for the last time, so
+    /// that it holds no descriptor for the rest of its life.
+    pub(crate) fn close_fd(&mut self) {
+        self.fd = None;
     }
 
     /// A raw pointer to byte `off`.
@@ -202,7 +221,7 @@ impl std::fmt::Debug for Region {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Region")
             .field("len", &self.len)
-            .field("fd", &self.fd.as_raw_fd())
+            .field("fd", &self.fd.as_ref().map(|f| f.as_raw_fd()))
             .finish()
     }
 }

@@ -488,6 +488,68 @@ fn bulk_values_round_trip_at_every_size_around_the_vectored_threshold() {
     none_closed(&err);
 }
 
+/// Issue 16: bulk frames cross through shared memory beside the socket
+/// (an arena per connection, two lanes). Each connection of this process
+/// has one (two: the session's and the thread's), a 16 MiB reply fills the
+/// pages of the server's lane, four threads and a forked child move
+/// different values at once and each gets its own back, a thread's arena
+/// goes with its connection when it ends, and 40 MiB (more than a lane)
+/// still cross through the socket.
+#[test]
+fn bulk_values_cross_whole_through_each_connections_arena() {
+    let (out, err) = case("arena_lanes");
+    expect(
+        &out,
+        &[
+            ("arenas_after_first_call", "2"),
+            ("big_round_trip", "true"),
+            ("reply_lane_filled", "true"),
+            ("threads_round_trip", "true"),
+            ("arenas_after_threads", "2"),
+            ("child_round_trip", "true"),
+            ("parent_sees_child_value", "true"),
+            ("over_a_lane_round_trip", "true"),
+        ],
+    );
+    none_closed(&err);
+}
+
+/// Issue 16, hostile: a client that takes an arena cannot shrink it (it
+/// is sealed), garbage it writes into its lane and the state words is
+/// refused as a garbage frame is (its connection stays served), and a
+/// frame that claims more than a lane closes only its own connection, as
+/// does an arena frame from a client that has no arena. Another client's
+/// 16 MiB value is intact throughout.
+#[test]
+fn a_client_that_scribbles_on_its_arena_harms_only_itself() {
+    let (out, err) = case("arena_scribbler");
+    expect(
+        &out,
+        &[
+            ("hello_reply", "Ok(Unit)"),
+            ("shrink_refused", "true"),
+            ("arena_size", &(4096 + (64 << 20)).to_string()),
+            ("lane_garbage_refused", "true"),
+            ("scribbler_served", "true"),
+            ("others_bulk_intact", "true"),
+            ("overclaim_closed", "true"),
+            ("no_arena_closed", "true"),
+            ("after_all_bulk_intact", "true"),
+            ("objects", "1"),
+        ],
+    );
+    let closed: Vec<&str> = err.lines().filter(|l| l.contains(") closed: ")).collect();
+    assert_eq!(closed.len(), 2, "{err}");
+    assert!(
+        closed[0].ends_with("bad input: could not decode message: a frame says it carries 33554433 bytes in shared memory, over the lane's 33554432"),
+        "{err}"
+    );
+    assert!(
+        closed[1].ends_with("bad input: could not decode message: invalid frame length -2"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_killed_waiter_passes_its_notification_on_and_breaks_a_barrier() {
     let (out, _) = case("dead_waiter");

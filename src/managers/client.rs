@@ -309,7 +309,9 @@ fn open(ep: &Endpoint, session: bool) -> Result<Connection> {
 
 /// Say hello on `conn` for this process and thread.
 fn greet(conn: &mut Connection, session: bool) -> Result<()> {
-    match round_trip(conn, &identity::hello(current_pid(), session))? {
+    // The reply brings the connection's arena, on a Unix socket.
+    let hello = identity::hello(current_pid(), session);
+    match conn.take_arena_during(|conn| round_trip(conn, &hello))? {
         Ok(_) => Ok(()),
         Err(e) => Err(e.into()),
     }

@@ -66,6 +66,13 @@ pub enum Request {
         /// holds its references): it takes back the references that a
         /// failed session connection of the same process left behind.
         session: bool,
+        /// Whether the client takes an arena: on a Unix socket, the server
+        /// then sends with its reply the descriptor of shared memory that
+        /// carries this connection's bulk frames (see
+        /// [`connection`](crate::connection)'s arena). A client that reads
+        /// replies with plain `read`s must say `false`: the descriptor
+        /// would be lost, and the server's bulk replies unreadable.
+        arena: bool,
     },
     /// Create an object. The connection that asks holds one reference to it.
     /// Replies [`Reply::Id`].

@@ -284,6 +284,9 @@ struct Session {
     caller: Caller,
     /// Whether the client said hello (its process is known).
     greeted: bool,
+    /// Whether the next reply (to a `Hello` that asked for one) brings an
+    /// arena for the connection's bulk frames.
+    arena_due: bool,
     /// Whether the connection failed (rather than being closed by its
     /// client): its references are then kept for a while (see `park`).
     broken: bool,
@@ -321,6 +324,7 @@ fn serve_session(server: &Arc<Server>, mut conn: Connection, cid: ConnId, peer: 
         cid,
         caller: Caller::anonymous(cid),
         greeted: false,
+        arena_due: false,
         broken: false,
         refs: HashMap::new(),
     };
@@ -433,7 +437,12 @@ fn session_loop(server: &Server, conn: &mut Connection, session: &mut Session) -
         };
         match next {
             Next::Reply(r) => {
-                if let Err(e) = send_reply(conn, &r) {
+                let sent = if std::mem::take(&mut session.arena_due) {
+                    conn.send_with_arena(&r)
+                } else {
+                    send_reply(conn, &r)
+                };
+                if let Err(e) = sent {
                     session.broken = true;
                     return Some(format!("could not reply: {e}"));
                 }
@@ -605,7 +614,9 @@ fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Reques
             pid,
             thread,
             session: is_session,
+            arena,
         } => {
+            session.arena_due = arena && conn.is_unix() && !conn.has_arena();
             server.procs.detach(session.caller.process);
             session.caller = Caller { process, thread };
             session.greeted = true;

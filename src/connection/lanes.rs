@@ -1,0 +1,280 @@
+//! How a manager connection comes to have an [`Arena`]: the server sends
+//! one with its reply to a `Hello` that asks for it
+//! ([`Connection::send_with_arena`]), and the client takes it with that
+//! reply ([`Connection::take_arena_during`]).
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use serde::Serialize;
+
+use super::arena::Arena;
+use super::{io_err, Connection, Stream};
+use crate::error::{Error, Result};
+
+impl Stream {
+    /// As `read`, with `recvmsg`: a descriptor that comes with the bytes
+    /// (`SCM_RIGHTS`) is kept in `fd` if it is empty, and closed otherwise
+    /// (as is every other one). Received descriptors are close-on-exec.
+    pub(super) fn read_taking_fd(
+        &mut self,
+        buf: &mut [u8],
+        fd: &mut Option<OwnedFd>,
+    ) -> std::io::Result<usize> {
+        let Stream::Unix(s) = self else {
+            return self.read(buf);
+        };
+        let mut iov = [IoSliceMut::new(buf)];
+        let mut space = nix::cmsg_space!([RawFd; 4]);
+        let msg = recvmsg::<()>(
+            s.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(std::io::Error::from)?;
+        for c in msg.cmsgs().map_err(std::io::Error::from)? {
+            if let ControlMessageOwned::ScmRights(raw) = c {
+                for r in raw {
+                    // SAFETY: SCM_RIGHTS installed this descriptor in this
+                    // process just now; nothing else owns it.
+                    let got = unsafe { OwnedFd::from_raw_fd(r) };
+                    if fd.is_none() {
+                        *fd = Some(got);
+                    }
+                }
+            }
+        }
+        Ok(msg.bytes)
+    }
+}
+
+impl Connection {
+    /// Whether the connection is a Unix socket (only those carry arenas).
+    pub(crate) fn is_unix(&self) -> bool {
+        matches!(self.stream, Stream::Unix(_))
+    }
+
+    /// Whether this connection has an arena.
+    pub(crate) fn has_arena(&self) -> bool {
+        self.arena.is_some()
+    }
+
+    /// The server's side: send `value` as one frame with a new arena's
+    /// descriptor attached, then use the arena for this connection's bulk
+    /// frames. If no arena can be made (out of memory or descriptors),
+    /// `value` is sent alone and the connection goes on without one.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] or [`Error::Io`] as [`send`](Connection::send).
+    pub(crate) fn send_with_arena<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        let made = if self.is_unix() {
+            Arena::create().ok()
+        } else {
+            None
+        };
+        let Some(mut arena) = made else {
+            return self.send(value);
+        };
+        let mut frame = super::encode_frame(value)?;
+        let len = frame.len() - 4;
+        let len =
+            i32::try_from(len).map_err(|_| Error::Encode(format!("a greeting of {len} bytes")))?;
+        frame[..4].copy_from_slice(&len.to_be_bytes());
+        let Stream::Unix(s) = &mut self.stream else {
+            unreachable!("checked above")
+        };
+        let fds = [arena.fd().as_raw_fd()];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        let sent = loop {
+            match sendmsg::<()>(
+                s.as_raw_fd(),
+                &[IoSlice::new(&frame)],
+                &cmsg,
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => break r.map_err(std::io::Error::from).map_err(io_err("send"))?,
+            }
+        };
+        // The descriptor went with the first byte; the rest of a frame
+        // the socket took only in part follows as usual.
+        self.stream
+            .write_all(&frame[sent..])
+            .map_err(io_err("send"))?;
+        arena.close_fd();
+        self.arena = Some(arena);
+        Ok(())
+    }
+
+    /// The client's side: run `exchange` (a `Hello` that asks for an arena
+    /// and its reply) taking the descriptor the reply brings, and use that
+    /// arena from then on. A reply without one leaves the connection
+    /// without an arena.
+    ///
+    /// # Errors
+    /// `exchange`'s; [`Error::InvalidArgument`] if the descriptor is not a
+    /// sealed forklore arena; [`Error::Os`] if it cannot be mapped.
+    pub(crate) fn take_arena_during<R>(
+        &mut self,
+        exchange: impl FnOnce(&mut Connection) -> Result<R>,
+    ) -> Result<R> {
+        self.want_fd = self.is_unix();
+        let r = exchange(self);
+        self.want_fd = false;
+        let fd = self.fd_in.take();
+        let r = r?;
+        if let Some(fd) = fd {
+            self.arena = Some(Arena::adopt(fd)?);
+        }
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::super::{arena, pipe};
+    use super::*;
+
+    /// A connected pair whose ends share an arena, as a manager's client
+    /// (`.0`) and server (`.1`) do after `Hello`.
+    fn with_arena() -> (Connection, Connection) {
+        let (mut client, mut server) = pipe().unwrap();
+        server.send_with_arena(&7u32).unwrap();
+        let got: u32 = client.take_arena_during(|c| c.recv()).unwrap();
+        assert_eq!(got, 7);
+        assert!(client.has_arena() && server.has_arena());
+        (client, server)
+    }
+
+    /// Bytes waiting in `c`'s socket (`FIONREAD`).
+    fn in_socket(c: &Connection) -> usize {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through the pointer, which points
+        // to `n`.
+        let r = unsafe { libc::ioctl(c.as_fd().as_raw_fd(), libc::FIONREAD, &mut n) };
+        assert_eq!(r, 0);
+        n as usize
+    }
+
+    fn bulk(seed: u8, n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
+    }
+
+    #[test]
+    fn a_bulk_part_crosses_through_the_lane_and_only_the_head_through_the_socket() {
+        let (mut client, mut server) = with_arena();
+        let tail = bulk(1, arena::LANE_MIN);
+        client.send_parts(&[b"head", &tail]).unwrap();
+        // The 20-byte arena header and the head; the tail is in the lane.
+        assert_eq!(in_socket(&server), 20 + 4);
+        let got = server.recv_bytes().unwrap();
+        assert_eq!(&got[..4], b"head");
+        assert_eq!(&got[4..], &tail[..]);
+        // The other way, read in two parts as the manager's client does.
+        let tail = bulk(2, 3 << 20);
+        server.send_parts(&[b"hd", &tail]).unwrap();
+        assert_eq!(in_socket(&client), 20 + 2);
+        let mut inc = client.begin_recv().unwrap();
+        assert_eq!(inc.len(), 2 + tail.len());
+        // Only the socket's bytes can be peeked.
+        assert_eq!(inc.peek(4096).unwrap(), b"hd");
+        let mut out = Vec::with_capacity(tail.len() + 1);
+        inc.finish_into(1, &mut out.spare_capacity_mut()[..tail.len() + 1])
+            .unwrap();
+        // SAFETY: finish_into initialized those bytes.
+        unsafe { out.set_len(tail.len() + 1) };
+        assert_eq!(out[0], b'd');
+        assert_eq!(&out[1..], &tail[..]);
+    }
+
+    #[test]
+    fn a_lane_not_yet_taken_sends_the_next_frame_through_the_socket() {
+        let (mut client, mut server) = with_arena();
+        let (a, b) = (bulk(3, arena::LANE_MIN), bulk(4, arena::LANE_MIN + 1));
+        client.send_parts(&[b"1", &a]).unwrap();
+        client.send_parts(&[b"2", &b]).unwrap();
+        assert_eq!(in_socket(&server), (20 + 1) + (4 + 1 + b.len()));
+        assert_eq!(server.recv_bytes().unwrap()[1..], a[..]);
+        assert_eq!(server.recv_bytes().unwrap()[1..], b[..]);
+        // Taken: the lane carries the next one again.
+        client.send_parts(&[b"3", &a]).unwrap();
+        assert_eq!(in_socket(&server), 20 + 1);
+        assert_eq!(server.recv_bytes().unwrap()[1..], a[..]);
+    }
+
+    #[test]
+    fn a_part_larger_than_a_lane_goes_through_the_socket() {
+        let (mut client, mut server) = with_arena();
+        let big = bulk(5, arena::LANE + 1);
+        let want = big.clone();
+        let reader = std::thread::spawn(move || server.recv_bytes().unwrap());
+        client.send_parts(&[b"x", &big]).unwrap();
+        let got = reader.join().unwrap();
+        assert_eq!(got.len(), 1 + want.len());
+        assert!(got[1..] == want[..]);
+    }
+
+    #[test]
+    fn a_frame_refused_for_its_size_gives_its_lane_back_and_keeps_the_stream_in_step() {
+        let (mut client, mut server) = with_arena();
+        server.set_max_message_size(1000);
+        let tail = bulk(6, arena::LANE_MIN);
+        client.send_parts(&[b"h", &tail]).unwrap();
+        client.send(&"next").unwrap();
+        assert!(matches!(
+            server.recv_bytes(),
+            Err(Error::FrameTooLarge { len, max: 1000 }) if len == 1 + tail.len()
+        ));
+        server.skip_frame(1 << 30).unwrap();
+        assert_eq!(server.recv::<String>().unwrap(), "next");
+        client.send_parts(&[b"h", &tail]).unwrap();
+        assert_eq!(in_socket(&server), 20 + 1, "the lane was given back");
+    }
+
+    #[test]
+    fn an_arena_frame_without_an_arena_or_over_a_lane_is_refused() {
+        let (a, mut b) = pipe().unwrap();
+        let mut h = (-2i32).to_be_bytes().to_vec();
+        h.extend(10u64.to_be_bytes());
+        h.extend(10u64.to_be_bytes());
+        a.send_raw_for_tests(&h);
+        assert!(matches!(b.recv_bytes(), Err(Error::Decode(m)) if m == "invalid frame length -2"));
+
+        let (mut client, mut server) = with_arena();
+        let over = arena::LANE as u64 + 1;
+        let mut h = (-2i32).to_be_bytes().to_vec();
+        h.extend(over.to_be_bytes());
+        h.extend(over.to_be_bytes());
+        client.stream.write_all(&h).unwrap();
+        assert!(
+            matches!(server.recv_bytes(), Err(Error::Decode(m)) if m.contains("over the lane"))
+        );
+        // A tail longer than its payload.
+        let mut h = (-2i32).to_be_bytes().to_vec();
+        h.extend(5u64.to_be_bytes());
+        h.extend(6u64.to_be_bytes());
+        let (mut client2, mut server2) = with_arena();
+        client2.stream.write_all(&h).unwrap();
+        assert!(matches!(server2.recv_bytes(), Err(Error::Decode(_))));
+        drop((client, client2));
+    }
+
+    #[test]
+    fn a_tcp_connection_gets_no_arena() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client =
+            Connection::from(std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap());
+        let mut server = Connection::from(l.accept().unwrap().0);
+        server.send_with_arena(&7u32).unwrap();
+        assert_eq!(client.take_arena_during(|c| c.recv::<u32>()).unwrap(), 7);
+        assert!(!client.has_arena() && !server.has_arena());
+        let tail = bulk(7, arena::LANE_MIN);
+        client.send_parts(&[b"h", &tail]).unwrap();
+        assert_eq!(server.recv_bytes().unwrap()[1..], tail[..]);
+    }
+}
