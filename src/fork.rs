@@ -55,6 +55,10 @@ pub(crate) struct ForkParticipant {
     /// On each side after `fork(2)`: the value `before` returned, and whether
     /// this is the child.
     pub after: fn(Box<dyn Any>, bool),
+    /// In [`exit_child`], before `_exit` (not in a child of a threaded
+    /// parent, which must take no lock): end what the process holds
+    /// elsewhere in order (the managers' client gives its references back).
+    pub at_exit: fn(),
 }
 
 /// The one participant, set once (by the first manager client endpoint).
@@ -240,6 +244,9 @@ pub fn thread_count() -> usize {
 pub fn exit_child(code: i32) -> ! {
     use std::io::Write;
     if !crate::fork::child_of_threaded() {
+        if let Some(p) = PARTICIPANT.get() {
+            (p.at_exit)();
+        }
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
     }

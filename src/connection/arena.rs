@@ -10,7 +10,8 @@
 //! socket's.
 //!
 //! The server makes the [`Arena`] (a sealed `memfd`, see
-//! [`region`](crate::region)) when a client's `Hello` asks for one, and
+//! [`region`](crate::region)) when a client asks for one (`Request::Arena`,
+//! which the proxies send when a connection first moves a bulk value), and
 //! sends its descriptor with `SCM_RIGHTS` along with the reply; the client
 //! maps it, checking that it is a sealed forklore arena of the right size,
 //! so neither side can make the other's mapping shrink under it. Both

@@ -1,7 +1,8 @@
-//! How a manager connection comes to have an [`Arena`]: the server sends
-//! one with its reply to a `Hello` that asks for it
-//! ([`Connection::send_with_arena`]), and the client takes it with that
-//! reply ([`Connection::take_arena_during`]).
+//! How a manager connection comes to have an [`Arena`]: the client asks
+//! for one (`Request::Arena`) before its first bulk request or after its
+//! first bulk reply ([`Connection::should_ask_arena`]), the server sends
+//! it with the reply ([`Connection::send_with_arena`]), and the client
+//! takes it with that reply ([`Connection::take_arena_during`]).
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -56,12 +57,51 @@ impl Connection {
         matches!(self.stream, Stream::Unix(_))
     }
 
+    /// End this side (`shutdown(SHUT_WR)`), then read and drop what comes
+    /// until the peer closes its side too or `deadline` passes: a manager's
+    /// server closes a connection once it has cleaned up after it.
+    pub(crate) fn close_and_wait(mut self, deadline: std::time::Instant) {
+        let done = match &self.stream {
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+        if done.is_err() {
+            return;
+        }
+        let mut sink = [0u8; 256];
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || !matches!(self.poll(left), Ok(true)) {
+                return;
+            }
+            self.start = self.end;
+            match self.stream.read(&mut sink) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Whether this connection has an arena.
     pub(crate) fn has_arena(&self) -> bool {
         self.arena.is_some()
     }
 
-    /// The server's side: send `value` as one frame with a new arena's
+    /// The client's side: whether to ask for an arena before the next
+    /// request (`sending_bulk`: it ends with [`LANE_MIN`](super::LANE_MIN)
+    /// bytes or more). Only on a Unix socket, only once, and only once the
+    /// connection moves bulk values: a connection of small calls never
+    /// pays for one.
+    pub(crate) fn should_ask_arena(&self, sending_bulk: bool) -> bool {
+        self.is_unix()
+            && self.arena.is_none()
+            && !self.arena_asked
+            && (self.bulk_seen || sending_bulk)
+    }
+
+    /// The server's side (the reply to `Request::Arena`): send `value` as one frame with a new arena's
     /// descriptor attached, then use the arena for this connection's bulk
     /// frames. If no arena can be made (out of memory or descriptors),
     /// `value` is sent alone and the connection goes on without one.
@@ -109,8 +149,8 @@ impl Connection {
         Ok(())
     }
 
-    /// The client's side: run `exchange` (a `Hello` that asks for an arena
-    /// and its reply) taking the descriptor the reply brings, and use that
+    /// The client's side: run `exchange` (`Request::Arena` and its reply)
+    /// taking the descriptor the reply brings, and use that
     /// arena from then on. A reply without one leaves the connection
     /// without an arena.
     ///
@@ -122,6 +162,7 @@ impl Connection {
         exchange: impl FnOnce(&mut Connection) -> Result<R>,
     ) -> Result<R> {
         self.want_fd = self.is_unix();
+        self.arena_asked = true;
         let r = exchange(self);
         self.want_fd = false;
         let fd = self.fd_in.take();

@@ -98,6 +98,7 @@ impl Endpoint {
                     after_fork(*guard, in_child);
                 }
             },
+            at_exit: at_child_exit,
         });
         Arc::new(Endpoint { address, authkey })
     }
@@ -285,6 +286,21 @@ fn encode(req: &Request) -> Result<Encoded<'_>> {
 /// Send one encoded request and read its response on `conn`. An error is
 /// a transport failure: the connection can no longer be used.
 fn exchange(conn: &mut Connection, frame: &mut Encoded<'_>) -> Result<Response> {
+    // A connection that moves bulk values gets its arena before its first
+    // bulk request, or its second bulk reply (nothing is sent yet if this
+    // fails).
+    let bulk = matches!(frame, Encoded::Parts(p) if p.tail.len() >= crate::connection::LANE_MIN);
+    if conn.should_ask_arena(bulk) {
+        let reply = conn
+            .take_arena_during(|c| {
+                c.send(&Request::Arena)?;
+                super::protocol::recv_response(c)
+            })
+            .map_err(gone("arena"))?;
+        if let Err(e) = reply {
+            return Err(e.into());
+        }
+    }
     match frame {
         Encoded::Whole(frame) => conn.send_frame_again(frame),
         Encoded::Parts(p) => conn.send_parts(&[&p.head, p.tail]),
@@ -309,9 +325,7 @@ fn open(ep: &Endpoint, session: bool) -> Result<Connection> {
 
 /// Say hello on `conn` for this process and thread.
 fn greet(conn: &mut Connection, session: bool) -> Result<()> {
-    // The reply brings the connection's arena, on a Unix socket.
-    let hello = identity::hello(current_pid(), session);
-    match conn.take_arena_during(|conn| round_trip(conn, &hello))? {
+    match round_trip(conn, &identity::hello(current_pid(), session))? {
         Ok(_) => Ok(()),
         Err(e) => Err(e.into()),
     }
@@ -719,6 +733,34 @@ pub(crate) fn before_fork() -> ForkGuard {
     let mut st = state();
     st.pending = made;
     ForkGuard(st)
+}
+
+/// How long a child's exit waits, in all, for its managers to give back
+/// its references ([`at_child_exit`]).
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// At the end of a child ([`crate::process::exit_child`]): end this
+/// process's session connections and wait until each server has closed
+/// its side, which it does once it has given back the references the
+/// session held. So when `join` returns in the parent, the child's
+/// references are gone, as in CPython, whose child decrefs its proxies
+/// when it exits; without this, the server learnt of the exit some time
+/// later, and a parent that dropped its own proxy right after `join`
+/// could still find the object alive. The wait is bounded by
+/// [`EXIT_WAIT`] in all (a stopped server delays the exit by at most
+/// that). Nothing is done if another thread of this process holds the
+/// client's lock.
+fn at_child_exit() {
+    let Ok(mut st) = STATE.try_lock() else {
+        return;
+    };
+    st.adopt_inherited();
+    let deadline = std::time::Instant::now() + EXIT_WAIT;
+    for s in &mut st.sessions {
+        if let Some(conn) = s.conn.take() {
+            conn.close_and_wait(deadline);
+        }
+    }
 }
 
 /// Right after forklore's fork, on both sides: the parent closes its copies

@@ -66,8 +66,9 @@
 //! string of 64 KiB or more that ends a message (a reply of one value, an
 //! `extend`, a `d[k] = v`...) is not even copied into the frame: it is
 //! written with one `writev` from where it lies, and read from the socket
-//! straight into its final buffer (see [`protocol`](super::protocol),
-//! "Bulk frames").
+//! straight into its final buffer, or, on a connection that has moved
+//! one before, copied through shared memory beside the socket (see
+//! [`protocol`](super::protocol), "Bulk frames").
 //!
 //! Because structs are stored as sequences, as postcard and bincode store
 //! them, serde attributes that need field names on the way back

@@ -120,7 +120,8 @@
 //!
 //! The server closes a connection only when its byte stream can no longer
 //! be trusted (a frame header that is no length, a frame announced at more
-//! than 1 GiB, a frame cut short). References are counted per connection,
+//! than 1 GiB, a frame cut short, a frame that says it carries more in
+//! shared memory than its lane holds). References are counted per connection,
 //! and we chose to keep connections open in every refusal case, and to let
 //! a process take its references back when a connection *fails* anyway:
 //! the server keeps the references of a failed connection (one it closed,

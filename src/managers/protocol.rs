@@ -33,6 +33,14 @@
 //! sockets ask for 4 MiB socket buffers (`SO_SNDBUF`, `SO_RCVBUF`; a limit,
 //! not an allocation, capped by `net.core.wmem_max`), so that 16 MiB cross
 //! in a few steps rather than eighty.
+//!
+//! A connection over a Unix socket that moves a bulk value asks for an
+//! arena ([`Request::Arena`]) before its first bulk request or after its
+//! first bulk reply; from then on its bulk values of up to 32 MiB cross
+//! through shared memory beside the socket, copied once each side (see
+//! [`connection`](crate::connection), "Shared memory for bulk frames"). The
+//! frames are the same postcard encoding, cut in the same place: only
+//! where the value's bytes travel changes.
 
 use std::time::Duration;
 
@@ -66,13 +74,6 @@ pub enum Request {
         /// holds its references): it takes back the references that a
         /// failed session connection of the same process left behind.
         session: bool,
-        /// Whether the client takes an arena: on a Unix socket, the server
-        /// then sends with its reply the descriptor of shared memory that
-        /// carries this connection's bulk frames (see
-        /// [`connection`](crate::connection)'s arena). A client that reads
-        /// replies with plain `read`s must say `false`: the descriptor
-        /// would be lost, and the server's bulk replies unreadable.
-        arena: bool,
     },
     /// Create an object. The connection that asks holds one reference to it.
     /// Replies [`Reply::Id`].
@@ -110,6 +111,16 @@ pub enum Request {
         /// The object types the caller accepts.
         accept: Vec<String>,
     },
+    /// Ask for an arena: shared memory beside this connection that carries
+    /// its bulk frames from then on, one lane each way (see
+    /// [`Connection`](crate::connection::Connection)'s "Shared memory for
+    /// bulk frames"). On a Unix socket the reply, [`Reply::Unit`], brings
+    /// the arena's descriptor with `SCM_RIGHTS`; the client must read it
+    /// with `recvmsg`, or the descriptor is lost and the server's bulk
+    /// replies unreadable. Over TCP, or a second time, the reply comes
+    /// alone and nothing changes. The proxies ask on a connection's first
+    /// bulk request, or after its first bulk reply.
+    Arena,
 }
 
 /// The type of a new object, with its initial content.

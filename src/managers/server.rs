@@ -284,8 +284,8 @@ struct Session {
     caller: Caller,
     /// Whether the client said hello (its process is known).
     greeted: bool,
-    /// Whether the next reply (to a `Hello` that asked for one) brings an
-    /// arena for the connection's bulk frames.
+    /// Whether the next reply (to `Request::Arena`) brings an arena for
+    /// the connection's bulk frames.
     arena_due: bool,
     /// Whether the connection failed (rather than being closed by its
     /// client): its references are then kept for a while (see `park`).
@@ -614,9 +614,7 @@ fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Reques
             pid,
             thread,
             session: is_session,
-            arena,
         } => {
-            session.arena_due = arena && conn.is_unix() && !conn.has_arena();
             server.procs.detach(session.caller.process);
             session.caller = Caller { process, thread };
             session.greeted = true;
@@ -629,6 +627,11 @@ fn handle(server: &Server, conn: &Connection, session: &mut Session, req: Reques
                     *session.refs.entry(id).or_default() += n;
                 }
             }
+            Next::Reply(Ok(Reply::Unit))
+        }
+        Request::Arena => {
+            // Sent with the reply (see `session_loop`).
+            session.arena_due = conn.is_unix() && !conn.has_arena();
             Next::Reply(Ok(Reply::Unit))
         }
         Request::Call(id, method) => {

@@ -82,6 +82,5 @@ pub(crate) fn hello(pid: u32, session: bool) -> Request {
         pid,
         thread: thread_number(),
         session,
-        arena: true,
     }
 }

@@ -535,15 +535,15 @@ fn extreme_request() -> impl Strategy<Value = Request> {
         1 => edge_u64().prop_map(|maxsize| Request::Create(Kind::Queue { maxsize })),
         1 => edge_u64().prop_map(Request::Decref),
         1 => prop::collection::vec(edge_u64(), 0..50).prop_map(Request::Adopt),
-        1 => (edge_u64(), edge_u64(), any::<u32>(), any::<bool>(), any::<bool>()).prop_map(
-            |(process, thread, pid, session, arena)| Request::Hello {
+        1 => (edge_u64(), edge_u64(), any::<u32>(), any::<bool>()).prop_map(
+            |(process, thread, pid, session)| Request::Hello {
                 process,
                 pid,
                 thread,
                 session,
-                arena,
             }
         ),
+        1 => Just(Request::Arena),
     ]
 }
 

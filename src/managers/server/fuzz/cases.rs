@@ -131,7 +131,6 @@ fn references_of_a_failed_connection_wait_for_their_process() {
         pid,
         thread: 1,
         session: true,
-        arena: false,
     };
     let broken = |process: u64, pid: u32| {
         let mut bytes = frames(&[hello(process, pid), Request::Create(Kind::List(vec![]))]);
