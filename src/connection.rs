@@ -42,9 +42,13 @@
 //!
 //! The cost is memory: a connection keeps the pages its lanes have
 //! carried (the largest value sent each way, up to 32 MiB) until it
-//! closes. A manager's proxies keep one connection per thread, so that is
-//! until the thread ends or the manager is dropped; the pages are shared
-//! memory, counted in the `RssShmem` of both processes and stored once.
+//! closes, or until its server stops, which frees the pages of every
+//! arena it made (`MADV_REMOVE`) before it exits. A manager's proxies keep
+//! one connection per thread, for as long as the thread lives. The pages
+//! are shared memory, counted in the `RssShmem` of both processes and
+//! stored once. The server sends through its lane only once the client
+//! has mapped the arena: a client that cannot (its address space full, its
+//! descriptor limit reached) goes on through the socket.
 //!
 //! # Errors on receipt
 //! They are distinct, so a caller can tell a peer that left from a peer that
@@ -664,7 +668,7 @@ pub(crate) fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
 mod tests;
 
 mod arena;
-pub(crate) use arena::LANE_MIN;
+pub(crate) use arena::{free_served_lanes, LANE_MIN};
 mod incoming;
 pub(crate) use incoming::Incoming;
 mod auth;

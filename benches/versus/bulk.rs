@@ -19,6 +19,18 @@
 //! kernel caps the size at `net.core.wmem_max`/`rmem_max` (212,992 bytes
 //! on a stock kernel, where the floor and the manager both keep the
 //! default).
+//!
+//! The manager itself no longer moves a bulk value through the socket once
+//! its connection has an arena (shared memory beside the socket, see
+//! `forklore::connection`): the value is copied once into a lane and once
+//! out of it, where the floor's bytes are copied into the kernel and out
+//! again, a few MiB at a time. So these rows can come out below their
+//! floor: the floor is what the socket can do, as issue 16 defines it.
+//! A connection asks for its arena before its first bulk request, or
+//! after its first bulk reply: in the first round, the untimed `extend`
+//! asks first, and the first timed `to_vec` or `d[k]` asks (one round trip)
+//! after the untimed one came back through the socket. The median of five
+//! rounds does not depend on that one call.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -47,6 +47,10 @@ pub(crate) const LANE_MIN: usize = 64 << 10;
 /// Where the state words are: the client's lane's, then the server's, each
 /// on its own cache line after the region's header.
 const STATE: [usize; 2] = [crate::region::BODY, crate::region::BODY + 64];
+/// A word the client sets to 1 once it has mapped the arena: until then
+/// the server sends nothing through its lane (a client that could not map
+/// it, or never received its descriptor, reads every frame from the socket).
+const MAPPED: usize = crate::region::BODY + 128;
 /// Where the lanes start: the client's, then the server's.
 const LANES: [usize; 2] = [4096, 4096 + LANE];
 /// The whole region.
@@ -71,6 +75,60 @@ pub(crate) enum End {
 pub(crate) struct Arena {
     region: Region,
     end: End,
+    /// The process that made or mapped it: a forked child's copy of the
+    /// mapping is the parent's arena, whose pages are not the child's to
+    /// free.
+    pid: u32,
+}
+
+/// The server ends' arenas (the process that made each, and its lanes'
+/// address), so that a server about to exit can free their pages
+/// ([`free_served_lanes`]). A forked child inherits the list with the
+/// mappings; it frees only its own.
+static SERVED: std::sync::Mutex<Vec<(u32, usize)>> = std::sync::Mutex::new(Vec::new());
+
+/// Give back the pages of both lanes of the arena mapped at `lanes`
+/// (`MADV_REMOVE`: the kernel frees them in every process that maps them,
+/// which then reads zeros there).
+fn free_lanes(lanes: usize) {
+    // SAFETY: `lanes` is the page-aligned start of two lanes inside a live
+    // mapping of a memfd (the callers hold the registry's lock, which an
+    // arena leaves only in its `Drop`, before its mapping goes); MADV_REMOVE
+    // changes what the memory holds, never whether it may be accessed, and
+    // no Rust reference covers the lanes.
+    unsafe {
+        libc::madvise(lanes as *mut libc::c_void, 2 * LANE, libc::MADV_REMOVE);
+    }
+}
+
+/// Free the pages of every server end's arena in this process: for a
+/// manager's server that is about to exit. Its clients' connections are
+/// dead from then on, but a client thread that never calls again would
+/// otherwise keep its connection's pages (up to 64 MiB) for as long as it
+/// lives.
+pub(crate) fn free_served_lanes() {
+    let me = crate::sys::pid();
+    let served = SERVED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for &(_, lanes) in served.iter().filter(|(pid, _)| *pid == me) {
+        free_lanes(lanes);
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        if self.end == End::Server && self.pid == crate::sys::pid() {
+            // The connection is over: its pages go now, even if the client
+            // still maps them (a thread that will not call again).
+            let lanes = self.region.ptr(LANES[0], 2 * LANE) as usize;
+            let mut served = SERVED
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            served.retain(|&entry| entry != (self.pid, lanes));
+            free_lanes(lanes);
+        }
+    }
 }
 
 impl Arena {
@@ -80,10 +138,17 @@ impl Arena {
     /// # Errors
     /// [`Error::Os`] if the shared memory cannot be made or mapped.
     pub(crate) fn create() -> Result<Arena> {
-        Ok(Arena {
+        let arena = Arena {
             region: Region::new(KIND_ARENA, SIZE)?,
             end: End::Server,
-        })
+            pid: crate::sys::pid(),
+        };
+        let lanes = arena.region.ptr(LANES[0], 2 * LANE) as usize;
+        SERVED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((arena.pid, lanes));
+        Ok(arena)
     }
 
     /// Map the arena a server sent, for the client's end, and close its
@@ -101,9 +166,12 @@ impl Arena {
             )));
         }
         region.close_fd();
+        // The server may send through its lane from now on.
+        region.u32_at(MAPPED).store(1, Ordering::Release);
         Ok(Arena {
             region,
             end: End::Client,
+            pid: crate::sys::pid(),
         })
     }
 
@@ -134,6 +202,9 @@ impl Arena {
     pub(crate) fn put(&self, bytes: &[u8]) -> bool {
         let state = self.state(self.end);
         if bytes.len() > LANE || state.load(Ordering::Acquire) != FREE {
+            return false;
+        }
+        if self.end == End::Server && self.region.u32_at(MAPPED).load(Ordering::Acquire) != 1 {
             return false;
         }
         let to = self.region.ptr(LANES[self.end as usize], bytes.len());
@@ -218,6 +289,29 @@ mod tests {
         assert!(server.put(b"refused"));
         client.discard();
         assert!(server.put(b"next"));
+    }
+
+    #[test]
+    fn the_server_sends_through_its_lane_only_once_the_client_mapped_it() {
+        let mut server = Arena::create().unwrap();
+        let fd = server.fd().try_clone_to_owned().unwrap();
+        server.close_fd();
+        assert!(!server.put(b"too early"));
+        let client = Arena::adopt(fd).unwrap();
+        assert!(server.put(b"now"));
+        assert_eq!(take(&client, 3), b"now");
+    }
+
+    #[test]
+    fn a_server_arena_frees_its_pages_when_dropped_or_when_its_server_exits() {
+        let (client, server) = pair();
+        assert!(server.put(&[7u8; 8192]));
+        free_served_lanes();
+        // The client's mapping reads zeros where the pages were.
+        assert_eq!(take(&client, 8192), vec![0u8; 8192]);
+        assert!(server.put(&[9u8; 8192]));
+        drop(server);
+        assert_eq!(take(&client, 8192), vec![0u8; 8192]);
     }
 
     #[test]

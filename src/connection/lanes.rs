@@ -4,10 +4,10 @@
 //! it with the reply ([`Connection::send_with_arena`]), and the client
 //! takes it with that reply ([`Connection::take_arena_during`]).
 
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use serde::Serialize;
 
 use super::arena::Arena;
@@ -17,7 +17,10 @@ use crate::error::{Error, Result};
 impl Stream {
     /// As `read`, with `recvmsg`: a descriptor that comes with the bytes
     /// (`SCM_RIGHTS`) is kept in `fd` if it is empty, and closed otherwise
-    /// (as is every other one). Received descriptors are close-on-exec.
+    /// (as is every other one). Received descriptors are close-on-exec. A
+    /// control message the kernel cut short (this process at its
+    /// descriptor limit, or more descriptors than fit) loses only the
+    /// descriptors it could not install: the bytes are read all the same.
     pub(super) fn read_taking_fd(
         &mut self,
         buf: &mut [u8],
@@ -26,28 +29,50 @@ impl Stream {
         let Stream::Unix(s) = self else {
             return self.read(buf);
         };
-        let mut iov = [IoSliceMut::new(buf)];
-        let mut space = nix::cmsg_space!([RawFd; 4]);
-        let msg = recvmsg::<()>(
-            s.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(std::io::Error::from)?;
-        for c in msg.cmsgs().map_err(std::io::Error::from)? {
-            if let ControlMessageOwned::ScmRights(raw) = c {
-                for r in raw {
-                    // SAFETY: SCM_RIGHTS installed this descriptor in this
-                    // process just now; nothing else owns it.
-                    let got = unsafe { OwnedFd::from_raw_fd(r) };
-                    if fd.is_none() {
-                        *fd = Some(got);
+        // Room for 8 descriptors, aligned as a cmsghdr needs.
+        let mut control = [0u64; 8];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: an all-zero msghdr is a valid empty one.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: `msg` points to one iovec over `buf` (writable, its length)
+        // and to `control` (writable, its length), all alive for the call.
+        let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the kernel filled `msg` (msg_controllen is now the bytes
+        // of control messages it wrote); CMSG_FIRSTHDR/NXTHDR stay within
+        // them, and a message's data is `cmsg_len` less its header long,
+        // within the buffer. Each SCM_RIGHTS number is a descriptor the
+        // kernel installed in this process for us alone.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                let h = &*c;
+                if h.cmsg_level == libc::SOL_SOCKET && h.cmsg_type == libc::SCM_RIGHTS {
+                    let data = libc::CMSG_DATA(c);
+                    let header = data as usize - c as usize;
+                    let count = (h.cmsg_len as usize).saturating_sub(header)
+                        / std::mem::size_of::<libc::c_int>();
+                    for i in 0..count {
+                        let raw = std::ptr::read_unaligned(data.cast::<libc::c_int>().add(i));
+                        let got = OwnedFd::from_raw_fd(raw);
+                        if fd.is_none() {
+                            *fd = Some(got);
+                        }
                     }
                 }
+                c = libc::CMSG_NXTHDR(&msg, c);
             }
         }
-        Ok(msg.bytes)
+        Ok(n as usize)
     }
 }
 
@@ -154,9 +179,13 @@ impl Connection {
     /// arena from then on. A reply without one leaves the connection
     /// without an arena.
     ///
+    /// An arena that cannot be mapped (no address space left, a descriptor
+    /// that is not a sealed forklore arena) or whose descriptor the kernel
+    /// could not install (the descriptor limit) is done without: the server
+    /// sends through its lane only once the client has mapped it.
+    ///
     /// # Errors
-    /// `exchange`'s; [`Error::InvalidArgument`] if the descriptor is not a
-    /// sealed forklore arena; [`Error::Os`] if it cannot be mapped.
+    /// `exchange`'s.
     pub(crate) fn take_arena_during<R>(
         &mut self,
         exchange: impl FnOnce(&mut Connection) -> Result<R>,
@@ -167,8 +196,13 @@ impl Connection {
         self.want_fd = false;
         let fd = self.fd_in.take();
         let r = r?;
-        if let Some(fd) = fd {
-            self.arena = Some(Arena::adopt(fd)?);
+        // An arena that cannot be mapped (no address space left, a
+        // descriptor that is not one) is done without: the server sends
+        // through its lane only once the client has mapped it.
+        match fd.map(Arena::adopt) {
+            Some(Ok(arena)) => self.arena = Some(arena),
+            Some(Err(e)) => log::debug!("a manager connection goes on without an arena: {e}"),
+            None => {}
         }
         Ok(r)
     }

@@ -232,8 +232,12 @@ impl Server {
         crate::process::exit_child(code)
     }
 
-    /// Remove the socket and its private directory, if there is one.
+    /// Remove the socket and its private directory, if there is one, and
+    /// free the pages of every connection's arena (a client thread that
+    /// never calls again would keep them while it lives): what a server
+    /// does last, before it exits.
     pub(super) fn remove_socket(&self) {
+        crate::connection::free_served_lanes();
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }
