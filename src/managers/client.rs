@@ -291,15 +291,14 @@ fn exchange(conn: &mut Connection, frame: &mut Encoded<'_>) -> Result<Response> 
     // fails).
     let bulk = matches!(frame, Encoded::Parts(p) if p.tail.len() >= crate::connection::LANE_MIN);
     if conn.should_ask_arena(bulk) {
-        let reply = conn
+        // A refusal (a server older than `Request::Arena`) made no arena:
+        // the request goes on over the socket alone.
+        let _refused = conn
             .take_arena_during(|c| {
                 c.send(&Request::Arena)?;
                 super::protocol::recv_response(c)
             })
             .map_err(gone("arena"))?;
-        if let Err(e) = reply {
-            return Err(e.into());
-        }
     }
     match frame {
         Encoded::Whole(frame) => conn.send_frame_again(frame),

@@ -128,7 +128,6 @@ fn a_handshake_timeout_on_a_live_host_stays_a_timeout() {
 /// decode it) makes no arena: the bulk request that prompted the ask must
 /// still be sent and answered, over the socket alone.
 #[test]
-#[ignore = "review: a refused Request::Arena fails the caller's bulk request"]
 fn a_refused_arena_request_does_not_fail_the_call() {
     use super::super::datum::Datum;
     use super::super::protocol::{ListOp, Method, RemoteError};
