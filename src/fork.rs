@@ -237,10 +237,16 @@ pub fn thread_count() -> usize {
 /// nothing the parent owns is cleaned up twice. Use it to end the child side
 /// of a raw [`fork`](crate::fork()).
 ///
+/// Before that, in a process that used a manager, it ends the process's
+/// session connections and waits, up to 1 s in all, for each server to give
+/// back the references they held (skipped if another thread holds the
+/// managers' client lock).
+///
 /// In a child forked from a multithreaded parent (by
 /// [`fork_with_threads`](crate::fork_with_threads())) it takes no lock: it
 /// skips the flush, since std's stdout lock may be held by a thread that
-/// does not exist in the child, and goes straight to `_exit`.
+/// does not exist in the child, and goes straight to `_exit` (its
+/// references are then given back when the server sees the process gone).
 pub fn exit_child(code: i32) -> ! {
     use std::io::Write;
     if !crate::fork::child_of_threaded() {
