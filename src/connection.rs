@@ -373,8 +373,13 @@ impl Connection {
             ARENA_FRAME if self.arena.is_some() => {
                 self.fill(ARENA_HEADER, ARENA_HEADER)?;
                 let (len, tail) = (word(self, 4), word(self, 12));
-                if tail > len || tail > arena::LANE {
+                if tail > arena::LANE {
                     return Err(arena::lane_overflow(tail));
+                }
+                if tail > len {
+                    return Err(Error::Decode(format!(
+                        "a frame of {len} bytes says {tail} of them are in shared memory"
+                    )));
                 }
                 Ok((ARENA_HEADER, len, tail))
             }

@@ -747,8 +747,10 @@ const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// later, and a parent that dropped its own proxy right after `join`
 /// could still find the object alive. The wait is bounded by
 /// [`EXIT_WAIT`] in all (a stopped server delays the exit by at most
-/// that). Nothing is done if another thread of this process holds the
-/// client's lock.
+/// that, and then gives the references back when it sees the connection
+/// closed, as before). Nothing is done if another thread of this process
+/// holds the client's lock, nor in a child of a threaded parent
+/// (`exit_child` takes no lock there).
 fn at_child_exit() {
     let Ok(mut st) = STATE.try_lock() else {
         return;
