@@ -146,8 +146,8 @@ impl Connection {
         };
         let mut frame = super::encode_frame(value)?;
         let len = frame.len() - 4;
-        let len =
-            i32::try_from(len).map_err(|_| Error::Encode(format!("a greeting of {len} bytes")))?;
+        let len = i32::try_from(len)
+            .map_err(|_| Error::Encode(format!("an arena reply of {len} bytes")))?;
         frame[..4].copy_from_slice(&len.to_be_bytes());
         let Stream::Unix(s) = &mut self.stream else {
             unreachable!("checked above")
