@@ -3,7 +3,7 @@
 //! [`Manager`] clients on the same port as CPython's clients, told apart by
 //! their first request after the handshake.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::Command;
 
 use forklore::connection::{answer_challenge, deliver_challenge, Connection};
@@ -105,12 +105,7 @@ fn a_forklore_shutdown_stops_the_hosted_server_and_not_its_process() {
     let PyAddress::Tcp(_, port) = addr else {
         unreachable!("bound on TCP")
     };
-    let mut conn = Connection::from(TcpStream::connect(("127.0.0.1", port)).unwrap());
-    answer_challenge(&mut conn, b"k").unwrap();
-    deliver_challenge(&mut conn, b"k").unwrap();
-    conn.send(&Request::Shutdown).unwrap();
-    let r: Result<Reply, RemoteError> = conn.recv().unwrap();
-    assert!(matches!(r, Ok(Reply::Unit)), "{r:?}");
+    crate::hostile_dialects::raw_shutdown(port);
     thread.join().unwrap().unwrap();
     assert!(Manager::connect(tcp(port), b"k")
         .unwrap_err()

@@ -23,10 +23,10 @@ fn tcp_port(addr: &PyAddress) -> u16 {
     }
 }
 
-/// A forklore client's `Request::Shutdown`, sent on a connection of its
-/// own, as `a_forklore_shutdown_stops_the_hosted_server_and_not_its_process`
-/// does.
-fn raw_shutdown(port: u16) {
+/// A forklore client's `Request::Shutdown` to the hosted server on
+/// `port`, sent on a connection of its own and answered with `Unit`
+/// (also used by `dialects`).
+pub(crate) fn raw_shutdown(port: u16) {
     let mut conn = Connection::from(TcpStream::connect(("127.0.0.1", port)).unwrap());
     answer_challenge(&mut conn, b"k").unwrap();
     deliver_challenge(&mut conn, b"k").unwrap();
